@@ -1,0 +1,231 @@
+"""Every event on the forescale bus, one pydantic model each.
+
+Pipeline: collector → ``MetricsCollected`` → forecaster → ``ForecastReady`` → decider →
+``ScalingDecided`` → executor → ``ScalingExecuted`` | ``ScalingFailed``. The trainer emits
+``ModelTrained``, the forecaster ``AnomalyDetected``; users send ``BusinessEvent``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from events.base import BusEvent, EventId, TargetId, Timestamp
+
+Mode = Literal["forecast_only", "floor", "direct"]
+TargetKind = Literal["asg", "ecs"]
+ScalingAction = Literal["scale_out", "scale_in", "hold"]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+TagValue = Annotated[str, StringConstraints(max_length=256)]
+
+#: Business events further out or longer than this are refused: they are almost always typos.
+MAX_EVENT_DAYS = 31
+MAX_MULTIPLIER = 100.0
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- collection
+
+
+class CollectedTarget(_Part):
+    """What the collector learned about one target in one round."""
+
+    target_id: TargetId
+    last_timestamp: Timestamp | None = Field(description="Newest load sample stored; None when none arrived.")
+    last_value: float | None = Field(default=None, ge=0)
+    points_written: int = Field(ge=0)
+    desired_capacity: int | None = Field(default=None, ge=0)
+    in_service_capacity: int | None = Field(default=None, ge=0)
+    metric_missing: bool = False
+
+
+class MetricsCollected(BusEvent):
+    SOURCE = "forescale.collector"
+    DETAIL_TYPE = "MetricsCollected"
+
+    round_id: EventId
+    collected_at: Timestamp
+    step_seconds: int = Field(gt=0, le=86_400)
+    batch_index: int = Field(default=0, ge=0)
+    batch_count: int = Field(default=1, ge=1)
+    targets: list[CollectedTarget] = Field(min_length=1, max_length=500)
+
+
+# --------------------------------------------------------------------------- forecasting
+
+
+class ForecastSummary(_Part):
+    """Pointer to a stored forecast plus what the decider needs to judge it without loading it."""
+
+    target_id: TargetId
+    forecast_id: EventId
+    issued_at: Timestamp
+    history_end: Timestamp = Field(description="Timestamp of the newest observation the forecast used.")
+    step_seconds: int = Field(gt=0)
+    horizon_steps: int = Field(ge=0)
+    model_version: str = Field(min_length=1, max_length=64)
+    confidence: float = Field(ge=0, le=1)
+    no_forecast_reason: str | None = Field(
+        default=None, max_length=300, description="Set when there is no usable forecast (too little history...)."
+    )
+    peak_p90: float | None = Field(default=None, ge=0)
+
+
+class ForecastReady(BusEvent):
+    SOURCE = "forescale.forecaster"
+    DETAIL_TYPE = "ForecastReady"
+
+    round_id: EventId
+    forecasts: list[ForecastSummary] = Field(min_length=1, max_length=500)
+
+
+class AnomalousPoint(_Part):
+    ds: Timestamp
+    value: float
+    score: float
+
+
+class AnomalyDetected(BusEvent):
+    SOURCE = "forescale.forecaster"
+    DETAIL_TYPE = "AnomalyDetected"
+
+    target_id: TargetId
+    detected_at: Timestamp
+    method: ShortText
+    points: list[AnomalousPoint] = Field(min_length=1, max_length=1000)
+
+
+class ModelScore(_Part):
+    horizon: ShortText
+    mase: float = Field(ge=0)
+    smape: float = Field(ge=0, le=200)
+
+
+class ModelTrained(BusEvent):
+    SOURCE = "forescale.trainer"
+    DETAIL_TYPE = "ModelTrained"
+
+    target_id: TargetId
+    model_version: str = Field(min_length=1, max_length=64)
+    trained_at: Timestamp
+    training_start: Timestamp
+    training_end: Timestamp
+    artifact_uri: str = Field(pattern=r"^s3://")
+    promoted: bool = Field(description="Whether the challenger replaced the champion.")
+    scores: list[ModelScore] = Field(default_factory=list, max_length=50)
+
+
+# --------------------------------------------------------------------------- decisions and actions
+
+
+class ScalingDecided(BusEvent):
+    SOURCE = "forescale.decider"
+    DETAIL_TYPE = "ScalingDecided"
+
+    decision_id: EventId
+    target_id: TargetId
+    kind: TargetKind
+    mode: Mode
+    decided_at: Timestamp
+    sequence: int = Field(ge=0, description="Monotonic per target: an older decision never overrides a newer one.")
+    previous_desired: int = Field(ge=0)
+    desired_capacity: int = Field(ge=0)
+    min_capacity: int = Field(ge=0)
+    max_capacity: int = Field(ge=0)
+    action: ScalingAction
+    confidence: float = Field(ge=0, le=1)
+    reactive: bool = Field(default=False, description="True when the decision fell back to the reactive rule.")
+    reason: str = Field(min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _within_bounds(self) -> Self:
+        if self.min_capacity > self.max_capacity:
+            raise ValueError("min_capacity: must not exceed max_capacity")
+        if not self.min_capacity <= self.desired_capacity <= self.max_capacity:
+            raise ValueError(
+                f"desired_capacity: {self.desired_capacity} is outside [{self.min_capacity}, {self.max_capacity}]"
+            )
+        return self
+
+
+class ScalingExecuted(BusEvent):
+    SOURCE = "forescale.executor"
+    DETAIL_TYPE = "ScalingExecuted"
+
+    decision_id: EventId
+    target_id: TargetId
+    executed_at: Timestamp
+    previous_capacity: int = Field(ge=0)
+    new_capacity: int = Field(ge=0)
+    attempts: int = Field(ge=1)
+    verified: bool
+
+
+class ScalingFailed(BusEvent):
+    SOURCE = "forescale.executor"
+    DETAIL_TYPE = "ScalingFailed"
+
+    decision_id: EventId
+    target_id: TargetId
+    failed_at: Timestamp
+    error_code: ShortText
+    error_message: str = Field(max_length=1000)
+    attempts: int = Field(ge=1)
+    rolled_back: bool
+    restored_capacity: int | None = Field(default=None, ge=0)
+
+
+# --------------------------------------------------------------------------- business events
+
+
+class BusinessEvent(BusEvent):
+    """A campaign, launch or other known surge that users announce on the bus.
+
+    Affects either the listed targets or every target whose tags match ``tag_selector``. Gives an
+    ``expected_multiplier`` of the normal load, an ``expected_load`` in the metric's unit, or
+    neither, in which case the uplift learned from past events of the same ``event_type`` is used.
+    """
+
+    SOURCE = "forescale.business"
+    DETAIL_TYPE = "BusinessEvent"
+
+    name: ShortText
+    event_type: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")] = Field(
+        description="Category used to learn the effect of events, e.g. 'campaign', 'launch'."
+    )
+    targets: list[TargetId] = Field(default_factory=list, max_length=100)
+    tag_selector: dict[TagKey, TagValue] = Field(default_factory=dict, max_length=10)
+    start: Timestamp
+    end: Timestamp
+    expected_multiplier: float | None = Field(default=None, gt=0, le=MAX_MULTIPLIER)
+    expected_load: float | None = Field(default=None, ge=0)
+    note: str = Field(default="", max_length=1000)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
+        if not self.targets and not self.tag_selector:
+            raise ValueError("targets: give the affected targets or a tag_selector")
+        if self.end <= self.start:
+            raise ValueError("end: must be after start")
+        if (self.end - self.start).total_seconds() > MAX_EVENT_DAYS * 86_400:
+            raise ValueError(f"end: an event lasts at most {MAX_EVENT_DAYS} days")
+        if self.expected_multiplier is not None and self.expected_load is not None:
+            raise ValueError("expected_load: give expected_multiplier or expected_load, not both")
+        return self
+
+
+ALL_CONTRACTS: tuple[type[BusEvent], ...] = (
+    MetricsCollected,
+    ForecastReady,
+    AnomalyDetected,
+    ModelTrained,
+    ScalingDecided,
+    ScalingExecuted,
+    ScalingFailed,
+    BusinessEvent,
+)

@@ -1,0 +1,30 @@
+"""Turn pydantic validation errors into messages that name the field and the reason."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """One ``{"field": ..., "reason": ...}`` per error; model-level errors carry the field in the text."""
+    out: list[dict[str, str]] = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(part) for part in err["loc"])
+        reason = str(err["msg"]).removeprefix("Value error, ")
+        if not loc and ": " in reason:
+            loc, reason = reason.split(": ", 1)
+        out.append({"field": loc or "(root)", "reason": reason})
+    return out
+
+
+def describe(exc: ValidationError) -> str:
+    """A one-line summary such as ``end: must be after start; targets.0: String should match pattern``."""
+    return "; ".join(f"{e['field']}: {e['reason']}" for e in field_errors(exc))
+
+
+class ContractError(ValueError):
+    """Raised when input does not satisfy a contract; ``errors`` names every offending field."""
+
+    def __init__(self, what: str, exc: ValidationError) -> None:
+        self.errors = field_errors(exc)
+        super().__init__(f"invalid {what}: {describe(exc)}")

@@ -1,0 +1,161 @@
+"""Configuration of one scaling target: what to watch, what to scale, and within which limits.
+
+Strict on purpose: an unknown field or an inconsistent bound is rejected with a message naming the
+field, at synth time (CDK reads the targets from ``cdk.json``) and at run time alike.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+
+from events.base import TargetId
+from events.contracts import Mode, TargetKind
+from events.errors import ContractError
+
+_STATISTIC = re.compile(r"^(SampleCount|Average|Sum|Minimum|Maximum|p\d{1,2}(\.\d{1,2})?)$")
+MAX_CAPACITY_LIMIT = 10_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class LoadMetric(_Strict):
+    """The CloudWatch metric that measures the target's load (a metric, or a metric-math expression)."""
+
+    namespace: str | None = Field(default=None, min_length=1, max_length=255)
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    dimensions: dict[Annotated[str, StringConstraints(min_length=1, max_length=255)], str] = Field(
+        default_factory=dict, max_length=30
+    )
+    statistic: str = "Sum"
+    expression: str | None = Field(default=None, min_length=1, max_length=2048)
+    period_seconds: int = Field(default=60, description="Step of the load series.")
+    unit_label: str = Field(default="req/min", max_length=32, description="Unit shown in reasons and dashboards.")
+
+    @field_validator("statistic")
+    @classmethod
+    def _statistic(cls, value: str) -> str:
+        if not _STATISTIC.match(value):
+            raise ValueError("must be SampleCount, Average, Sum, Minimum, Maximum or a percentile such as p99")
+        return value
+
+    @field_validator("period_seconds")
+    @classmethod
+    def _period(cls, value: int) -> int:
+        if value < 60 or value % 60:
+            raise ValueError("must be a positive multiple of 60 seconds")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if self.expression is None and (self.namespace is None or self.name is None):
+            raise ValueError("metric: give namespace and name, or an expression")
+        if self.expression is not None and (self.namespace is not None or self.name is not None):
+            raise ValueError("metric.expression: give either an expression or namespace/name, not both")
+        return self
+
+
+class CostModel(_Strict):
+    """Prices used to pick the load quantile that minimises cost plus SLO-violation penalty."""
+
+    instance_hour_price: float = Field(default=0.10, gt=0, le=1000)
+    violation_minute_penalty: float = Field(
+        default=1.0, ge=0, le=1_000_000, description="Cost of one minute with demand above in-service capacity."
+    )
+
+
+class ScalingTarget(_Strict):
+    """One EC2 Auto Scaling group or ECS service managed by forescale."""
+
+    target_id: TargetId
+    kind: TargetKind
+    asg_name: str | None = Field(default=None, min_length=1, max_length=255)
+    ecs_cluster: str | None = Field(default=None, min_length=1, max_length=255)
+    ecs_service: str | None = Field(default=None, min_length=1, max_length=255)
+    metric: LoadMetric
+    capacity_per_instance: float | Literal["learn"] = Field(
+        description="Load one instance serves at 100 % utilisation, or 'learn' to fit it from history."
+    )
+    boot_seconds: int = Field(default=300, ge=0, le=3600)
+    min_capacity: int = Field(default=1, ge=0, le=MAX_CAPACITY_LIMIT)
+    max_capacity: int = Field(ge=1, le=MAX_CAPACITY_LIMIT)
+    target_utilization: float = Field(default=0.6, gt=0, lt=1)
+    slo_utilization: float = Field(default=0.9, gt=0, le=1)
+    mode: Mode = "forecast_only"
+    max_step_up: int = Field(default=100, ge=1, le=MAX_CAPACITY_LIMIT)
+    max_step_down: int = Field(default=10, ge=1, le=MAX_CAPACITY_LIMIT)
+    scale_in_stabilization_seconds: int = Field(default=900, ge=0, le=86_400)
+    decision_interval_seconds: int = Field(default=300, ge=60, le=3600)
+    timezone: str = "UTC"
+    tags: dict[str, str] = Field(default_factory=dict, max_length=50, description="Used by business-event selectors.")
+    cost: CostModel = Field(default_factory=CostModel)
+
+    @field_validator("capacity_per_instance")
+    @classmethod
+    def _capacity(cls, value: float | str) -> float | str:
+        if isinstance(value, float | int) and not (0 < float(value) < 1e12):
+            raise ValueError("must be a positive number or 'learn'")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.min_capacity > self.max_capacity:
+            raise ValueError(f"min_capacity: {self.min_capacity} exceeds max_capacity {self.max_capacity}")
+        if self.target_utilization >= self.slo_utilization:
+            raise ValueError("target_utilization: must be below slo_utilization")
+        if self.kind == "asg":
+            if not self.asg_name:
+                raise ValueError("asg_name: required when kind is 'asg'")
+            if self.ecs_cluster or self.ecs_service:
+                raise ValueError("ecs_cluster: not allowed when kind is 'asg'")
+        else:
+            if not self.ecs_cluster or not self.ecs_service:
+                raise ValueError("ecs_service: ecs_cluster and ecs_service are required when kind is 'ecs'")
+            if self.asg_name:
+                raise ValueError("asg_name: not allowed when kind is 'ecs'")
+        if self.decision_interval_seconds % self.metric.period_seconds:
+            raise ValueError("decision_interval_seconds: must be a multiple of metric.period_seconds")
+        return self
+
+    @property
+    def resource_id(self) -> str:
+        """The Application Auto Scaling style id: ``asg-name`` or ``service/cluster/service``."""
+        if self.kind == "asg":
+            return self.asg_name or ""
+        return f"service/{self.ecs_cluster}/{self.ecs_service}"
+
+    def clamp(self, capacity: int) -> int:
+        """``capacity`` forced into ``[min_capacity, max_capacity]``: no path may scale beyond bounds."""
+        return max(self.min_capacity, min(self.max_capacity, int(capacity)))
+
+
+def parse_targets(raw: object) -> list[ScalingTarget]:
+    """Parse a list of target configurations; raises :class:`ContractError` naming index and field."""
+    if not isinstance(raw, list):
+        raise ValueError("targets: must be a list of target objects")
+    targets: list[ScalingTarget] = []
+    for index, item in enumerate(raw):
+        try:
+            targets.append(ScalingTarget.model_validate(item))
+        except ValidationError as exc:
+            raise ContractError(f"targets[{index}]", exc) from exc
+    seen: set[str] = set()
+    for target in targets:
+        if target.target_id in seen:
+            raise ValueError(f"targets: target_id {target.target_id!r} appears twice")
+        seen.add(target.target_id)
+    return targets

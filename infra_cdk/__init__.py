@@ -1,0 +1,1 @@
+"""The CDK app: stateful and stateless stacks and the embeddable ``Forescale`` construct."""

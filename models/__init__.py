@@ -1,0 +1,1 @@
+"""Forecasting: Nixtla-style long frames in, quantile forecasts out (see ``models.api``)."""
