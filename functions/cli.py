@@ -11,7 +11,10 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "backtest": ("models.backtest_cli", "rolling-origin backtest of every model on a timestamp,value CSV"),
-    "replay": ("functions.replay_cli", "replay a trace through forescale, reactive and oracle; write a report"),
+    "replay": (
+        "functions.replay_cli",
+        "replay a trace through forescale, reactive and oracle; write a report",
+    ),
     "local": ("functions.local_cli", "run the whole pipeline locally against moto's server"),
 }
 

@@ -83,16 +83,18 @@ class ForecastingService(Protocol):
     models to the newest data (the forecaster's job) and must not refit expensive models.
     """
 
-    def fit(self, history: pd.DataFrame, *, now: datetime, events: list[BusinessWindow]) -> ForecastingService: ...
+    def fit(
+        self, history: pd.DataFrame, *, now: datetime, events: list[BusinessWindow]
+    ) -> ForecastingService: ...
 
     def forecast(
         self, history: pd.DataFrame, *, now: datetime, horizon_steps: int, events: list[BusinessWindow]
     ) -> dict[str, ForecastPath | NoForecast]: ...
 
 
-def paths_from_frame(frame: pd.DataFrame, model: str, *, issued_at: datetime, confidence: dict[str, float]) -> list[
-    ForecastPath
-]:
+def paths_from_frame(
+    frame: pd.DataFrame, model: str, *, issued_at: datetime, confidence: dict[str, float]
+) -> list[ForecastPath]:
     """Turn a Nixtla forecast frame (``unique_id, ds, <model>, <model>-hi-80, <model>-hi-98``) into paths."""
     paths: list[ForecastPath] = []
     for uid, part in frame.sort_values(["unique_id", "ds"]).groupby("unique_id", sort=False):

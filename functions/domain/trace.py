@@ -1,0 +1,134 @@
+"""Reading load traces: CSV with a header ``timestamp,value`` (the format of the replay).
+
+ISO-8601 timestamps, UTC when no offset is given, one row per step at a fixed step. A missing row is
+a gap (unknown load), never zero. Rejections name the line and the reason; the input is never
+silently repaired except for what is documented here:
+
+- rows may come unsorted: they are sorted;
+- an exact duplicate row is dropped; two rows with the same timestamp and different values are an error;
+- an empty ``value`` or ``NaN`` is a gap;
+- the step is the most common spacing; a timestamp off that grid is an error.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Traces larger than this are refused before parsing (10 years of 1-minute data is ~150 MB).
+MAX_TRACE_BYTES = 200 * 1024 * 1024
+MAX_VALUE = 1e15
+
+
+class TraceError(ValueError):
+    """The trace is malformed; the message names the line or field and the reason."""
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A load series on a regular grid: ``ds`` (tz-naive UTC), ``y`` (NaN where the load is unknown)."""
+
+    ds: pd.DatetimeIndex
+    y: np.ndarray
+    step_seconds: int
+    name: str = "trace"
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """Nixtla long frame ``unique_id, ds, y`` with gaps as missing rows."""
+        known = ~np.isnan(self.y)
+        return pd.DataFrame({"unique_id": self.name, "ds": self.ds[known], "y": self.y[known]})
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+
+def _parse_time(text: str, line: int) -> datetime:
+    try:
+        stamp = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise TraceError(f"line {line}: timestamp {text!r} is not ISO-8601") from exc
+    if stamp.tzinfo is None:
+        return stamp
+    return stamp.astimezone(UTC).replace(tzinfo=None)
+
+
+def _parse_value(text: str, line: int) -> float:
+    if text.strip() == "" or text.strip().lower() == "nan":
+        return math.nan
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise TraceError(f"line {line}: value {text!r} is not a number") from exc
+    if math.isinf(value) or abs(value) > MAX_VALUE:
+        raise TraceError(f"line {line}: value {text!r} is out of range")
+    if value < 0:
+        raise TraceError(f"line {line}: value {value} is negative; load cannot be negative")
+    return value
+
+
+def parse_trace(text: str, *, name: str = "trace") -> Trace:
+    """Parse the CSV text of a trace onto its regular grid (see the module docstring for the rules)."""
+    if len(text) > MAX_TRACE_BYTES:
+        raise TraceError(f"trace: {len(text)} bytes is over the {MAX_TRACE_BYTES} byte limit")
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None or [h.strip().lower() for h in header[:2]] != ["timestamp", "value"]:
+        raise TraceError("line 1: header must be 'timestamp,value'")
+    rows: dict[datetime, float] = {}
+    for line, row in enumerate(reader, start=2):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if len(row) != 2:
+            raise TraceError(f"line {line}: expected 2 columns (timestamp,value), got {len(row)}")
+        stamp, value = _parse_time(row[0], line), _parse_value(row[1], line)
+        if stamp in rows and not (rows[stamp] == value or (math.isnan(rows[stamp]) and math.isnan(value))):
+            raise TraceError(f"line {line}: timestamp {row[0]} appears twice with different values")
+        rows[stamp] = value
+    if len(rows) < 2:
+        raise TraceError("trace: needs at least 2 rows")
+    stamps = sorted(rows)
+    deltas = Counter(int((b - a).total_seconds()) for a, b in zip(stamps, stamps[1:], strict=False))
+    step = deltas.most_common(1)[0][0]
+    if step <= 0:
+        raise TraceError("trace: timestamps must advance")
+    start = stamps[0]
+    positions = {}
+    for stamp in stamps:
+        offset = (stamp - start).total_seconds()
+        if offset % step:
+            raise TraceError(f"timestamp: {stamp.isoformat()} is off the {step}-second grid starting {start}")
+        positions[stamp] = int(offset // step)
+    n = positions[stamps[-1]] + 1
+    y = np.full(n, np.nan)
+    for stamp, value in rows.items():
+        y[positions[stamp]] = value
+    ds = pd.date_range(start=start, periods=n, freq=pd.Timedelta(seconds=step))
+    return Trace(ds=ds, y=y, step_seconds=step, name=name)
+
+
+def read_trace(path: str | Path, *, name: str | None = None) -> Trace:
+    """Read a ``timestamp,value`` CSV file; refuses files over :data:`MAX_TRACE_BYTES` before reading."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size > MAX_TRACE_BYTES:
+        raise TraceError(f"trace: {path} is {size} bytes, over the {MAX_TRACE_BYTES} byte limit")
+    return parse_trace(path.read_text(encoding="utf-8-sig"), name=name or path.stem)
+
+
+def write_trace(trace: Trace, path: str | Path) -> None:
+    """Write a trace back as ``timestamp,value`` (gaps omitted), e.g. after converting another format."""
+    with Path(path).open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["timestamp", "value"])
+        for stamp, value in zip(trace.ds, trace.y, strict=True):
+            if not math.isnan(value):
+                writer.writerow([stamp.strftime("%Y-%m-%dT%H:%M:%SZ"), repr(float(value))])
