@@ -134,18 +134,14 @@ class ScalingDecided(BusEvent):
     kind: TargetKind
     mode: Mode
     decided_at: Timestamp
-    sequence: int = Field(
-        ge=0, description="Monotonic per target: an older decision never overrides a newer one."
-    )
+    sequence: int = Field(ge=0, description="Monotonic per target: an older decision never overrides a newer one.")
     previous_desired: int = Field(ge=0)
     desired_capacity: int = Field(ge=0)
     min_capacity: int = Field(ge=0)
     max_capacity: int = Field(ge=0)
     action: ScalingAction
     confidence: float = Field(ge=0, le=1)
-    reactive: bool = Field(
-        default=False, description="True when the decision fell back to the reactive rule."
-    )
+    reactive: bool = Field(default=False, description="True when the decision fell back to the reactive rule.")
     reason: str = Field(min_length=1, max_length=500)
 
     @model_validator(mode="after")

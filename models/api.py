@@ -83,9 +83,7 @@ class ForecastingService(Protocol):
     models to the newest data (the forecaster's job) and must not refit expensive models.
     """
 
-    def fit(
-        self, history: pd.DataFrame, *, now: datetime, events: list[BusinessWindow]
-    ) -> ForecastingService: ...
+    def fit(self, history: pd.DataFrame, *, now: datetime, events: list[BusinessWindow]) -> ForecastingService: ...
 
     def forecast(
         self, history: pd.DataFrame, *, now: datetime, horizon_steps: int, events: list[BusinessWindow]

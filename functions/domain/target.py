@@ -43,17 +43,13 @@ class LoadMetric(_Strict):
     statistic: str = "Sum"
     expression: str | None = Field(default=None, min_length=1, max_length=2048)
     period_seconds: int = Field(default=60, description="Step of the load series.")
-    unit_label: str = Field(
-        default="req/min", max_length=32, description="Unit shown in reasons and dashboards."
-    )
+    unit_label: str = Field(default="req/min", max_length=32, description="Unit shown in reasons and dashboards.")
 
     @field_validator("statistic")
     @classmethod
     def _statistic(cls, value: str) -> str:
         if not _STATISTIC.match(value):
-            raise ValueError(
-                "must be SampleCount, Average, Sum, Minimum, Maximum or a percentile such as p99"
-            )
+            raise ValueError("must be SampleCount, Average, Sum, Minimum, Maximum or a percentile such as p99")
         return value
 
     @field_validator("period_seconds")
@@ -107,9 +103,7 @@ class ScalingTarget(_Strict):
     scale_in_stabilization_seconds: int = Field(default=900, ge=0, le=86_400)
     decision_interval_seconds: int = Field(default=300, ge=60, le=3600)
     timezone: str = "UTC"
-    tags: dict[str, str] = Field(
-        default_factory=dict, max_length=50, description="Used by business-event selectors."
-    )
+    tags: dict[str, str] = Field(default_factory=dict, max_length=50, description="Used by business-event selectors.")
     cost: CostModel = Field(default_factory=CostModel)
 
     @field_validator("capacity_per_instance")

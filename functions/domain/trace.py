@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -96,7 +97,7 @@ def parse_trace(text: str, *, name: str = "trace") -> Trace:
     if len(rows) < 2:
         raise TraceError("trace: needs at least 2 rows")
     stamps = sorted(rows)
-    deltas = Counter(int((b - a).total_seconds()) for a, b in zip(stamps, stamps[1:], strict=False))
+    deltas = Counter(int((b - a).total_seconds()) for a, b in itertools.pairwise(stamps))
     step = deltas.most_common(1)[0][0]
     if step <= 0:
         raise TraceError("trace: timestamps must advance")
