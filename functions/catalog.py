@@ -1,0 +1,52 @@
+"""The Lambda functions of forescale: one list read by the CDK stack, the layer size test and the docs.
+
+Each entry names its handler (all functions share one code asset), which layers it needs, and the
+resources it is given. Handlers live in ``functions/handlers/<name>.py`` as ``handler``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Layer = Literal["common", "statsforecast", "lightgbm"]
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    purpose: str
+    layers: tuple[Layer, ...]
+    memory_mb: int
+    timeout_seconds: int
+
+    @property
+    def handler(self) -> str:
+        return f"functions.handlers.{self.name}.handler"
+
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec("collector", "every minute: pull load metrics and capacity, append history", ("common",), 512, 300),
+    FunctionSpec(
+        "forecaster", "on MetricsCollected: forecast every horizon", ("common", "statsforecast", "lightgbm"), 3008, 900
+    ),
+    FunctionSpec("decider", "on ForecastReady: decide capacity with safety rules", ("common",), 512, 120),
+    FunctionSpec("executor", "on ScalingDecided: change ASG / ECS capacity, verify, roll back", ("common",), 256, 120),
+    FunctionSpec("intake", "on BusinessEvent: validate and store business events", ("common",), 256, 30),
+    FunctionSpec("alarm_responder", "on alarm state change: scale out at once", ("common",), 256, 60),
+    FunctionSpec(
+        "trainer",
+        "daily: backtest and refit models, promote challengers",
+        ("common", "statsforecast", "lightgbm"),
+        3008,
+        900,
+    ),
+    FunctionSpec("api", "operator HTTP API (IAM auth)", ("common",), 256, 30),
+)
+
+
+def by_name(name: str) -> FunctionSpec:
+    for spec in FUNCTIONS:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"function: no function named {name!r}")
