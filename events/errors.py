@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import ValidationError
+
+#: A model-level error message that starts by naming the field it concerns, e.g. ``end: must be after start``.
+_FIELD_PREFIX = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*): (.*)$", re.DOTALL)
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:
@@ -11,8 +16,10 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
     for err in exc.errors(include_url=False):
         loc = ".".join(str(part) for part in err["loc"])
         reason = str(err["msg"]).removeprefix("Value error, ")
-        if not loc and ": " in reason:
-            loc, reason = reason.split(": ", 1)
+        prefixed = _FIELD_PREFIX.match(reason)
+        if prefixed:
+            loc = f"{loc}.{prefixed.group(1)}" if loc else prefixed.group(1)
+            reason = prefixed.group(2)
         out.append({"field": loc or "(root)", "reason": reason})
     return out
 

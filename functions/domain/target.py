@@ -62,9 +62,9 @@ class LoadMetric(_Strict):
     @model_validator(mode="after")
     def _one_source(self) -> Self:
         if self.expression is None and (self.namespace is None or self.name is None):
-            raise ValueError("metric: give namespace and name, or an expression")
+            raise ValueError("namespace: give namespace and name, or an expression")
         if self.expression is not None and (self.namespace is not None or self.name is not None):
-            raise ValueError("metric.expression: give either an expression or namespace/name, not both")
+            raise ValueError("expression: give either an expression or namespace/name, not both")
         return self
 
 

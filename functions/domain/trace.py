@@ -85,7 +85,11 @@ def parse_trace(text: str, *, name: str = "trace") -> Trace:
     if header is None or [h.strip().lower() for h in header[:2]] != ["timestamp", "value"]:
         raise TraceError("line 1: header must be 'timestamp,value'")
     rows: dict[datetime, float] = {}
-    for line, row in enumerate(reader, start=2):
+    try:
+        numbered = list(enumerate(reader, start=2))
+    except csv.Error as exc:
+        raise TraceError(f"line {reader.line_num}: not valid CSV ({exc})") from exc
+    for line, row in numbered:
         if not row or all(not cell.strip() for cell in row):
             continue
         if len(row) != 2:
@@ -126,10 +130,9 @@ def read_trace(path: str | Path, *, name: str | None = None) -> Trace:
 
 
 def write_trace(trace: Trace, path: str | Path) -> None:
-    """Write a trace back as ``timestamp,value`` (gaps omitted), e.g. after converting another format."""
+    """Write a trace as ``timestamp,value``; gaps are written with an empty value so the grid survives."""
     with Path(path).open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["timestamp", "value"])
         for stamp, value in zip(trace.ds, trace.y, strict=True):
-            if not math.isnan(value):
-                writer.writerow([stamp.strftime("%Y-%m-%dT%H:%M:%SZ"), repr(float(value))])
+            writer.writerow([stamp.strftime("%Y-%m-%dT%H:%M:%SZ"), "" if math.isnan(value) else repr(float(value))])
