@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Set up everything forescale needs on a fresh machine: the Python environment (.venv, from uv.lock),
+# the Node tools (aws-cdk CLI, DynamoDB Local, from package-lock.json) and Java for DynamoDB Local.
+# Idempotent and quick when nothing changed; every README command calls it first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export UV_PYTHON_DOWNLOADS=never
+
+# Python 3.12 (the Lambda runtime's); pyenv honours .python-version, else any python3.12 on PATH, else python3.
+python=""
+for candidate in python3.12 python3; do
+  if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+    python=$("$candidate" -c 'import sys; print(sys.executable)'); break
+  fi
+done
+[ -n "$python" ] || { echo "bootstrap: no Python >= 3.11 found" >&2; exit 1; }
+
+"$python" -m uv --version >/dev/null 2>&1 || "$python" -m pip install --quiet --disable-pip-version-check "uv>=0.9,<1"
+"$python" -m uv sync --frozen --quiet --python "$python"
+
+if ! command -v java >/dev/null 2>&1; then
+  echo "bootstrap: installing a Java runtime for DynamoDB Local" >&2
+  apt-get update -qq && apt-get install -y -qq default-jre-headless >/dev/null
+fi
+if [ ! -d node_modules/aws-cdk ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --silent
+fi
