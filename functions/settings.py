@@ -1,0 +1,55 @@
+"""One frozen settings object per Lambda, built from the environment by the wiring module only.
+
+A missing variable is reported by name; nothing else in forescale reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from functions.adapters.tables import AUDIT, BUSINESS_EVENTS, IDEMPOTENCY, MODEL_REGISTRY, STATE
+
+
+class MissingSettingError(RuntimeError):
+    """A required environment variable is not set."""
+
+
+def _require(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise MissingSettingError(f"{name}: required environment variable is not set")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_table: str
+    audit_table: str
+    business_events_table: str
+    model_registry_table: str
+    idempotency_table: str
+    bucket: str
+    event_bus: str
+    targets_key: str = "config/targets.json"
+    endpoint_url: str | None = None
+    batch_size: int = 50
+    forecast_stale_seconds: int = 900
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            state_table=_require(env, STATE.env_var),
+            audit_table=_require(env, AUDIT.env_var),
+            business_events_table=_require(env, BUSINESS_EVENTS.env_var),
+            model_registry_table=_require(env, MODEL_REGISTRY.env_var),
+            idempotency_table=_require(env, IDEMPOTENCY.env_var),
+            bucket=_require(env, "BUCKET_NAME"),
+            event_bus=_require(env, "EVENT_BUS_NAME"),
+            targets_key=env.get("TARGETS_CONFIG_KEY", "config/targets.json"),
+            endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            batch_size=int(env.get("FORESCALE_BATCH_SIZE", "50")),
+            forecast_stale_seconds=int(env.get("FORECAST_STALE_SECONDS", "900")),
+        )
