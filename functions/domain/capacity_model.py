@@ -1,0 +1,113 @@
+"""Capacity from load: how many instances a load needs, and learning what one instance serves.
+
+``capacity_per_instance`` is the load one instance serves at 100 % utilisation. It is configured, or
+learned from history with :func:`learn_capacity_per_instance`:
+
+    load_t ≈ cap * busy_t,   busy_t = utilisation_t * in_service_t   (instance-equivalents at work)
+
+a regression through the origin (no load means no work). It is fitted with scikit-learn's
+``HuberRegressor`` (``fit_intercept=False``): squared loss for ordinary points and linear loss beyond
+``epsilon`` robust standard deviations, so that incidents (a stuck process burning CPU with no
+traffic, a cache flush sending traffic that costs nothing) do not drag the slope. Both series are
+divided by the median load before fitting so that the regulariser and tolerance do not depend on the
+unit (bytes or requests); the slope is scaled back afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from functions.domain.target import ScalingTarget
+
+#: Guard against ``ceil(30.000000000004) == 31`` when a load sits exactly on an instance boundary.
+_CEIL_TOLERANCE = 1e-9
+MIN_SAMPLES = 30
+
+
+def instances_for(load: float, load_per_instance: float) -> int:
+    """Instances needed so that ``load`` stays at or below ``load_per_instance`` each (0 for no load)."""
+    if not load > 0:
+        return 0
+    return max(0, math.ceil(load / load_per_instance - _CEIL_TOLERANCE))
+
+
+def instances_for_array(load: np.ndarray, load_per_instance: float) -> np.ndarray:
+    """Vectorised :func:`instances_for`; NaN (unknown load) gives -1."""
+    out = np.full(np.shape(load), -1, dtype=np.int64)
+    known = ~np.isnan(load)
+    out[known] = np.maximum(0, np.ceil(load[known] / load_per_instance - _CEIL_TOLERANCE)).astype(np.int64)
+    return out
+
+
+@dataclass(frozen=True)
+class CapacityEstimate:
+    """A learned ``capacity_per_instance`` and how much to trust it."""
+
+    capacity_per_instance: float
+    samples: int
+    r2: float
+    outliers: int
+    method: str = "huber-through-origin"
+
+
+def learn_capacity_per_instance(
+    load: np.ndarray,
+    utilization: np.ndarray,
+    in_service: np.ndarray,
+    *,
+    utilization_unit: str = "fraction",
+    epsilon: float = 1.35,
+) -> CapacityEstimate:
+    """Fit ``load ≈ cap * utilisation * in_service`` robustly through the origin (module docstring).
+
+    ``utilization`` is the fleet's average utilisation, as a fraction (0 to 1) or in percent
+    (``utilization_unit="percent"``, as CloudWatch's CPUUtilization reports it). Points with unknown
+    or non-positive values are left out; fewer than 30 usable points is an error.
+    """
+    from sklearn.linear_model import HuberRegressor
+
+    if utilization_unit not in {"fraction", "percent"}:
+        raise ValueError("utilization_unit: must be 'fraction' or 'percent'")
+    load = np.asarray(load, dtype=float)
+    util = np.asarray(utilization, dtype=float)
+    count = np.asarray(in_service, dtype=float)
+    if not (load.shape == util.shape == count.shape):
+        raise ValueError(f"load: {load.shape}, utilization: {util.shape} and in_service: {count.shape} differ")
+    if utilization_unit == "percent":
+        util = util / 100.0
+    busy = util * count
+    usable = np.isfinite(load) & np.isfinite(busy) & (load > 0) & (busy > 0)
+    samples = int(usable.sum())
+    if samples < MIN_SAMPLES:
+        raise ValueError(f"history: {samples} usable points (load > 0, utilisation > 0); at least {MIN_SAMPLES}")
+    x, y = busy[usable], load[usable]
+    scale = float(np.median(y))
+    model = HuberRegressor(fit_intercept=False, epsilon=epsilon, alpha=0.0, max_iter=500)
+    model.fit(x.reshape(-1, 1), y / scale)
+    slope = float(model.coef_[0]) * scale
+    if not slope > 0:
+        raise ValueError("history: load does not grow with utilisation; capacity_per_instance cannot be learned")
+    residual = y - slope * x
+    total = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float((residual**2).sum()) / total if total > 0 else 1.0
+    return CapacityEstimate(capacity_per_instance=slope, samples=samples, r2=r2, outliers=int(model.outliers_.sum()))
+
+
+def resolve_capacity(target: ScalingTarget, estimate: CapacityEstimate | None = None) -> ScalingTarget:
+    """``target`` with a numeric ``capacity_per_instance``: the configured one, or the learned estimate."""
+    if target.capacity_per_instance != "learn":
+        return target
+    if estimate is None:
+        raise ValueError(f"capacity_per_instance: target {target.target_id} says 'learn' and nothing is learned yet")
+    return target.model_copy(update={"capacity_per_instance": estimate.capacity_per_instance})
+
+
+def capacity_of(target: ScalingTarget) -> float:
+    """The numeric ``capacity_per_instance`` of a resolved target (error when still ``learn``)."""
+    value = target.capacity_per_instance
+    if isinstance(value, str):
+        raise ValueError(f"capacity_per_instance: target {target.target_id} is not resolved ('learn')")
+    return float(value)

@@ -1,0 +1,499 @@
+"""The decision engine: from a load forecast to a safe desired capacity, with a reason a person can read.
+
+:func:`decide` is a pure function. Everything it needs comes in as arguments (the forecast, the
+current capacity, the target's configuration, business-event floors, the target's scaling state,
+``now``, the kill switch), and everything it concludes goes out in a :class:`Decision`, including the
+new :class:`TargetState` the caller stores for next time. The decider Lambda and the replay call it
+the same way.
+
+How capacity is chosen
+----------------------
+Instances launched now serve from ``now + boot``, and the next decision comes ``decision interval``
+later, so this decision answers for the load over the window ``[now, now + boot + interval)``. For a
+load quantile ``q`` the need is ``max over the window of ceil(load_q / (cap * slo_utilization))``.
+
+``q`` is chosen per target and per decision to minimise the expected cost of the window::
+
+    cost(q) = n_q * instance_hour_price * window_hours
+              + violation_minute_penalty * Σ_steps P(load_step > n_q * cap * slo) * step_minutes
+
+over the candidate quantiles :attr:`DecisionPolicy.quantiles` (p50 … p99.9). ``P(load > x)`` comes from
+the forecaster's own record when enough of it is known (a :class:`ForecastCalibration`: the empirical
+distribution of actual / median ratios of recent forecasts), otherwise from the forecast's p50, p90
+and p99, interpolated linearly in ``-log10(1 - q)`` and extrapolated past p99 with the slope between
+p90 and p99. A cheap instance and an expensive violation push ``q`` up; the reverse pulls it down.
+
+Safety, in the order it is applied
+----------------------------------
+1. No usable forecast (missing, older than ``stale_after_seconds``, not covering the window, or
+   below ``min_confidence``): the reactive rule (target tracking on the newest observed load) decides;
+   with a *stale* forecast it may only scale out, never in.
+2. The newest observed load is a floor (``guard_recent_load``): a forecast below what is already
+   happening never removes the capacity that load needs.
+3. Business-event floors active anywhere in the window raise the need (so capacity is up a boot
+   time before the event starts).
+4. Scale-in only when the plan stays lower for the whole window plus one more boot time, and only
+   after it has been lower continuously for ``scale_in_stabilization_seconds``.
+5. At most ``max_step_up`` / ``max_step_down`` instances per decision.
+6. ``[min_capacity, max_capacity]`` always, whatever came before.
+7. The kill switch holds the current capacity; ``forecast_only`` records the decision without
+   executing it (``Decision.execute`` is False). The mode travels with the decision.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from events.contracts import Mode, ScalingDecided
+from functions.domain.calibration import ForecastCalibration
+from functions.domain.capacity_model import capacity_of, instances_for, instances_for_array
+from functions.domain.reactive import reactive_need
+from functions.domain.target import ScalingTarget
+from models.api import ForecastPath, NoForecast
+
+Action = Literal["scale_out", "scale_in", "hold"]
+MAX_REASON = 500
+_NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class CurrentCapacity:
+    """What the target runs now: ``desired`` (including booting instances), ``in_service``, newest load."""
+
+    desired: int
+    in_service: int
+    recent_load: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.desired < 0 or self.in_service < 0:
+            raise ValueError("desired, in_service: must be >= 0")
+        if self.recent_load is not None and not (self.recent_load >= 0):
+            raise ValueError("recent_load: must be a non-negative number or None")
+
+
+@dataclass(frozen=True)
+class TargetState:
+    """What the decider remembers about a target between decisions."""
+
+    last_scale_out_at: datetime | None = None
+    last_scale_in_at: datetime | None = None
+    plan_lower_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CapacityFloor:
+    """A business event's minimum capacity over ``[start, end)``."""
+
+    name: str
+    start: datetime
+    end: datetime
+    capacity: int
+
+    def __post_init__(self) -> None:
+        if self.end <= self.start:
+            raise ValueError(f"end: floor {self.name!r} ends before it starts")
+        if self.capacity < 0:
+            raise ValueError(f"capacity: floor {self.name!r} is negative")
+
+
+@dataclass(frozen=True)
+class DecisionPolicy:
+    """Knobs of the decision engine that are not part of a target's configuration."""
+
+    min_confidence: float = 0.2
+    stale_after_seconds: int = 900
+    quantiles: tuple[float, ...] = (0.5, 0.75, 0.9, 0.95, 0.975, 0.99, 0.995, 0.999)
+    guard_recent_load: bool = True
+    min_calibration_samples: int = 200
+
+    def __post_init__(self) -> None:
+        if not self.quantiles or any(not 0.5 <= q < 1 for q in self.quantiles):
+            raise ValueError("quantiles: each must lie in [0.5, 1)")
+        if self.stale_after_seconds <= 0:
+            raise ValueError("stale_after_seconds: must be positive")
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    at: datetime
+    capacity: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of one decision for one target (a value object; nothing here has been executed)."""
+
+    target_id: str
+    decided_at: datetime
+    mode: Mode
+    execute: bool
+    action: Action
+    previous_desired: int
+    in_service: int
+    desired: int
+    min_capacity: int
+    max_capacity: int
+    confidence: float
+    reactive: bool
+    reason: str
+    quantile: float | None = None
+    peak_load: float | None = None
+    peak_at: datetime | None = None
+    plan: tuple[PlanStep, ...] = ()
+    state: TargetState = field(default_factory=TargetState)
+
+    def to_event(self, *, decision_id: str, sequence: int, kind: Literal["asg", "ecs"]) -> ScalingDecided:
+        """The ``ScalingDecided`` event the decider publishes for this decision."""
+        return ScalingDecided(
+            decision_id=decision_id,
+            target_id=self.target_id,
+            kind=kind,
+            mode=self.mode,
+            decided_at=self.decided_at,
+            sequence=sequence,
+            previous_desired=self.previous_desired,
+            desired_capacity=self.desired,
+            min_capacity=self.min_capacity,
+            max_capacity=self.max_capacity,
+            action=self.action,
+            confidence=self.confidence,
+            reactive=self.reactive,
+            reason=self.reason,
+        )
+
+
+# --------------------------------------------------------------------------- load distributions
+
+
+def _z(q: float) -> float:
+    return -math.log10(1.0 - q)
+
+
+_Z50, _Z90, _Z99 = _z(0.5), _z(0.9), _z(0.99)
+
+
+def path_load_at(q: float, p50: np.ndarray, p90: np.ndarray, p99: np.ndarray) -> np.ndarray:
+    """Load at quantile ``q`` from the forecast's p50/p90/p99, linear in ``-log10(1 - q)`` (extrapolated past p99)."""
+    if q <= 0.5:
+        return p50
+    z = _z(q)
+    if z <= _Z90:
+        w = (z - _Z50) / (_Z90 - _Z50)
+        return (1 - w) * p50 + w * p90
+    w = (z - _Z90) / (_Z99 - _Z90)
+    return np.clip((1 - w) * p90 + w * p99, 0.0, None)
+
+
+def path_exceedance(x: float, p50: np.ndarray, p90: np.ndarray, p99: np.ndarray) -> np.ndarray:
+    """``P(load > x)`` per step, inverting :func:`path_load_at` (the same interpolation)."""
+    out = np.empty(len(p50))
+    for i, (a, b, c) in enumerate(zip(p50, p90, p99, strict=True)):
+        if x < a:
+            out[i] = 1.0 - 0.5 * (x / a if a > 0 else 0.0)
+            continue
+        if x < b:
+            z = _Z50 + (x - a) / (b - a) * (_Z90 - _Z50)
+        elif c > b:
+            z = _Z90 + (x - b) / (c - b) * (_Z99 - _Z90)
+        else:
+            out[i] = 0.0
+            continue
+        out[i] = 10.0 ** (-z)
+    return out
+
+
+@dataclass(frozen=True)
+class _Window:
+    p50: np.ndarray
+    p90: np.ndarray
+    p99: np.ndarray
+    stamps: np.ndarray  # int64 ns, tz-naive UTC
+    calibration: ForecastCalibration | None
+
+    def load_at(self, q: float) -> np.ndarray:
+        if self.calibration is not None:
+            return self.calibration.load_at(q, self.p50)
+        return path_load_at(q, self.p50, self.p90, self.p99)
+
+    def exceedance(self, x: float) -> np.ndarray:
+        if self.calibration is not None:
+            return self.calibration.exceedance(x, self.p50)
+        return path_exceedance(x, self.p50, self.p90, self.p99)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _ns(moment: datetime) -> int:
+    aware = _aware(moment)
+    return int(aware.timestamp()) * _NS + aware.microsecond * 1000
+
+
+def _from_ns(value: int) -> datetime:
+    return datetime.fromtimestamp(value // _NS, tz=UTC) + timedelta(microseconds=(value % _NS) // 1000)
+
+
+def format_load(value: float, unit: str = "") -> str:
+    """``12,400 req/min`` for large loads, three significant digits for small ones."""
+    text = f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+    return f"{text} {unit}" if unit else text
+
+
+def _quantile_label(q: float) -> str:
+    return f"p{round(q * 100, 1):g}"
+
+
+def _floor_for(floors: Sequence[CapacityFloor], start_ns: int, end_ns: int) -> tuple[int, str | None]:
+    best, name = 0, None
+    for floor in floors:
+        if _ns(floor.start) < end_ns and _ns(floor.end) > start_ns and floor.capacity > best:
+            best, name = floor.capacity, floor.name
+    return best, name
+
+
+def _forecast_problem(
+    forecast: ForecastPath | NoForecast | None, *, now_ns: int, window_end_ns: int, policy: DecisionPolicy
+) -> tuple[str | None, bool]:
+    """``(why the forecast is unusable or None, whether it is stale)``."""
+    if forecast is None:
+        return "no forecast", False
+    if isinstance(forecast, NoForecast):
+        return f"no forecast ({forecast.reason})", False
+    age = (now_ns - _ns(forecast.issued_at)) / _NS
+    if age > policy.stale_after_seconds:
+        return f"forecast stale (issued {age / 60:.0f} min ago)", True
+    stamps = forecast.ds.asi8
+    if len(stamps) == 0 or stamps[-1] < window_end_ns - 1 or stamps[0] > now_ns:
+        return "forecast stale (does not cover the coming window)", True
+    if forecast.confidence < policy.min_confidence:
+        return f"forecast confidence {forecast.confidence:.2f} below {policy.min_confidence:g}", False
+    return None, False
+
+
+def _cost_optimal_quantile(
+    window: _Window, *, per_instance: float, target: ScalingTarget, step_seconds: int, policy: DecisionPolicy
+) -> tuple[float, int, float]:
+    """``(q, instances, expected cost)`` with the least expected cost (ties go to the higher q)."""
+    hours = len(window.p50) * step_seconds / 3600.0
+    minutes = step_seconds / 60.0
+    best: tuple[float, int, float] | None = None
+    for q in policy.quantiles:
+        load = window.load_at(q)
+        need = target.clamp(int(instances_for_array(load, per_instance).max()))
+        violation_minutes = float(window.exceedance(need * per_instance).sum()) * minutes
+        cost = need * target.cost.instance_hour_price * hours + target.cost.violation_minute_penalty * violation_minutes
+        if best is None or cost <= best[2] + 1e-12:
+            best = (q, need, cost)
+    assert best is not None
+    return best
+
+
+# --------------------------------------------------------------------------- the decision
+
+
+def decide(
+    forecast: ForecastPath | NoForecast | None,
+    *,
+    current: CurrentCapacity,
+    target: ScalingTarget,
+    state: TargetState,
+    now: datetime,
+    floors: Sequence[CapacityFloor] = (),
+    calibration: ForecastCalibration | None = None,
+    kill_switch: bool = False,
+    policy: DecisionPolicy | None = None,
+) -> Decision:
+    """Decide the desired capacity of ``target`` at ``now`` (see the module docstring for the rules)."""
+    policy = policy or DecisionPolicy()
+    cap = capacity_of(target)
+    per_instance = cap * target.slo_utilization
+    step = target.metric.period_seconds
+    unit = target.metric.unit_label
+    now = _aware(now)
+    now_ns = _ns(now)
+    window_end_ns = now_ns + (target.boot_seconds + target.decision_interval_seconds) * _NS
+    scale_in_end_ns = window_end_ns + target.boot_seconds * _NS
+    floor, floor_name = _floor_for(floors, now_ns, window_end_ns)
+    problem, stale = _forecast_problem(forecast, now_ns=now_ns, window_end_ns=window_end_ns, policy=policy)
+
+    clauses: list[str] = []
+    quantile: float | None = None
+    peak_load: float | None = None
+    peak_at: datetime | None = None
+    plan: tuple[PlanStep, ...] = ()
+    confidence = 0.0
+    reactive = problem is not None
+    may_scale_in = not stale
+    recent = current.recent_load
+    if reactive:
+        if recent is None:
+            need_out = need_in = current.desired
+            clauses.append(f"{problem} and no recent load: hold")
+        else:
+            need_out = need_in = reactive_need(
+                recent, capacity_per_instance=cap, target_utilization=target.target_utilization
+            )
+            clauses.append(
+                f"{problem}: reactive rule, load {format_load(recent, unit)} needs {need_out} instances "
+                f"at {target.target_utilization:g} target utilisation"
+            )
+        if stale:
+            clauses.append("never scales in on a stale forecast")
+    else:
+        assert isinstance(forecast, ForecastPath)
+        confidence = forecast.confidence
+        usable_calibration = (
+            calibration if calibration is not None and calibration.samples >= policy.min_calibration_samples else None
+        )
+        stamps = forecast.ds.asi8
+        ahead = stamps >= now_ns
+        in_window = ahead & (stamps < window_end_ns)
+        window = _Window(
+            p50=forecast.p50[in_window],
+            p90=forecast.p90[in_window],
+            p99=forecast.p99[in_window],
+            stamps=stamps[in_window],
+            calibration=usable_calibration,
+        )
+        quantile, need_out, _ = _cost_optimal_quantile(
+            window, per_instance=per_instance, target=target, step_seconds=step, policy=policy
+        )
+        # The plan over the whole forecast: need at each step for the window that starts there.
+        horizon = _Window(
+            p50=forecast.p50[ahead],
+            p90=forecast.p90[ahead],
+            p99=forecast.p99[ahead],
+            stamps=stamps[ahead],
+            calibration=usable_calibration,
+        )
+        loads = horizon.load_at(quantile)
+        per_step = instances_for_array(loads, per_instance)
+        window_loads = loads[: int(in_window.sum())]
+        top = int(np.argmax(window_loads))
+        peak_load, peak_at = float(window_loads[top]), _from_ns(int(horizon.stamps[top]))
+        width = max(1, math.ceil((target.boot_seconds + target.decision_interval_seconds) / step))
+        rolling = per_step.copy()
+        for shift in range(1, width):
+            rolling[:-shift] = np.maximum(rolling[:-shift], per_step[shift:])
+        plan = tuple(
+            PlanStep(
+                at=_from_ns(int(stamp)),
+                capacity=target.clamp(
+                    max(int(n), _floor_for(floors, int(stamp), int(stamp) + (width * step) * _NS)[0])
+                ),
+            )
+            for stamp, n in zip(horizon.stamps, rolling, strict=True)
+        )
+        in_scale_in = horizon.stamps < scale_in_end_ns
+        need_in = max(need_out, target.clamp(int(per_step[in_scale_in].max())))
+        zone = ZoneInfo(target.timezone)
+        clauses.append(
+            f"{_quantile_label(quantile)} load {format_load(peak_load, unit)} at "
+            f"{peak_at.astimezone(zone):%H:%M} needs {need_out} instances at {target.slo_utilization:g} SLO utilisation"
+        )
+        if policy.guard_recent_load and recent is not None:
+            guard = target.clamp(instances_for(recent, per_instance))
+            if guard > need_out:
+                clauses.append(f"newest load {format_load(recent, unit)} needs {guard}")
+                need_out = guard
+            need_in = max(need_in, guard)
+        clauses.append(f"boot takes {target.boot_seconds} s")
+
+    if floor > max(need_out, need_in):
+        clauses.append(f"business floor {floor_name!r} {floor}")
+    need_out = max(need_out, floor)
+    need_in = max(need_in, need_out)
+
+    desired_now = current.desired
+    new_state = state
+    lower_since = state.plan_lower_since
+    if need_out > desired_now:
+        proposal = need_out
+        lower_since = None
+    elif need_in < desired_now:
+        lower_since = lower_since or now
+        waited = (now - _aware(lower_since)).total_seconds()
+        if not may_scale_in:
+            proposal = desired_now
+        elif waited >= target.scale_in_stabilization_seconds:
+            proposal = need_in
+        else:
+            proposal = desired_now
+            clauses.append(
+                f"scale-in to {need_in} waits for stabilisation "
+                f"({waited / 60:.0f} of {target.scale_in_stabilization_seconds / 60:.0f} min)"
+            )
+    else:
+        proposal = desired_now
+        lower_since = None
+
+    limited = min(proposal, desired_now + target.max_step_up)
+    limited = max(limited, desired_now - target.max_step_down)
+    if limited != proposal:
+        clauses.append(f"step limit {limited - desired_now:+d}")
+    bounded = target.clamp(limited)
+    if bounded != limited:
+        clauses.append(f"bounds [{target.min_capacity}, {target.max_capacity}]")
+
+    if kill_switch:
+        would = _action(desired_now, bounded)
+        clauses.append(
+            f"kill switch on: hold {desired_now} (would {would.replace('_', ' ')} {desired_now} → {bounded})"
+        )
+        bounded = target.clamp(desired_now)
+        lower_since = state.plan_lower_since
+    action = _action(desired_now, bounded)
+    if action == "scale_out":
+        new_state = replace(state, last_scale_out_at=now, plan_lower_since=None)
+    elif action == "scale_in":
+        new_state = replace(state, last_scale_in_at=now, plan_lower_since=lower_since if need_in < bounded else None)
+    else:
+        new_state = replace(state, plan_lower_since=lower_since)
+    if not kill_switch:
+        verb = {"scale_out": "scale out", "scale_in": "scale in", "hold": "hold"}[action]
+        clauses.append(f"{verb} {desired_now} → {bounded}" if action != "hold" else f"hold {bounded}")
+    execute = target.mode != "forecast_only" and not kill_switch
+    if target.mode == "forecast_only":
+        clauses.append("forecast_only: not executed")
+    reason = "; ".join(clauses)
+    if len(reason) > MAX_REASON:
+        reason = reason[: MAX_REASON - 1] + "…"
+    return Decision(
+        target_id=target.target_id,
+        decided_at=now,
+        mode=target.mode,
+        execute=execute,
+        action=action,
+        previous_desired=desired_now,
+        in_service=current.in_service,
+        desired=bounded,
+        min_capacity=target.min_capacity,
+        max_capacity=target.max_capacity,
+        confidence=confidence,
+        reactive=reactive,
+        reason=reason,
+        quantile=quantile,
+        peak_load=peak_load,
+        peak_at=peak_at,
+        plan=plan,
+        state=new_state,
+    )
+
+
+def _action(before: int, after: int) -> Action:
+    if after > before:
+        return "scale_out"
+    if after < before:
+        return "scale_in"
+    return "hold"

@@ -1,0 +1,31 @@
+"""The replay of ../shared/REPLAY.md: a recorded load trace through forescale, the reactive rule and
+the oracle, against one simulated fleet, with the same scores for all three.
+
+``run_replay(trace, Scenario(...), forecaster=ForecastService(...))`` returns a :class:`ReplayResult`;
+:mod:`functions.report` turns it into CSVs, a picture and an HTML page.
+"""
+
+from functions.domain.replay.fleet import Fleet, demand, simulate
+from functions.domain.replay.policies import Observation, OraclePolicy, PredictivePolicy, ReactivePolicy
+from functions.domain.replay.runner import POLICY_NAMES, PolicyRun, ReplayResult, run_replay
+from functions.domain.replay.scenario import ResolvedScenario, Scenario
+from functions.domain.replay.scores import SCORE_NAMES, Scores, score
+
+__all__ = [
+    "POLICY_NAMES",
+    "SCORE_NAMES",
+    "Fleet",
+    "Observation",
+    "OraclePolicy",
+    "PolicyRun",
+    "PredictivePolicy",
+    "ReactivePolicy",
+    "ReplayResult",
+    "ResolvedScenario",
+    "Scenario",
+    "Scores",
+    "demand",
+    "run_replay",
+    "score",
+    "simulate",
+]
