@@ -1,0 +1,121 @@
+"""``forescale replay TRACE.csv --out DIR [scenario options]``: what forescale would have done on a trace.
+
+Runs the trace through forescale (the forecasting service and the decision engine, exactly as the
+Lambda functions run them), the reactive target-tracking rule and the oracle, prints the score table
+and writes the report (CSV per policy, summary, PNG, HTML) to ``--out``. Every scenario option of
+../shared/REPLAY.md is a flag; without flags the defaults of that document apply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from functions.domain.replay.runner import POLICY_NAMES
+from functions.domain.replay.scenario import Scenario
+
+#: Help text of each scenario flag (the defaults come from :class:`Scenario`).
+FLAG_HELP: dict[str, str] = {
+    "capacity_per_instance": "load one instance serves at 100%% utilisation (default: p99 of the trace / (30 x 0.9))",
+    "boot_seconds": "launch to in service, seconds",
+    "min_instances": "lower bound of the fleet",
+    "max_instances": "upper bound of the fleet",
+    "target_utilization": "set-point of the reactive target-tracking policy",
+    "slo_utilization": "highest utilisation that still meets the service level",
+    "warmup_days": "history given before scoring starts, days",
+    "decision_interval_seconds": "forescale decides every so many seconds (default: 300 or the trace step)",
+    "max_step_up": "forescale: most instances added per decision",
+    "max_step_down": "forescale: most instances removed per decision",
+    "scale_in_stabilization_seconds": "forescale: the plan must stay lower this long before a scale-in",
+    "instance_hour_price": "price of one instance-hour (chooses the load quantile)",
+    "violation_minute_penalty": "cost of one minute with demand above in-service capacity",
+    "plan_horizon_seconds": "how far ahead forescale's plan looks, seconds",
+    "refit_every_seconds": "models are refitted on this schedule (aligned on 00:00 UTC), seconds",
+    "forecast_lead_days": "forescale is switched on this many days before scoring starts",
+    "unit_label": "unit of the load, shown in decision reasons",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="forescale replay",
+        description="Replay a timestamp,value load trace through forescale, reactive scaling and the oracle.",
+    )
+    parser.add_argument("trace", type=Path, help="CSV with header timestamp,value (../shared/REPLAY.md)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the report (created if missing)")
+    parser.add_argument(
+        "--policies",
+        default=",".join(POLICY_NAMES),
+        help=f"comma-separated subset of {','.join(POLICY_NAMES)} (default: all)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    defaults = Scenario()
+    for item in fields(Scenario):
+        default = getattr(defaults, item.name)
+        kind: type[str] | type[int] | type[float]
+        if item.name == "unit_label":
+            kind = str
+        elif item.name == "decision_interval_seconds" or (isinstance(default, int) and not isinstance(default, bool)):
+            kind = int
+        else:
+            kind = float
+        shown = "derived from the trace" if default is None else default
+        parser.add_argument(
+            "--" + item.name.replace("_", "-"),
+            dest=item.name,
+            type=kind,
+            default=default,
+            help=f"{FLAG_HELP.get(item.name, item.name)} [default: {shown}]",
+        )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from functions.domain.replay import run_replay
+    from functions.domain.trace import TraceError, read_trace
+    from functions.report import score_table, write_report
+
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    try:
+        scenario = Scenario(**{item.name: getattr(args, item.name) for item in fields(Scenario)})
+        trace = read_trace(args.trace)
+    except (TraceError, ValueError, OSError) as exc:
+        print(f"forescale replay: {exc}", file=sys.stderr)
+        return 2
+    forecaster = None
+    if "predictive" in policies:
+        from models.service import ForecastService
+
+        forecaster = ForecastService(step_seconds=trace.step_seconds)
+    started = time.perf_counter()
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(trace), desc=f"replay {trace.name}", unit="step", file=sys.stderr)
+    try:
+        result = run_replay(
+            trace, scenario, forecaster=forecaster, policies=policies, progress=bar.update if bar else None
+        )
+    except ValueError as exc:
+        print(f"forescale replay: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if bar is not None:
+            bar.close()
+    elapsed = time.perf_counter() - started
+    files = write_report(result, args.out)
+    print(score_table(result))
+    print()
+    print(f"replayed {len(trace)} steps in {elapsed:.1f} s")
+    print(f"report: {files.html}")
+    print(f"        {files.png}, {files.summary}, " + ", ".join(str(p) for p in files.csvs.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

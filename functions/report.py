@@ -1,0 +1,205 @@
+"""The replay's report: one CSV per policy, a text summary, a picture, and a self-contained HTML page.
+
+Files written to the output folder:
+
+- ``<policy>.csv``: ``timestamp,desired,in_service``, one row per trace step, so anyone can re-score;
+- ``summary.txt``: the scenario and the score table;
+- ``report.png``: load (as instances needed at the SLO utilisation), the forecast band p50-p99 and the
+  in-service capacity of each policy, over the scored period and over its last three days;
+- ``report.html``: the same picture embedded (base64), the score table and examples of decisions.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from functions.domain.replay import SCORE_NAMES, ReplayResult
+
+COLOURS = {"predictive": "#1f77b4", "reactive": "#d62728", "oracle": "#2ca02c"}
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    folder: Path
+    csvs: dict[str, Path]
+    summary: Path
+    png: Path
+    html: Path
+
+
+def write_policy_csv(result: ReplayResult, policy: str, path: Path) -> None:
+    run = result.runs[policy]
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["timestamp", "desired", "in_service"])
+        for stamp, desired, in_service in zip(result.trace.ds, run.desired, run.in_service, strict=True):
+            writer.writerow([stamp.strftime("%Y-%m-%dT%H:%M:%SZ"), int(desired), int(in_service)])
+
+
+def _cell(name: str, value: float) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a"
+    if name == "actions":
+        return f"{int(value)}"
+    if name == "instance_hours":
+        return f"{value:,.1f}"
+    if name == "cost_ratio":
+        return f"{value:.3f}"
+    return f"{value:.2f}"
+
+
+def score_table(result: ReplayResult) -> str:
+    """The score table as fixed-width text, one row per policy."""
+    header = f"{'policy':<11}" + "".join(f"{name:>16}" for name in SCORE_NAMES)
+    lines = [header, "-" * len(header)]
+    for name, run in result.runs.items():
+        values = run.scores.as_dict()
+        lines.append(f"{name:<11}" + "".join(f"{_cell(key, values[key]):>16}" for key in SCORE_NAMES))
+    return "\n".join(lines)
+
+
+def scenario_lines(result: ReplayResult) -> list[str]:
+    r = result.resolved
+    s = r.scenario
+    trace = result.trace
+    scored = int(result.runs[next(iter(result.runs))].scores.scored_steps)
+    return [
+        f"trace: {trace.name}, {len(trace)} steps of {trace.step_seconds} s "
+        f"({trace.ds[0]:%Y-%m-%d %H:%M} to {trace.ds[-1]:%Y-%m-%d %H:%M} UTC), "
+        f"{int(np.isnan(trace.y).sum())} of unknown load",
+        f"scored: {scored} steps after a warm-up of {s.warmup_days:g} days",
+        f"capacity_per_instance: {r.capacity_per_instance:.6g}"
+        + (" (p99 of the trace needs 30 instances)" if s.capacity_per_instance is None else ""),
+        f"boot: {s.boot_seconds} s ({r.boot_steps} steps); bounds [{s.min_instances}, {s.max_instances}]; "
+        f"target utilisation {s.target_utilization:g}; SLO utilisation {s.slo_utilization:g}",
+        f"forescale: decision every {r.decision_interval_seconds} s, refit every {s.refit_every_seconds} s, "
+        f"switched on {s.forecast_lead_days:g} day(s) before scoring; prices {s.instance_hour_price:g} per "
+        f"instance-hour, {s.violation_minute_penalty:g} per violation-minute; {result.fits} fits",
+    ]
+
+
+def summary_text(result: ReplayResult) -> str:
+    return "\n".join([*scenario_lines(result), "", score_table(result), ""])
+
+
+def _bucket_mean(values: np.ndarray, size: int) -> np.ndarray:
+    """Means over consecutive buckets of ``size`` steps (NaN when a bucket knows nothing)."""
+    if size == 1:
+        return values
+    usable = len(values) // size * size
+    blocks = values[:usable].reshape(-1, size)
+    known = np.isfinite(blocks)
+    counts = known.sum(axis=1)
+    sums = np.where(known, blocks, 0.0).sum(axis=1)
+    return np.divide(sums, counts, out=np.full(len(counts), np.nan), where=counts > 0)
+
+
+def _bucket_times(ds: pd.DatetimeIndex, size: int) -> pd.DatetimeIndex:
+    return ds[: len(ds) // size * size : size] if size > 1 else ds
+
+
+def plot(result: ReplayResult, path: Path) -> None:
+    """The picture: demand, forecast band and each policy's in-service capacity (see module docstring)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    r = result.resolved
+    per_instance = r.capacity_per_instance * r.scenario.slo_utilization
+    start = result.scored_from
+    ds = result.trace.ds
+    load_in_instances = result.trace.y / per_instance
+    last_days = max(start, len(ds) - int(3 * 86_400 / r.step_seconds))
+    fig, axes = plt.subplots(2, 1, figsize=(14, 8.5), constrained_layout=True)
+    hourly = max(1, 3600 // r.step_seconds) if len(ds) - start > 4 * 86_400 // r.step_seconds else 1
+    for axis, first, bucket, title in (
+        (axes[0], start, hourly, "scored period" + (", hourly means" if hourly > 1 else "")),
+        (axes[1], last_days, 1, "last three days"),
+    ):
+        x = _bucket_times(ds[first:], bucket)
+        axis.plot(
+            x,
+            _bucket_mean(load_in_instances[first:], bucket),
+            color="#555555",
+            lw=0.7,
+            label="load (instances needed at SLO)",
+        )
+        low = _bucket_mean(result.band_p50[first:] / per_instance, bucket)
+        high = _bucket_mean(result.band_p99[first:] / per_instance, bucket)
+        if np.isfinite(low).any():
+            axis.fill_between(x, low, high, color=COLOURS["predictive"], alpha=0.2, lw=0, label="forecast p50-p99")
+        for name, run in result.runs.items():
+            axis.step(
+                x,
+                _bucket_mean(run.in_service[first:].astype(float), bucket),
+                where="post",
+                lw=1.0,
+                color=COLOURS.get(name),
+                label=f"{name} in service",
+            )
+        axis.set_title(f"{result.trace.name}: {title}")
+        axis.set_ylabel("instances")
+        axis.grid(alpha=0.3)
+    axes[0].legend(loc="upper left", fontsize=8, ncol=3)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _html_page(result: ReplayResult, png: bytes) -> str:
+    rows = []
+    for name, run in result.runs.items():
+        values = run.scores.as_dict()
+        cells = "".join(f"<td>{_cell(key, values[key])}</td>" for key in SCORE_NAMES)
+        rows.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
+    head = "".join(f"<th>{name}</th>" for name in SCORE_NAMES)
+    scenario = "".join(f"<li>{html.escape(line)}</li>" for line in scenario_lines(result))
+    examples = [d for _, d in result.decisions if d.action != "hold"][-8:]
+    decisions = "".join(
+        f"<li><code>{d.decided_at:%Y-%m-%d %H:%M}</code> {html.escape(d.reason)}</li>" for d in examples
+    )
+    image = base64.b64encode(png).decode()
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>forescale replay: {html.escape(result.trace.name)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; }} th, td {{ border: 1px solid #ccc; padding: 4px 10px; text-align: right; }}
+img {{ max-width: 100%; }} code {{ color: #555; }}
+</style></head><body>
+<h1>forescale replay: {html.escape(result.trace.name)}</h1>
+<ul>{scenario}</ul>
+<h2>Scores</h2>
+<table><tr><th>policy</th>{head}</tr>{"".join(rows)}</table>
+<p>Definitions: ../shared/REPLAY.md (under_time_pct: % of steps with in-service below demand; cost_ratio:
+instance-hours over the oracle's). Each policy's capacity is in <code>&lt;policy&gt;.csv</code>.</p>
+<h2>Load, forecast and capacity</h2>
+<img alt="load, forecast band and capacity of each policy" src="data:image/png;base64,{image}">
+<h2>Latest scaling decisions of forescale</h2>
+<ul>{decisions or "<li>none</li>"}</ul>
+</body></html>
+"""
+
+
+def write_report(result: ReplayResult, folder: str | Path) -> ReportFiles:
+    """Write every file of the report into ``folder`` (created when missing)."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    csvs = {}
+    for name in result.runs:
+        csvs[name] = out / f"{name}.csv"
+        write_policy_csv(result, name, csvs[name])
+    summary = out / "summary.txt"
+    summary.write_text(summary_text(result))
+    png = out / "report.png"
+    plot(result, png)
+    page = out / "report.html"
+    page.write_text(_html_page(result, png.read_bytes()))
+    return ReportFiles(folder=out, csvs=csvs, summary=summary, png=png, html=page)
