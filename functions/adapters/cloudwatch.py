@@ -1,0 +1,202 @@
+"""CloudWatch: read targets' load series (GetMetricData) and publish forescale's own metrics (PutMetricData).
+
+:class:`CloudWatchMetricsSource` turns each :class:`~functions.domain.target.LoadMetric` into one
+metric-data query (a metric statistic, or a metric-math ``expression``), sends at most
+:data:`MAX_QUERIES_PER_CALL` queries a call, follows ``NextToken`` pages (one query's points may be
+split across pages) and returns each series ascending in time. Periods without data are simply
+absent: gaps stay gaps, never zeros.
+
+The twin is the same classes over :class:`functions.adapters.memory.InMemoryCloudWatch`, an
+in-memory CloudWatch that enforces the limits and paginates like the service (moto's server never
+paginates, so the twin is what exercises the ``NextToken`` path; the contract suite runs both).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from functions.adapters._timefmt import require_aware
+from functions.domain.target import LoadMetric
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: GetMetricData accepts at most 500 queries per call.
+MAX_QUERIES_PER_CALL = 500
+#: PutMetricData accepts at most 1,000 metric data items per call.
+MAX_DATUMS_PER_CALL = 1000
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    """One query's result: UTC timestamps ascending and their values; missing periods are absent.
+
+    ``complete`` is False when CloudWatch reported an error status (``InternalError``, ``Forbidden``)
+    for the query; ``messages`` then says why.
+    """
+
+    timestamps: tuple[datetime, ...] = ()
+    values: tuple[float, ...] = ()
+    complete: bool = True
+    messages: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+
+class MetricsSource(Protocol):
+    def fetch(self, metrics: Mapping[str, LoadMetric], *, start: datetime, end: datetime) -> dict[str, MetricSeries]:
+        """Series of each metric over ``[start, end)``, keyed like ``metrics`` (usually by target id).
+
+        ``start`` is rounded down to the whole minute, as CloudWatch does; pass period-aligned times
+        so that buckets line up with the period.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class MetricDatum:
+    """One value of a custom metric (forecast accuracy and the like)."""
+
+    name: str
+    value: float
+    timestamp: datetime
+    dimensions: Mapping[str, str] = field(default_factory=dict)
+    unit: str = "None"
+
+
+class MetricsPublisher(Protocol):
+    def publish(self, namespace: str, data: Sequence[MetricDatum]) -> int:
+        """Put ``data`` in batches; returns the number of calls made."""
+        ...
+
+
+def metric_query(query_id: str, metric: LoadMetric) -> dict[str, Any]:
+    """The ``MetricDataQuery`` for ``metric``."""
+    if metric.expression is not None:
+        return {"Id": query_id, "Expression": metric.expression, "Period": metric.period_seconds, "ReturnData": True}
+    return {
+        "Id": query_id,
+        "MetricStat": {
+            "Metric": {
+                "Namespace": metric.namespace,
+                "MetricName": metric.name,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in sorted(metric.dimensions.items())],
+            },
+            "Period": metric.period_seconds,
+            "Stat": metric.statistic,
+        },
+        "ReturnData": True,
+    }
+
+
+class CloudWatchMetricsSource:
+    """:class:`MetricsSource` over an injected ``cloudwatch`` client (or its in-memory twin)."""
+
+    def __init__(self, client: Any, *, max_datapoints: int | None = None) -> None:
+        """``max_datapoints`` caps points per response (``MaxDatapoints``); CloudWatch paginates beyond."""
+        self._client = client
+        self._max_datapoints = max_datapoints
+
+    def fetch(self, metrics: Mapping[str, LoadMetric], *, start: datetime, end: datetime) -> dict[str, MetricSeries]:
+        start_utc = require_aware(start, "start").replace(second=0, microsecond=0)
+        end_utc = require_aware(end, "end")
+        if end_utc <= start_utc:
+            raise ValueError("end: must be after start (rounded down to the minute)")
+        keys = list(metrics)
+        results: dict[str, MetricSeries] = {}
+        for offset in range(0, len(keys), MAX_QUERIES_PER_CALL):
+            chunk = keys[offset : offset + MAX_QUERIES_PER_CALL]
+            ids = {f"q{offset + i}": key for i, key in enumerate(chunk)}
+            queries = [metric_query(qid, metrics[key]) for qid, key in ids.items()]
+            for qid, series in self._fetch_chunk(queries, start_utc, end_utc).items():
+                results[ids[qid]] = series
+        return results
+
+    def _fetch_chunk(self, queries: list[dict[str, Any]], start: datetime, end: datetime) -> dict[str, MetricSeries]:
+        points: dict[str, dict[datetime, float]] = {q["Id"]: {} for q in queries}
+        status: dict[str, str] = {}
+        messages: dict[str, list[str]] = {q["Id"]: [] for q in queries}
+        kwargs: dict[str, Any] = {
+            "MetricDataQueries": queries,
+            "StartTime": start,
+            "EndTime": end,
+            "ScanBy": "TimestampAscending",
+        }
+        if self._max_datapoints is not None:
+            kwargs["MaxDatapoints"] = self._max_datapoints
+        while True:
+            response = self._client.get_metric_data(**kwargs)
+            for result in response.get("MetricDataResults", []):
+                qid = result["Id"]
+                for stamp, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=True):
+                    points[qid][_utc(stamp)] = float(value)
+                status[qid] = result.get("StatusCode", "Complete")
+                messages[qid].extend(m.get("Value", "") for m in result.get("Messages", []))
+            token = response.get("NextToken")
+            if not token:
+                break
+            kwargs["NextToken"] = token
+        out: dict[str, MetricSeries] = {}
+        for qid, by_time in points.items():
+            ordered = sorted(by_time.items())
+            out[qid] = MetricSeries(
+                timestamps=tuple(t for t, _ in ordered),
+                values=tuple(v for _, v in ordered),
+                complete=status.get(qid, "Complete") in ("Complete", "PartialData"),
+                messages=tuple(messages[qid]),
+            )
+        return out
+
+
+class CloudWatchMetricsPublisher:
+    """:class:`MetricsPublisher` over an injected ``cloudwatch`` client (or its in-memory twin)."""
+
+    def __init__(self, client: Any, *, batch_size: int = MAX_DATUMS_PER_CALL) -> None:
+        if not 1 <= batch_size <= MAX_DATUMS_PER_CALL:
+            raise ValueError(f"batch_size: must lie in [1, {MAX_DATUMS_PER_CALL}]")
+        self._client = client
+        self._batch_size = batch_size
+
+    def publish(self, namespace: str, data: Sequence[MetricDatum]) -> int:
+        entries = [_datum_entry(i, datum) for i, datum in enumerate(data)]
+        calls = 0
+        for offset in range(0, len(entries), self._batch_size):
+            self._client.put_metric_data(Namespace=namespace, MetricData=entries[offset : offset + self._batch_size])
+            calls += 1
+        return calls
+
+
+def _datum_entry(index: int, datum: MetricDatum) -> dict[str, Any]:
+    if not math.isfinite(datum.value):
+        raise ValueError(f"data[{index}].value: {datum.value} is not a finite number")
+    return {
+        "MetricName": datum.name,
+        "Timestamp": require_aware(datum.timestamp, f"data[{index}].timestamp"),
+        "Value": float(datum.value),
+        "Unit": datum.unit,
+        "Dimensions": [{"Name": k, "Value": v} for k, v in sorted(datum.dimensions.items())],
+    }
+
+
+def _utc(stamp: datetime) -> datetime:
+    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+
+
+def series_frame(series: Mapping[str, MetricSeries]) -> pd.DataFrame:
+    """Nixtla long frame ``unique_id, ds, y`` (``ds`` tz-naive UTC); gaps are missing rows."""
+    import pandas as pd
+
+    rows = [
+        (key, stamp.replace(tzinfo=None), value)
+        for key, one in series.items()
+        for stamp, value in zip(one.timestamps, one.values, strict=True)
+    ]
+    frame = pd.DataFrame(rows, columns=["unique_id", "ds", "y"])
+    frame["ds"] = pd.to_datetime(frame["ds"]).astype("datetime64[us]")
+    frame["y"] = frame["y"].astype(float)
+    return frame
