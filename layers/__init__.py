@@ -1,0 +1,1 @@
+"""Reproducible Lambda layers for forescale (see ``layers/README.md``; build with ``python -m layers.build``)."""

@@ -1,0 +1,602 @@
+"""Build forescale's Lambda layers from ``uv.lock``, reproducibly, for the python3.12 runtime.
+
+Three layers, attached to a function in this order; a later layer relies on the earlier ones and never
+carries a distribution again, so a function with all three holds numpy, pandas and scipy once:
+
+* ``common``: what every function needs: the project's runtime dependencies (Powertools with Tracer and
+  Parser, pydantic) and the data stack the light functions touch (numpy and pandas for ``models.api``,
+  pyarrow for the Parquet history and audit trail).
+* ``statsforecast``: statsforecast and what it pulls in beyond ``common`` (scipy, statsmodels, coreforecast,
+  fugue/triad...).
+* ``lightgbm``: the rest of the ``ml`` dependency group (lightgbm, scikit-learn, holidays...) and the OpenMP
+  runtime LightGBM links against (``lib/libgomp.so.1``; the python3.12 runtime has none, ``/opt/lib`` is on
+  its ``LD_LIBRARY_PATH``).
+
+boto3, botocore, s3transfer and urllib3 come with the Lambda runtime and are left out; the build keeps them
+in ``<out>/<arch>/runtime/python`` as a stand-in for ``/var/runtime`` so that tests can import like Lambda.
+
+Each layer is installed from the pinned, hashed requirements that ``uv export`` writes from the lock,
+trimmed (tests, caches, stubs, sources and headers, optional pyarrow components, example data sets),
+stripped (shared objects outside ``*.libs``), compiled to bytecode for CPython 3.12, zipped deterministically
+and measured at every stage into ``manifest.json``. A build whose inputs (lock, pyproject, this package)
+did not change is reused.
+
+    python -m layers.build --arch x86_64|arm64 [--out layers/build] [--force] [--no-zip]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import email.parser
+import fnmatch
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = PROJECT_ROOT / "layers" / "build"
+#: Bumped whenever the build's output changes in a way the hashed inputs do not show.
+BUILD_FORMAT = 1
+
+PYTHON_VERSION = "3.12"
+#: The python3.12 runtime runs on Amazon Linux 2023 (glibc 2.34): wheels up to manylinux_2_34 load there.
+ARCHES: dict[str, tuple[str, str]] = {
+    "x86_64": ("x86_64-manylinux_2_34", "x86_64"),
+    "arm64": ("aarch64-manylinux_2_34", "aarch64"),
+}
+LAYER_ORDER: tuple[str, ...] = ("common", "statsforecast", "lightgbm")
+#: In every Lambda Python runtime already; shipping them would only add size (and shadow the runtime's copy).
+RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "urllib3"})
+#: Added to the project's own runtime dependencies in ``common``: light functions read and write frames.
+COMMON_DATA_STACK = ("numpy", "pandas", "pyarrow")
+#: Lambda's quota: a function's code and all its layers, unzipped.
+UNZIPPED_LIMIT_BYTES = 262_144_000
+#: Directory names Lambda puts on ``sys.path`` and ``LD_LIBRARY_PATH`` from a layer (``/opt/python``, ``/opt/lib``).
+PYTHON_DIR = "python"
+LIB_DIR = "lib"
+
+# --------------------------------------------------------------------------------------------------
+# Trimming rules. Each rule says why the files are not needed at run time; tests/layers prove the built
+# layers still import and forecast without them.
+# --------------------------------------------------------------------------------------------------
+
+#: Directories removed wherever they appear.
+TRIM_DIR_NAMES: dict[str, str] = {
+    "tests": "test suites",
+    "__pycache__": "bytecode caches (rebuilt below for CPython 3.12)",
+}
+#: Files removed by suffix.
+TRIM_SUFFIXES: dict[str, str] = {
+    ".pyi": "type stubs",
+    ".pyx": "Cython sources",
+    ".pxd": "Cython declarations",
+    ".pxi": "Cython includes",
+    ".h": "C headers",
+    ".hpp": "C++ headers",
+    ".c": "C sources",
+    ".cpp": "C++ sources",
+    ".a": "static libraries (for building extensions)",
+}
+TRIM_FILE_NAMES: dict[str, str] = {"conftest.py": "pytest configuration"}
+#: Directories whose data files (everything but Python modules) are removed; the modules still import.
+TRIM_DATA_DIRS: dict[str, str] = {"statsmodels/datasets": "statsmodels example data sets"}
+#: Paths (globs relative to ``python/``) removed with their reason.
+TRIM_GLOBS: tuple[tuple[str, str], ...] = (
+    ("*-stubs", "type stub packages"),
+    ("bin", "console scripts (a Lambda function never runs them)"),
+    ("numpy/_core/include", "headers for building extensions"),
+    ("numpy/_core/lib", "static npymath and pkg-config files for building extensions"),
+    ("pyarrow/include", "Arrow C++ headers"),
+    ("pyarrow/src", "Arrow C++ sources"),
+    ("pyarrow/includes", "Cython declarations"),
+    # Optional pyarrow components: nothing in the layers imports them (pyarrow.fs guards each import).
+    ("pyarrow/*flight*", "Arrow Flight RPC (unused)"),
+    ("pyarrow/libarrow_s3.so*", "pyarrow's own S3 filesystem (boto3 reads S3 here)"),
+    ("pyarrow/_s3fs.*", "pyarrow's own S3 filesystem (boto3 reads S3 here)"),
+    ("pyarrow/_gcsfs.*", "Google Cloud Storage filesystem (unused)"),
+    ("pyarrow/_azurefs.*", "Azure filesystem (unused)"),
+    ("pyarrow/_hdfs.*", "HDFS filesystem (unused)"),
+    ("pyarrow/_orc.*", "ORC format (unused)"),
+    ("pyarrow/_dataset_orc.*", "ORC format (unused)"),
+    ("pyarrow/orc.py", "ORC format (unused)"),
+    ("pyarrow/_pyarrow_cpp_tests.*", "pyarrow's C++ test hooks"),
+    # Example data sets: read only by load_*() helpers that the functions never call.
+    ("sklearn/datasets/data", "scikit-learn example data sets"),
+    ("sklearn/datasets/images", "scikit-learn example images"),
+    ("sklearn/datasets/descr", "scikit-learn example data set descriptions"),
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# Distributions and the split into layers
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Distribution:
+    """One installed wheel: its name, version, requirements and the files its RECORD lists."""
+
+    name: str
+    version: str
+    requires: list[Requirement]
+    files: list[str]
+
+    @classmethod
+    def read(cls, dist_info: Path) -> Distribution:
+        meta = email.parser.Parser().parsestr((dist_info / "METADATA").read_text(encoding="utf-8"))
+        with (dist_info / "RECORD").open(newline="", encoding="utf-8") as handle:
+            files = [row[0] for row in csv.reader(handle) if row and not row[0].startswith("..")]
+        return cls(
+            name=canonicalize_name(meta["Name"]),
+            version=meta["Version"],
+            requires=[Requirement(r) for r in meta.get_all("Requires-Dist") or []],
+            files=files,
+        )
+
+
+def read_distributions(site: Path) -> dict[str, Distribution]:
+    dists = [Distribution.read(p) for p in sorted(site.glob("*.dist-info"))]
+    return {d.name: d for d in dists}
+
+
+def marker_environment(machine: str) -> dict[str, str]:
+    """PEP 508 marker values of the Lambda python3.12 runtime on ``machine``."""
+    return {
+        "implementation_name": "cpython",
+        "implementation_version": "3.12.0",
+        "os_name": "posix",
+        "platform_machine": machine,
+        "platform_python_implementation": "CPython",
+        "platform_release": "",
+        "platform_system": "Linux",
+        "platform_version": "",
+        "python_full_version": "3.12.0",
+        "python_version": PYTHON_VERSION,
+        "sys_platform": "linux",
+    }
+
+
+def _applies(req: Requirement, env: dict[str, str], extras: Iterable[str]) -> bool:
+    if req.marker is None:
+        return True
+    return any(req.marker.evaluate({**env, "extra": extra}) for extra in ("", *extras))
+
+
+def closure(
+    roots: Iterable[Requirement], dists: dict[str, Distribution], env: dict[str, str], taken: set[str]
+) -> set[str]:
+    """Distributions that ``roots`` need, minus those already ``taken`` by earlier layers or the runtime."""
+    found: set[str] = set()
+    todo: list[tuple[Requirement, tuple[str, ...]]] = [(r, ()) for r in roots]
+    while todo:
+        req, parent_extras = todo.pop()
+        if not _applies(req, env, parent_extras):
+            continue
+        name = canonicalize_name(req.name)
+        if name in RUNTIME_PROVIDED or name in taken:
+            continue
+        dist = dists.get(name)
+        if dist is None:
+            raise BuildError(f"{req}: required but not in the lock export (is uv.lock up to date?)")
+        if req.specifier and not req.specifier.contains(Version(dist.version), prereleases=True):
+            raise BuildError(f"{req}: the lock pins {name}=={dist.version}")
+        extras = tuple(sorted(req.extras))
+        key = f"{name}[{','.join(extras)}]"
+        if key in found:
+            continue
+        found.add(key)
+        todo.extend((sub, extras) for sub in dist.requires)
+    return {k.split("[", 1)[0] for k in found}
+
+
+def layer_roots(pyproject: dict) -> tuple[list[Requirement], list[Requirement], list[Requirement]]:
+    """The roots of each layer, read from pyproject so that a new ``ml`` dependency lands in a layer by itself."""
+    common = [Requirement(r) for r in pyproject["project"]["dependencies"]]
+    common += [Requirement(name) for name in COMMON_DATA_STACK]
+    statsforecast = [Requirement("statsforecast")]
+    ml_group = [Requirement(r) for r in pyproject["dependency-groups"]["ml"]]
+    return common, statsforecast, ml_group
+
+
+def split_into_layers(dists: dict[str, Distribution], pyproject: dict, machine: str) -> dict[str, list[str]]:
+    """Assign every locked distribution to the first layer that needs it (or to the runtime)."""
+    env = marker_environment(machine)
+    taken: set[str] = set()
+    layers: dict[str, list[str]] = {}
+    for layer, roots in zip(LAYER_ORDER, layer_roots(pyproject), strict=True):
+        names = closure(roots, dists, env, taken)
+        layers[layer] = sorted(names)
+        taken |= names
+    stray = sorted(set(dists) - taken - RUNTIME_PROVIDED)
+    if stray:
+        raise BuildError(f"locked but needed by no layer: {', '.join(stray)} (add it to a layer's roots)")
+    return layers
+
+
+# --------------------------------------------------------------------------------------------------
+# Steps
+# --------------------------------------------------------------------------------------------------
+
+
+class BuildError(RuntimeError):
+    """The layers cannot be built as asked; the message says which input is wrong."""
+
+
+def run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(cmd, text=True, capture_output=True, check=False, **kwargs)  # type: ignore[call-overload]
+    if result.returncode != 0:
+        raise BuildError(f"{' '.join(cmd[:4])} ... failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result  # type: ignore[no-any-return]
+
+
+def uv_binary() -> str:
+    found = shutil.which("uv")
+    if found is None:
+        raise BuildError("uv: not found on PATH (the build installs from uv.lock with uv)")
+    return found
+
+
+def export_requirements(project: Path) -> str:
+    """Pinned, hashed requirements of the runtime dependencies and the ``ml`` group, straight from the lock."""
+    cmd = [uv_binary(), "export", "--frozen", "--no-emit-project", "--no-default-groups", "--group", "ml"]
+    cmd += ["--no-header", "--no-annotate", "--format", "requirements-txt"]
+    return run(cmd, cwd=project, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"}).stdout
+
+
+def install(requirements: Path, target: Path, arch: str) -> None:
+    """Install the exact wheels for the target platform (no resolution: ``--no-deps``, hashes required)."""
+    platform_tag = ARCHES[arch][0]
+    cmd = [uv_binary(), "pip", "install", "--target", str(target), "--no-deps", "--require-hashes"]
+    cmd += ["--python-platform", platform_tag, "--python-version", PYTHON_VERSION, "--only-binary", ":all:"]
+    # Copies, never hard links into uv's cache: stripping below rewrites files in place.
+    cmd += ["--link-mode", "copy", "--no-compile", "-r", str(requirements)]
+    run(cmd, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"})
+
+
+def move_distribution(dist: Distribution, site: Path, dest: Path) -> None:
+    for rel in dist.files:
+        src = site / rel
+        if not src.exists():
+            continue
+        out = dest / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, out)
+
+
+def tree_bytes(root: Path) -> int:
+    """What Lambda counts: the sum of the regular files' sizes."""
+    return sum(p.stat().st_size for p in walk_files(root))
+
+
+def walk_files(root: Path) -> Iterator[Path]:
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            path = Path(dirpath, name)
+            if path.is_file() and not path.is_symlink():
+                yield path
+
+
+@dataclass
+class Removal:
+    reason: str
+    files: int = 0
+    bytes: int = 0
+
+
+def _remove(path: Path, reason: str, removed: dict[str, Removal]) -> None:
+    entry = removed.setdefault(reason, Removal(reason))
+    if path.is_dir():
+        for f in walk_files(path):
+            entry.files += 1
+            entry.bytes += f.stat().st_size
+        shutil.rmtree(path)
+    elif path.exists():
+        entry.files += 1
+        entry.bytes += path.stat().st_size
+        path.unlink()
+
+
+def trim(python_dir: Path) -> dict[str, Removal]:
+    """Remove what is not needed at run time (see the TRIM_* rules above)."""
+    removed: dict[str, Removal] = {}
+    for pattern, reason in TRIM_GLOBS:
+        for path in sorted(python_dir.glob(pattern)):
+            _remove(path, reason, removed)
+    for data_dir, reason in TRIM_DATA_DIRS.items():
+        for path in sorted(walk_files(python_dir / data_dir)):
+            if path.suffix != ".py":
+                _remove(path, reason, removed)
+    for dirpath, dirs, files in os.walk(python_dir, topdown=True):
+        for name in list(dirs):
+            if name in TRIM_DIR_NAMES:
+                _remove(Path(dirpath, name), TRIM_DIR_NAMES[name], removed)
+                dirs.remove(name)
+        for name in files:
+            suffix = Path(name).suffix
+            if name in TRIM_FILE_NAMES:
+                _remove(Path(dirpath, name), TRIM_FILE_NAMES[name], removed)
+            elif suffix in TRIM_SUFFIXES:
+                _remove(Path(dirpath, name), TRIM_SUFFIXES[suffix], removed)
+    _remove_duplicate_libraries(python_dir, removed)
+    return removed
+
+
+def _remove_duplicate_libraries(python_dir: Path, removed: dict[str, Removal]) -> None:
+    """Wheels cannot hold symlinks, so ``libX.so``, ``libX.so.N`` and ``libX.so.N.M.P`` arrive as three copies.
+
+    The dynamic linker looks a library up by its soname (``libX.so.N``); the other copies only serve
+    builds of extensions. Keep the ``libX.so.N`` copy.
+    """
+    by_stem: dict[tuple[Path, str], list[Path]] = {}
+    for path in walk_files(python_dir):
+        name = path.name
+        if ".so" in name and not name.endswith(".py"):
+            stem = name.split(".so", 1)[0]
+            by_stem.setdefault((path.parent, stem), []).append(path)
+    for (_parent, _stem), paths in by_stem.items():
+        if len(paths) < 2:
+            continue
+        sonames = [p for p in paths if fnmatch.fnmatch(p.name, "*.so.[0-9]*") and p.name.count(".") == 2]
+        if len(sonames) != 1:
+            continue
+        keep = sonames[0]
+        digest = _sha256(keep)
+        for other in paths:
+            if other != keep and other.stat().st_size == keep.stat().st_size and _sha256(other) == digest:
+                _remove(other, "duplicate copies of a shared library (kept the soname)", removed)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def is_elf(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(4) == b"\x7fELF"
+
+
+def strip_tool(arch: str) -> str | None:
+    """GNU strip for the host's own architecture, llvm-strip (any architecture) otherwise."""
+    host = platform.machine()
+    native = (host == "x86_64" and arch == "x86_64") or (host in {"aarch64", "arm64"} and arch == "arm64")
+    if native and shutil.which("strip"):
+        return "strip"
+    return shutil.which("llvm-strip")
+
+
+def strip_shared_objects(python_dir: Path, arch: str) -> tuple[int, int]:
+    """``strip --strip-unneeded`` every shared object except those in ``*.libs`` (auditwheel's patched copies,
+    which stripping breaks: "ELF load command address/offset not page-aligned"). Returns (files, bytes saved)."""
+    tool = strip_tool(arch)
+    if tool is None:
+        print(f"warning: no strip tool for {arch}; shared objects left unstripped", file=sys.stderr)
+        return 0, 0
+    targets = [
+        p
+        for p in walk_files(python_dir)
+        if ".so" in p.name and not any(part.endswith(".libs") for part in p.parts) and is_elf(p)
+    ]
+    before = sum(p.stat().st_size for p in targets)
+    for start in range(0, len(targets), 200):
+        run([tool, "--strip-unneeded", *map(str, targets[start : start + 200])])
+    after = sum(p.stat().st_size for p in targets)
+    return len(targets), before - after
+
+
+def add_openmp_runtime(layer_dir: Path) -> Path:
+    """Put ``libgomp.so.1`` in the layer's ``lib/`` (``/opt/lib``): lib_lightgbm.so needs it and Lambda's
+    python3.12 image has none. scikit-learn's wheel for the same platform vendors exactly this library."""
+    vendored = sorted((layer_dir / PYTHON_DIR / "scikit_learn.libs").glob("libgomp*.so*"))
+    if not vendored:
+        raise BuildError("libgomp: scikit-learn's wheel no longer vendors it; find another source for /opt/lib")
+    target = layer_dir / LIB_DIR / "libgomp.so.1"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(vendored[0], target)
+    return target
+
+
+def python312() -> str:
+    """A CPython 3.12 to compile bytecode with (its magic number must match the runtime's)."""
+    if sys.version_info[:2] == (3, 12):
+        return sys.executable
+    for candidate in ("python3.12", str(PROJECT_ROOT / ".venv" / "bin" / "python")):
+        found = shutil.which(candidate)
+        if found:
+            version = run([found, "-c", "import sys; print(sys.version_info[:2] == (3, 12))"]).stdout.strip()
+            if version == "True":
+                return found
+    raise BuildError("python3.12: needed to compile bytecode for the python3.12 runtime, none found")
+
+
+def compile_bytecode(python_dir: Path) -> None:
+    """Compile every module to ``__pycache__/*.cpython-312.pyc`` with unchecked hashes.
+
+    Lambda's ``/opt`` is read-only, so a layer without bytecode recompiles every module at each cold start.
+    Unchecked-hash pycs are used as they are, without comparing the source's mtime (zip extraction does not
+    keep it reliably). Code objects name the files as Lambda sees them (``/opt/python/...``).
+    """
+    cmd = [python312(), "-m", "compileall", "-q", "-j", "2", "--invalidation-mode", "unchecked-hash"]
+    cmd += ["-s", str(python_dir), "-p", f"/opt/{PYTHON_DIR}", str(python_dir)]
+    run(cmd)
+
+
+def zip_layer(layer_dir: Path, zip_path: Path) -> int:
+    """A deterministic zip (sorted entries, fixed timestamps and modes) of the layer's directory."""
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = zip_path.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        for path in sorted(walk_files(layer_dir), key=lambda p: p.relative_to(layer_dir).as_posix()):
+            info = zipfile.ZipInfo(path.relative_to(layer_dir).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+            mode = 0o755 if os.access(path, os.X_OK) else 0o644
+            info.external_attr = (0o100000 | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with path.open("rb") as src, archive.open(info, "w") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+    tmp.replace(zip_path)
+    return zip_path.stat().st_size
+
+
+# --------------------------------------------------------------------------------------------------
+# The build
+# --------------------------------------------------------------------------------------------------
+
+
+def input_key(project: Path, arch: str, zipped: bool) -> str:
+    """Hash of everything the output depends on: the lock, pyproject, this package's code, the target."""
+    digest = hashlib.sha256(f"{BUILD_FORMAT}:{arch}:{PYTHON_VERSION}:{zipped}".encode())
+    files = [project / "uv.lock", project / "pyproject.toml", *sorted((project / "layers").glob("*.py"))]
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class LayerReport:
+    name: str
+    packages: dict[str, str]
+    raw_bytes: int = 0
+    trimmed_bytes: int = 0
+    stripped_bytes: int = 0
+    final_bytes: int = 0
+    files: int = 0
+    zip_bytes: int | None = None
+    removed: list[dict[str, object]] = field(default_factory=list)
+
+
+def arch_dir(out: Path, arch: str) -> Path:
+    return out / arch
+
+
+def load_manifest(out: Path, arch: str) -> dict | None:
+    path = arch_dir(out, arch) / "manifest.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+def build(
+    arch: str, out: Path = DEFAULT_OUT, *, project: Path = PROJECT_ROOT, force: bool = False, zipped: bool = True
+) -> dict:
+    """Build (or reuse) the layers for ``arch``; returns the manifest."""
+    if arch not in ARCHES:
+        raise BuildError(f"arch: must be one of {', '.join(ARCHES)}, got {arch!r}")
+    key = input_key(project, arch, zipped)
+    existing = load_manifest(out, arch)
+    if existing is not None and existing.get("key") == key and not force:
+        print(f"layers/{arch}: up to date ({key[:12]}), reusing {arch_dir(out, arch)}")
+        return existing
+
+    started = time.monotonic()
+    root = arch_dir(out, arch)
+    if root.exists():
+        shutil.rmtree(root)
+    staging = root / "staging"
+    staging.mkdir(parents=True)
+    requirements = root / "requirements.txt"
+    requirements.write_text(export_requirements(project))
+    install(requirements, staging, arch)
+
+    dists = read_distributions(staging)
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    split = split_into_layers(dists, pyproject, ARCHES[arch][1])
+
+    reports: dict[str, LayerReport] = {}
+    for layer, names in split.items():
+        python_dir = root / layer / PYTHON_DIR
+        python_dir.mkdir(parents=True)
+        for name in names:
+            move_distribution(dists[name], staging, python_dir)
+        report = LayerReport(layer, {n: dists[n].version for n in names})
+        report.raw_bytes = tree_bytes(root / layer)
+        removed = trim(python_dir)
+        report.removed = [
+            {"reason": r.reason, "files": r.files, "bytes": r.bytes}
+            for r in sorted(removed.values(), key=lambda r: -r.bytes)
+        ]
+        report.trimmed_bytes = tree_bytes(root / layer)
+        strip_shared_objects(python_dir, arch)
+        if layer == "lightgbm":
+            add_openmp_runtime(root / layer)
+        report.stripped_bytes = tree_bytes(root / layer)
+        compile_bytecode(python_dir)
+        report.final_bytes = tree_bytes(root / layer)
+        report.files = sum(1 for _ in walk_files(root / layer))
+        reports[layer] = report
+
+    runtime_dir = root / "runtime" / PYTHON_DIR
+    runtime_dir.mkdir(parents=True)
+    for name in sorted(RUNTIME_PROVIDED & set(dists)):
+        move_distribution(dists[name], staging, runtime_dir)
+    shutil.rmtree(staging)
+
+    if zipped:
+        for layer, report in reports.items():
+            report.zip_bytes = zip_layer(root / layer, root / "zip" / f"{layer}.zip")
+
+    manifest = {
+        "key": key,
+        "arch": arch,
+        "python": PYTHON_VERSION,
+        "platform": ARCHES[arch][0],
+        "build_seconds": round(time.monotonic() - started, 1),
+        "runtime_provided": {n: dists[n].version for n in sorted(RUNTIME_PROVIDED & set(dists))},
+        "layer_order": list(LAYER_ORDER),
+        "layers": {name: report.__dict__ for name, report in reports.items()},
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def layer_dirs(out: Path, arch: str) -> dict[str, Path]:
+    """Each built layer's directory (its ``python/`` is what Lambda mounts at ``/opt/python``)."""
+    return {layer: arch_dir(out, arch) / layer for layer in LAYER_ORDER}
+
+
+def format_sizes(manifest: dict) -> str:
+    mib = 1 << 20
+    lines = [f"{'layer':14} {'raw':>9} {'trimmed':>9} {'stripped':>9} {'final':>9} {'zip':>9}  (MiB)"]
+    for name in manifest["layer_order"]:
+        layer = manifest["layers"][name]
+        zipped = f"{layer['zip_bytes'] / mib:9.1f}" if layer.get("zip_bytes") else f"{'-':>9}"
+        lines.append(
+            f"{name:14} {layer['raw_bytes'] / mib:9.1f} {layer['trimmed_bytes'] / mib:9.1f} "
+            f"{layer['stripped_bytes'] / mib:9.1f} {layer['final_bytes'] / mib:9.1f} {zipped}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m layers.build", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arch", choices=sorted(ARCHES), default="arm64", help="Lambda architecture (default arm64)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory (default layers/build)")
+    parser.add_argument("--force", action="store_true", help="rebuild even when the inputs did not change")
+    parser.add_argument("--no-zip", action="store_true", help="skip the zip archives")
+    args = parser.parse_args(argv)
+    try:
+        manifest = build(args.arch, args.out, force=args.force, zipped=not args.no_zip)
+    except BuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_sizes(manifest))
+    print(f"built in {manifest['build_seconds']} s -> {arch_dir(args.out, args.arch)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
