@@ -614,6 +614,15 @@ class DynamoStateStore:
         self._names = names
         self._retention = event_retention
 
+    @property
+    def items(self) -> ItemEngine:
+        """The raw item access (tests and tools inspect stored layouts through it)."""
+        return self._items
+
+    @property
+    def names(self) -> TableNames:
+        return self._names
+
     # ----------------------------------------------------------------- plumbing
 
     def _put_new(self, table: str, values: Mapping[str, Any], what: str, compare: str) -> None:
