@@ -1,0 +1,87 @@
+"""Settings of the forecasting engine: hyper-parameters only, no fitted state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from models.api import LEVELS
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    """How the engine fits, backtests and forecasts (defaults chosen by the benchmarks in models/README.md)."""
+
+    #: central interval levels; p90 and p99 are the upper ends of the first two
+    levels: tuple[int, ...] = LEVELS
+    #: under this many days of known history: NoForecast
+    min_history_days: float = 1.0
+    #: under this many days: SeasonalNaive-like forecasts only
+    full_history_days: float = 2.0
+    #: history older than this is ignored (bounds training cost)
+    max_history_days: float = 21.0
+    #: a forecast is refused when the newest known value is older than this
+    max_staleness_days: float = 1.0
+    #: the holdout of the in-fit rolling-origin backtest (days), and its origin spacing
+    holdout_days: float = 2.0
+    backtest_every_minutes: int = 120
+    #: horizons (minutes) where backtest errors are measured; weights and intervals interpolate between them
+    horizon_minutes: tuple[int, ...] = (5, 10, 15, 30, 45, 60, 90, 120, 180, 240, 360, 480, 720, 960, 1200, 1440)
+    #: models eligible for the ensemble; a model worse than ``prune_ratio`` x the best gets no weight
+    models: tuple[str, ...] = (
+        "SeasonalNaive",
+        "SeasonalWindowAverage",
+        "MSTL",
+        "AutoETS",
+        "AutoTheta",
+        "LightGBM",
+    )
+    prune_ratio: float = 1.25
+    #: weights ~ MAE ** -weight_power
+    weight_power: float = 2.0
+    #: anomaly cleaning: "robust" (rolling median / MAD rule) or "isolation_forest", and its threshold
+    anomaly_method: str = "robust"
+    anomaly_threshold: float = 8.0
+    anomaly_max_fraction: float = 0.01
+    #: calendar: holidays of this country (``holidays`` package code)
+    holiday_country: str = "US"
+    #: LightGBM global model
+    gbm_params: dict[str, float | int | str] = field(
+        default_factory=lambda: {
+            "objective": "l2",
+            "learning_rate": 0.05,
+            "num_leaves": 31,
+            "min_data_in_leaf": 40,
+            "feature_fraction": 0.8,
+            "lambda_l2": 1.0,
+            "num_threads": 1,
+            "deterministic": True,
+            "force_row_wise": True,
+            "seed": 7,
+            "verbose": -1,
+        }
+    )
+    gbm_rounds: int = 200
+    #: training rows: an origin every ``gbm_origin_every_minutes``, ``gbm_horizons_per_origin`` horizons each
+    gbm_origin_every_minutes: int = 60
+    gbm_horizons_per_origin: int = 6
+    gbm_max_rows: int = 600_000
+    #: refit the statistical models on the full history after the holdout (costs a second fit)
+    refit_after_holdout: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.levels or any(not 0 < lv < 100 for lv in self.levels):
+            raise ValueError("levels: each must lie strictly between 0 and 100")
+        if self.min_history_days <= 0 or self.full_history_days < self.min_history_days:
+            raise ValueError("full_history_days: must be at least min_history_days (> 0)")
+        unknown = set(self.models) - {
+            "SeasonalNaive",
+            "SeasonalWindowAverage",
+            "MSTL",
+            "AutoETS",
+            "AutoTheta",
+            "LightGBM",
+        }
+        if unknown:
+            raise ValueError(f"models: unknown model(s) {sorted(unknown)}")
+        if self.anomaly_method not in ("robust", "isolation_forest", "none"):
+            raise ValueError("anomaly_method: must be 'robust', 'isolation_forest' or 'none'")

@@ -1,0 +1,502 @@
+"""The ensemble engine: fits every model per target, backtests, weights and calibrates; then forecasts.
+
+Fit (the trainer's job), per target with at least ``full_history_days`` of history:
+
+1. anomalies are flagged (kept out of training, reported), past business windows are learnt from
+   and divided out, gaps are filled;
+2. rolling-origin backtest inside the history: the statistical family is fitted on everything
+   before the holdout (the last ``holdout_days``) and applied, exactly as the forecaster applies it,
+   at an origin every ``backtest_every_minutes`` in the holdout; the LightGBM global model is
+   trained on rows whose target lies before each target's holdout and predicts the same points;
+3. from the holdout errors (divided by the target's mean load of the day before each origin):
+   per target and per horizon, each model's MAE, ensemble weights (~ MAE^-2, models more than
+   ``prune_ratio`` x the best dropped) and conformal quantiles of the errors of each model and
+   of the ensemble: the intervals;
+4. the statistical models are refitted on the whole history and LightGBM on all rows.
+
+Forecast (the forecaster's job) applies the fitted models to the newest data: statistical filters
+re-run forward, one LightGBM ``predict`` for all targets and horizons, weights and quantiles
+interpolated between the backtested horizons. Targets under ``full_history_days`` (or never
+fitted) get SeasonalNaive with intervals from its in-sample errors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.anomaly import detect
+from models.api import BusinessWindow
+from models.config import ForecastConfig
+from models.events import EventEffectLearner, learn_and_remove, observed_uplift
+from models.gbm import GlobalBooster, SeriesFeatures, horizon_steps, training_rows
+from models.prep import GridSeries, fill_gaps, from_unix_seconds, season_steps, to_unix_seconds
+from models.statistical import StatState, apply_stat, block_steps, fit_stat, seasonal_naive
+
+PROBS = np.array([0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995])
+ENSEMBLE = "Ensemble"
+FALLBACK = "SeasonalNaive"
+MIN_POOLED = 8
+
+
+@dataclass
+class TargetFit:
+    """Everything fitted for one target (picklable)."""
+
+    unique_id: str
+    kind: str  # "full" | "short"
+    step: int
+    t_last: int
+    models: list[str]
+    horizons: np.ndarray
+    weights: np.ndarray  # (len(horizons), len(models))
+    quantiles: dict[str, np.ndarray]  # model -> (len(horizons), len(PROBS)) of errors / scale
+    mae: dict[str, np.ndarray]  # model -> (len(horizons),) MAE / scale in the holdout
+    confidence: float
+    stat: StatState | None = None
+    history_days: float = 0.0
+
+
+@dataclass
+class Prepared:
+    """A target's history ready for the models."""
+
+    series: GridSeries
+    raw: np.ndarray
+    filled: np.ndarray
+    trainable: np.ndarray
+    anomalies: list[tuple[pd.Timestamp, float, float]] = field(default_factory=list)
+
+
+@dataclass
+class ModelForecast:
+    """Forecasts of one target: point and quantile paths per model (``Ensemble`` included)."""
+
+    unique_id: str
+    times: np.ndarray  # Unix seconds of each forecast step
+    points: dict[str, np.ndarray]
+    bands: dict[str, dict[float, np.ndarray]]  # model -> prob -> values
+    confidence: float
+    kind: str
+
+
+def _quantile_table(errors_by_h: list[np.ndarray]) -> np.ndarray:
+    """Quantiles (rows: horizons) of pooled errors; horizons with too few errors copy the nearest full one."""
+    table = np.full((len(errors_by_h), len(PROBS)), np.nan)
+    for j, errors in enumerate(errors_by_h):
+        if len(errors) >= MIN_POOLED:
+            table[j] = np.quantile(errors, PROBS)
+    good = np.flatnonzero(~np.isnan(table[:, 0]))
+    if len(good) == 0:
+        return table
+    for j in range(len(table)):
+        if np.isnan(table[j, 0]):
+            table[j] = table[good[np.argmin(np.abs(good - j))]]
+    return table
+
+
+def _pool(samples: list[np.ndarray], j: int) -> np.ndarray:
+    parts = [samples[k] for k in range(max(0, j - 1), min(len(samples), j + 2))]
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+def _interp_rows(horizons: np.ndarray, table: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Interpolate each column of ``table`` (rows at ``horizons``) at horizons ``h`` (clamped at the ends)."""
+    x = np.log(horizons.astype(float))
+    xq = np.log(np.clip(h, horizons[0], horizons[-1]).astype(float))
+    return np.column_stack([np.interp(xq, x, table[:, c]) for c in range(table.shape[1])])
+
+
+def _default_quantiles(scale_sigma: float) -> np.ndarray:
+    from statistics import NormalDist
+
+    z = np.array([NormalDist().inv_cdf(float(p)) for p in PROBS])
+    return (z * scale_sigma)[None, :]
+
+
+class EnsembleForecaster:
+    """Nixtla-style engine over regular-grid series; see the module docstring for the method."""
+
+    def __init__(self, step_seconds: int, config: ForecastConfig, learner: EventEffectLearner) -> None:
+        self.step = step_seconds
+        self.config = config
+        self.learner = learner
+        self.day = season_steps(step_seconds)
+        self.horizons = horizon_steps(step_seconds, config.horizon_minutes)
+        self.targets_: dict[str, TargetFit] = {}
+        self.booster_: GlobalBooster = GlobalBooster(None)
+        self.anomalies_: dict[str, list[tuple[pd.Timestamp, float, float]]] = {}
+        self.fit_seconds_: tuple[int, int] | None = None
+
+    # ----------------------------------------------------------------- preparation
+    def prepare(
+        self, series: GridSeries, windows: Iterable[BusinessWindow], *, now_seconds: int, learn: bool
+    ) -> Prepared:
+        cfg = self.config
+        raw = np.array(series.y, dtype=float)
+        known = np.flatnonzero(~np.isnan(raw))
+        if len(known):
+            raw = raw[: known[-1] + 1]
+        series = GridSeries(series.unique_id, series.t0, series.step, raw)
+        hour = block_steps(self.step, 3600)
+        flags, scores = detect(
+            raw,
+            self.step,
+            method=cfg.anomaly_method,
+            threshold=cfg.anomaly_threshold,
+            max_fraction=cfg.anomaly_max_fraction,
+            protect_last=0 if learn else hour // 2 + 1,
+        )
+        clean = np.where(flags, np.nan, raw)
+        windows = [w for w in windows if w.unique_id == series.unique_id]
+        if learn:
+            clean = learn_and_remove(
+                GridSeries(series.unique_id, series.t0, series.step, clean),
+                windows,
+                self.learner,
+                now_seconds=now_seconds,
+            )
+        else:
+            cleaned = GridSeries(series.unique_id, series.t0, series.step, clean)
+            times = series.times()
+            for window in windows:
+                if to_unix_seconds(window.end) > now_seconds:
+                    continue
+                uplift = observed_uplift(cleaned, window)
+                if uplift:
+                    inside = (times >= to_unix_seconds(window.start)) & (times < to_unix_seconds(window.end))
+                    clean = np.where(inside, clean / uplift, clean)
+        filled = fill_gaps(clean, self.day, hour)
+        trainable = ~np.isnan(clean)
+        anomalies = []
+        if flags.any():
+            stamps = from_unix_seconds(series.times()[flags])
+            anomalies = [
+                (stamp, float(v), float(s)) for stamp, v, s in zip(stamps, raw[flags], scores[flags], strict=True)
+            ]
+        return Prepared(series, raw, filled, trainable, anomalies)
+
+    # ----------------------------------------------------------------- fitting
+    def _short_fit(self, prep: Prepared) -> TargetFit:
+        """SeasonalNaive with intervals from its in-sample errors (or wide defaults when too few)."""
+        y, raw = prep.filled, prep.raw
+        feats = SeriesFeatures.build(y, prep.series.t0, self.step)
+        sc = float(feats.scale(np.array([len(y) - 1]))[0])
+        errors = np.empty(0)
+        if len(y) > self.day:
+            errors = (raw[self.day :] - y[: -self.day]) / sc
+            errors = errors[np.isfinite(errors)]
+        if len(errors) >= 24:
+            table = np.quantile(errors, PROBS)[None, :] * 1.2
+            mae = float(np.mean(np.abs(errors)))
+        else:
+            table = _default_quantiles(0.3)
+            mae = 0.5
+        horizons = self.horizons[:1]
+        return TargetFit(
+            unique_id=prep.series.unique_id,
+            kind="short",
+            step=self.step,
+            t_last=prep.series.t_last,
+            models=[FALLBACK],
+            horizons=horizons,
+            weights=np.ones((1, 1)),
+            quantiles={FALLBACK: table, ENSEMBLE: table},
+            mae={FALLBACK: np.array([mae])},
+            confidence=float(np.clip(0.5 * (1 - mae), 0, 0.5)),
+            history_days=prep.series.known_days,
+        )
+
+    def fit(self, grids: dict[str, GridSeries], windows: list[BusinessWindow], *, now_seconds: int) -> dict[str, str]:
+        """Fit all targets; returns the targets that could not be fitted with the reason."""
+        cfg = self.config
+        skipped: dict[str, str] = {}
+        self.targets_ = {}
+        self.anomalies_ = {}
+        full: dict[str, tuple[Prepared, int]] = {}
+        holdout: dict[str, dict[str, Any]] = {}
+        use_gbm = "LightGBM" in cfg.models
+        for uid, grid in grids.items():
+            days = grid.known_days
+            if days < cfg.min_history_days:
+                skipped[uid] = f"history: {days:.2f} days of known load, under the {cfg.min_history_days:g} needed"
+                continue
+            prep = self.prepare(grid, windows, now_seconds=now_seconds, learn=True)
+            if prep.anomalies:
+                self.anomalies_[uid] = prep.anomalies
+            if days < cfg.full_history_days:
+                self.targets_[uid] = self._short_fit(prep)
+                continue
+            n = len(prep.filled)
+            hold_days = cfg.holdout_days if days >= cfg.holdout_days + 3 else (1.0 if days >= 3 else 0.5)
+            cut = n - int(hold_days * self.day)
+            stat_c = fit_stat(prep.filled[:cut], prep.series.t0, self.step)
+            stride = max(1, round(cfg.backtest_every_minutes * 60 / self.step))
+            origins = np.arange(cut - 1, n - 1, stride)
+            samples: list[tuple[int, np.ndarray, np.ndarray, float, dict[str, np.ndarray]]] = []
+            feats = SeriesFeatures.build(prep.filled, prep.series.t0, self.step)
+            for o in origins:
+                hs = self.horizons[self.horizons <= n - 1 - o]
+                if len(hs) == 0:
+                    continue
+                paths = apply_stat(stat_c, prep.filled[: o + 1], prep.series.t0, int(hs[-1]))
+                paths = {m: p for m, p in paths.items() if m in cfg.models}
+                truth = prep.raw[o + hs]
+                sc = float(feats.scale(np.array([o]))[0])
+                samples.append((int(o), hs, truth, sc, {m: p[hs - 1] for m, p in paths.items()}))
+            holdout[uid] = {"samples": samples, "cut": cut, "feats": feats}
+            stat = fit_stat(prep.filled, prep.series.t0, self.step) if cfg.refit_after_holdout else stat_c
+            full[uid] = (prep, cut)
+            self.targets_[uid] = TargetFit(
+                unique_id=uid,
+                kind="full",
+                step=self.step,
+                t_last=prep.series.t_last,
+                models=[],
+                horizons=self.horizons,
+                weights=np.empty((0, 0)),
+                quantiles={},
+                mae={},
+                confidence=0.0,
+                stat=stat,
+                history_days=days,
+            )
+        if use_gbm and full:
+            self._fit_gbm(full, holdout)
+        for uid in full:
+            self._calibrate(self.targets_[uid], holdout[uid]["samples"])
+        self.fit_seconds_ = (
+            min((g.t0 for g in grids.values()), default=0),
+            max((g.t_last for g in grids.values()), default=0),
+        )
+        return skipped
+
+    def _gbm_rows(self, full: dict[str, tuple[Prepared, int]], holdout_limit: bool) -> tuple[np.ndarray, np.ndarray]:
+        cfg = self.config
+        xs, ys = [], []
+        every = max(1, round(cfg.gbm_origin_every_minutes * 60 / self.step))
+        for uid, (prep, cut) in full.items():
+            feats = SeriesFeatures.build(prep.filled, prep.series.t0, self.step)
+            x, target = training_rows(
+                feats,
+                unique_id=uid,
+                label=prep.filled,
+                trainable=prep.trainable,
+                limit=cut if holdout_limit else len(prep.filled),
+                horizons=self.horizons,
+                origin_every=every,
+                per_origin=cfg.gbm_horizons_per_origin,
+                country=cfg.holiday_country,
+            )
+            xs.append(x)
+            ys.append(target)
+        x_all = np.vstack(xs) if xs else np.empty((0, 0))
+        y_all = np.concatenate(ys) if ys else np.empty(0)
+        if len(y_all) > cfg.gbm_max_rows:
+            keep = np.sort(np.random.default_rng(11).choice(len(y_all), cfg.gbm_max_rows, replace=False))
+            x_all, y_all = x_all[keep], y_all[keep]
+        return x_all, y_all
+
+    def _fit_gbm(self, full: dict[str, tuple[Prepared, int]], holdout: dict[str, dict[str, Any]]) -> None:
+        cfg = self.config
+        x, y = self._gbm_rows(full, holdout_limit=True)
+        booster_c = GlobalBooster.train(x, y, cfg.gbm_params, cfg.gbm_rounds)
+        del x, y
+        if booster_c.booster is not None:
+            blocks, index = [], []
+            for uid in full:
+                feats: SeriesFeatures = holdout[uid]["feats"]
+                for k, (o, hs, _truth, _sc, _paths) in enumerate(holdout[uid]["samples"]):
+                    xr, base, sc = feats.rows(np.full(len(hs), o), hs, cfg.holiday_country)
+                    blocks.append(xr)
+                    index.append((uid, k, base, sc))
+            if blocks:
+                pred = booster_c.predict(np.vstack(blocks))
+                pos = 0
+                for uid, k, base, sc in index:
+                    r = pred[pos : pos + len(base)] if pred is not None else None
+                    pos += len(base)
+                    if r is not None:
+                        holdout[uid]["samples"][k][4]["LightGBM"] = np.maximum(base + sc * r, 0)
+        x, y = self._gbm_rows(full, holdout_limit=False)
+        self.booster_ = GlobalBooster.train(x, y, cfg.gbm_params, cfg.gbm_rounds)
+
+    def _calibrate(
+        self, fit: TargetFit, samples: list[tuple[int, np.ndarray, np.ndarray, float, dict[str, np.ndarray]]]
+    ) -> None:
+        cfg = self.config
+        models = [m for m in cfg.models if any(m in s[4] for s in samples)]
+        if not models:
+            models = [FALLBACK]
+        n_h = len(self.horizons)
+        pos = {int(h): j for j, h in enumerate(self.horizons)}
+        errs: dict[str, list[list[float]]] = {m: [[] for _ in range(n_h)] for m in models}
+        complete: list[tuple[int, np.ndarray, np.ndarray]] = []  # (j, model errors, truth/scale)
+        for _o, hs, truth, sc, paths in samples:
+            ok = np.isfinite(truth)
+            for m in models:
+                if m in paths:
+                    e = (truth - paths[m]) / sc
+                    for h, ev, good in zip(hs, e, ok, strict=True):
+                        if good:
+                            errs[m][pos[int(h)]].append(float(ev))
+            if all(m in paths for m in models):
+                matrix = np.vstack([(truth - paths[m]) / sc for m in models])
+                for i, h in enumerate(hs):
+                    if ok[i]:
+                        complete.append((pos[int(h)], matrix[:, i], truth[i] / sc))
+        mae = np.full((n_h, len(models)), np.inf)
+        for c, m in enumerate(models):
+            arrays = [np.asarray(v) for v in errs[m]]
+            for j in range(n_h):
+                pooled = _pool(arrays, j)
+                if len(pooled) >= 3:
+                    mae[j, c] = float(np.mean(np.abs(pooled)))
+        # horizons without samples borrow from the nearest horizon that has them
+        have = np.flatnonzero(np.isfinite(mae).any(axis=1))
+        for j in range(n_h):
+            if len(have) and not np.isfinite(mae[j]).any():
+                mae[j] = mae[have[np.argmin(np.abs(have - j))]]
+        weights = np.zeros_like(mae)
+        for j in range(n_h):
+            row = mae[j]
+            if not np.isfinite(row).any():
+                weights[j, models.index(FALLBACK) if FALLBACK in models else 0] = 1.0
+                continue
+            best = np.min(row)
+            use = np.isfinite(row) & (row <= cfg.prune_ratio * best + 1e-12)
+            w = np.where(use, np.maximum(row, 1e-9) ** -cfg.weight_power, 0.0)
+            weights[j] = w / w.sum()
+        ens: list[list[float]] = [[] for _ in range(n_h)]
+        for j, e_models, _level in complete:
+            ens[j].append(float(weights[j] @ e_models))
+        quantiles = {
+            m: _quantile_table([_pool([np.asarray(v) for v in errs[m]], j) for j in range(n_h)]) for m in models
+        }
+        ens_arrays = [np.asarray(v) for v in ens]
+        quantiles[ENSEMBLE] = _quantile_table([_pool(ens_arrays, j) for j in range(n_h)])
+        for m, table in list(quantiles.items()):
+            if np.isnan(table).any():
+                quantiles[m] = np.repeat(_default_quantiles(0.3), n_h, axis=0)
+        all_ens = np.concatenate(ens_arrays) if any(len(a) for a in ens_arrays) else np.empty(0)
+        fit.models = models
+        fit.weights = weights
+        fit.quantiles = quantiles
+        fit.mae = {m: mae[:, c] for c, m in enumerate(models)}
+        fit.mae[ENSEMBLE] = np.array(
+            [np.mean(np.abs(_pool(ens_arrays, j))) if len(_pool(ens_arrays, j)) else np.nan for j in range(n_h)]
+        )
+        fit.confidence = float(np.clip(1 - np.mean(np.abs(all_ens)), 0, 1)) if len(all_ens) else 0.3
+
+    # ----------------------------------------------------------------- forecasting
+    def forecast(
+        self,
+        grids: dict[str, GridSeries],
+        windows: list[BusinessWindow],
+        *,
+        now_seconds: int,
+        horizon: int,
+    ) -> tuple[dict[str, ModelForecast], dict[str, str]]:
+        """Forecasts for ``horizon`` grid steps from the first step at or after ``now``; and refusals."""
+        cfg = self.config
+        refused: dict[str, str] = {}
+        work: list[tuple[str, Prepared, TargetFit, np.ndarray, dict[str, np.ndarray], float]] = []
+        gbm_blocks: list[np.ndarray] = []
+        gbm_meta: list[tuple[int, np.ndarray, np.ndarray]] = []
+        first_slot = math.ceil(now_seconds / self.step) * self.step
+        for uid, grid in grids.items():
+            days = grid.known_days
+            if days < cfg.min_history_days:
+                refused[uid] = f"history: {days:.2f} days of known load, under the {cfg.min_history_days:g} needed"
+                continue
+            prep = self.prepare(grid, windows, now_seconds=now_seconds, learn=False)
+            t_last = prep.series.t_last
+            if (now_seconds - t_last) > cfg.max_staleness_days * 86_400:
+                refused[uid] = f"history: newest known load is {(now_seconds - t_last) / 86_400:.2f} days old"
+                continue
+            offset = max(1, (first_slot - t_last) // self.step)
+            hs = np.arange(offset, offset + horizon, dtype=np.int64)
+            fit = self.targets_.get(uid)
+            if fit is None or fit.kind != "full" or days < cfg.full_history_days or fit.stat is None:
+                fit = self._short_fit(prep)
+                paths = {FALLBACK: seasonal_naive(prep.filled, int(hs[-1]), self.day)}
+            else:
+                paths = {
+                    m: p
+                    for m, p in apply_stat(fit.stat, prep.filled, prep.series.t0, int(hs[-1])).items()
+                    if m in fit.models
+                }
+                if "LightGBM" in fit.models and self.booster_.booster is not None:
+                    feats = SeriesFeatures.build(prep.filled, prep.series.t0, self.step)
+                    o = np.full(len(hs), len(prep.filled) - 1)
+                    xr, base, sc_rows = feats.rows(o, hs, cfg.holiday_country)
+                    gbm_blocks.append(xr)
+                    gbm_meta.append((len(work), base, sc_rows))
+                paths = {m: p[hs - 1] for m, p in paths.items()}
+            if FALLBACK in paths and len(paths[FALLBACK]) != len(hs):
+                paths[FALLBACK] = paths[FALLBACK][hs - 1]
+            feats_scale = SeriesFeatures.build(prep.filled[-self.day * 2 :], prep.series.t0, self.step)
+            sc = float(feats_scale.scale(np.array([len(feats_scale.y) - 1]))[0])
+            work.append((uid, prep, fit, hs, paths, sc))
+        if gbm_blocks:
+            pred = self.booster_.predict(np.vstack(gbm_blocks))
+            pos = 0
+            for k, base, sc_rows in gbm_meta:
+                if pred is not None:
+                    work[k][4]["LightGBM"] = np.maximum(base + sc_rows * pred[pos : pos + len(base)], 0)
+                pos += len(base)
+        out: dict[str, ModelForecast] = {}
+        for uid, prep, fit, hs, paths, sc in work:
+            times = prep.series.t_last + self.step * hs
+            out[uid] = self._combine(uid, fit, hs=hs, times=times, paths=paths, sc=sc)
+        return out, refused
+
+    def _combine(
+        self, uid: str, fit: TargetFit, *, hs: np.ndarray, times: np.ndarray, paths: dict[str, np.ndarray], sc: float
+    ) -> ModelForecast:
+        models = [m for m in fit.models if m in paths]
+        if not models:
+            models = [FALLBACK] if FALLBACK in paths else list(paths)[:1]
+        weights = np.zeros((len(hs), len(models)))
+        if fit.kind == "full":
+            w_all = _interp_rows(fit.horizons, fit.weights, hs)
+            for c, m in enumerate(models):
+                weights[:, c] = w_all[:, fit.models.index(m)]
+        total = weights.sum(axis=1, keepdims=True)
+        weights = np.where(total > 0, weights / np.where(total > 0, total, 1), 1.0 / len(models))
+        stacked = np.vstack([paths[m] for m in models])
+        ensemble = np.einsum("hm,mh->h", weights, stacked)
+        points = {m: np.maximum(paths[m], 0) for m in models}
+        points[ENSEMBLE] = np.maximum(ensemble, 0)
+        bands: dict[str, dict[float, np.ndarray]] = {}
+        for m, point in points.items():
+            table = fit.quantiles.get(m, fit.quantiles.get(ENSEMBLE))
+            if table is None:
+                continue
+            qs = (
+                _interp_rows(fit.horizons[: len(table)], table, hs)
+                if len(table) > 1
+                else np.repeat(table, len(hs), axis=0)
+            )
+            bands[m] = {float(p): np.maximum(point + sc * qs[:, i], 0) for i, p in enumerate(PROBS)}
+        return ModelForecast(uid, times, points, bands, fit.confidence, fit.kind)
+
+
+def band_at(bands: dict[float, np.ndarray], prob: float) -> np.ndarray:
+    """Values at probability ``prob``, interpolated between the stored probabilities."""
+    keys = np.array(sorted(bands))
+    values = np.vstack([bands[k] for k in keys])
+    prob = float(np.clip(prob, keys[0], keys[-1]))
+    i = int(np.searchsorted(keys, prob))
+    if i < len(keys) and math.isclose(keys[i], prob):
+        return np.asarray(values[i])
+    lo, hi = max(0, i - 1), min(len(keys) - 1, i)
+    if lo == hi:
+        return np.asarray(values[lo])
+    w = (prob - keys[lo]) / (keys[hi] - keys[lo])
+    return np.asarray((1 - w) * values[lo] + w * values[hi])
