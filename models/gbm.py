@@ -77,7 +77,7 @@ def calendar_features(seconds: np.ndarray, country: str) -> dict[str, np.ndarray
     stamps = seconds.astype("datetime64[s]")
     day_start = stamps.astype("datetime64[D]")
     month_start = stamps.astype("datetime64[M]")
-    next_month = (month_start + 1).astype("datetime64[D]")
+    next_month = (month_start + np.timedelta64(1, "M")).astype("datetime64[D]")
     day_of_month = (day_start - month_start.astype("datetime64[D]")).astype(int) + 1
     days_left = (next_month - day_start).astype(int)
     years = stamps.astype("datetime64[Y]").astype(int) + 1970

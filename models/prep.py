@@ -79,7 +79,7 @@ def to_unix_seconds(stamp: datetime | pd.Timestamp | np.datetime64) -> int:
 
 
 def from_unix_seconds(seconds: np.ndarray | int) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(pd.to_datetime(np.atleast_1d(np.asarray(seconds, dtype=np.int64)), unit="s"))
+    return pd.DatetimeIndex(pd.to_datetime(np.atleast_1d(np.asarray(seconds, dtype=np.int64)), unit="s")).as_unit("ns")
 
 
 def _ds_seconds(ds: pd.Series) -> np.ndarray:

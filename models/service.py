@@ -118,6 +118,7 @@ class ForecastService:
         self, history: pd.DataFrame, *, now: datetime, horizon_steps: int, events: list[BusinessWindow]
     ) -> dict[str, ForecastPath | NoForecast]:
         """p50 / p90 / p99 paths for the ``horizon_steps`` grid steps from the first one at or after ``now``."""
+        issued_at = now
         now = _naive_utc(now)
         forecasts, refused = self._run(history, now, horizon_steps, events)
         out: dict[str, ForecastPath | NoForecast] = {uid: NoForecast(uid, reason) for uid, reason in refused.items()}
@@ -138,7 +139,7 @@ class ForecastService:
                 model += "+" + ",".join(applied)
             out[uid] = ForecastPath(
                 unique_id=uid,
-                issued_at=now,
+                issued_at=issued_at,
                 ds=from_unix_seconds(fc.times),
                 p50=p50,
                 p90=p90,
