@@ -1,0 +1,101 @@
+"""Directories the CDK app turns into assets, assembled at synth without Docker or network.
+
+CDK hashes and copies an asset directory on every synth; pointing it at the repository root would
+walk ``.venv`` and ``node_modules``. Instead the runtime packages are copied into a small
+content-addressed directory under the system temp dir, so an unchanged tree gives the same asset
+hash (and no redeploy) and synth stays fast.
+
+Layers are built by ``layers/`` into ``layers/build/<arch>/<layer>/python``. When a layer has not
+been built, synth still works: the layer gets a placeholder directory and a warning is attached to
+the app, unless the caller asked for built layers (context ``forescale:requireLayers``), in which
+case synth fails and names the missing directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+#: The repository root: the directory holding ``events/``, ``models/`` and ``functions/``.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: The packages every function's code asset contains (handlers pick theirs by handler string).
+RUNTIME_PACKAGES: tuple[str, ...] = ("events", "models", "functions")
+
+#: Files never shipped: caches and compiled files (Lambda compiles on first import).
+_SKIPPED_PARTS = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
+_SKIPPED_SUFFIXES = frozenset({".pyc", ".pyo"})
+
+#: Default location of the built layers, relative to the project root.
+DEFAULT_LAYERS_DIR = PROJECT_ROOT / "layers" / "build" / "arm64"
+
+#: Where a config file lands in a layer: layers are mounted under ``/opt``.
+CONFIG_LAYER_MOUNT = "/opt"
+
+
+def _runtime_files(root: Path, packages: Iterable[str]) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    for package in packages:
+        base = root / package
+        if not (base / "__init__.py").is_file():
+            raise ValueError(f"code: package {package!r} not found under {root}")
+        for path in sorted(base.rglob("*")):
+            relative = path.relative_to(root)
+            if path.is_dir() or _SKIPPED_PARTS.intersection(relative.parts) or path.suffix in _SKIPPED_SUFFIXES:
+                continue
+            files[relative.as_posix()] = path.read_bytes()
+    return files
+
+
+def staged_directory(kind: str, files: Mapping[str, bytes]) -> Path:
+    """A directory holding exactly ``files`` (relative path -> content), named by their hash.
+
+    Written once into a sibling and renamed, so concurrent synths never see a half-written tree.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode())
+        digest.update(b"\0")
+        digest.update(hashlib.sha256(files[name]).digest())
+    target = Path(tempfile.gettempdir()) / f"forescale-{kind}-{digest.hexdigest()[:20]}"
+    if target.is_dir():
+        return target
+    scratch = Path(tempfile.mkdtemp(prefix=f"forescale-{kind}-", dir=target.parent))
+    for name, content in files.items():
+        path = scratch / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    try:
+        os.rename(scratch, target)
+    except OSError:  # another synth won the race with identical content
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def code_directory(root: Path = PROJECT_ROOT, packages: Iterable[str] = RUNTIME_PACKAGES) -> Path:
+    """The functions' code asset: the runtime packages and nothing else."""
+    return staged_directory("code", _runtime_files(root, packages))
+
+
+def config_layer_directory(files: Mapping[str, bytes]) -> Path:
+    """A layer directory whose files appear under ``/opt`` in the function (e.g. ``forescale/targets.json``)."""
+    return staged_directory("config", files)
+
+
+def placeholder_layer_directory(layer: str) -> Path:
+    """Stand-in for a layer that was not built: synth works, the function would lack its dependencies."""
+    note = (
+        f"Placeholder for the '{layer}' layer, which was not built when this app was synthesized.\n"
+        "Build the layers (see layers/) and synthesize again before deploying.\n"
+    )
+    return staged_directory(f"placeholder-{layer}", {f"python/forescale_placeholder_{layer}.txt": note.encode()})
+
+
+def built_layer_directory(layers_dir: Path, layer: str) -> Path | None:
+    """``layers_dir/<layer>`` when it holds a built ``python/`` folder, else ``None``."""
+    candidate = layers_dir / layer
+    return candidate if (candidate / "python").is_dir() else None

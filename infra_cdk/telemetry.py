@@ -1,0 +1,72 @@
+"""Custom CloudWatch metrics the dashboards and alarms read: the contract the handlers must emit.
+
+Every forescale metric lives in namespace :data:`NAMESPACE` with the dimension ``service`` set to
+:data:`SERVICE` (what Powertools Metrics adds when ``POWERTOOLS_SERVICE_NAME=forescale``) and, for
+per-target metrics, ``TargetId``. Handlers emit them as embedded metric format through Powertools,
+so no ``cloudwatch:PutMetricData`` permission is needed.
+
+The stack passes ``POWERTOOLS_SERVICE_NAME`` and ``POWERTOOLS_METRICS_NAMESPACE`` from here; the
+names below are the only place the metric names are spelled (handlers should import them once the
+handlers land; until then this module is the specification).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NAMESPACE = "Forescale"
+SERVICE = "forescale"
+TARGET_DIMENSION = "TargetId"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    unit: str
+    emitted_by: str
+    meaning: str
+    per_target: bool = True
+
+
+FORECAST_P50 = MetricSpec(
+    "ForecastP50", "None", "forecaster", "median forecast of the load, stamped at the time it forecasts"
+)
+FORECAST_P90 = MetricSpec("ForecastP90", "None", "forecaster", "90th percentile forecast of the load (upper band)")
+FORECAST_ERROR = MetricSpec(
+    "ForecastErrorPercent",
+    "Percent",
+    "forecaster",
+    "absolute percentage error of the p50 issued one decision interval ago against the observed load",
+)
+FORECAST_AGE = MetricSpec(
+    "ForecastAgeSeconds", "Seconds", "decider", "age of the forecast the decider used (issued_at to decision)"
+)
+DECIDED_CAPACITY = MetricSpec("DecidedCapacity", "Count", "decider", "capacity the decider asked for")
+UTILIZATION = MetricSpec(
+    "Utilization",
+    "None",
+    "collector",
+    "load / (in-service capacity x capacity per instance), 0..1; feeds the SLO alarm of targets whose "
+    "capacity per instance is learned or whose load is a metric-math expression",
+)
+SCALING_FAILURES = MetricSpec(
+    "ScalingFailures", "Count", "executor", "ScalingFailed events published (after retries)", per_target=False
+)
+
+ALL_METRICS: tuple[MetricSpec, ...] = (
+    FORECAST_P50,
+    FORECAST_P90,
+    FORECAST_ERROR,
+    FORECAST_AGE,
+    DECIDED_CAPACITY,
+    UTILIZATION,
+    SCALING_FAILURES,
+)
+
+
+def dimensions(target_id: str | None = None) -> dict[str, str]:
+    """The dimensions a forescale metric carries: ``service`` and, per target, ``TargetId``."""
+    dims = {"service": SERVICE}
+    if target_id is not None:
+        dims[TARGET_DIMENSION] = target_id
+    return dims
