@@ -105,7 +105,7 @@ def start(port: int | None = None, *, timeout: float = 60.0, root: Path = REPO) 
         str(port),
     ]
     # stderr goes to a file, not a pipe: a full pipe nobody reads would block the server.
-    log = tempfile.TemporaryFile()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server, closed by the OS
     process = subprocess.Popen(command, cwd=jar.parent, stdout=subprocess.DEVNULL, stderr=log)
     running = RunningDynamoDBLocal(process, port)
     deadline = time.monotonic() + timeout
@@ -113,7 +113,9 @@ def start(port: int | None = None, *, timeout: float = 60.0, root: Path = REPO) 
         if process.poll() is not None:
             log.seek(0)
             error = log.read().decode(errors="replace")
-            raise DynamoDBLocalUnavailable(f"DynamoDB Local exited with code {process.returncode}: {error.strip()[-2000:]}")
+            raise DynamoDBLocalUnavailable(
+                f"DynamoDB Local exited with code {process.returncode}: {error.strip()[-2000:]}"
+            )
         if _answers(running.endpoint_url):
             return running
         time.sleep(0.1)

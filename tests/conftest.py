@@ -89,8 +89,8 @@ def _install_network_guard() -> None:
         _check(self, address)
         return original_connect_ex(self, address)
 
-    socket.socket.connect = guarded_connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = guarded_connect_ex  # type: ignore[method-assign]
+    socket.socket.connect = guarded_connect  # type: ignore[method-assign,assignment]
+    socket.socket.connect_ex = guarded_connect_ex  # type: ignore[method-assign,assignment]
     socket.socket._forescale_guarded = True  # type: ignore[attr-defined]
 
     from botocore.httpsession import URLLib3Session

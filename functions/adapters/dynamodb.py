@@ -459,8 +459,8 @@ def unpack_times(blob: bytes) -> tuple[datetime, ...]:
     return tuple(datetime.fromtimestamp(v, UTC) for v in out)
 
 
-def _opt_iso(value: datetime | None) -> str | None:
-    return None if value is None else iso(value)
+def _opt_iso(value: datetime | None, field: str) -> str | None:
+    return None if value is None else iso(value, field)
 
 
 def _opt_time(value: str | None) -> datetime | None:
@@ -785,10 +785,10 @@ def _state_values(state: TargetState) -> dict[str, Any]:
         "sequence": state.sequence,
         "last_desired": state.last_desired,
         "last_safe_capacity": state.last_safe_capacity,
-        "last_scale_out_at": _opt_iso(state.last_scale_out_at),
-        "last_scale_in_at": _opt_iso(state.last_scale_in_at),
+        "last_scale_out_at": _opt_iso(state.last_scale_out_at, "last_scale_out_at"),
+        "last_scale_in_at": _opt_iso(state.last_scale_in_at, "last_scale_in_at"),
         "last_decision_id": state.last_decision_id,
-        "updated_at": _opt_iso(state.updated_at),
+        "updated_at": _opt_iso(state.updated_at, "updated_at"),
     }
 
 
@@ -815,7 +815,7 @@ def _forecast_values(forecast: StoredForecast) -> dict[str, Any]:
         "issued_at": iso(forecast.issued_at),
         "model_version": forecast.model_version,
         "confidence": float(forecast.confidence),
-        "history_end": _opt_iso(forecast.history_end),
+        "history_end": _opt_iso(forecast.history_end, "history_end"),
         "no_forecast_reason": forecast.no_forecast_reason,
         # Empty paths (no forecast) are left out rather than stored as empty binaries.
         "ds": pack_times(forecast.ds) or None,

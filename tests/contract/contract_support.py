@@ -13,7 +13,9 @@ from functions.domain.target import ScalingTarget
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
-def asg_target(name: str, *, min_capacity: int = 1, max_capacity: int = 10, target_id: str | None = None) -> ScalingTarget:
+def asg_target(
+    name: str, *, min_capacity: int = 1, max_capacity: int = 10, target_id: str | None = None
+) -> ScalingTarget:
     return ScalingTarget.model_validate(
         {
             "target_id": target_id or name,
