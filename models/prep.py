@@ -135,7 +135,9 @@ def to_grid(
             report.invalid_values[str(name)] = report.invalid_values.get(str(name), 0) + int(count)
         y[invalid] = np.nan
 
-    slots = np.rint(seconds / step_seconds).astype(np.int64)
+    # nearest grid slot, but never the slot of ``now`` or later: a row just before now stays in the past
+    last_past_slot = -(-cutoff // step_seconds) - 1
+    slots = np.minimum(np.rint(seconds / step_seconds).astype(np.int64), last_past_slot)
     frame = pd.DataFrame({"uid": uid, "slot": slots, "y": y})
     grouped = frame.groupby(["uid", "slot"], sort=True)["y"]
     merged = grouped.mean()

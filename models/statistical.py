@@ -31,7 +31,7 @@ from models.prep import season_steps
 WEEK_SECONDS = 7 * 86_400
 STAT_MODELS: tuple[str, ...] = ("SeasonalNaive", "SeasonalWindowAverage", "MSTL", "AutoETS", "AutoTheta")
 SWA_WINDOW_DAYS = 7
-FINE_DAYS = 7
+FINE_DAYS = 3
 
 
 def block_steps(step: int, seconds: int) -> int:

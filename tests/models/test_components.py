@@ -1,0 +1,80 @@
+"""Components: statistical definitions match statsforecast's, anomaly rule, gap filling, calendar."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from statsforecast.models import SeasonalNaive, SeasonalWindowAverage
+
+from models.anomaly import detect
+from models.gbm import calendar_features
+from models.prep import fill_gaps
+from models.statistical import apply_stat, fit_stat, seasonal_naive, seasonal_window_average
+
+
+@pytest.mark.parametrize("horizon", [1, 12, 288, 400])
+def test_seasonal_naive_matches_statsforecast(horizon):
+    y = np.random.default_rng(0).random(288 * 3)
+    expected = SeasonalNaive(season_length=288).forecast(y, h=horizon)["mean"]
+    np.testing.assert_allclose(seasonal_naive(y, horizon, 288), expected)
+
+
+def test_seasonal_window_average_matches_statsforecast():
+    y = np.random.default_rng(1).random(288 * 8)
+    expected = SeasonalWindowAverage(season_length=288, window_size=7).forecast(y, h=288)["mean"]
+    np.testing.assert_allclose(seasonal_window_average(y, 288, 288, window=7), expected)
+
+
+def test_statistical_family_learns_a_daily_cycle():
+    # GIVEN 6 days of a clean daily sine at 5 minutes
+    t = np.arange(288 * 6)
+    y = 100 + 30 * np.sin(2 * np.pi * t / 288)
+    state = fit_stat(y, 0, 300)
+    # WHEN every model forecasts the next day
+    paths = apply_stat(state, y, 0, 288)
+    truth = 100 + 30 * np.sin(2 * np.pi * (t[-1] + 1 + np.arange(288)) / 288)
+    # THEN all five are there and close to the truth
+    assert set(paths) == {"SeasonalNaive", "SeasonalWindowAverage", "MSTL", "AutoETS", "AutoTheta"}
+    for name, path in paths.items():
+        assert np.mean(np.abs(path - truth)) < 3.0, name
+
+
+def test_spike_is_flagged_but_a_level_shift_is_not():
+    rng = np.random.default_rng(2)
+    y = 50 + rng.normal(0, 1, 288 * 3)
+    y[400] = 500  # a one-sample spike
+    y[600:] += 40  # a lasting level shift
+    flags, scores = detect(y, 300)
+    assert flags[400]
+    assert not flags[600:].any()
+    assert scores[400] > scores[599]
+
+
+def test_flag_budget_and_protected_tail():
+    y = np.ones(1000)
+    y[::50] = 100.0
+    flags, _ = detect(y, 300, max_fraction=0.01, protect_last=30)
+    assert flags.sum() <= 10
+    assert not flags[-30:].any()
+
+
+def test_fill_gaps_interpolates_short_and_copies_long_gaps():
+    y = np.arange(20, dtype=float)
+    y[5] = np.nan
+    y[12:18] = np.nan
+    filled = fill_gaps(y, season=10, short_gap=2)
+    assert filled[5] == 5.0
+    np.testing.assert_array_equal(filled[12:18], np.arange(2, 8, dtype=float))
+    assert not np.isnan(fill_gaps(np.full(5, np.nan), 2, 1)).any()
+
+
+def test_calendar_features_know_month_end_payday_and_holidays():
+    # 2024-07-04 (US holiday), 2024-07-15 (payday), 2024-07-31 (month end, payday)
+    seconds = np.array([1720094400, 1721044800, 1722427200], dtype=np.int64)
+    cal = calendar_features(seconds, "US")
+    np.testing.assert_array_equal(cal["holiday"], [1, 0, 0])
+    np.testing.assert_array_equal(cal["payday"], [0, 1, 1])
+    np.testing.assert_array_equal(cal["month_end"], [0, 0, 1])
+    np.testing.assert_allclose(cal["hour"], [12, 12, 12])
+    with pytest.raises(ValueError, match="holiday_country"):
+        calendar_features(seconds, "XX")
