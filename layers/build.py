@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import csv
 import email.parser
+import fcntl
 import fnmatch
 import hashlib
 import json
@@ -237,11 +238,13 @@ class BuildError(RuntimeError):
     """The layers cannot be built as asked; the message says which input is wrong."""
 
 
-def run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(cmd, text=True, capture_output=True, check=False, **kwargs)  # type: ignore[call-overload]
+def run(
+    cmd: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(cmd, text=True, capture_output=True, check=False, cwd=cwd, env=env)
     if result.returncode != 0:
         raise BuildError(f"{' '.join(cmd[:4])} ... failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result  # type: ignore[no-any-return]
+    return result
 
 
 def uv_binary() -> str:
@@ -457,9 +460,9 @@ def zip_layer(layer_dir: Path, zip_path: Path) -> int:
 
 
 def input_key(project: Path, arch: str, zipped: bool) -> str:
-    """Hash of everything the output depends on: the lock, pyproject, this package's code, the target."""
+    """Hash of everything the output depends on: the lock, pyproject, this build script, the target."""
     digest = hashlib.sha256(f"{BUILD_FORMAT}:{arch}:{PYTHON_VERSION}:{zipped}".encode())
-    files = [project / "uv.lock", project / "pyproject.toml", *sorted((project / "layers").glob("*.py"))]
+    files = [project / "uv.lock", project / "pyproject.toml", Path(__file__)]
     for path in files:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
@@ -487,15 +490,24 @@ def load_manifest(out: Path, arch: str) -> dict | None:
     path = arch_dir(out, arch) / "manifest.json"
     if not path.exists():
         return None
-    return json.loads(path.read_text())  # type: ignore[no-any-return]
+    manifest: dict = json.loads(path.read_text())
+    return manifest
 
 
 def build(
     arch: str, out: Path = DEFAULT_OUT, *, project: Path = PROJECT_ROOT, force: bool = False, zipped: bool = True
 ) -> dict:
-    """Build (or reuse) the layers for ``arch``; returns the manifest."""
+    """Build (or reuse) the layers for ``arch``; returns the manifest. Concurrent callers (test workers)
+    wait for one another on a lock file, so the layers are built once."""
     if arch not in ARCHES:
         raise BuildError(f"arch: must be one of {', '.join(ARCHES)}, got {arch!r}")
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / f".{arch}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(arch, out, project=project, force=force, zipped=zipped)
+
+
+def _build_locked(arch: str, out: Path, *, project: Path, force: bool, zipped: bool) -> dict:
     key = input_key(project, arch, zipped)
     existing = load_manifest(out, arch)
     if existing is not None and existing.get("key") == key and not force:

@@ -1,0 +1,140 @@
+"""The layer build's rules on small, made-up inputs (no install): the split, the trimming, the zip."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+from layers.build import (
+    BuildError,
+    Distribution,
+    closure,
+    marker_environment,
+    split_into_layers,
+    trim,
+    zip_layer,
+)
+
+
+def dist(name: str, *requires: str, version: str = "1.0") -> Distribution:
+    return Distribution(name=name, version=version, requires=[Requirement(r) for r in requires], files=[])
+
+
+PYPROJECT = {
+    "project": {"dependencies": ["powertools", "boto3"]},
+    "dependency-groups": {"ml": ["numpy", "statsforecast", "lightgbm", "pyarrow", "pandas"]},
+}
+
+
+def test_a_shared_dependency_lands_once_in_the_first_layer_that_needs_it() -> None:
+    # GIVEN statsforecast and lightgbm both needing scipy and numpy, and powertools needing botocore
+    dists = {
+        d.name: d
+        for d in [
+            dist("powertools", "botocore"),
+            dist("boto3", "botocore"),
+            dist("botocore"),
+            dist("numpy"),
+            dist("pandas", "numpy"),
+            dist("pyarrow"),
+            dist("scipy", "numpy"),
+            dist("statsforecast", "scipy", "pandas"),
+            dist("lightgbm", "scipy", "numpy", 'winonly; sys_platform == "win32"'),
+        ]
+    }
+    # WHEN split for the x86_64 runtime
+    layers = split_into_layers(dists, PYPROJECT, "x86_64")
+    # THEN each distribution is in exactly one layer, the runtime's boto3/botocore in none
+    assert layers == {
+        "common": ["numpy", "pandas", "powertools", "pyarrow"],
+        "statsforecast": ["scipy", "statsforecast"],
+        "lightgbm": ["lightgbm"],
+    }
+
+
+def test_a_locked_package_that_no_layer_needs_is_refused() -> None:
+    dists = {d.name: d for d in [dist("powertools"), dist("numpy"), dist("pandas"), dist("pyarrow")]}
+    dists |= {"statsforecast": dist("statsforecast"), "lightgbm": dist("lightgbm"), "stray": dist("stray")}
+    with pytest.raises(BuildError, match="stray"):
+        split_into_layers(dists, PYPROJECT, "x86_64")
+
+
+def test_a_missing_dependency_is_named() -> None:
+    with pytest.raises(BuildError, match="scipy"):
+        closure([Requirement("statsforecast")], {"statsforecast": dist("statsforecast", "scipy")}, {}, set())
+
+
+def test_a_pin_outside_the_requirement_is_refused() -> None:
+    dists = {"statsforecast": dist("statsforecast", "numpy>=2"), "numpy": dist("numpy", version="1.26")}
+    with pytest.raises(BuildError, match=r"numpy==1\.26"):
+        closure([Requirement("statsforecast")], dists, marker_environment("x86_64"), set())
+
+
+def test_markers_follow_the_target_architecture_and_requested_extras() -> None:
+    dists = {
+        "tool": dist("tool", 'x86only; platform_machine == "x86_64"', 'tracing; extra == "tracer"'),
+        "x86only": dist("x86only"),
+        "tracing": dist("tracing"),
+    }
+    assert closure([Requirement("tool")], dists, marker_environment("aarch64"), set()) == {"tool"}
+    assert closure([Requirement("tool[tracer]")], dists, marker_environment("x86_64"), set()) == {
+        "tool",
+        "x86only",
+        "tracing",
+    }
+
+
+def write(path: Path, data: bytes = b"x") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_trim_removes_what_runs_never_and_keeps_what_imports_need(tmp_path: Path) -> None:
+    # GIVEN a layer with tests, stubs, headers, duplicate library copies and the files imports need
+    py = tmp_path / "python"
+    removable = [
+        write(py / "pandas/tests/test_frame.py"),
+        write(py / "pkg/__pycache__/mod.cpython-311.pyc"),
+        write(py / "pkg/mod.pyi"),
+        write(py / "pkg/_ext.pyx"),
+        write(py / "numpy/_core/include/numpy/ndarrayobject.h"),
+        write(py / "wrapt-stubs/__init__.pyi"),
+        write(py / "pyarrow/libarrow_flight.so.2600"),
+        write(py / "pyarrow/libarrow_python.so", b"same"),
+        write(py / "pyarrow/libarrow_python.so.2600.1.0", b"same"),
+        write(py / "statsmodels/datasets/co2/co2.csv"),
+    ]
+    kept = [
+        write(py / "numpy/testing/__init__.py"),
+        write(py / "statsforecast-2.1.1.dist-info/METADATA"),
+        write(py / "pyarrow/libarrow_python.so.2600", b"same"),
+        write(py / "pyarrow/libparquet.so.2600", b"other"),
+        write(py / "statsmodels/datasets/co2/data.py"),
+        write(py / "scipy.libs/libscipy_openblas.so"),
+    ]
+    # WHEN trimmed
+    removed = trim(py)
+    # THEN
+    assert [p for p in removable if p.exists()] == []
+    assert all(p.exists() for p in kept)
+    assert sum(r.files for r in removed.values()) == len(removable)
+
+
+def test_layer_zips_are_byte_for_byte_reproducible(tmp_path: Path) -> None:
+    layer = tmp_path / "layer"
+    write(layer / "python/b.py", b"print('b')\n")
+    write(layer / "python/a/__init__.py", b"")
+    (layer / "python/b.py").touch()
+    first = tmp_path / "first.zip"
+    zip_layer(layer, first)
+    (layer / "python/a/__init__.py").touch()  # a newer mtime must not change the archive
+    second = tmp_path / "second.zip"
+    zip_layer(layer, second)
+    assert first.read_bytes() == second.read_bytes()
+    with zipfile.ZipFile(first) as archive:
+        assert archive.namelist() == ["python/a/__init__.py", "python/b.py"]
+        assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
