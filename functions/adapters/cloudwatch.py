@@ -24,6 +24,9 @@ from functions.domain.target import LoadMetric
 
 if TYPE_CHECKING:
     import pandas as pd
+    from mypy_boto3_cloudwatch.client import CloudWatchClient
+
+    from functions.adapters.memory import InMemoryCloudWatch
 
 #: GetMetricData accepts at most 500 queries per call.
 MAX_QUERIES_PER_CALL = 500
@@ -97,7 +100,7 @@ def metric_query(query_id: str, metric: LoadMetric) -> dict[str, Any]:
 class CloudWatchMetricsSource:
     """:class:`MetricsSource` over an injected ``cloudwatch`` client (or its in-memory twin)."""
 
-    def __init__(self, client: Any, *, max_datapoints: int | None = None) -> None:
+    def __init__(self, client: CloudWatchClient | InMemoryCloudWatch, *, max_datapoints: int | None = None) -> None:
         """``max_datapoints`` caps points per response (``MaxDatapoints``); CloudWatch paginates beyond."""
         self._client = client
         self._max_datapoints = max_datapoints
@@ -156,7 +159,7 @@ class CloudWatchMetricsSource:
 class CloudWatchMetricsPublisher:
     """:class:`MetricsPublisher` over an injected ``cloudwatch`` client (or its in-memory twin)."""
 
-    def __init__(self, client: Any, *, batch_size: int = MAX_DATUMS_PER_CALL) -> None:
+    def __init__(self, client: CloudWatchClient | InMemoryCloudWatch, *, batch_size: int = MAX_DATUMS_PER_CALL) -> None:
         if not 1 <= batch_size <= MAX_DATUMS_PER_CALL:
             raise ValueError(f"batch_size: must lie in [1, {MAX_DATUMS_PER_CALL}]")
         self._client = client
@@ -166,7 +169,11 @@ class CloudWatchMetricsPublisher:
         entries = [_datum_entry(i, datum) for i, datum in enumerate(data)]
         calls = 0
         for offset in range(0, len(entries), self._batch_size):
-            self._client.put_metric_data(Namespace=namespace, MetricData=entries[offset : offset + self._batch_size])
+            request: dict[str, Any] = {
+                "Namespace": namespace,
+                "MetricData": entries[offset : offset + self._batch_size],
+            }
+            self._client.put_metric_data(**request)
             calls += 1
         return calls
 

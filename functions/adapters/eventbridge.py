@@ -5,8 +5,9 @@ failing others (``FailedEntryCount`` > 0, the failed entries carry ``ErrorCode``
 resends only those, a bounded number of times with exponential backoff and full jitter; codes that
 no retry can fix (malformed detail, access denied...) are not retried. Whatever still failed is
 raised as :class:`PublishError`, which lists each event and the reason, and also says which events
-did go out. Errors of the call itself (throttling of the whole request, networking) are left to
-botocore's own retry configuration.
+did go out. When the whole call fails (a ``ClientError`` after botocore's own retries, e.g.
+throttling or a missing bus), every entry of that call counts as failed with the call's error code
+and follows the same rules, so callers only ever handle :class:`PublishError`.
 
 The twin is the same :class:`EventBridgePublisher` over
 :class:`functions.adapters.memory.InMemoryEventBus`, which can be told to fail entries.
@@ -18,10 +19,17 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from botocore.exceptions import ClientError
 
 from events.base import BusEvent, to_put_events_entry
 from functions.adapters.errors import AdapterError
+
+if TYPE_CHECKING:
+    from mypy_boto3_events.client import EventBridgeClient
+
+    from functions.adapters.memory import InMemoryEventBus
 
 MAX_ENTRIES_PER_CALL = 10
 MAX_REQUEST_BYTES = 256 * 1024
@@ -102,7 +110,7 @@ class EventBridgePublisher:
 
     def __init__(
         self,
-        client: Any,
+        client: EventBridgeClient | InMemoryEventBus,
         *,
         bus_name: str,
         max_attempts: int = 5,
@@ -140,9 +148,17 @@ class EventBridgePublisher:
             attempt += 1
             retry: list[int] = []
             for batch in batches(entries, pending):
-                response = self._client.put_events(Entries=[entries[i] for i in batch])
                 self.calls += 1
-                results = response.get("Entries", [])
+                request: dict[str, Any] = {"Entries": [entries[i] for i in batch]}
+                results: list[Any]
+                try:
+                    response = self._client.put_events(**request)
+                    results = list(response.get("Entries", []))
+                except ClientError as error:
+                    # The whole call failed (after botocore's own retries): every entry of it failed alike.
+                    details = error.response.get("Error", {})
+                    failure = {"ErrorCode": details.get("Code", "Unknown"), "ErrorMessage": details.get("Message", "")}
+                    results = [dict(failure) for _ in batch]
                 if len(results) != len(batch):
                     raise AdapterError(f"PutEvents answered {len(results)} entries for {len(batch)} sent")
                 for index, result in zip(batch, results, strict=True):

@@ -44,6 +44,7 @@ from functions.adapters.dynamodb import (
 from functions.adapters.errors import NotFoundError
 from functions.adapters.eventbridge import MAX_ENTRIES_PER_CALL, EventBridgePublisher
 from functions.adapters.s3 import ObjectExistsError, S3Store
+from functions.domain.clock import Clock, SystemClock
 from functions.domain.target import ScalingTarget
 
 _QUERY_ID = re.compile(r"^[a-z][a-zA-Z0-9_]*$")
@@ -93,7 +94,9 @@ class InMemoryCloudWatch:
     Metric math is not evaluated: give an expression's series with :meth:`define_expression`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        """``clock`` stamps data sent without ``Timestamp``."""
+        self._clock = clock or SystemClock()
         self._samples: list[_Sample] = []
         self._expressions: dict[str, dict[datetime, float]] = {}
         self._lock = threading.Lock()
@@ -116,7 +119,7 @@ class InMemoryCloudWatch:
                 raise _client_error(
                     "PutMetricData", "InvalidParameterValue", f"MetricData.member.{index}.Value is invalid"
                 )
-            stamp = datum.get("Timestamp") or datetime.now(UTC)
+            stamp = datum.get("Timestamp") or self._clock.now()
             samples.append(
                 _Sample(
                     Namespace,
@@ -263,9 +266,19 @@ class InMemoryS3Store(S3Store):
 class InMemoryEventBus:
     """``PutEvents`` in memory: delivers envelopes to a list (and to subscribers), fails entries on request."""
 
-    def __init__(self, *, account: str = "123456789012", region: str = "us-east-1") -> None:
+    def __init__(
+        self,
+        *,
+        buses: tuple[str, ...] = ("default", "forescale"),
+        account: str = "123456789012",
+        region: str = "us-east-1",
+        clock: Clock | None = None,
+    ) -> None:
+        """``buses`` exist from the start (more via ``create_event_bus``); ``clock`` stamps entries without ``Time``."""
+        self.buses = set(buses)
         self.account = account
         self.region = region
+        self._clock = clock or SystemClock()
         #: Every delivered event as the full envelope EventBridge would deliver.
         self.envelopes: list[dict[str, Any]] = []
         #: Number of entries in each PutEvents call, in order.
@@ -283,7 +296,16 @@ class InMemoryEventBus:
         """Call ``handler(envelope)`` for every delivered event (the local router hooks in here)."""
         self._subscribers.append(handler)
 
+    def create_event_bus(self, *, Name: str) -> dict[str, Any]:  # noqa: N803
+        self.buses.add(Name)
+        return {"EventBusArn": f"arn:aws:events:{self.region}:{self.account}:event-bus/{Name}"}
+
     def put_events(self, *, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        self.calls.append(len(Entries))
+        for entry in Entries:
+            bus = str(entry.get("EventBusName") or "default").rsplit("/", 1)[-1]
+            if bus not in self.buses:
+                raise _client_error("PutEvents", "ResourceNotFoundException", f"Event bus {bus} does not exist.")
         if len(Entries) > MAX_ENTRIES_PER_CALL:
             raise _client_error(
                 "PutEvents",
@@ -293,7 +315,6 @@ class InMemoryEventBus:
         results: list[dict[str, Any]] = []
         delivered: list[dict[str, Any]] = []
         with self._lock:
-            self.calls.append(len(Entries))
             for entry in Entries:
                 if self._failures:
                     code, message = self._failures.pop(0)
@@ -313,7 +334,7 @@ class InMemoryEventBus:
                     results.append({"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."})
                     continue
                 event_id = str(uuid.UUID(int=next(self._ids)))
-                stamp = entry.get("Time") or datetime.now(UTC)
+                stamp = entry.get("Time") or self._clock.now()
                 envelope = {
                     "version": "0",
                     "id": event_id,
@@ -354,7 +375,7 @@ class InMemoryEventPublisher(EventBridgePublisher):
         max_attempts: int = 5,
         sleep: Callable[[float], None] = lambda _seconds: None,
     ) -> None:
-        self.bus = bus or InMemoryEventBus()
+        self.bus = bus or InMemoryEventBus(buses=("default", bus_name))
         super().__init__(self.bus, bus_name=bus_name, max_attempts=max_attempts, sleep=sleep)
 
     def events(self) -> list[BusEvent]:

@@ -192,3 +192,21 @@ def test_in_memory_cloudwatch_enforces_service_limits():
         twin.get_metric_data(MetricDataQueries=queries, StartTime=T0, EndTime=minute(1))
     with pytest.raises(ClientError, match="at most 1000"):
         twin.put_metric_data(Namespace="n", MetricData=[{"MetricName": "m", "Value": 1.0, "Timestamp": T0}] * 1001)
+
+
+def test_in_memory_cloudwatch_statistics_and_page_status():
+    twin = InMemoryCloudWatch()
+    CloudWatchMetricsPublisher(twin).publish("n", [MetricDatum("m", float(v), minute(0)) for v in range(1, 101)])
+    query = {"Id": "q", "MetricStat": {"Metric": {"Namespace": "n", "MetricName": "m"}, "Period": 60, "Stat": "p90"}}
+    result = twin.get_metric_data(MetricDataQueries=[query], StartTime=minute(0), EndTime=minute(1))
+    assert result["MetricDataResults"][0]["Values"] == [90.0]
+    # a query whose points continue on the next page says PartialData
+    CloudWatchMetricsPublisher(twin).publish("n", [MetricDatum("k", 1.0, minute(i)) for i in range(3)])
+    query = {"Id": "k", "MetricStat": {"Metric": {"Namespace": "n", "MetricName": "k"}, "Period": 60, "Stat": "Sum"}}
+    first = twin.get_metric_data(MetricDataQueries=[query], StartTime=minute(0), EndTime=minute(3), MaxDatapoints=2)
+    assert first["MetricDataResults"][0]["StatusCode"] == "PartialData"
+    second = twin.get_metric_data(
+        MetricDataQueries=[query], StartTime=minute(0), EndTime=minute(3), MaxDatapoints=2, NextToken=first["NextToken"]
+    )
+    assert second["MetricDataResults"][0]["StatusCode"] == "Complete"
+    assert "NextToken" not in second

@@ -20,7 +20,7 @@ from contract_support import T0, FaultInjectingEvents
 from events.base import event_pattern
 from events.contracts import ScalingExecuted
 from functions.adapters.eventbridge import EventBridgePublisher, PublishError, batches
-from functions.adapters.memory import InMemoryEventBus
+from functions.adapters.memory import InMemoryEventBus, InMemoryEventPublisher
 
 pytestmark = pytest.mark.integration
 
@@ -137,6 +137,32 @@ def test_permanent_failure_is_not_retried_and_names_the_event(backend: Backend):
     assert sorted(backend.delivered()) == [f"d-{i:02d}" for i in range(12) if i != 1]
 
 
+def test_whole_call_failure_is_reported_like_entry_failures(backend: Backend):
+    # GIVEN a bus that does not exist (the call itself fails, for every entry)
+    publisher = EventBridgePublisher(backend.faults, bus_name="no-such-bus", sleep=backend.sleeps.append)
+    with pytest.raises(PublishError) as raised:
+        publisher.publish(executed(12))
+    failures = raised.value.failures
+    assert [f.index for f in failures] == list(range(12))
+    assert {(f.error_code, f.attempts) for f in failures} == {("ResourceNotFoundException", 1)}
+    assert "no-such-bus" in failures[0].error_message
+    assert backend.faults.calls == [10, 2]  # permanent: not retried
+    assert backend.delivered() == []
+
+
 def test_batches_respect_the_request_size_limit():
     entries = [{"Source": "s", "DetailType": "d", "Detail": "x" * 100_000} for _ in range(5)]
     assert batches(entries, range(5)) == [[0, 1], [2, 3], [4]]
+
+
+def test_twin_bus_feeds_subscribers_and_parses_contracts():
+    # the local router subscribes to the twin bus; the replay reads parsed contracts back
+    bus = InMemoryEventBus()
+    seen: list[str] = []
+    bus.subscribe(lambda envelope: seen.append(envelope["detail-type"]))
+    publisher = InMemoryEventPublisher(bus)
+    publisher.publish(executed(3))
+    assert seen == ["ScalingExecuted"] * 3
+    assert [e.decision_id for e in bus.published(ScalingExecuted)] == ["d-00", "d-01", "d-02"]
+    assert publisher.events() == executed(3)
+    assert all(e["source"] == "forescale.executor" and e["account"] == "123456789012" for e in bus.envelopes)
