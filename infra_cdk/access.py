@@ -8,14 +8,14 @@ the trigger (schedule, rule built from a contract, alarm, or IAM-authenticated U
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from events.base import BusEvent
 from events.contracts import (
     AnomalyDetected,
-    BusinessEvent,
     ForecastReady,
     MetricsCollected,
     ModelTrained,
@@ -23,26 +23,36 @@ from events.contracts import (
     ScalingExecuted,
     ScalingFailed,
 )
+from functions.adapters import s3 as s3_layout
 from functions.adapters.tables import AUDIT, BUSINESS_EVENTS, IDEMPOTENCY, MODEL_REGISTRY, STATE
 from functions.catalog import FUNCTIONS
+from functions.routing import ROUTES
+from functions.settings import Settings
+
+
+def _top_prefix(layout: Callable[[str], str]) -> str:
+    """``history/target=x/`` -> ``history/``."""
+    return layout("x").split("/", 1)[0] + "/"
+
 
 #: Tag that opts an Auto Scaling group or ECS service into forescale (discovery and executor IAM).
 ENABLED_TAG_KEY = "forescale:enabled"
 ENABLED_TAG_VALUE = "true"
 
-#: Object key prefixes in the bucket. Each function is told the prefixes it may use through
-#: ``FORESCALE_PREFIX_<NAME>`` environment variables and gets IAM access to those only.
-HISTORY = "history/"
-MODELS = "models/"
-FORECASTS = "forecasts/"
-AUDIT_PREFIX = "audit/"
-BACKTESTS = "backtests/"
-ALL_PREFIXES: tuple[str, ...] = (HISTORY, MODELS, FORECASTS, AUDIT_PREFIX, BACKTESTS)
+#: Top-level object prefixes of the bucket, taken from the S3 adapter's key layout (the adapter
+#: spells them; IAM here limits each function to the prefixes it needs).
+HISTORY = _top_prefix(s3_layout.history_prefix)
+MODELS = _top_prefix(lambda target_id: s3_layout.model_prefix(target_id, "v"))
+AUDIT_PREFIX = _top_prefix(s3_layout.audit_prefix)
+ALL_PREFIXES: tuple[str, ...] = (HISTORY, MODELS, AUDIT_PREFIX)
+#: The object every function reads its scaling targets from (``functions.settings.Settings.targets_key``).
+TARGETS_KEY: str = next(f.default for f in dataclasses.fields(Settings) if f.name == "targets_key")  # type: ignore[misc]
 
 #: ``read``: get/query; ``append``: put new items only (audit); ``write``: read, put, update, delete.
 TableAccess = Literal["read", "append", "write"]
 #: How a function is invoked.
-Trigger = Literal["collect_schedule", "train_schedule", "alarm", "url"] | type[BusEvent]
+#: ``bus`` means an EventBridge rule per entry of :data:`functions.routing.ROUTES` naming the function.
+Trigger = Literal["collect_schedule", "train_schedule", "alarm", "url", "bus"]
 
 
 @dataclass(frozen=True)
@@ -74,27 +84,25 @@ FUNCTION_ACCESS: dict[str, FunctionAccess] = {
         max_event_age_minutes=5,
     ),
     "forecaster": FunctionAccess(
-        trigger=MetricsCollected,
+        trigger="bus",
         tables={
             STATE.logical_name: "write",
             MODEL_REGISTRY.logical_name: "read",
             BUSINESS_EVENTS.logical_name: "read",
         },
         reads=(HISTORY, MODELS),
-        writes=(FORECASTS,),
         publishes=(ForecastReady, AnomalyDetected),
         max_event_age_minutes=10,
     ),
     "decider": FunctionAccess(
-        trigger=ForecastReady,
+        trigger="bus",
         tables={STATE.logical_name: "write", AUDIT.logical_name: "append", BUSINESS_EVENTS.logical_name: "read"},
-        reads=(FORECASTS,),
         writes=(AUDIT_PREFIX,),
         publishes=(ScalingDecided,),
         max_event_age_minutes=10,
     ),
     "executor": FunctionAccess(
-        trigger=ScalingDecided,
+        trigger="bus",
         tables={STATE.logical_name: "write", AUDIT.logical_name: "append", IDEMPOTENCY.logical_name: "write"},
         writes=(AUDIT_PREFIX,),
         publishes=(ScalingExecuted, ScalingFailed),
@@ -103,7 +111,7 @@ FUNCTION_ACCESS: dict[str, FunctionAccess] = {
         max_event_age_minutes=10,
     ),
     "intake": FunctionAccess(
-        trigger=BusinessEvent,
+        trigger="bus",
         tables={BUSINESS_EVENTS.logical_name: "write"},
         max_event_age_minutes=360,
     ),
@@ -123,7 +131,7 @@ FUNCTION_ACCESS: dict[str, FunctionAccess] = {
             STATE.logical_name: "read",
         },
         reads=(HISTORY, MODELS),
-        writes=(MODELS, BACKTESTS),
+        writes=(MODELS,),
         publishes=(ModelTrained,),
         max_event_age_minutes=360,
     ),
@@ -135,7 +143,7 @@ FUNCTION_ACCESS: dict[str, FunctionAccess] = {
             BUSINESS_EVENTS.logical_name: "read",
             MODEL_REGISTRY.logical_name: "read",
         },
-        reads=(FORECASTS, AUDIT_PREFIX, BACKTESTS),
+        reads=(AUDIT_PREFIX, MODELS),
     ),
 }
 
@@ -156,11 +164,6 @@ TABLE_ACTIONS: dict[TableAccess, tuple[str, ...]] = {
 }
 
 
-def prefix_env_var(prefix: str) -> str:
-    """``history/`` -> ``FORESCALE_PREFIX_HISTORY``."""
-    return "FORESCALE_PREFIX_" + prefix.strip("/").upper()
-
-
 def check_access_table() -> None:
     """Every catalogued function has exactly one access entry, and only known prefixes are used."""
     names = {spec.name for spec in FUNCTIONS}
@@ -170,7 +173,10 @@ def check_access_table() -> None:
         raise ValueError(f"functions: {missing} have no entry in infra_cdk.access.FUNCTION_ACCESS")
     if unknown:
         raise ValueError(f"functions: FUNCTION_ACCESS names {unknown}, which functions.catalog does not define")
+    routed = {route.function for route in ROUTES}
     for name, access in FUNCTION_ACCESS.items():
         for prefix in (*access.reads, *access.writes):
             if prefix not in ALL_PREFIXES:
                 raise ValueError(f"{name}: unknown bucket prefix {prefix!r}")
+        if (access.trigger == "bus") != (name in routed):
+            raise ValueError(f"{name}: trigger 'bus' and an entry in functions.routing.ROUTES go together")

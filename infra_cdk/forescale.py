@@ -31,24 +31,25 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 from pydantic import ValidationError
 
-from events.base import BusEvent, event_pattern
 from events.contracts import Mode
 from events.errors import ContractError
 from functions.adapters.tables import ALL_TABLES
 from functions.catalog import FUNCTIONS, FunctionSpec
 from functions.domain.target import ScalingTarget
+from functions.routing import ALARM_STATE_CHANGE_PATTERN, ROUTES, Route
 from infra_cdk import staging, telemetry
 from infra_cdk.access import (
     ENABLED_TAG_KEY,
     ENABLED_TAG_VALUE,
     FUNCTION_ACCESS,
     TABLE_ACTIONS,
+    TARGETS_KEY,
     FunctionAccess,
     check_access_table,
-    prefix_env_var,
 )
 from infra_cdk.policies import RolePolicy, acknowledge, flatten_reference
 from infra_cdk.storage import ForescaleStorage, StorageRef
@@ -57,11 +58,6 @@ from infra_cdk.target_metrics import capacity_metrics, forescale_metric, load_me
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
 ML_LAYERS = frozenset({"statsforecast", "lightgbm"})
-TARGETS_FILE = "forescale/targets.json"
-ALARM_STATE_CHANGE = {
-    "source": ["aws.cloudwatch"],
-    "detail-type": ["CloudWatch Alarm State Change"],
-}
 
 _NO_RESOURCE_LEVEL = "{actions} support no resource-level permissions (AWS requires Resource '*')"
 _KEY_ACTIONS = (
@@ -159,6 +155,7 @@ class Forescale(Construct):
         for spec in FUNCTIONS:
             self._function(spec, FUNCTION_ACCESS[spec.name])
 
+        self.targets_config = self._publish_targets()
         self.slo_alarms = {target.target_id: self._slo_alarm(target) for target in self.targets}
         self._triggers()
         self.alarms = self._pipeline_alarms()
@@ -195,15 +192,6 @@ class Forescale(Construct):
                 f"layers {missing} are not built under {layers_dir}: synthesized with placeholders; "
                 "build them and set context forescale:requireLayers=true before deploying",
             )
-        config = json.dumps([target.model_dump(mode="json") for target in self.targets], sort_keys=True, indent=1)
-        layers["config"] = lambda_.LayerVersion(
-            self,
-            "ConfigLayer",
-            code=lambda_.Code.from_asset(str(staging.config_layer_directory({TARGETS_FILE: config.encode()}))),
-            compatible_runtimes=[RUNTIME],
-            compatible_architectures=[ARCHITECTURE],
-            description="forescale scaling targets, validated at synth",
-        )
         return layers
 
     # ------------------------------------------------------------------ functions
@@ -245,7 +233,7 @@ class Forescale(Construct):
             architecture=ARCHITECTURE,
             handler=spec.handler,
             code=self._code,
-            layers=[self.layers[layer] for layer in (*spec.layers, "config")],
+            layers=[self.layers[layer] for layer in spec.layers],
             memory_size=spec.memory_mb,
             timeout=Duration.seconds(spec.timeout_seconds),
             role=role,
@@ -268,34 +256,36 @@ class Forescale(Construct):
         self._depend_on_policies_only(function, role)
         self.functions[spec.name] = function
 
-    def _depend_on_policies_only(self, function: lambda_.Function, role: iam.Role) -> None:
-        """Keep the function waiting for its role's policies (Lambda checks the dead-letter permission at
+    def _depend_on_policies_only(self, function: lambda_.Function, role: iam.IRole) -> None:
+        """Keep a function waiting for its role's policies (Lambda checks the dead-letter permission at
         creation) without the ``DependsOn`` on the role itself, which ``Fn::GetAtt`` already implies."""
-        policies = [child.node.default_child for child in role.node.children if isinstance(child, iam.Policy)]
+        policies = sorted(
+            self._stack.get_logical_id(child.node.default_child)
+            for child in role.node.children
+            if isinstance(child, iam.Policy) and isinstance(child.node.default_child, iam.CfnPolicy)
+        )
         cfn_function = function.node.default_child
         assert isinstance(cfn_function, lambda_.CfnFunction)
-        cfn_function.add_override(
-            "DependsOn", sorted(self._stack.get_logical_id(p) for p in policies if isinstance(p, iam.CfnPolicy))
-        )
+        if policies:
+            cfn_function.add_override("DependsOn", policies)
+        else:
+            cfn_function.add_deletion_override("DependsOn")
 
     def _environment(self, spec: FunctionSpec, access: FunctionAccess) -> dict[str, str]:
+        """What ``functions.settings.Settings.from_env`` reads (the same for every function: names are not
+        permissions) plus Powertools' configuration and the per-function extras."""
         storage = self.storage
         assert storage is not None
         env = {
             "POWERTOOLS_SERVICE_NAME": telemetry.SERVICE,
             "POWERTOOLS_METRICS_NAMESPACE": telemetry.NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "INFO",
-            "FORESCALE_TARGETS_FILE": f"{staging.CONFIG_LAYER_MOUNT}/{TARGETS_FILE}",
+            **{table.env_var: storage.table_name(table) for table in ALL_TABLES},
+            "BUCKET_NAME": storage.bucket_name,
+            "EVENT_BUS_NAME": storage.bus_name,
+            "TARGETS_CONFIG_KEY": TARGETS_KEY,
+            "FORECAST_STALE_SECONDS": str(60 * self.cadence.stale_after_minutes),
         }
-        for spec_table in ALL_TABLES:
-            if spec_table.logical_name in access.tables:
-                env[spec_table.env_var] = storage.table_name(spec_table)
-        if access.reads or access.writes:
-            env["FORESCALE_BUCKET"] = storage.bucket_name
-            for prefix in dict.fromkeys((*access.reads, *access.writes)):
-                env[prefix_env_var(prefix)] = prefix
-        if access.publishes:
-            env["FORESCALE_BUS_NAME"] = storage.bus_name
         if access.discovers_targets and self.tag_discovery:
             env["FORESCALE_DISCOVERY_TAG"] = f"{ENABLED_TAG_KEY}={ENABLED_TAG_VALUE}"
         if access.trigger == "collect_schedule":
@@ -304,7 +294,6 @@ class Forescale(Construct):
             env["FORESCALE_SLO_ALARM_PREFIX"] = self._slo_alarm_prefix
         if ML_LAYERS.intersection(spec.layers):
             env["OMP_WAIT_POLICY"] = "PASSIVE"
-            env["NUMBA_CACHE_DIR"] = "/tmp/numba-cache"
         return env
 
     def _grant(self, policy: RolePolicy, spec: FunctionSpec, access: FunctionAccess) -> None:
@@ -314,6 +303,7 @@ class Forescale(Construct):
             level = access.tables.get(spec_table.logical_name)
             if level is not None:
                 policy.allow(TABLE_ACTIONS[level], [storage.table_arn(spec_table)])
+        policy.allow(["s3:GetObject"], [f"{storage.bucket_arn}/{TARGETS_KEY}"])
         for prefix in access.reads:
             policy.allow(
                 ["s3:GetObject"],
@@ -412,6 +402,47 @@ class Forescale(Construct):
                 reason=f"only ECS scalable targets tagged {ENABLED_TAG_KEY}={ENABLED_TAG_VALUE} (floor mode)",
             )
 
+    def _publish_targets(self) -> cr.AwsCustomResource:
+        """Write the validated targets to ``s3://<bucket>/<TARGETS_KEY>`` on every deploy that changes them.
+
+        The functions read them from there (``functions.settings.Settings.targets_key``); the bucket is
+        versioned, so every configuration ever deployed is kept.
+        """
+        storage = self.storage
+        assert storage is not None
+        body = json.dumps([t.model_dump(mode="json") for t in self.targets], sort_keys=True, separators=(",", ":"))
+        put_targets = cr.AwsSdkCall(
+            service="S3",
+            action="putObject",
+            parameters={
+                "Bucket": storage.bucket_name,
+                "Key": TARGETS_KEY,
+                "Body": body,
+                "ContentType": "application/json",
+            },
+            physical_resource_id=cr.PhysicalResourceId.of(TARGETS_KEY),
+        )
+        resource = cr.AwsCustomResource(
+            self,
+            "TargetsConfig",
+            on_create=put_targets,
+            on_update=put_targets,
+            policy=cr.AwsCustomResourcePolicy.from_statements(
+                [iam.PolicyStatement(actions=["s3:PutObject"], resources=[f"{storage.bucket_arn}/{TARGETS_KEY}"])]
+            ),
+            install_latest_aws_sdk=False,
+        )
+        provider = self._stack.node.try_find_child("AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", ""))
+        assert isinstance(provider, lambda_.Function) and provider.role is not None
+        self._depend_on_policies_only(provider, provider.role)
+        acknowledge(
+            provider,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "CDK's AwsCustomResource provider (it writes the targets object at deploy) logs through the basic "
+            "execution policy, which grants CloudWatch Logs writes only",
+        )
+        return resource
+
     # ------------------------------------------------------------------ triggers
 
     def _triggers(self) -> None:
@@ -420,32 +451,20 @@ class Forescale(Construct):
             function = self.functions[spec.name]
             queue = self.dead_letter_queues.get(spec.name)
             name = _pascal(spec.name)
-            max_age = Duration.minutes(max(access.max_event_age_minutes, 1))
-            trigger = access.trigger
-            if trigger == "collect_schedule":
-                self._schedule(
-                    name,
-                    function,
-                    queue,
-                    scheduler.ScheduleExpression.rate(Duration.minutes(self.cadence.collect_every_minutes)),
-                    max_age,
-                )
-            elif trigger == "train_schedule":
-                self._schedule(
-                    name,
-                    function,
-                    queue,
-                    scheduler.ScheduleExpression.cron(minute="0", hour=str(self.cadence.train_at_hour_utc)),
-                    max_age,
-                )
-            elif trigger == "alarm":
+            max_age = Duration.minutes(access.max_event_age_minutes)
+            if access.trigger == "collect_schedule":
+                every = Duration.minutes(self.cadence.collect_every_minutes)
+                self._schedule(name, function, queue, scheduler.ScheduleExpression.rate(every), max_age)
+            elif access.trigger == "train_schedule":
+                daily = scheduler.ScheduleExpression.cron(minute="0", hour=str(self.cadence.train_at_hour_utc))
+                self._schedule(name, function, queue, daily, max_age)
+            elif access.trigger == "alarm":
                 self._alarm_rule(name, function, queue, max_age)
-            elif trigger == "url":
-                url = function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
-                self.api_url = url
-                CfnOutput(self, "OperatorApiUrl", value=url.url, description="IAM (SigV4) authenticated")
-            else:
-                self._contract_rule(name, trigger, function, queue, max_age)
+            elif access.trigger == "url":
+                self.api_url = function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
+                CfnOutput(self, "OperatorApiUrl", value=self.api_url.url, description="IAM (SigV4) authenticated")
+        for route in ROUTES:
+            self._route_rule(route, FUNCTION_ACCESS[route.function])
 
     def _schedule(
         self,
@@ -480,23 +499,21 @@ class Forescale(Construct):
             f"the scheduler may invoke the {name} function (any of its versions) and nothing else",
         )
 
-    def _contract_rule(
-        self,
-        name: str,
-        contract: type[BusEvent],
-        function: lambda_.IFunction,
-        queue: sqs.IQueue | None,
-        max_age: Duration,
-    ) -> events.Rule:
+    def _route_rule(self, route: Route, access: FunctionAccess) -> events.Rule:
+        """One rule per routing-table entry, its pattern exactly ``event_pattern(route.contract)``."""
+        name = _pascal(route.function)
         return events.Rule(
             self,
-            f"{name}Rule",
-            description=f"{contract.DETAIL_TYPE} -> {name}",
+            f"{route.contract.DETAIL_TYPE}To{name}Rule",
+            description=f"{route.contract.DETAIL_TYPE} -> {route.function}",
             event_bus=self.bus,
-            event_pattern=_pattern(event_pattern(contract)),
+            event_pattern=_pattern(route.pattern),
             targets=[
                 events_targets.LambdaFunction(
-                    function, dead_letter_queue=queue, retry_attempts=2, max_event_age=max_age
+                    self.functions[route.function],
+                    dead_letter_queue=self.dead_letter_queues.get(route.function),
+                    retry_attempts=2,
+                    max_event_age=Duration.minutes(access.max_event_age_minutes),
                 )
             ],
         )
@@ -505,9 +522,8 @@ class Forescale(Construct):
         if not self.slo_alarms:
             return
         pattern: dict[str, Any] = {
-            **ALARM_STATE_CHANGE,
+            **ALARM_STATE_CHANGE_PATTERN,
             "resources": [alarm.alarm_arn for alarm in self.slo_alarms.values()],
-            "detail": {"state": {"value": ["ALARM"]}},
         }
         events.Rule(
             self,

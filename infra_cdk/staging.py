@@ -33,9 +33,6 @@ _SKIPPED_SUFFIXES = frozenset({".pyc", ".pyo"})
 #: Default location of the built layers, relative to the project root.
 DEFAULT_LAYERS_DIR = PROJECT_ROOT / "layers" / "build" / "arm64"
 
-#: Where a config file lands in a layer: layers are mounted under ``/opt``.
-CONFIG_LAYER_MOUNT = "/opt"
-
 
 def _runtime_files(root: Path, packages: Iterable[str]) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
@@ -79,11 +76,6 @@ def staged_directory(kind: str, files: Mapping[str, bytes]) -> Path:
 def code_directory(root: Path = PROJECT_ROOT, packages: Iterable[str] = RUNTIME_PACKAGES) -> Path:
     """The functions' code asset: the runtime packages and nothing else."""
     return staged_directory("code", _runtime_files(root, packages))
-
-
-def config_layer_directory(files: Mapping[str, bytes]) -> Path:
-    """A layer directory whose files appear under ``/opt`` in the function (e.g. ``forescale/targets.json``)."""
-    return staged_directory("config", files)
 
 
 def placeholder_layer_directory(layer: str) -> Path:

@@ -20,7 +20,7 @@ from constructs import Construct
 
 from events.contracts import ALL_CONTRACTS, BusinessEvent
 from functions.adapters.tables import ALL_TABLES, TableSpec
-from infra_cdk.access import AUDIT_PREFIX, BACKTESTS, FORECASTS, HISTORY, MODELS
+from infra_cdk.access import AUDIT_PREFIX, HISTORY, MODELS, TARGETS_KEY
 from infra_cdk.policies import acknowledge
 
 #: Every ``source`` the forescale contracts use: the only sources the bus accepts.
@@ -171,18 +171,9 @@ class ForescaleStorage(Construct):
                     expiration=Duration.days(400),
                     noncurrent_version_expiration=Duration.days(7),
                 ),
-                s3.LifecycleRule(
-                    id="forecasts",
-                    prefix=FORECASTS,
-                    expiration=Duration.days(35),
-                    noncurrent_version_expiration=Duration.days(1),
-                ),
                 s3.LifecycleRule(id="models", prefix=MODELS, noncurrent_version_expiration=Duration.days(30)),
                 s3.LifecycleRule(
-                    id="backtests",
-                    prefix=BACKTESTS,
-                    expiration=Duration.days(180),
-                    noncurrent_version_expiration=Duration.days(7),
+                    id="targets-config-history", prefix=TARGETS_KEY, noncurrent_version_expiration=Duration.days(365)
                 ),
                 s3.LifecycleRule(
                     id="audit-to-infrequent-access",

@@ -1,0 +1,1 @@
+"""Example CDK apps that embed the ``Forescale`` construct."""
