@@ -322,7 +322,9 @@ def test_rejected_events_are_kept_with_their_errors(store):
 
 def test_event_effects_use_optimistic_versions(store):
     assert store.event_effect("campaign") is None
-    effect = store.put_event_effect(EventEffect("campaign", "*", 1.2345678901234567, 3, T0, {"peak_ratio": 2.5}))
+    effect = store.put_event_effect(
+        EventEffect("campaign", "*", 1.2345678901234567, 3, T0, {"peak_ratio": 2.5, "tiny": 1e-7, "huge": 1e20})
+    )
     assert store.event_effect("campaign") == effect
     assert effect.version == 1
     store.put_event_effect(replace(effect, multiplier=1.5, samples=4))
