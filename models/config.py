@@ -22,7 +22,7 @@ class ForecastConfig:
     #: a forecast is refused when the newest known value is older than this
     max_staleness_days: float = 1.0
     #: the holdout of the in-fit rolling-origin backtest (days), and its origin spacing
-    holdout_days: float = 2.0
+    holdout_days: float = 4.0
     backtest_every_minutes: int = 120
     #: horizons (minutes) where backtest errors are measured; weights and intervals interpolate between them
     horizon_minutes: tuple[int, ...] = (5, 10, 15, 30, 45, 60, 90, 120, 180, 240, 360, 480, 720, 960, 1200, 1440)

@@ -233,7 +233,9 @@ class EnsembleForecaster:
                 self.targets_[uid] = self._short_fit(prep)
                 continue
             n = len(prep.filled)
-            hold_days = cfg.holdout_days if days >= cfg.holdout_days + 3 else (1.0 if days >= 3 else 0.5)
+            # the holdout: up to ``holdout_days``, leaving at least 5 days (or half the history) to fit on
+            hold_days = float(np.clip(min(cfg.holdout_days, days - 5.0), 0.5 if days < 3 else 1.0, cfg.holdout_days))
+            hold_days = min(hold_days, days / 2)
             cut = n - int(hold_days * self.day)
             stat_c = fit_stat(prep.filled[:cut], prep.series.t0, self.step)
             stride = max(1, round(cfg.backtest_every_minutes * 60 / self.step))
@@ -408,7 +410,6 @@ class EnsembleForecaster:
         work: list[tuple[str, Prepared, TargetFit, np.ndarray, dict[str, np.ndarray], float]] = []
         gbm_blocks: list[np.ndarray] = []
         gbm_meta: list[tuple[int, np.ndarray, np.ndarray]] = []
-        first_slot = math.ceil(now_seconds / self.step) * self.step
         for uid, grid in grids.items():
             days = grid.known_days
             if days < cfg.min_history_days:
@@ -419,7 +420,7 @@ class EnsembleForecaster:
             if (now_seconds - t_last) > cfg.max_staleness_days * 86_400:
                 refused[uid] = f"history: newest known load is {(now_seconds - t_last) / 86_400:.2f} days old"
                 continue
-            offset = max(1, (first_slot - t_last) // self.step)
+            offset = max(1, -(-(now_seconds - t_last) // self.step))
             hs = np.arange(offset, offset + horizon, dtype=np.int64)
             fit = self.targets_.get(uid)
             if fit is None or fit.kind != "full" or days < cfg.full_history_days or fit.stat is None:

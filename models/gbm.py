@@ -140,10 +140,19 @@ class SeriesFeatures:
         return np.asarray((csum[o + 1] - csum[start]) / (o + 1 - start))
 
     def base(self, o: np.ndarray, h: np.ndarray) -> np.ndarray:
-        """Seasonal-window average for target ``o + h`` using values up to ``o`` only."""
+        """Baseline for target ``o + h`` from values up to ``o``: the seasonal-window average plus the
+        current deviation from it (last 3 steps), decaying with the horizon (time constant 2 h)."""
+        swa = self.profile_at(o, h)
+        now = self.profile_at(o, np.zeros_like(h))
+        recent = self._window_mean(self.csum, o, 3)
+        tau = max(1.0, 7200 / self.step)
+        return np.asarray(swa + (recent - now) * np.exp(-h / tau))
+
+    def profile_at(self, o: np.ndarray, h: np.ndarray) -> np.ndarray:
+        """Seasonal-window average for target ``o + h`` using values up to ``o`` only (h = 0: at ``o``)."""
         day = season_steps(self.step)
         j = o + h
-        first = np.ceil(h / day).astype(np.int64)
+        first = np.maximum(np.ceil(h / day).astype(np.int64), 1)
         total = np.zeros(len(o))
         count = np.zeros(len(o))
         for extra in range(PROFILE_DAYS):

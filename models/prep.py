@@ -4,7 +4,9 @@ What is handled, and how (everything else is rejected with a :class:`HistoryErro
 
 - rows at or after ``now`` are dropped (no look-ahead);
 - unsorted rows are sorted; several rows in one grid slot (duplicates, or irregular steps snapped
-  to the nearest multiple of ``step_seconds`` from the Unix epoch) are averaged;
+  to the nearest point of the target's grid) are averaged; the grid's phase is the circular mean
+  offset of the target's timestamps from multiples of ``step_seconds``, to the whole minute (a grid at
+  :02, :07 stays there; jitter of a few seconds does not move it);
 - ``NaN`` / empty ``y`` and missing rows are gaps (unknown load, never zero);
 - negative or infinite ``y`` cannot be load: they become gaps and are counted in :class:`DataReport`;
 - tz-aware ``ds`` is converted to UTC; tz-naive ``ds`` is taken as UTC;
@@ -135,10 +137,23 @@ def to_grid(
             report.invalid_values[str(name)] = report.invalid_values.get(str(name), 0) + int(count)
         y[invalid] = np.nan
 
+    # each target's grid keeps its own phase (the most common offset from the epoch grid, e.g. :02, :07)
+    codes, names = pd.factorize(uid)
+    angle = 2 * np.pi * (seconds % step_seconds) / step_seconds
+    mean_angle = np.arctan2(
+        np.bincount(codes, weights=np.sin(angle), minlength=len(names)),
+        np.bincount(codes, weights=np.cos(angle), minlength=len(names)),
+    )
+    resolution = 60 if step_seconds % 60 == 0 else 1
+    phase_by_code = (np.rint(mean_angle % (2 * np.pi) / (2 * np.pi) * step_seconds / resolution) * resolution).astype(
+        np.int64
+    ) % step_seconds
+    phase = phase_by_code[codes]
     # nearest grid slot, but never the slot of ``now`` or later: a row just before now stays in the past
-    last_past_slot = -(-cutoff // step_seconds) - 1
-    slots = np.minimum(np.rint(seconds / step_seconds).astype(np.int64), last_past_slot)
+    last_past_slot = -(-(cutoff - phase) // step_seconds) - 1
+    slots = np.minimum(np.rint((seconds - phase) / step_seconds).astype(np.int64), last_past_slot)
     frame = pd.DataFrame({"uid": uid, "slot": slots, "y": y})
+    phase_of = {str(n): int(p) for n, p in zip(names, phase_by_code, strict=True)}
     grouped = frame.groupby(["uid", "slot"], sort=True)["y"]
     merged = grouped.mean()
     counts = grouped.size()
@@ -154,7 +169,7 @@ def to_grid(
         grid = np.full(last - first + 1, np.nan)
         keep = slot_index >= first
         grid[slot_index[keep] - first] = part.to_numpy()[keep]
-        out[str(name)] = GridSeries(str(name), first * step_seconds, step_seconds, grid)
+        out[str(name)] = GridSeries(str(name), first * step_seconds + phase_of[str(name)], step_seconds, grid)
     return out
 
 

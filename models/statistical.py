@@ -185,16 +185,16 @@ def apply_stat(state: StatState | None, y: np.ndarray, t0: int, horizon: int) ->
     seasonal_future = state.seasonal_at(future)
     deseasonalised = y - state.seasonal_at(times)
     hour_block = block_steps(step, 3600)
-    # centre of the last hourly block, in steps relative to the last value (0 = last value)
-    last_center = -(hour_block - 1) / 2
     hourly_sa = end_aligned_blocks(deseasonalised, hour_block)
     n_blocks = math.ceil(horizon / hour_block) + 1
+    # the hourly trend starts from the newest level (mean of the last 3 steps), not the last hour's mean
+    level_now = float(np.mean(deseasonalised[-3:]))
     for name, model in (("MSTL", state.mstl_trend), ("AutoTheta", state.theta_trend)):
         if model is None:
             continue
         trend = _quiet_forward(model, hourly_sa, n_blocks)
         if trend is not None:
-            path = _blocks_to_steps(float(hourly_sa[-1]), trend, hour_block, horizon, last_center)
+            path = _blocks_to_steps(level_now, trend, hour_block, horizon, -1.0)
             out[name] = path + seasonal_future
     if state.ets_fine is not None:
         fine_block = block_steps(step, 300)
