@@ -112,6 +112,10 @@ class DecisionPolicy:
     quantiles: tuple[float, ...] = (0.5, 0.75, 0.9, 0.95, 0.975, 0.99, 0.995, 0.999)
     guard_recent_load: bool = True
     min_calibration_samples: int = 200
+    #: how much of its own record the decider keeps (see functions/domain/calibration.py)
+    calibration_days: float = 7.0
+    bias_seconds: int = 3600
+    bias_deadband: float = 0.10
 
     def __post_init__(self) -> None:
         if not self.quantiles or any(not 0.5 <= q < 1 for q in self.quantiles):
@@ -263,7 +267,12 @@ def _floor_for(floors: Sequence[CapacityFloor], start_ns: int, end_ns: int) -> t
 
 
 def _forecast_problem(
-    forecast: ForecastPath | NoForecast | None, *, now_ns: int, window_end_ns: int, policy: DecisionPolicy
+    forecast: ForecastPath | NoForecast | None,
+    *,
+    now_ns: int,
+    window_end_ns: int,
+    step_ns: int,
+    policy: DecisionPolicy,
 ) -> tuple[str | None, bool]:
     """``(why the forecast is unusable or None, whether it is stale)``."""
     if forecast is None:
@@ -274,7 +283,7 @@ def _forecast_problem(
     if age > policy.stale_after_seconds:
         return f"forecast stale (issued {age / 60:.0f} min ago)", True
     stamps = forecast.ds.asi8
-    if len(stamps) == 0 or stamps[-1] < window_end_ns - 1 or stamps[0] > now_ns:
+    if len(stamps) == 0 or stamps[-1] + step_ns < window_end_ns or stamps[0] >= now_ns + step_ns:
         return "forecast stale (does not cover the coming window)", True
     if forecast.confidence < policy.min_confidence:
         return f"forecast confidence {forecast.confidence:.2f} below {policy.min_confidence:g}", False
@@ -325,7 +334,10 @@ def decide(
     window_end_ns = now_ns + (target.boot_seconds + target.decision_interval_seconds) * _NS
     scale_in_end_ns = window_end_ns + target.boot_seconds * _NS
     floor, floor_name = _floor_for(floors, now_ns, window_end_ns)
-    problem, stale = _forecast_problem(forecast, now_ns=now_ns, window_end_ns=window_end_ns, policy=policy)
+    step_ns = step * _NS
+    problem, stale = _forecast_problem(
+        forecast, now_ns=now_ns, window_end_ns=window_end_ns, step_ns=step_ns, policy=policy
+    )
 
     clauses: list[str] = []
     quantile: float | None = None
@@ -341,11 +353,11 @@ def decide(
             need_out = need_in = current.desired
             clauses.append(f"{problem} and no recent load: hold")
         else:
-            need_out = need_in = reactive_need(
-                recent, capacity_per_instance=cap, target_utilization=target.target_utilization
+            need_out = need_in = target.clamp(
+                reactive_need(recent, capacity_per_instance=cap, target_utilization=target.target_utilization)
             )
             clauses.append(
-                f"{problem}: reactive rule, load {format_load(recent, unit)} needs {need_out} instances "
+                f"{problem}: reactive rule, load {format_load(recent, unit)} needs {_instances(need_out)} "
                 f"at {target.target_utilization:g} target utilisation"
             )
         if stale:
@@ -357,7 +369,8 @@ def decide(
             calibration if calibration is not None and calibration.samples >= policy.min_calibration_samples else None
         )
         stamps = forecast.ds.asi8
-        ahead = stamps >= now_ns
+        # the step that holds ``now`` and every later one (a forecast on a grid offset from ``now`` is fine)
+        ahead = stamps > now_ns - step_ns
         in_window = ahead & (stamps < window_end_ns)
         window = _Window(
             p50=forecast.p50[in_window],
@@ -398,10 +411,13 @@ def decide(
         in_scale_in = horizon.stamps < scale_in_end_ns
         need_in = max(need_out, target.clamp(int(per_step[in_scale_in].max())))
         zone = ZoneInfo(target.timezone)
+        raw_need = instances_for(peak_load, per_instance)
         clauses.append(
             f"{_quantile_label(quantile)} load {format_load(peak_load, unit)} at "
-            f"{peak_at.astimezone(zone):%H:%M} needs {need_out} instances at {target.slo_utilization:g} SLO utilisation"
+            f"{peak_at.astimezone(zone):%H:%M} needs {_instances(raw_need)} at {target.slo_utilization:g} SLO utilisation"
         )
+        if raw_need > target.max_capacity:
+            clauses.append(f"max_capacity {target.max_capacity} caps it")
         if policy.guard_recent_load and recent is not None:
             guard = target.clamp(instances_for(recent, per_instance))
             if guard > need_out:
@@ -412,8 +428,8 @@ def decide(
 
     if floor > max(need_out, need_in):
         clauses.append(f"business floor {floor_name!r} {floor}")
-    need_out = max(need_out, floor)
-    need_in = max(need_in, need_out)
+    need_out = target.clamp(max(need_out, floor))
+    need_in = target.clamp(max(need_in, need_out))
 
     desired_now = current.desired
     new_state = state
@@ -489,6 +505,10 @@ def decide(
         plan=plan,
         state=new_state,
     )
+
+
+def _instances(count: int) -> str:
+    return f"{count} instance" if count == 1 else f"{count} instances"
 
 
 def _action(before: int, after: int) -> Action:

@@ -32,7 +32,7 @@ class SeasonalPersistence:
     ) -> dict[str, ForecastPath | NoForecast]:
         self.forecast_calls.append(now)
         out: dict[str, ForecastPath | NoForecast] = {}
-        step = pd.Timedelta(seconds=self.step_seconds)
+        step = pd.Timedelta(f"{int(self.step_seconds)}s")
         season = 86_400 // self.step_seconds
         for uid, part in history.groupby("unique_id"):
             if (part["ds"] >= pd.Timestamp(now)).any():
@@ -47,11 +47,10 @@ class SeasonalPersistence:
             p50 = y[last] + (y[last - season + h] - y[last - season]) if horizon_steps <= season else None
             assert p50 is not None
             # errors of the same rule at each lead over the last days
-            errors = []
-            for origin in range(last - season * self.error_days, last - horizon_steps, 3):
-                guess = y[origin] + (y[origin - season + h] - y[origin - season])
-                errors.append(y[origin + h] - guess)
-            e = np.array(errors)
+            origins = np.arange(last - season * self.error_days, last - horizon_steps, 3)[:, None]
+            guess = y[origins] + (y[origins - season + h] - y[origins - season])
+            errors = y[origins + h] - guess
+            e = errors
             p50 = np.clip(p50 + np.quantile(e, 0.5, axis=0), 0, None)
             p90 = np.maximum(p50, p50 + np.quantile(e, 0.9, axis=0) - np.quantile(e, 0.5, axis=0))
             p99 = np.maximum(p90, p50 + np.quantile(e, 0.99, axis=0) - np.quantile(e, 0.5, axis=0))

@@ -17,8 +17,8 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from functions.domain.calibration import CalibrationWindow, window_ratios
-from functions.domain.capacity_model import instances_for
+from functions.domain.calibration import ForecastTracker
+from functions.domain.capacity_model import capacity_of, instances_for
 from functions.domain.clock import FixedClock
 from functions.domain.decision import CurrentCapacity, Decision, DecisionPolicy, TargetState, decide
 from functions.domain.reactive import AlarmState, TargetTracking, target_tracking_step
@@ -127,12 +127,6 @@ def reactive_policy(resolved: ResolvedScenario, load: np.ndarray) -> ReactivePol
 
 
 @dataclass
-class _Pending:
-    forecast: ForecastPath
-    ends_ns: int
-
-
-@dataclass
 class PredictivePolicy:
     """forescale: the forecasting service and :func:`decide`, on the production cadence.
 
@@ -155,7 +149,8 @@ class PredictivePolicy:
     before_start: Policy
     clock: FixedClock
     decision_policy: DecisionPolicy = field(default_factory=DecisionPolicy)
-    calibration_days: float = 7.0
+    #: the forecaster is given at most this much history, as the forecaster Lambda loads a bounded window
+    history_days: float = 28.0
     name: str = "predictive"
     n_steps: int = 0
     decisions: list[tuple[int, Decision]] = field(default_factory=list, init=False)
@@ -164,15 +159,18 @@ class PredictivePolicy:
     fits: int = field(default=0, init=False)
     _state: TargetState = field(default_factory=TargetState, init=False)
     _last_fit_slot: int | None = field(default=None, init=False)
-    _pending: list[_Pending] = field(default_factory=list, init=False)
-    _calibration: CalibrationWindow = field(init=False)
+    _tracker: ForecastTracker = field(init=False)
 
     def __post_init__(self) -> None:
         window_steps = math.ceil((self.target.boot_seconds + self.target.decision_interval_seconds) / self.step_seconds)
         decisions_per_day = 86_400 / (self.decision_steps * self.step_seconds)
-        self._calibration = CalibrationWindow(
-            offset=0.1 * float(self.target.capacity_per_instance),
-            max_samples=max(1, int(self.calibration_days * decisions_per_day * window_steps)),
+        self._tracker = ForecastTracker(
+            offset=0.1 * capacity_of(self.target),
+            window_steps=window_steps,
+            step_seconds=self.step_seconds,
+            max_samples=max(1, int(self.decision_policy.calibration_days * decisions_per_day * window_steps)),
+            bias_seconds=self.decision_policy.bias_seconds,
+            bias_deadband=self.decision_policy.bias_deadband,
         )
         self._window_steps = window_steps
         self._boot_steps = math.ceil(self.target.boot_seconds / self.step_seconds)
@@ -190,25 +188,10 @@ class PredictivePolicy:
         return self._decide(observation)
 
     def _history(self, observation: Observation) -> pd.DataFrame:
-        known = ~np.isnan(observation.load)
-        return pd.DataFrame({"unique_id": self.unique_id, "ds": observation.ds[known], "y": observation.load[known]})
-
-    def _learn_from_past(self, observation: Observation) -> None:
-        """Add the ratios of forecasts whose decision window has fully been observed."""
-        if not self._pending:
-            return
-        now_ns = int(pd.Timestamp(observation.now).value)
-        ready = [p for p in self._pending if p.ends_ns <= now_ns]
-        if not ready:
-            return
-        self._pending = [p for p in self._pending if p.ends_ns > now_ns]
-        stamps = observation.ds.astype("datetime64[ns]").astype(np.int64)
-        for item in ready:
-            self._calibration.add(
-                window_ratios(
-                    item.forecast, actual_ds=stamps, actual_y=observation.load, offset=self._calibration.offset
-                )
-            )
+        first = max(0, len(observation.load) - int(self.history_days * 86_400 / self.step_seconds))
+        load, ds = observation.load[first:], observation.ds[first:]
+        known = ~np.isnan(load)
+        return pd.DataFrame({"unique_id": self.unique_id, "ds": ds[known], "y": load[known]})
 
     def _decide(self, observation: Observation) -> int:
         self.clock.current = observation.now
@@ -222,7 +205,9 @@ class PredictivePolicy:
             self.fits += 1
         paths = self.forecaster.forecast(history, now=naive_now, horizon_steps=self.horizon_steps, events=[])
         forecast = paths.get(self.unique_id, NoForecast(self.unique_id, "the service returned nothing for the target"))
-        self._learn_from_past(observation)
+        now_ns = int(pd.Timestamp(now).value)
+        self._tracker.observe(observation.ds.astype(np.int64), observation.load, now_ns=now_ns)
+        calibration = self._tracker.calibration(now_ns=now_ns)
         recent = float(observation.load[-1]) if len(observation.load) else math.nan
         decision = decide(
             forecast,
@@ -234,30 +219,21 @@ class PredictivePolicy:
             target=self.target,
             state=self._state,
             now=now,
-            calibration=self._calibration.calibration(),
+            calibration=calibration,
             policy=self.decision_policy,
         )
         self._state = decision.state
         self.decisions.append((observation.step, decision))
         if isinstance(forecast, ForecastPath):
             self._record_band(observation, forecast)
-            window = forecast.ds[: self._window_steps]
-            first = ForecastPath(
-                unique_id=forecast.unique_id,
-                issued_at=forecast.issued_at,
-                ds=window,
-                p50=forecast.p50[: len(window)],
-                p90=forecast.p90[: len(window)],
-                p99=forecast.p99[: len(window)],
-                confidence=forecast.confidence,
-                model=forecast.model,
-            )
-            self._pending.append(_Pending(first, int(window.asi8[-1]) if len(window) else 0))
+            self._tracker.record(forecast, now_ns=now_ns, bias=calibration.bias)
         return decision.desired
 
     def _record_band(self, observation: Observation, forecast: ForecastPath) -> None:
         """Keep the forecast of the steps this decision's launches serve (lead ``boot``) for the report."""
-        offsets = (forecast.ds.asi8 - int(pd.Timestamp(observation.now).value)) // (self.step_seconds * 10**9)
+        offsets = np.rint(
+            (forecast.ds.asi8 - int(pd.Timestamp(observation.now).value)) / (self.step_seconds * 10**9)
+        ).astype(np.int64)
         lead = (offsets >= self._boot_steps) & (offsets < self._boot_steps + self.decision_steps)
         steps = observation.step + offsets[lead]
         inside = steps < self.n_steps
