@@ -8,7 +8,7 @@ empirical quantiles of that rule's errors over the last days.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,7 @@ class SeasonalPersistence:
     ) -> dict[str, ForecastPath | NoForecast]:
         self.forecast_calls.append(now)
         out: dict[str, ForecastPath | NoForecast] = {}
-        step = pd.Timedelta(f"{int(self.step_seconds)}s")
+        step = timedelta(seconds=int(self.step_seconds))
         season = 86_400 // self.step_seconds
         for uid, part in history.groupby("unique_id"):
             if (part["ds"] >= pd.Timestamp(now)).any():
