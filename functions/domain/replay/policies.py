@@ -131,10 +131,12 @@ class PredictivePolicy:
     """forescale: the forecasting service and :func:`decide`, on the production cadence.
 
     Before ``start_step`` forescale is not yet switched on and the fleet follows ``before_start`` (the
-    reactive rule a team runs before adopting forescale). From ``start_step`` on, every
-    ``decision_steps`` steps the clock is set to the step's start, the service is refitted when the
-    refit schedule says so (``refit_every_seconds``, aligned on the epoch: daily at 00:00 UTC), a
-    forecast of ``horizon_steps`` is asked for with the history of steps ``< t``, and :func:`decide`
+    reactive rule a team runs before adopting forescale). From ``start_step`` on, it decides once per
+    decision interval, at the first step of each interval (intervals aligned on the epoch, as the
+    forecaster Lambda's "due" rule does): the clock is set to the step's start, the service is refitted
+    when the trainer's schedule says so (``refit_every_seconds``, aligned on the epoch: daily at 00:00
+    UTC) on the last ``fit_history_days``, a forecast of ``horizon_steps`` is asked for with the last
+    ``forecast_history_days`` of steps ``< t`` (what the forecaster Lambda loads), and :func:`decide`
     sets the desired capacity. In between, the capacity holds.
     """
 
@@ -149,8 +151,9 @@ class PredictivePolicy:
     before_start: Policy
     clock: FixedClock
     decision_policy: DecisionPolicy = field(default_factory=DecisionPolicy)
-    #: the forecaster is given at most this much history, as the forecaster Lambda loads a bounded window
-    history_days: float = 28.0
+    #: history the forecaster Lambda loads for a forecast, and the trainer for a fit
+    forecast_history_days: float = 8.0
+    fit_history_days: float = 21.0
     name: str = "predictive"
     n_steps: int = 0
     decisions: list[tuple[int, Decision]] = field(default_factory=list, init=False)
@@ -158,6 +161,7 @@ class PredictivePolicy:
     band_p99: np.ndarray = field(init=False)
     fits: int = field(default=0, init=False)
     _state: TargetState = field(default_factory=TargetState, init=False)
+    _last_interval: int | None = field(default=None, init=False)
     _last_fit_slot: int | None = field(default=None, init=False)
     _tracker: ForecastTracker = field(init=False)
 
@@ -183,12 +187,14 @@ class PredictivePolicy:
     def desired(self, observation: Observation) -> int:
         if observation.step < self.start_step:
             return self.before_start.desired(observation)
-        if (observation.step - self.start_step) % self.decision_steps:
+        interval = int(observation.now.timestamp()) // self.target.decision_interval_seconds
+        if interval == self._last_interval:
             return observation.desired
+        self._last_interval = interval
         return self._decide(observation)
 
-    def _history(self, observation: Observation) -> pd.DataFrame:
-        first = max(0, len(observation.load) - int(self.history_days * 86_400 / self.step_seconds))
+    def _history(self, observation: Observation, days: float) -> pd.DataFrame:
+        first = max(0, len(observation.load) - int(days * 86_400 / self.step_seconds))
         load, ds = observation.load[first:], observation.ds[first:]
         known = ~np.isnan(load)
         return pd.DataFrame({"unique_id": self.unique_id, "ds": ds[known], "y": load[known]})
@@ -197,12 +203,12 @@ class PredictivePolicy:
         self.clock.current = observation.now
         now = self.clock.now()
         naive_now = now.astimezone(UTC).replace(tzinfo=None)
-        history = self._history(observation)
         slot = int(now.timestamp()) // self.refit_every_seconds
         if self._last_fit_slot != slot:
-            self.forecaster.fit(history, now=naive_now, events=[])
+            self.forecaster.fit(self._history(observation, self.fit_history_days), now=naive_now, events=[])
             self._last_fit_slot = slot
             self.fits += 1
+        history = self._history(observation, self.forecast_history_days)
         paths = self.forecaster.forecast(history, now=naive_now, horizon_steps=self.horizon_steps, events=[])
         forecast = paths.get(self.unique_id, NoForecast(self.unique_id, "the service returned nothing for the target"))
         now_ns = int(pd.Timestamp(now).value)

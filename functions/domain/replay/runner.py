@@ -21,6 +21,7 @@ from functions.domain.replay.policies import (
 )
 from functions.domain.replay.scenario import ResolvedScenario, Scenario
 from functions.domain.replay.scores import Scores, score
+from functions.domain.target import ScalingTarget
 from functions.domain.trace import Trace
 from models.api import ForecastingService
 
@@ -56,6 +57,12 @@ class ReplayResult:
         return self.resolved.warmup_steps
 
 
+def horizon_steps(target: ScalingTarget, *, plan_seconds: int = 3600) -> int:
+    """Forecast steps a decision needs: its window, one more boot time (scale-in look-ahead), and the plan."""
+    seconds = max(plan_seconds, 2 * target.boot_seconds + target.decision_interval_seconds)
+    return math.ceil(seconds / target.metric.period_seconds) + 1
+
+
 def predictive_policy(
     trace: Trace,
     resolved: ResolvedScenario,
@@ -67,10 +74,6 @@ def predictive_policy(
     before scoring starts, reactive before that."""
     s = resolved.scenario
     target = resolved.target(trace.name)
-    window = s.boot_seconds * 2 + resolved.decision_interval_seconds
-    horizon_steps = max(
-        math.ceil(window / resolved.step_seconds) + 1, math.ceil(s.plan_horizon_seconds / resolved.step_seconds)
-    )
     start = max(0, resolved.warmup_steps - round(s.forecast_lead_days * 86_400 / resolved.step_seconds))
     return PredictivePolicy(
         forecaster=forecaster,
@@ -78,7 +81,7 @@ def predictive_policy(
         unique_id=trace.name,
         step_seconds=resolved.step_seconds,
         decision_steps=resolved.decision_steps,
-        horizon_steps=horizon_steps,
+        horizon_steps=horizon_steps(target, plan_seconds=s.plan_horizon_seconds),
         start_step=start,
         refit_every_seconds=s.refit_every_seconds,
         before_start=reactive_policy(resolved, trace.y),
