@@ -76,6 +76,11 @@ class ForecastSummary(_Part):
         description="Set when there is no usable forecast (too little history...).",
     )
     peak_p90: float | None = Field(default=None, ge=0)
+    desired_capacity: int | None = Field(
+        default=None, ge=0, description="Desired capacity the collector saw in the round this forecast answers."
+    )
+    in_service_capacity: int | None = Field(default=None, ge=0)
+    recent_load: float | None = Field(default=None, ge=0, description="Newest observed load (at history_end).")
 
 
 class ForecastReady(BusEvent):

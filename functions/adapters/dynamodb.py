@@ -78,6 +78,10 @@ class TargetState:
     last_decision_id: str | None = None
     updated_at: datetime | None = None
     version: int = 0
+    #: the decider: since when its plan has stayed below the current capacity (scale-in stabilisation)
+    plan_lower_since: datetime | None = None
+    #: the executor: sequence of the newest decision it handled (older decisions are ignored)
+    executed_sequence: int = 0
 
 
 @dataclass(frozen=True)
@@ -789,6 +793,8 @@ def _state_values(state: TargetState) -> dict[str, Any]:
         "last_scale_in_at": _opt_iso(state.last_scale_in_at, "last_scale_in_at"),
         "last_decision_id": state.last_decision_id,
         "updated_at": _opt_iso(state.updated_at, "updated_at"),
+        "plan_lower_since": _opt_iso(state.plan_lower_since, "plan_lower_since"),
+        "executed_sequence": state.executed_sequence,
     }
 
 
@@ -803,6 +809,8 @@ def _state_from_values(item: Mapping[str, Any]) -> TargetState:
         last_decision_id=item.get("last_decision_id"),
         updated_at=_opt_time(item.get("updated_at")),
         version=int(item["version"]),
+        plan_lower_since=_opt_time(item.get("plan_lower_since")),
+        executed_sequence=int(item.get("executed_sequence", 0)),
     )
 
 

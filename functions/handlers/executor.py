@@ -1,0 +1,21 @@
+"""Executor: on ``ScalingDecided``, change ASG / ECS capacity once per decision, verify, roll back on failure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.parser.envelopes import EventBridgeEnvelope
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from events.contracts import ScalingDecided
+from functions import wiring
+from functions.handlers.observability import count, observed
+
+
+@observed
+@event_parser(model=ScalingDecided, envelope=EventBridgeEnvelope)
+def handler(event: ScalingDecided, context: LambdaContext) -> dict[str, Any]:
+    outcome = wiring.execute_once(event, context)
+    count(f"Executions{outcome['status'].title()}", 1)
+    return outcome

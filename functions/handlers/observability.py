@@ -1,0 +1,51 @@
+"""Powertools Logger, Tracer and Metrics of every forescale function, created once.
+
+``POWERTOOLS_*`` variables configure them (the CDK stack sets service, namespace and log level);
+``correlation_paths.EVENT_BRIDGE`` ties every log line of an invocation to the event id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from functions.services.common import METRICS_NAMESPACE
+
+SERVICE = "forescale"
+
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def observed(handler: F, *, correlation_id_path: str | None = correlation_paths.EVENT_BRIDGE) -> F:
+    """Log context (with the event id as correlation id), X-Ray segment and metrics flush around a handler."""
+    wrapped = metrics.log_metrics(handler)
+    wrapped = tracer.capture_lambda_handler(wrapped)
+    return cast(F, logger.inject_lambda_context(correlation_id_path=correlation_id_path)(wrapped))
+
+
+def scheduled(handler: F) -> F:
+    """:func:`observed` for functions the scheduler invokes (no event id to correlate)."""
+    return observed(handler, correlation_id_path=None)
+
+
+def count(name: str, value: float) -> None:
+    """One count metric of this invocation (flushed by ``observed``)."""
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+class EmfSink:
+    """:class:`functions.services.common.MetricSink` as CloudWatch embedded metric format, one per value."""
+
+    def emit(self, name: str, value: float, *, unit: str = "None", target_id: str | None = None) -> None:
+        with single_metric(name=name, unit=MetricUnit(unit), value=value, namespace=METRICS_NAMESPACE) as metric:
+            metric.add_dimension(name="service", value=SERVICE)
+            if target_id is not None:
+                metric.add_dimension(name="TargetId", value=target_id)

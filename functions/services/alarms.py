@@ -1,0 +1,197 @@
+"""The alarm responder: a target's SLO alarm went off, so forecasting missed; scale out now, record the miss.
+
+CloudWatch's ``CloudWatch Alarm State Change`` event (AWS owns its shape; :class:`AlarmChange` parses
+the part used) names the alarm; the SLO alarm of a target is named ``<prefix><target_id>`` (the CDK
+stack creates them). The utilisation that fired it is the highest of the alarm's recent datapoints
+(``reasonData``), or the threshold when AWS did not include them; the reactive rule then asks for
+``ceil(utilisation x in-service / target_utilization)`` instances (what brings utilisation back to the
+set-point), at least one more than now, within the step limit and the bounds.
+
+The response is a ``ScalingDecided`` like the decider's (``reactive=True``, the target's next sequence
+number), recorded in the audit trail with a ``forecast_miss`` row (the alarm, the utilisation, the
+forecast that was in force) and published for the executor, which applies it with the usual checks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from events.contracts import ScalingDecided
+from functions.adapters.capacity import CapacityApi, CapacityError
+from functions.adapters.dynamodb import StateStore
+from functions.adapters.errors import ConflictError
+from functions.adapters.eventbridge import EventPublisher
+from functions.adapters.s3 import Archive
+from functions.domain.clock import Clock, IdSource
+from functions.domain.target import ScalingTarget
+from functions.services.common import Retrier
+from functions.services.targets import TargetCatalog
+
+MAX_CONFLICT_RETRIES = 5
+
+
+class AlarmState(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    value: str
+    reason: str = ""
+    reason_data: str | None = Field(default=None, alias="reasonData")
+    timestamp: str | None = None
+
+
+class AlarmChange(BaseModel):
+    """The ``detail`` of CloudWatch's alarm state-change event (the fields forescale reads)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    alarm_name: str = Field(alias="alarmName", min_length=1, max_length=255)
+    state: AlarmState
+    previous_state: AlarmState | None = Field(default=None, alias="previousState")
+
+    def datapoints(self) -> list[float]:
+        """The recent datapoints AWS put in ``reasonData`` (empty when absent or unreadable)."""
+        if not self.state.reason_data:
+            return []
+        try:
+            data = json.loads(self.state.reason_data)
+        except json.JSONDecodeError:
+            return []
+        points = data.get("recentDatapoints", []) if isinstance(data, dict) else []
+        return [float(p) for p in points if isinstance(p, int | float) and math.isfinite(p)]
+
+
+@dataclass
+class AlarmResponse:
+    alarm: str
+    status: str
+    reason: str
+    target_id: str | None = None
+    decision_id: str | None = None
+    previous: int | None = None
+    desired: int | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "alarm": self.alarm,
+            "status": self.status,
+            "reason": self.reason,
+            "target_id": self.target_id,
+            "decision_id": self.decision_id,
+            "previous": self.previous,
+            "desired": self.desired,
+        }
+
+
+def reactive_scale_out(target: ScalingTarget, *, desired: int, in_service: int, utilization: float) -> int:
+    """Capacity that brings ``utilization`` back to the set-point: at least one more, within limits."""
+    need = math.ceil(utilization * max(1, in_service) / target.target_utilization - 1e-9)
+    proposal = min(max(need, desired + 1), desired + target.max_step_up)
+    return target.clamp(proposal)
+
+
+@dataclass
+class AlarmResponderService:
+    catalog: TargetCatalog
+    store: StateStore
+    archive: Archive
+    publisher: EventPublisher
+    capacity: CapacityApi
+    clock: Clock
+    ids: IdSource
+    alarm_prefix: str
+    retrier: Retrier
+
+    def respond(self, change: AlarmChange) -> AlarmResponse:
+        name = change.alarm_name
+        if change.state.value != "ALARM":
+            return AlarmResponse(name, "ignored", f"state is {change.state.value}, not ALARM")
+        if not self.alarm_prefix or not name.startswith(self.alarm_prefix):
+            return AlarmResponse(name, "ignored", f"not a forescale SLO alarm (prefix {self.alarm_prefix!r})")
+        target = self.catalog.find(name.removeprefix(self.alarm_prefix))
+        if target is None:
+            return AlarmResponse(name, "ignored", "names no known target")
+        snapshot, _ = self.retrier.run(
+            lambda: self.capacity.describe(target),
+            errors=(CapacityError,),
+            retryable=lambda e: bool(getattr(e, "retryable", False)),
+        )
+        points = change.datapoints()
+        utilization = max(points) if points else target.slo_utilization
+        desired = reactive_scale_out(
+            target, desired=snapshot.desired, in_service=snapshot.in_service, utilization=utilization
+        )
+        now = self.clock.now()
+        kill = self.store.kill_switch(target.target_id)
+        if kill is not None:
+            desired = target.clamp(snapshot.desired)
+        for _ in range(MAX_CONFLICT_RETRIES):
+            state = self.store.get_target_state(target.target_id)
+            sequence = state.sequence + 1
+            try:
+                self.store.put_target_state(
+                    replace(
+                        state,
+                        sequence=sequence,
+                        last_scale_out_at=now if desired > snapshot.desired else state.last_scale_out_at,
+                        plan_lower_since=None,
+                        updated_at=now,
+                    )
+                )
+            except ConflictError:
+                continue
+            break
+        else:
+            raise ConflictError(
+                "target state", target.target_id, f"still changing after {MAX_CONFLICT_RETRIES} attempts"
+            )
+        action = "scale_out" if desired > snapshot.desired else "hold"
+        reason = (
+            f"SLO alarm {name}: utilisation {utilization:.0%} above {target.slo_utilization:.0%}; "
+            f"reactive scale-out {snapshot.desired} → {desired}"
+            if kill is None
+            else f"SLO alarm {name}: kill switch on ({kill.reason}): hold {snapshot.desired}"
+        )
+        event = ScalingDecided(
+            decision_id=self.ids.new_id("alarm"),
+            target_id=target.target_id,
+            kind=target.kind,
+            mode=target.mode,
+            decided_at=now,
+            sequence=sequence,
+            previous_desired=target.clamp(snapshot.desired),
+            desired_capacity=desired,
+            min_capacity=target.min_capacity,
+            max_capacity=target.max_capacity,
+            action=action,
+            confidence=0.0,
+            reactive=True,
+            reason=reason[:500],
+        )
+        self._record(target, event, change, utilization, now)
+        if action == "scale_out":
+            self.publisher.publish([event])
+        return AlarmResponse(name, "decided", reason, target.target_id, event.decision_id, snapshot.desired, desired)
+
+    def _record(
+        self, target: ScalingTarget, event: ScalingDecided, change: AlarmChange, utilization: float, now: datetime
+    ) -> None:
+        self.store.record_decision(event)
+        latest = self.store.latest_forecast(target.target_id)
+        miss = {
+            "kind": "forecast_miss",
+            "alarm": change.alarm_name,
+            "utilization": utilization,
+            "alarm_reason": change.state.reason[:1000],
+            "forecast_id": latest.forecast_id if latest is not None else "",
+            "forecast_model": latest.model_version if latest is not None else "",
+            "decision_id": event.decision_id,
+        }
+        self.archive.write_audit(target.target_id, f"miss-{event.decision_id}", now, [miss])
+        decision = {"kind": "decision", **event.model_dump(mode="json")}
+        self.archive.write_audit(target.target_id, event.decision_id, now, [decision])

@@ -1,0 +1,247 @@
+"""The collector: every minute, each target's newest load and capacity, appended to its history in S3.
+
+One invocation handles at most ``shard_size`` targets (500: one ``GetMetricData`` call carries 500
+queries). The scheduled invocation is the *planner*: with more targets it keeps the first shard and
+starts one asynchronous copy of itself per other shard, each told its target ids, so 10,000 targets
+are 20 parallel invocations of 500 (a failed shard is retried by Lambda alone and blocks no other).
+
+Each target's window is re-read every round (CloudWatch revises recent points, and a round that failed
+is covered by the next): the last ``lookback`` of *complete* periods, stored as one new Parquet part
+(the newest part wins per timestamp). Parts are compacted per day on a rolling schedule spread over
+the targets, and a day is compacted once more after it ends. Then ``MetricsCollected`` is published
+per batch of at most ``batch_size`` targets of the same period: each batch is one forecaster
+invocation.
+
+A throttled or failing CloudWatch fails the invocation (after botocore's retries) so that Lambda
+retries it and then keeps it in the dead-letter queue; nothing downstream runs on a round without
+data, so no target is scaled on it. A target whose metric has no new point is reported with
+``metric_missing`` and the decider holds it.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from events.base import EventId, TargetId
+from events.contracts import CollectedTarget, MetricsCollected
+from functions.adapters.capacity import CapacityApi, CapacityError, CapacitySnapshot
+from functions.adapters.cloudwatch import MetricSeries, MetricsSource
+from functions.adapters.eventbridge import EventPublisher
+from functions.adapters.invoke import Invoker
+from functions.adapters.s3 import Archive
+from functions.domain.clock import Clock, IdSource
+from functions.domain.target import ScalingTarget
+from functions.services.common import UTILIZATION, MetricSink, NullSink, floor_time
+from functions.services.targets import TargetCatalog
+
+
+class CollectRequest(BaseModel):
+    """What one collector invocation does: the whole round (the schedule's event), or one shard of it.
+
+    Any other field is ignored, so the scheduler's payload (``{}`` or a scheduled-event envelope) asks
+    for a whole round.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    round_id: EventId | None = None
+    shard_index: int = Field(default=0, ge=0)
+    shard_count: int = Field(default=1, ge=1)
+    target_ids: list[TargetId] | None = Field(default=None, max_length=1000)
+
+
+@dataclass
+class CollectResult:
+    round_id: str
+    targets: int = 0
+    points: int = 0
+    missing: list[str] = field(default_factory=list)
+    capacity_unknown: list[str] = field(default_factory=list)
+    batches: int = 0
+    shards_started: int = 0
+    compacted: int = 0
+    collected: list[CollectedTarget] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "round_id": self.round_id,
+            "targets": self.targets,
+            "points": self.points,
+            "metric_missing": self.missing,
+            "capacity_unknown": self.capacity_unknown,
+            "batches": self.batches,
+            "shards_started": self.shards_started,
+            "compacted": self.compacted,
+        }
+
+
+def chunks(items: Sequence[Any], size: int) -> list[list[Any]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def part_name(at: datetime, round_id: str) -> str:
+    """History part id: sorts chronologically, characters the S3 layout accepts."""
+    safe = "".join(c if c.isalnum() or c in "_.=-" else "-" for c in round_id)
+    return f"{at:%Y%m%dT%H%M%SZ}-{safe}"[:200]
+
+
+@dataclass
+class CollectorService:
+    catalog: TargetCatalog
+    metrics: MetricsSource
+    capacity: CapacityApi
+    archive: Archive
+    publisher: EventPublisher
+    clock: Clock
+    ids: IdSource
+    invoker: Invoker | None = None
+    sink: MetricSink = field(default_factory=NullSink)
+    batch_size: int = 50
+    shard_size: int = 500
+    collect_every_seconds: int = 60
+    #: each target's day is compacted every this many rounds (staggered by target)
+    compact_every_rounds: int = 15
+    #: at least this much is re-read each round
+    lookback_seconds: int = 600
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= 500:
+            raise ValueError("batch_size: must lie in [1, 500] (MetricsCollected holds at most 500 targets)")
+        if self.shard_size < 1:
+            raise ValueError("shard_size: must be positive")
+
+    # ----------------------------------------------------------------- planning
+
+    def plan(self, targets: Sequence[ScalingTarget]) -> list[list[ScalingTarget]]:
+        """Shards of at most ``shard_size`` targets, in target-id order."""
+        return chunks(sorted(targets, key=lambda t: t.target_id), self.shard_size) or [[]]
+
+    def collect(self, request: CollectRequest, *, function_name: str = "") -> CollectResult:
+        now = self.clock.now()
+        round_id = request.round_id or self.ids.new_id("round")
+        targets = self.catalog.targets()
+        result = CollectResult(round_id=round_id)
+        if request.target_ids is not None:
+            wanted = set(request.target_ids)
+            shard = [t for t in targets if t.target_id in wanted]
+        else:
+            shards = self.plan(targets)
+            if len(shards) > 1:
+                if self.invoker is None or not function_name:
+                    raise RuntimeError(
+                        f"targets: {len(targets)} exceed one shard of {self.shard_size} and no invoker is configured"
+                    )
+                for index, other in enumerate(shards[1:], start=1):
+                    payload = CollectRequest(
+                        round_id=round_id,
+                        shard_index=index,
+                        shard_count=len(shards),
+                        target_ids=[t.target_id for t in other],
+                    )
+                    self.invoker.invoke_async(function_name, payload.model_dump(mode="json"))
+                    result.shards_started += 1
+            shard = shards[0]
+        if not shard:
+            return result
+        self._collect_shard(shard, now, round_id, result)
+        return result
+
+    # ----------------------------------------------------------------- one shard
+
+    def _collect_shard(self, shard: list[ScalingTarget], now: datetime, round_id: str, result: CollectResult) -> None:
+        end = floor_time(now, 60)
+        lookback = max(self.lookback_seconds, 5 * max(t.metric.period_seconds for t in shard))
+        series = self.metrics.fetch(
+            {t.target_id: t.metric for t in shard}, start=end - timedelta(seconds=lookback), end=end
+        )
+        part = part_name(end, round_id)
+        collected: dict[str, CollectedTarget] = {}
+        for target in shard:
+            collected[target.target_id] = self._collect_target(target, series.get(target.target_id), end, part, result)
+        result.targets = len(shard)
+        result.collected = [collected[t.target_id] for t in shard]
+        events: list[MetricsCollected] = []
+        by_period: dict[int, list[ScalingTarget]] = {}
+        for target in sorted(shard, key=lambda t: (t.metric.period_seconds, t.target_id)):
+            by_period.setdefault(target.metric.period_seconds, []).append(target)
+        batches = [(period, batch) for period, group in by_period.items() for batch in chunks(group, self.batch_size)]
+        for index, (period, batch) in enumerate(batches):
+            events.append(
+                MetricsCollected(
+                    round_id=round_id,
+                    collected_at=now,
+                    step_seconds=period,
+                    batch_index=index,
+                    batch_count=len(batches),
+                    targets=[collected[t.target_id] for t in batch],
+                )
+            )
+        self.publisher.publish(events)
+        result.batches = len(events)
+
+    def _collect_target(
+        self, target: ScalingTarget, series: MetricSeries | None, end: datetime, part: str, result: CollectResult
+    ) -> CollectedTarget:
+        import pandas as pd
+
+        period = timedelta(seconds=target.metric.period_seconds)
+        stamps: list[datetime] = []
+        values: list[float] = []
+        if series is not None:
+            for stamp, value in zip(series.timestamps, series.values, strict=True):
+                if stamp + period <= end and math.isfinite(value) and value >= 0:
+                    stamps.append(stamp)
+                    values.append(value)
+        if stamps:
+            frame = pd.DataFrame({"ds": [s.replace(tzinfo=None) for s in stamps], "y": values})
+            self.archive.write_history(target.target_id, frame, part_id=part)
+            result.points += len(stamps)
+        else:
+            result.missing.append(target.target_id)
+        result.compacted += self._compact(target, end)
+        snapshot = self._describe(target, result)
+        last_value = values[-1] if values else None
+        if snapshot is not None and last_value is not None and snapshot.in_service > 0:
+            per_instance = target.capacity_per_instance
+            if not isinstance(per_instance, str):
+                self.sink.emit(
+                    UTILIZATION, last_value / (snapshot.in_service * float(per_instance)), target_id=target.target_id
+                )
+        return CollectedTarget(
+            target_id=target.target_id,
+            last_timestamp=stamps[-1] if stamps else None,
+            last_value=last_value,
+            points_written=len(stamps),
+            desired_capacity=None if snapshot is None else snapshot.desired,
+            in_service_capacity=None if snapshot is None else snapshot.in_service,
+            metric_missing=not stamps,
+        )
+
+    def _describe(self, target: ScalingTarget, result: CollectResult) -> CapacitySnapshot | None:
+        try:
+            return self.capacity.describe(target)
+        except CapacityError:
+            # The round still records the load; the decider will not decide without a capacity.
+            result.capacity_unknown.append(target.target_id)
+            return None
+
+    def _compact(self, target: ScalingTarget, end: datetime) -> int:
+        """Compact today's parts on the target's turn, and yesterday's once its last points are written."""
+        rounds_per_day = max(1, 86_400 // self.collect_every_seconds)
+        round_of_day = (end.hour * 3600 + end.minute * 60) // self.collect_every_seconds
+        lookback = max(self.lookback_seconds, 5 * target.metric.period_seconds)
+        done = 0
+        yesterday_final = round_of_day == lookback // self.collect_every_seconds + 1
+        if yesterday_final and self.archive.compact_day(target.target_id, (end - timedelta(days=1)).date()):
+            done += 1
+        turn = (round_of_day + zlib.crc32(target.target_id.encode())) % min(self.compact_every_rounds, rounds_per_day)
+        if turn == 0 and self.archive.compact_day(target.target_id, end.date()) is not None:
+            done += 1
+        return done

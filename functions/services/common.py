@@ -1,0 +1,108 @@
+"""What every service shares: times aligned on the metric grid, retries with backoff and jitter, metrics."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
+
+#: Custom metric names; the same strings as ``infra_cdk.telemetry`` (a test keeps them equal), which the
+#: Lambda code asset does not ship.
+FORECAST_P50 = "ForecastP50"
+FORECAST_P90 = "ForecastP90"
+FORECAST_ERROR = "ForecastErrorPercent"
+FORECAST_AGE = "ForecastAgeSeconds"
+DECIDED_CAPACITY = "DecidedCapacity"
+UTILIZATION = "Utilization"
+SCALING_FAILURES = "ScalingFailures"
+#: Forecast accuracy of the trainer's backtests (published with the CloudWatch metrics publisher).
+FORECAST_MASE = "ForecastMASE"
+FORECAST_MAPE = "ForecastMAPEPercent"
+METRICS_NAMESPACE = "Forescale"
+
+
+def floor_time(moment: datetime, seconds: int) -> datetime:
+    """``moment`` (aware) rounded down to a multiple of ``seconds`` since the epoch, in UTC."""
+    if moment.tzinfo is None:
+        raise ValueError("moment: needs a timezone-aware datetime")
+    epoch = int(moment.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """Tz-naive UTC (the Nixtla convention of ``ds`` columns)."""
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Bounded retries with exponential backoff and full jitter (delay uniform in [0, min(cap, base·2^n)])."""
+
+    attempts: int = 4
+    base_seconds: float = 0.2
+    max_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("attempts: must be at least 1")
+
+    def delay(self, retry: int, rng: random.Random) -> float:
+        """Delay before retry number ``retry`` (1-based)."""
+        return rng.uniform(0.0, min(self.max_seconds, self.base_seconds * 2 ** (retry - 1)))
+
+
+E = TypeVar("E", bound=Exception)
+
+
+@dataclass
+class Retrier:
+    """Runs a call up to ``backoff.attempts`` times while the error is one that another try may fix."""
+
+    backoff: Backoff = field(default_factory=Backoff)
+    sleep: Callable[[float], None] = lambda _seconds: None
+    rng: random.Random = field(default_factory=random.Random)
+
+    def run(
+        self,
+        call: Callable[[], T],
+        *,
+        errors: tuple[type[Exception], ...],
+        retryable: Callable[[Exception], bool] = lambda _error: True,
+    ) -> tuple[T, int]:
+        """``(result, attempts used)``. Only ``errors`` are caught; the last one is re-raised with an
+        ``attempts`` attribute when attempts run out or ``retryable`` says it is permanent."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return call(), attempt
+            except errors as error:
+                if attempt >= self.backoff.attempts or not retryable(error):
+                    error.attempts = attempt  # type: ignore[attr-defined]
+                    raise
+                self.sleep(self.backoff.delay(attempt, self.rng))
+
+
+class MetricSink(Protocol):
+    """Where services send their custom metrics (Powertools EMF in Lambda, a list in tests)."""
+
+    def emit(self, name: str, value: float, *, unit: str = "None", target_id: str | None = None) -> None: ...
+
+
+class NullSink:
+    def emit(self, name: str, value: float, *, unit: str = "None", target_id: str | None = None) -> None:
+        return None
+
+
+@dataclass
+class RecordingSink:
+    """Keeps every metric as ``(name, value, unit, target_id)``."""
+
+    records: list[tuple[str, float, str, str | None]] = field(default_factory=list)
+
+    def emit(self, name: str, value: float, *, unit: str = "None", target_id: str | None = None) -> None:
+        self.records.append((name, float(value), unit, target_id))

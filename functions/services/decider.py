@@ -1,0 +1,215 @@
+"""The decider: on ``ForecastReady``, run the decision engine for each target and record the decision.
+
+For each forecast summary: the target's stored state (sequence, stabilisation clock, the floor it set),
+its latest forecast, business-event floors (events that give an ``expected_load``), the kill switch, and
+the capacity and newest load the collector saw. :func:`functions.domain.decision.decide` does the rest.
+
+Never scale on bad data: when the collector found no new load point this round (a missing metric), or
+the history ends more than ``max(3 periods, 5 min)`` before now, the forecast is set aside and there is
+no recent load, so the engine holds the current capacity; it is never scaled in on data it lacks.
+
+Each decision takes the next sequence number of its target (stored with optimistic concurrency: two
+deciders racing on one target cannot issue the same number), is recorded in the audit table and the S3
+audit trail, and is published as ``ScalingDecided`` when it changes something (a ``hold`` is recorded,
+not sent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from events.contracts import ForecastReady, ForecastSummary, ScalingDecided
+from functions.adapters.dynamodb import StateStore
+from functions.adapters.errors import ConflictError
+from functions.adapters.eventbridge import EventPublisher
+from functions.adapters.s3 import Archive
+from functions.domain.capacity_model import capacity_of, instances_for
+from functions.domain.clock import Clock, IdSource
+from functions.domain.decision import (
+    CapacityFloor,
+    CurrentCapacity,
+    Decision,
+    DecisionPolicy,
+    TargetState,
+    decide,
+)
+from functions.domain.target import ScalingTarget
+from functions.services.common import DECIDED_CAPACITY, FORECAST_AGE, MetricSink, NullSink, floor_time
+from functions.services.targets import TargetCatalog
+from models.api import ForecastPath, NoForecast
+
+MAX_CONFLICT_RETRIES = 5
+
+
+def stale_data_after(target: ScalingTarget) -> timedelta:
+    """How old the newest load may be before the decider refuses to act on the forecast."""
+    return timedelta(seconds=max(3 * target.metric.period_seconds, 300))
+
+
+def decision_row(event: ScalingDecided, decision: Decision, summary: ForecastSummary) -> dict[str, Any]:
+    """The S3 audit row of a decision: the event plus what only the engine knows (quantile, plan)."""
+    return {
+        "kind": "decision",
+        **event.model_dump(mode="json"),
+        "forecast_id": summary.forecast_id,
+        "quantile": decision.quantile,
+        "peak_load": decision.peak_load,
+        "peak_at": None if decision.peak_at is None else decision.peak_at.isoformat(),
+        "plan": [[step.at.isoformat(), step.capacity] for step in decision.plan],
+        "executed": decision.execute,
+    }
+
+
+@dataclass
+class DecisionOutcome:
+    target_id: str
+    decision_id: str | None
+    action: str
+    previous: int | None
+    desired: int | None
+    published: bool
+    reason: str
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "target_id": self.target_id,
+            "decision_id": self.decision_id,
+            "action": self.action,
+            "previous": self.previous,
+            "desired": self.desired,
+            "published": self.published,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class DeciderService:
+    catalog: TargetCatalog
+    store: StateStore
+    archive: Archive
+    publisher: EventPublisher
+    clock: Clock
+    ids: IdSource
+    sink: MetricSink = field(default_factory=NullSink)
+    policy: DecisionPolicy = field(default_factory=DecisionPolicy)
+
+    def decide_batch(self, ready: ForecastReady) -> list[DecisionOutcome]:
+        outcomes: list[DecisionOutcome] = []
+        to_publish: list[ScalingDecided] = []
+        for summary in ready.forecasts:
+            target = self.catalog.find(summary.target_id)
+            if target is None:
+                outcomes.append(
+                    DecisionOutcome(summary.target_id, None, "skipped", None, None, False, "not a known target")
+                )
+                continue
+            outcome, event = self._decide_one(target, summary)
+            outcomes.append(outcome)
+            if event is not None and outcome.published:
+                to_publish.append(event)
+        if to_publish:
+            self.publisher.publish(to_publish)
+        return outcomes
+
+    # ----------------------------------------------------------------- one target
+
+    def _inputs(
+        self, target: ScalingTarget, summary: ForecastSummary, aligned: datetime
+    ) -> tuple[ForecastPath | NoForecast, float | None]:
+        """(forecast or why there is none, recent load) — with stale data, neither is trusted."""
+        tid = target.target_id
+        if summary.recent_load is None or aligned - summary.history_end > stale_data_after(target):
+            reason = f"no new load this round, newest {summary.history_end:%Y-%m-%d %H:%M} UTC"
+            return NoForecast(tid, reason), None
+        if summary.no_forecast_reason:
+            return NoForecast(tid, summary.no_forecast_reason), summary.recent_load
+        stored = self.store.latest_forecast(tid)
+        if stored is None or stored.no_forecast_reason is not None:
+            return NoForecast(tid, "the stored forecast is missing"), summary.recent_load
+        return stored.to_path(), summary.recent_load
+
+    def _floors(self, target: ScalingTarget, start: datetime) -> list[CapacityFloor]:
+        """Business events with an expected load: the capacity that load needs, over the event's window."""
+        end = start + timedelta(seconds=2 * target.boot_seconds + target.decision_interval_seconds)
+        per_instance = capacity_of(target) * target.slo_utilization
+        floors = []
+        for record in self.store.business_events(target.target_id, start, end):
+            event = record.event
+            if event.expected_load is not None:
+                floors.append(
+                    CapacityFloor(event.name, event.start, event.end, instances_for(event.expected_load, per_instance))
+                )
+        return floors
+
+    def _decide_one(
+        self, target: ScalingTarget, summary: ForecastSummary
+    ) -> tuple[DecisionOutcome, ScalingDecided | None]:
+        tid = target.target_id
+        now = self.clock.now()
+        aligned = floor_time(now, target.metric.period_seconds)
+        if summary.desired_capacity is None:
+            return DecisionOutcome(tid, None, "skipped", None, None, False, "current capacity unknown this round"), None
+        forecast, recent = self._inputs(target, summary, aligned)
+        floors = self._floors(target, aligned)
+        kill = self.store.kill_switch(tid) is not None
+        for _ in range(MAX_CONFLICT_RETRIES):
+            stored = self.store.get_target_state(tid)
+            own = stored.last_desired if target.mode == "floor" and stored.last_desired is not None else None
+            desired_now = target.clamp(own if own is not None else summary.desired_capacity)
+            decision = decide(
+                forecast,
+                current=CurrentCapacity(
+                    desired=desired_now,
+                    in_service=summary.in_service_capacity or 0,
+                    recent_load=recent,
+                ),
+                target=target,
+                state=TargetState(stored.last_scale_out_at, stored.last_scale_in_at, stored.plan_lower_since),
+                now=aligned,
+                floors=floors,
+                kill_switch=kill,
+                policy=self.policy,
+            )
+            sequence = stored.sequence + 1
+            try:
+                self.store.put_target_state(
+                    replace(
+                        stored,
+                        sequence=sequence,
+                        last_scale_out_at=decision.state.last_scale_out_at,
+                        last_scale_in_at=decision.state.last_scale_in_at,
+                        plan_lower_since=decision.state.plan_lower_since,
+                        updated_at=now,
+                    )
+                )
+            except ConflictError:
+                continue
+            return self._record(target, summary, decision, sequence, now)
+        raise ConflictError("target state", tid, f"still changing after {MAX_CONFLICT_RETRIES} attempts")
+
+    def _record(
+        self, target: ScalingTarget, summary: ForecastSummary, decision: Decision, sequence: int, now: datetime
+    ) -> tuple[DecisionOutcome, ScalingDecided]:
+        decision_id = self.ids.new_id("decision")
+        event = decision.to_event(decision_id=decision_id, sequence=sequence, kind=target.kind)
+        self.store.record_decision(event)
+        self.archive.write_audit(target.target_id, decision_id, now, [decision_row(event, decision, summary)])
+        self.sink.emit(DECIDED_CAPACITY, decision.desired, unit="Count", target_id=target.target_id)
+        self.sink.emit(
+            FORECAST_AGE, (now - summary.issued_at).total_seconds(), unit="Seconds", target_id=target.target_id
+        )
+        publish = decision.action != "hold"
+        return (
+            DecisionOutcome(
+                target.target_id,
+                decision_id,
+                decision.action,
+                decision.previous_desired,
+                decision.desired,
+                publish,
+                decision.reason,
+            ),
+            event,
+        )

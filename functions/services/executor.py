@@ -1,0 +1,278 @@
+"""The executor: carry out one ``ScalingDecided`` on its Auto Scaling group or ECS service, or refuse.
+
+Refused (recorded in the result, nothing changed): ``forecast_only`` decisions or targets; a target
+the configuration no longer knows; an engaged kill switch; a decision whose sequence is not newer than
+the last one this target executed (an older decision arriving late never overrides a newer one).
+
+Modes:
+
+- ``direct``: the service's desired capacity is set to the decision (the resource's minimum is lowered
+  first when it is above the decision, the resource's maximum is never raised);
+- ``floor``: the resource's minimum is raised or lowered to the decision (ASG ``MinSize``, the ECS
+  scalable target's ``MinCapacity``), which moves desired up when it is below; whatever scaling policy
+  the resource has keeps working above that floor.
+
+Every call is retried while the error is transient (throttling, concurrent updates) with exponential
+backoff and full jitter (injected sleep), then the change is verified by describing the resource again;
+a change that did not take counts as a failed attempt. When the attempts run out or the error is
+permanent, the resource is restored to what it was before (bounds, then desired), ``ScalingFailed``
+says whether that worked, and the outcome is recorded. On success, ``ScalingExecuted``. Capacity is
+never set outside the target's configured bounds (and the adapters refuse it a second time).
+
+Duplicate deliveries of one decision are absorbed before this service runs: the handler wraps
+:meth:`ExecutorService.execute` in Powertools idempotency keyed by ``decision_id``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from events.contracts import ScalingDecided, ScalingExecuted, ScalingFailed
+from functions.adapters.capacity import CapacityApi, CapacityError, CapacitySnapshot
+from functions.adapters.dynamodb import StateStore
+from functions.adapters.errors import ConflictError
+from functions.adapters.eventbridge import EventPublisher
+from functions.adapters.s3 import Archive
+from functions.domain.clock import Clock
+from functions.domain.target import ScalingTarget
+from functions.services.common import SCALING_FAILURES, MetricSink, NullSink, Retrier
+from functions.services.targets import TargetCatalog
+
+Status = Literal["executed", "failed", "skipped"]
+MAX_CONFLICT_RETRIES = 5
+
+
+class ChangeNotVerifiedError(Exception):
+    """The call succeeded but describing the resource shows the change did not take."""
+
+    code = "NotVerified"
+    retryable = True
+
+
+def _retryable(error: Exception) -> bool:
+    return bool(getattr(error, "retryable", False))
+
+
+@dataclass
+class ExecutionOutcome:
+    decision_id: str
+    target_id: str
+    status: Status
+    reason: str
+    previous: int | None = None
+    new: int | None = None
+    attempts: int = 0
+    rolled_back: bool | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "decision_id": self.decision_id,
+            "target_id": self.target_id,
+            "status": self.status,
+            "reason": self.reason,
+            "previous": self.previous,
+            "new": self.new,
+            "attempts": self.attempts,
+            "rolled_back": self.rolled_back,
+        }
+
+
+@dataclass
+class ExecutorService:
+    catalog: TargetCatalog
+    store: StateStore
+    archive: Archive
+    publisher: EventPublisher
+    capacity: CapacityApi
+    clock: Clock
+    retrier: Retrier = field(default_factory=Retrier)
+    sink: MetricSink = field(default_factory=NullSink)
+
+    def execute(self, decision: ScalingDecided) -> dict[str, Any]:
+        """Carry out ``decision``; returns the outcome as plain data (what idempotency stores)."""
+        return self.run(decision).summary()
+
+    def run(self, decision: ScalingDecided) -> ExecutionOutcome:
+        tid = decision.target_id
+
+        def skip(reason: str) -> ExecutionOutcome:
+            return ExecutionOutcome(decision.decision_id, tid, "skipped", reason)
+
+        if decision.mode == "forecast_only":
+            return skip("forecast_only: the decision is recorded, never executed")
+        target = self.catalog.find(tid)
+        if target is None:
+            return skip("not a configured or discovered target")
+        if target.mode == "forecast_only":
+            return skip("the target is forecast_only now")
+        switch = self.store.kill_switch(tid)
+        if switch is not None:
+            return skip(f"kill switch on ({switch.reason}, by {switch.changed_by})")
+        state = self.store.get_target_state(tid)
+        if decision.sequence <= state.executed_sequence:
+            return skip(f"superseded: sequence {decision.sequence} is not newer than {state.executed_sequence}")
+        desired = target.clamp(max(decision.min_capacity, min(decision.max_capacity, decision.desired_capacity)))
+        now = self.clock.now()
+        try:
+            before, _ = self.retrier.run(
+                lambda: self.capacity.describe(target), errors=(CapacityError,), retryable=_retryable
+            )
+        except CapacityError as error:
+            return self._failed(target, decision, now, error, None)
+        goal = min(desired, before.max_capacity)
+        try:
+            after, attempts = self.retrier.run(
+                lambda: self._apply(target, goal, before),
+                errors=(CapacityError, ChangeNotVerifiedError),
+                retryable=_retryable,
+            )
+        except (CapacityError, ChangeNotVerifiedError) as error:
+            return self._failed(target, decision, now, error, before)
+        return self._succeeded(target, decision=decision, now=now, before=before, after=after, attempts=attempts)
+
+    # ----------------------------------------------------------------- changing capacity
+
+    def _apply(self, target: ScalingTarget, goal: int, before: CapacitySnapshot) -> CapacitySnapshot:
+        if target.mode == "floor":
+            self.capacity.set_bounds(target, min_capacity=goal, max_capacity=before.max_capacity)
+        else:
+            if goal < before.min_capacity:
+                self.capacity.set_bounds(target, min_capacity=goal, max_capacity=before.max_capacity)
+            self.capacity.set_desired(target, goal)
+        after = self.capacity.describe(target)
+        took = after.min_capacity == goal and after.desired >= goal if target.mode == "floor" else after.desired == goal
+        if not took:
+            raise ChangeNotVerifiedError(
+                f"asked for {'minimum' if target.mode == 'floor' else 'desired'} {goal}; the resource reports "
+                f"desired {after.desired}, bounds [{after.min_capacity}, {after.max_capacity}]"
+            )
+        return after
+
+    def _restore(self, target: ScalingTarget, before: CapacitySnapshot) -> bool:
+        """Put bounds and desired back as they were; True when describing confirms it."""
+
+        def restore() -> CapacitySnapshot:
+            now = self.capacity.describe(target)
+            if (now.min_capacity, now.max_capacity) != (before.min_capacity, before.max_capacity):
+                self.capacity.set_bounds(target, min_capacity=before.min_capacity, max_capacity=before.max_capacity)
+                now = self.capacity.describe(target)
+            if now.desired != before.desired:
+                self.capacity.set_desired(target, before.desired)
+                now = self.capacity.describe(target)
+            return now
+
+        try:
+            restored, _ = self.retrier.run(restore, errors=(CapacityError,), retryable=_retryable)
+        except CapacityError:
+            return False
+        return (restored.desired, restored.min_capacity, restored.max_capacity) == (
+            before.desired,
+            before.min_capacity,
+            before.max_capacity,
+        )
+
+    # ----------------------------------------------------------------- outcomes
+
+    def _save_state(self, target: ScalingTarget, decision: ScalingDecided, now: datetime, **changes: Any) -> None:
+        for _ in range(MAX_CONFLICT_RETRIES):
+            state = self.store.get_target_state(target.target_id)
+            if state.executed_sequence >= decision.sequence:
+                return
+            try:
+                self.store.put_target_state(
+                    replace(
+                        state,
+                        executed_sequence=decision.sequence,
+                        last_decision_id=decision.decision_id,
+                        updated_at=now,
+                        **changes,
+                    )
+                )
+                return
+            except ConflictError:
+                continue
+        raise ConflictError("target state", target.target_id, f"still changing after {MAX_CONFLICT_RETRIES} attempts")
+
+    def _record(
+        self, target: ScalingTarget, action: ScalingExecuted | ScalingFailed, at: datetime, goal: int | None
+    ) -> None:
+        self.store.record_action(action)
+        row = {"kind": "action", "mode": target.mode, "requested": goal, **action.model_dump(mode="json")}
+        self.archive.write_audit(target.target_id, f"action-{action.decision_id}", at, [row])
+        self.publisher.publish([action])
+
+    def _succeeded(
+        self,
+        target: ScalingTarget,
+        *,
+        decision: ScalingDecided,
+        now: datetime,
+        before: CapacitySnapshot,
+        after: CapacitySnapshot,
+        attempts: int,
+    ) -> ExecutionOutcome:
+        goal = after.min_capacity if target.mode == "floor" else after.desired
+        self._save_state(target, decision, now, last_desired=goal, last_safe_capacity=after.desired)
+        event = ScalingExecuted(
+            decision_id=decision.decision_id,
+            target_id=target.target_id,
+            executed_at=now,
+            previous_capacity=before.desired,
+            new_capacity=after.desired,
+            attempts=attempts,
+            verified=True,
+        )
+        self._record(target, event, now, goal)
+        what = (
+            f"minimum {before.min_capacity} → {goal}"
+            if target.mode == "floor"
+            else f"desired {before.desired} → {goal}"
+        )
+        return ExecutionOutcome(
+            decision.decision_id,
+            target.target_id,
+            "executed",
+            f"{target.mode}: {what}",
+            before.desired,
+            after.desired,
+            attempts,
+        )
+
+    def _failed(
+        self,
+        target: ScalingTarget,
+        decision: ScalingDecided,
+        now: datetime,
+        error: CapacityError | ChangeNotVerifiedError,
+        before: CapacitySnapshot | None,
+    ) -> ExecutionOutcome:
+        attempts = int(getattr(error, "attempts", 1))
+        rolled_back = self._restore(target, before) if before is not None else False
+        restored = before.desired if before is not None and rolled_back else None
+        changes: dict[str, Any] = {"last_safe_capacity": restored} if restored is not None else {}
+        self._save_state(target, decision, now, **changes)
+        event = ScalingFailed(
+            decision_id=decision.decision_id,
+            target_id=target.target_id,
+            failed_at=now,
+            error_code=str(getattr(error, "code", type(error).__name__))[:200],
+            error_message=str(error)[:1000],
+            attempts=attempts,
+            rolled_back=rolled_back,
+            restored_capacity=restored,
+        )
+        self._record(target, event, now, decision.desired_capacity)
+        self.sink.emit(SCALING_FAILURES, 1, unit="Count")
+        state = "restored to " + str(restored) if rolled_back else "NOT restored"
+        return ExecutionOutcome(
+            decision.decision_id,
+            target.target_id,
+            "failed",
+            f"{event.error_code} after {attempts} attempt(s): {error}; {state}",
+            None if before is None else before.desired,
+            restored,
+            attempts,
+            rolled_back,
+        )

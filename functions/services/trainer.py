@@ -1,0 +1,357 @@
+"""The trainer (daily): fit a challenger per batch of targets, backtest it against the champion, promote.
+
+For each batch of targets with the same metric period (the LightGBM part of the engine is global
+over the batch):
+
+1. the challenger is fitted on the history up to ``holdout_days`` ago (``split``), with the business
+   events of that time (so it learns their uplift);
+2. challenger and champion forecast the holdout from origins every ``eval_every_hours``, each from the
+   history before its origin only, and are scored per target on the first ``eval_horizon`` of every
+   origin: MASE (mean absolute error over the in-sample MAE of the daily seasonal-naive forecast before
+   ``split``), MAPE and sMAPE (%). Neither model has seen the holdout, so the comparison is fair;
+3. the challenger is saved once to S3 (``models/<artifact_key>/<version>/``) and registered for every
+   target it fitted; it replaces a target's champion only when its MASE is lower (or there is no
+   usable champion), with a conditional write so two trainers cannot both promote;
+4. ``ModelTrained`` per target; MASE and MAPE per target as CloudWatch metrics; the uplift learned per
+   business-event type is stored for the forecaster's fallback models.
+
+The fitted challenger *is* the deployed model: it was fitted a day ago and forecasts from the newest
+history at every round, which is what the backtest measured.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from events.base import TargetId
+from events.contracts import ModelScore, ModelTrained
+from functions.adapters.cloudwatch import MetricDatum, MetricsPublisher
+from functions.adapters.dynamodb import EventEffect, ModelVersion, StateStore
+from functions.adapters.errors import ConflictError
+from functions.adapters.eventbridge import EventPublisher
+from functions.adapters.s3 import Archive
+from functions.domain.clock import Clock
+from functions.domain.target import ScalingTarget
+from functions.services.common import FORECAST_MAPE, FORECAST_MASE, METRICS_NAMESPACE, floor_time, naive_utc
+from functions.services.forecaster import to_window
+from functions.services.models import ARTIFACT_ERRORS, ARTIFACT_KEY, ModelLoader, learned_effects, save_artifact
+from functions.services.targets import TargetCatalog
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from models.api import BusinessWindow
+    from models.config import ForecastConfig
+    from models.service import ForecastService
+
+
+class TrainRequest(BaseModel):
+    """The schedule's event asks for every target; ``target_ids`` narrows it (a manual retrain)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    target_ids: list[TargetId] | None = Field(default=None, max_length=10_000)
+
+
+@dataclass(frozen=True)
+class Scores:
+    mase: float
+    mape: float
+    smape: float
+    origins: int
+
+    def finite(self) -> dict[str, float]:
+        out = {"mase": self.mase, "mape": self.mape, "smape": self.smape}
+        return {k: round(v, 6) for k, v in out.items() if math.isfinite(v)}
+
+
+NO_SCORES = Scores(math.nan, math.nan, math.nan, 0)
+
+
+@dataclass
+class TrainOutcome:
+    target_id: str
+    version: str | None
+    promoted: bool
+    challenger: Scores
+    champion: Scores | None
+    reason: str
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "target_id": self.target_id,
+            "version": self.version,
+            "promoted": self.promoted,
+            "challenger": self.challenger.finite(),
+            "champion": None if self.champion is None else self.champion.finite(),
+            "reason": self.reason,
+        }
+
+
+def _better(challenger: Scores, champion: Scores | None) -> tuple[bool, str]:
+    if champion is None:
+        return True, "no usable champion"
+    if not math.isfinite(challenger.mase):
+        return False, "challenger could not be scored on the holdout"
+    if not math.isfinite(champion.mase):
+        return True, "champion could not be scored on the holdout"
+    if challenger.mase < champion.mase:
+        return True, f"MASE {challenger.mase:.3f} < champion {champion.mase:.3f}"
+    return False, f"MASE {challenger.mase:.3f} >= champion {champion.mase:.3f}"
+
+
+@dataclass
+class TrainerService:
+    catalog: TargetCatalog
+    store: StateStore
+    archive: Archive
+    publisher: EventPublisher
+    metrics: MetricsPublisher
+    models: ModelLoader
+    clock: Clock
+    config: ForecastConfig | None = None
+    holdout_days: float = 1.0
+    eval_every_hours: float = 2.0
+    eval_horizon_seconds: int = 3600
+    batch_size: int = 50
+
+    def train(self, request: TrainRequest) -> list[TrainOutcome]:
+        targets = self.catalog.targets()
+        if request.target_ids is not None:
+            wanted = set(request.target_ids)
+            targets = [t for t in targets if t.target_id in wanted]
+        now = self.clock.now()
+        by_period: dict[int, list[ScalingTarget]] = {}
+        for target in targets:
+            by_period.setdefault(target.metric.period_seconds, []).append(target)
+        outcomes: list[TrainOutcome] = []
+        index = 0
+        for period, group in sorted(by_period.items()):
+            for start in range(0, len(group), self.batch_size):
+                outcomes += self._train_batch(group[start : start + self.batch_size], period, now, index)
+                index += 1
+        return outcomes
+
+    # ----------------------------------------------------------------- one batch
+
+    def _history_days(self) -> float:
+        from models.config import ForecastConfig
+
+        return (self.config or ForecastConfig()).max_history_days
+
+    def _train_batch(self, batch: Sequence[ScalingTarget], step: int, now: datetime, index: int) -> list[TrainOutcome]:
+        import pandas as pd
+
+        from models.events import EventEffectLearner
+        from models.service import ForecastService
+
+        split = floor_time(now - timedelta(days=self.holdout_days), step)
+        start = split - timedelta(days=self._history_days())
+        frames, windows = [], []
+        for target in batch:
+            frames.append(self.archive.read_history(target.target_id, start, now))
+            windows += [
+                to_window(e) for e in self.store.business_events(target.target_id, start, now + timedelta(days=1))
+            ]
+        history = pd.concat(frames, ignore_index=True)
+        effects = learned_effects(self.store, {w.event_type for w in windows})
+        challenger = ForecastService(
+            step, self.config, event_effects=EventEffectLearner({"effects": effects, "seen": []})
+        )
+        challenger.fit(history, now=naive_utc(split), events=windows)
+        fitted = [t for t in batch if t.target_id in challenger.engine.targets_]
+        outcomes = [
+            TrainOutcome(t.target_id, None, False, NO_SCORES, None, challenger.skipped_.get(t.target_id, "not fitted"))
+            for t in batch
+            if t not in fitted
+        ]
+        if not fitted:
+            return outcomes
+        version = f"v{now:%Y%m%dT%H%M%SZ}-b{index:03d}"
+        artifact_key = f"batch-{step}s-{index:03d}"
+        uri = save_artifact(challenger, self.archive, artifact_key=artifact_key, version=version)
+        challenger_scores = self._score(
+            {t.target_id: challenger for t in fitted}, history, windows=windows, split=split, now=now, step=step
+        )
+        champions, champion_versions = self._champions(fitted)
+        champion_scores = self._score(champions, history, windows=windows, split=split, now=now, step=step)
+        events: list[ModelTrained] = []
+        data: list[MetricDatum] = []
+        for target in fitted:
+            tid = target.target_id
+            mine = challenger_scores.get(tid, NO_SCORES)
+            theirs = champion_scores.get(tid) if tid in champions else None
+            self.store.register_model(
+                ModelVersion(
+                    target_id=tid,
+                    version=version,
+                    created_at=now,
+                    artifact_uri=uri,
+                    scores=mine.finite(),
+                    info={
+                        ARTIFACT_KEY: artifact_key,
+                        "training_start": start.isoformat(),
+                        "training_end": split.isoformat(),
+                        "models": ",".join(challenger.engine.targets_[tid].models),
+                    },
+                )
+            )
+            promote, reason = _better(mine, theirs)
+            if promote:
+                try:
+                    self.store.promote(tid, version, expected_current=champion_versions.get(tid), at=now)
+                except ConflictError:
+                    promote, reason = False, "another trainer changed the champion meanwhile"
+            outcomes.append(TrainOutcome(tid, version, promote, mine, theirs, reason))
+            scores = (
+                []
+                if not math.isfinite(mine.mase)
+                else [
+                    ModelScore(
+                        horizon=f"{self.eval_horizon_seconds // 60}min",
+                        mase=max(0.0, mine.mase),
+                        smape=min(200.0, mine.smape),
+                    )
+                ]
+            )
+            events.append(
+                ModelTrained(
+                    target_id=tid,
+                    model_version=version,
+                    trained_at=now,
+                    training_start=start,
+                    training_end=split,
+                    artifact_uri=uri,
+                    promoted=promote,
+                    scores=scores if math.isfinite(mine.smape) else [],
+                )
+            )
+            dims = {"service": "forescale", "TargetId": tid}
+            if math.isfinite(mine.mase):
+                data.append(MetricDatum(FORECAST_MASE, mine.mase, now, dims))
+            if math.isfinite(mine.mape):
+                data.append(MetricDatum(FORECAST_MAPE, mine.mape, now, dims, unit="Percent"))
+        self._store_effects(challenger, now)
+        self.publisher.publish(events)
+        if data:
+            self.metrics.publish(METRICS_NAMESPACE, data)
+        return outcomes
+
+    def _champions(self, targets: Sequence[ScalingTarget]) -> tuple[dict[str, ForecastService], dict[str, str]]:
+        services: dict[str, ForecastService] = {}
+        versions: dict[str, str] = {}
+        for target in targets:
+            champion = self.store.champion(target.target_id)
+            if champion is None:
+                continue
+            versions[target.target_id] = champion.version
+            model = self.models.champion(target.target_id)
+            if model is None:
+                continue
+            try:
+                services[target.target_id] = self.models.load(model)
+            except ARTIFACT_ERRORS as error:
+                self.models.problems.append(f"{target.target_id}: champion {model.version} unusable ({error})")
+        return services, versions
+
+    def _score(
+        self,
+        services: dict[str, ForecastService],
+        history: pd.DataFrame,
+        *,
+        windows: list[BusinessWindow],
+        split: datetime,
+        now: datetime,
+        step: int,
+    ) -> dict[str, Scores]:
+        """MASE / MAPE / sMAPE per target over holdout origins (each service forecasts its own targets)."""
+        import numpy as np
+        import pandas as pd
+
+        from models.api import ForecastPath
+        from models.backtest import mase_scale, smape
+        from models.prep import season_steps
+
+        if not services:
+            return {}
+        horizon = max(1, self.eval_horizon_seconds // step)
+        origins = []
+        origin = split
+        while origin + timedelta(seconds=self.eval_horizon_seconds) <= now:
+            origins.append(origin)
+            origin += timedelta(hours=self.eval_every_hours)
+        truth: dict[str, pd.Series] = {
+            str(uid): pd.Series(part["y"].to_numpy(dtype=float), index=pd.DatetimeIndex(part["ds"]))
+            for uid, part in history.groupby("unique_id")
+        }
+        season = season_steps(step)
+        naive_split = naive_utc(split)
+        errors: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {tid: [] for tid in services}
+        groups: dict[int, tuple[ForecastService, list[str]]] = {}
+        for tid, service in services.items():
+            groups.setdefault(id(service), (service, []))[1].append(tid)
+        for service, tids in groups.values():
+            own = history[history["unique_id"].isin(tids)]
+            own_windows = [w for w in windows if w.unique_id in tids]
+            for at in origins:
+                paths = service.forecast(own, now=naive_utc(at), horizon_steps=horizon, events=own_windows)
+                for tid in tids:
+                    path = paths.get(tid)
+                    if isinstance(path, ForecastPath) and tid in truth:
+                        actual = truth[tid].reindex(pd.DatetimeIndex(path.ds)).to_numpy()
+                        errors[tid].append((actual, path.p50))
+        out: dict[str, Scores] = {}
+        for tid, pairs in errors.items():
+            if not pairs or tid not in truth:
+                out[tid] = NO_SCORES
+                continue
+            before = truth[tid][truth[tid].index < naive_split]
+            grid = before.reindex(
+                pd.date_range(before.index.min(), before.index.max(), freq=pd.Timedelta(seconds=step))
+            )
+            scale = mase_scale(grid.to_numpy(), season) if len(before) else math.nan
+            actual = np.concatenate([a for a, _ in pairs])
+            forecast = np.concatenate([f for _, f in pairs])
+            known = np.isfinite(actual)
+            if not known.any():
+                out[tid] = Scores(math.nan, math.nan, math.nan, len(pairs))
+                continue
+            mae = float(np.mean(np.abs(actual[known] - forecast[known])))
+            positive = known & (np.abs(actual) > 0)
+            mape = (
+                float(np.mean(np.abs(actual[positive] - forecast[positive]) / np.abs(actual[positive])) * 100)
+                if positive.any()
+                else math.nan
+            )
+            out[tid] = Scores(
+                mase=mae / scale if math.isfinite(scale) and scale > 0 else math.nan,
+                mape=mape,
+                smape=smape(actual, forecast),
+                origins=len(pairs),
+            )
+        return out
+
+    def _store_effects(self, service: ForecastService, now: datetime) -> None:
+        """Keep the uplift learned per event type (all targets) for the forecaster's fallback models."""
+        for event_type, effect in service.event_effects.state.get("effects", {}).items():
+            for _ in range(3):
+                current = self.store.event_effect(event_type)
+                record = EventEffect(
+                    event_type=event_type,
+                    target_id="*",
+                    multiplier=float(effect["uplift"]),
+                    samples=int(effect["count"]),
+                    updated_at=now.astimezone(UTC),
+                    version=0 if current is None else current.version,
+                )
+                try:
+                    self.store.put_event_effect(record)
+                    break
+                except ConflictError:
+                    continue
