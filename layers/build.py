@@ -52,7 +52,7 @@ from packaging.version import Version
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = PROJECT_ROOT / "layers" / "build"
 #: Bumped whenever the build's output changes in a way the hashed inputs do not show.
-BUILD_FORMAT = 1
+BUILD_FORMAT = 2
 
 PYTHON_VERSION = "3.12"
 #: The python3.12 runtime runs on Amazon Linux 2023 (glibc 2.34): wheels up to manylinux_2_34 load there.
@@ -60,6 +60,8 @@ ARCHES: dict[str, tuple[str, str]] = {
     "x86_64": ("x86_64-manylinux_2_34", "x86_64"),
     "arm64": ("aarch64-manylinux_2_34", "aarch64"),
 }
+#: ELF ``e_machine`` of each architecture: every shared object shipped must match it.
+ELF_MACHINE = {"x86_64": 62, "arm64": 183}
 LAYER_ORDER: tuple[str, ...] = ("common", "statsforecast", "lightgbm")
 #: In every Lambda Python runtime already; shipping them would only add size (and shadow the runtime's copy).
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "urllib3"})
@@ -373,6 +375,21 @@ def is_elf(path: Path) -> bool:
         return handle.read(4) == b"\x7fELF"
 
 
+def check_elf_architecture(layer_dir: Path, arch: str) -> int:
+    """Every shared object in the layer is built for ``arch`` (a wrong wheel would only fail on Lambda)."""
+    count = 0
+    for path in walk_files(layer_dir):
+        if ".so" not in path.name or not is_elf(path):
+            continue
+        with path.open("rb") as handle:
+            header = handle.read(20)
+        machine = int.from_bytes(header[18:20], "little")
+        if machine != ELF_MACHINE[arch]:
+            raise BuildError(f"{path.relative_to(layer_dir)}: ELF machine {machine}, not {arch}")
+        count += 1
+    return count
+
+
 def strip_tool(arch: str) -> str | None:
     """GNU strip for the host's own architecture, llvm-strip (any architecture) otherwise."""
     host = platform.machine()
@@ -431,11 +448,14 @@ def compile_bytecode(python_dir: Path) -> None:
 
     Lambda's ``/opt`` is read-only, so a layer without bytecode recompiles every module at each cold start.
     Unchecked-hash pycs are used as they are, without comparing the source's mtime (zip extraction does not
-    keep it reliably). Code objects name the files as Lambda sees them (``/opt/python/...``).
+    keep it reliably), and their bytes do not depend on when they were built. Code objects name the files as
+    Lambda sees them (``/opt/python/...``).
     """
-    cmd = [python312(), "-m", "compileall", "-q", "-j", "2", "--invalidation-mode", "unchecked-hash"]
+    # One process and a fixed hash seed: marshal's output depends on what the compiling process did before
+    # (reference flags) and on set ordering, so parallel workers or a random seed make unequal bytecode.
+    cmd = [python312(), "-m", "compileall", "-q", "-j", "1", "--invalidation-mode", "unchecked-hash"]
     cmd += ["-s", str(python_dir), "-p", f"/opt/{PYTHON_DIR}", str(python_dir)]
-    run(cmd)
+    run(cmd, env={**os.environ, "PYTHONHASHSEED": "0"})
 
 
 def zip_layer(layer_dir: Path, zip_path: Path) -> int:
@@ -478,6 +498,7 @@ class LayerReport:
     stripped_bytes: int = 0
     final_bytes: int = 0
     files: int = 0
+    shared_objects: int = 0
     zip_bytes: int | None = None
     removed: list[dict[str, object]] = field(default_factory=list)
 
@@ -546,6 +567,7 @@ def _build_locked(arch: str, out: Path, *, project: Path, force: bool, zipped: b
         if layer == "lightgbm":
             add_openmp_runtime(root / layer)
         report.stripped_bytes = tree_bytes(root / layer)
+        report.shared_objects = check_elf_architecture(root / layer, arch)
         compile_bytecode(python_dir)
         report.final_bytes = tree_bytes(root / layer)
         report.files = sum(1 for _ in walk_files(root / layer))

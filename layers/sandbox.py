@@ -21,9 +21,18 @@ class ProbeError(RuntimeError):
     """The probe failed; the message carries its stderr."""
 
 
-def probe_command(mode: str, *, code_dir: Path, layers: list[str], arch: str, out: Path, extra: list[str]) -> list[str]:
+def probe_command(
+    mode: str,
+    *,
+    code_dir: Path,
+    layers: list[str],
+    arch: str,
+    out: Path,
+    extra: list[str],
+    interpreter_flags: list[str] | None = None,
+) -> list[str]:
     dirs = layer_dirs(out, arch)
-    cmd = [python312(), "-I", "-S", "-B", str(PROBE), mode, "--path", str(code_dir)]
+    cmd = [python312(), "-I", "-S", "-B", *(interpreter_flags or []), str(PROBE), mode, "--path", str(code_dir)]
     for layer in layers:
         cmd += ["--path", str(dirs[layer] / PYTHON_DIR)]
     cmd += ["--runtime", str(arch_dir(out, arch) / "runtime" / PYTHON_DIR), *extra]
@@ -55,9 +64,19 @@ def run_probe(
     arch: str = "x86_64",
     out: Path = DEFAULT_OUT,
     extra: list[str] | None = None,
+    interpreter_flags: list[str] | None = None,
     timeout: float = 600,
 ) -> dict:
-    cmd = probe_command(mode, code_dir=code_dir, layers=layers, arch=arch, out=out, extra=extra or [])
+    """Run one probe ``mode``; ``interpreter_flags`` go to CPython (e.g. ``-X pycache_prefix=DIR``)."""
+    cmd = probe_command(
+        mode,
+        code_dir=code_dir,
+        layers=layers,
+        arch=arch,
+        out=out,
+        extra=extra or [],
+        interpreter_flags=interpreter_flags,
+    )
     result = subprocess.run(
         cmd, env=probe_environment(layers, arch, out), capture_output=True, text=True, timeout=timeout, check=False
     )

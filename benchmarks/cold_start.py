@@ -1,0 +1,90 @@
+"""Cold start of the forecaster: a fresh CPython 3.12 that sees only the function code and the built layers.
+
+Each run is a new interpreter (``python -I -S -B``, nothing from the virtualenv) that imports the
+forecaster's entry point (``functions.handlers.forecaster`` once it exists, ``models.service`` until then),
+loads the trainer's artifacts for one target and serves its first forecast (24 h at 5 minutes) from 14 days
+of 5-minute history. Printed: import time, first-forecast time (artifact load + forecast), peak memory
+(``ru_maxrss``), the median of the runs, the layer sizes, and how many bytes of the layers the run loaded.
+
+    python benchmarks/cold_start.py [--arch x86_64] [--runs 5] [--no-bytecode]
+
+``--no-bytecode`` points CPython at an empty ``pycache_prefix`` so the shipped bytecode is ignored: what a
+layer without compiled bytecode costs on Lambda's read-only ``/opt``. Timings on a shared machine are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from layers.budget import copy_code  # noqa: E402
+from layers.build import DEFAULT_OUT, LAYER_ORDER, PROJECT_ROOT, UNZIPPED_LIMIT_BYTES, build  # noqa: E402
+from layers.sandbox import run_probe  # noqa: E402
+
+MIB = 1 << 20
+TARGET_SECONDS = 2.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arch", default="x86_64", help="must be this machine's architecture")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--no-bytecode", action="store_true", help="ignore the shipped bytecode")
+    args = parser.parse_args(argv)
+
+    manifest = build(args.arch, args.out)
+    print(f"layers ({args.arch}, python{manifest['python']}), MiB unzipped [zip]:")
+    for name in LAYER_ORDER:
+        layer = manifest["layers"][name]
+        zipped = f" [{layer['zip_bytes'] / MIB:.1f}]" if layer.get("zip_bytes") else ""
+        print(f"  {name:14} {layer['final_bytes'] / MIB:7.1f}{zipped}")
+    total = sum(manifest["layers"][name]["final_bytes"] for name in LAYER_ORDER)
+    print(f"  {'all three':14} {total / MIB:7.1f}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        code = copy_code(PROJECT_ROOT, Path(tmp) / "code")
+        artifact = str(Path(tmp) / "artifact")
+        common = {"code_dir": code, "layers": list(LAYER_ORDER), "arch": args.arch, "out": args.out}
+        fitted = run_probe("fit", **common, extra=["--artifact", artifact])
+        print(f"trainer (one target, 14 days at 5 min): fit {fitted['fit_seconds']:.2f} s")
+        flags = ["-X", f"pycache_prefix={Path(tmp) / 'no-pycache'}"] if args.no_bytecode else []
+        runs = []
+        for i in range(args.runs):
+            result = run_probe("serve", **common, extra=["--artifact", artifact], interpreter_flags=flags)
+            runs.append(result)
+            print(
+                f"run {i + 1}: import {result['import_seconds']:.3f} s ({result['entry_point']}), "
+                f"first forecast {result['first_forecast_seconds']:.3f} s "
+                f"(load {result['load_seconds']:.3f} + forecast {result['forecast_seconds']:.3f}), "
+                f"import + first forecast {result['total_seconds']:.3f} s, peak RSS {result['peak_rss_mib']:.0f} MiB"
+            )
+
+    def median(key: str) -> float:
+        return statistics.median(float(r[key]) for r in runs)
+
+    label = "without bytecode" if args.no_bytecode else "with build-time bytecode"
+    print(
+        f"median of {args.runs} ({label}): import {median('import_seconds'):.3f} s, "
+        f"first forecast {median('first_forecast_seconds'):.3f} s, "
+        f"import + first forecast {median('total_seconds'):.3f} s (target <= {TARGET_SECONDS} s), "
+        f"peak RSS {median('peak_rss_mib'):.0f} MiB"
+    )
+    loaded = runs[-1]["loaded_bytes"]
+    floor = loaded["bytecode"] + loaded["native"]
+    print(
+        f"files the run loaded from code + layers: sources {loaded['source'] / MIB:.1f} MiB, "
+        f"bytecode {loaded['bytecode'] / MIB:.1f} MiB, shared objects {loaded['native'] / MIB:.1f} MiB; "
+        f"bytecode + shared objects alone {floor / MIB:.1f} MiB vs the 250 MB zip limit "
+        f"({UNZIPPED_LIMIT_BYTES / MIB:.1f} MiB)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
