@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from layers.budget import copy_code  # noqa: E402
-from layers.build import DEFAULT_OUT, LAYER_ORDER, PROJECT_ROOT, UNZIPPED_LIMIT_BYTES, build  # noqa: E402
-from layers.sandbox import run_probe  # noqa: E402
+from layers.budget import copy_code
+from layers.build import DEFAULT_OUT, LAYER_ORDER, PROJECT_ROOT, UNZIPPED_LIMIT_BYTES, build
+from layers.sandbox import run_probe
 
 MIB = 1 << 20
 TARGET_SECONDS = 2.0
