@@ -16,7 +16,8 @@ Two corrections come out of that record:
   not caught up with) the median is rescaled by it; otherwise it stays 1.
 - **spread**: the empirical distribution of the ratios against the *bias-corrected* median over the
   last ``max_samples`` (about a week of decisions), used for the load quantiles and the odds of a
-  violation in :mod:`functions.domain.decision`.
+  violation in :mod:`functions.domain.decision`; pooled, and per time of day (a miss that recurs at
+  the same hour every day is priced at that hour).
 
 :class:`ForecastTracker` keeps that record; it is plain data so that the decider can store it between
 invocations and the replay can run it in memory.
@@ -38,13 +39,37 @@ BIAS_DEADBAND = 0.10
 BIAS_LIMITS = (0.05, 20.0)
 
 
+_DAY_NS = 86_400 * 1_000_000_000
+
+
+def sorted_quantile(values: np.ndarray, q: float) -> float:
+    """``np.quantile(values, q)`` (linear) for an already sorted, non-empty array, without the overhead."""
+    position = q * (len(values) - 1)
+    low = int(position)
+    if low >= len(values) - 1:
+        return float(values[-1])
+    fraction = position - low
+    return float(values[low] + fraction * (values[low + 1] - values[low]))
+
+
 @dataclass(frozen=True)
 class ForecastCalibration:
-    """Sorted ratios ``(actual + offset) / (median + offset)`` of recent forecasts, and the current bias."""
+    """Ratios ``(actual + offset) / (median + offset)`` of recent forecasts, and the current bias.
+
+    ``ratios`` are sorted (the pooled distribution). ``local_ns`` / ``local_ratios`` are optional
+    parallel arrays (time of day in ns since 00:00 UTC, ratio) of the same samples: at each step the
+    distribution used is the worse of the pooled one and the one of the samples within
+    ``local_tolerance_seconds`` of that time of day, so a miss that comes back every day at the same
+    hour (a nightly batch, a morning peak the models smooth out) is priced where it happens.
+    """
 
     ratios: np.ndarray
     offset: float
     bias: float = 1.0
+    local_ns: np.ndarray | None = None
+    local_ratios: np.ndarray | None = None
+    local_tolerance_seconds: int = 900
+    min_local_samples: int = 20
 
     def __post_init__(self) -> None:
         if self.offset < 0:
@@ -53,10 +78,30 @@ class ForecastCalibration:
             raise ValueError("bias: must be positive")
         if len(self.ratios) and not np.all(np.isfinite(self.ratios)):
             raise ValueError("ratios: must be finite")
+        if (self.local_ns is None) != (self.local_ratios is None) or (
+            self.local_ns is not None and self.local_ratios is not None and len(self.local_ns) != len(self.local_ratios)
+        ):
+            raise ValueError("local_ns: give local_ns and local_ratios together, of equal length")
+        if self.local_ns is not None and self.local_ratios is not None:
+            order = np.argsort(self.local_ns, kind="stable")
+            object.__setattr__(self, "local_ns", np.asarray(self.local_ns)[order])
+            object.__setattr__(self, "local_ratios", np.asarray(self.local_ratios)[order])
+        object.__setattr__(self, "_local_cache", {})
 
     @classmethod
-    def from_ratios(cls, ratios: np.ndarray, *, offset: float, bias: float = 1.0) -> ForecastCalibration:
-        return cls(ratios=np.sort(np.asarray(ratios, dtype=float)), offset=offset, bias=bias)
+    def from_ratios(
+        cls, ratios: np.ndarray, *, offset: float, bias: float = 1.0, stamps_ns: np.ndarray | None = None
+    ) -> ForecastCalibration:
+        """From unsorted ratios; with ``stamps_ns`` (when each ratio was observed) the local view is kept too."""
+        values = np.asarray(ratios, dtype=float)
+        local_ns = None if stamps_ns is None else np.asarray(stamps_ns, dtype=np.int64) % _DAY_NS
+        return cls(
+            ratios=np.sort(values),
+            offset=offset,
+            bias=bias,
+            local_ns=local_ns,
+            local_ratios=None if stamps_ns is None else values,
+        )
 
     @property
     def samples(self) -> int:
@@ -66,16 +111,55 @@ class ForecastCalibration:
         """The forecast median corrected by the bias."""
         return np.clip((p50 + self.offset) * self.bias - self.offset, 0.0, None)
 
-    def load_at(self, q: float, p50: np.ndarray) -> np.ndarray:
+    def _local(self, stamps_ns: np.ndarray | None) -> list[np.ndarray | None]:
+        """Sorted local samples for each step (None where too few are known)."""
+        if stamps_ns is None or self.local_ns is None or self.local_ratios is None:
+            return [None] * (0 if stamps_ns is None else len(stamps_ns))
+        cache: dict[int, np.ndarray | None] = self._local_cache  # type: ignore[attr-defined]
+        tolerance = self.local_tolerance_seconds * 1_000_000_000
+        out: list[np.ndarray | None] = []
+        for stamp in (np.asarray(stamps_ns, dtype=np.int64) % _DAY_NS).tolist():
+            if stamp not in cache:
+                low, high = stamp - tolerance, stamp + tolerance
+                parts = [self._between(low, high)]
+                if low < 0:
+                    parts.append(self._between(low + _DAY_NS, _DAY_NS))
+                if high >= _DAY_NS:
+                    parts.append(self._between(0, high - _DAY_NS))
+                near = np.concatenate(parts)
+                cache[stamp] = np.sort(near) if len(near) >= self.min_local_samples else None
+            out.append(cache[stamp])
+        return out
+
+    def _between(self, low: int, high: int) -> np.ndarray:
+        assert self.local_ns is not None and self.local_ratios is not None
+        first = int(np.searchsorted(self.local_ns, max(low, 0), side="left"))
+        last = int(np.searchsorted(self.local_ns, min(high, _DAY_NS - 1), side="right"))
+        return self.local_ratios[first:last]
+
+    def ratio_at(self, q: float, stamps_ns: np.ndarray | None = None, size: int = 1) -> np.ndarray:
+        """Ratio at quantile ``q`` per step: pooled, raised where the local one is higher."""
+        pooled = sorted_quantile(self.ratios, q)
+        out = np.full(size if stamps_ns is None else len(stamps_ns), pooled)
+        for i, local in enumerate(self._local(stamps_ns)):
+            if local is not None:
+                out[i] = max(pooled, sorted_quantile(local, q))
+        return out
+
+    def load_at(self, q: float, p50: np.ndarray, stamps_ns: np.ndarray | None = None) -> np.ndarray:
         """Load at quantile ``q`` for each step whose forecast median is ``p50``."""
-        ratio = float(np.quantile(self.ratios, q))
+        ratio = self.ratio_at(q, stamps_ns, size=len(p50))
         return np.clip(ratio * (self.median(p50) + self.offset) - self.offset, 0.0, None)
 
-    def exceedance(self, threshold: float, p50: np.ndarray) -> np.ndarray:
+    def exceedance(self, threshold: float, p50: np.ndarray, stamps_ns: np.ndarray | None = None) -> np.ndarray:
         """Probability, per step, that the load exceeds ``threshold`` given the forecast median ``p50``."""
         limit = (threshold + self.offset) / (self.median(p50) + self.offset)
         below = np.searchsorted(self.ratios, limit, side="right")
-        return 1.0 - below / len(self.ratios)
+        out = 1.0 - below / len(self.ratios)
+        for i, local in enumerate(self._local(stamps_ns)):
+            if local is not None:
+                out[i] = max(out[i], 1.0 - np.searchsorted(local, limit[i], side="right") / len(local))
+        return out
 
 
 def _observed(stamps: np.ndarray, actual_ds: np.ndarray, actual_y: np.ndarray, step_ns: int) -> np.ndarray:
@@ -112,10 +196,20 @@ class ForecastTracker:
     bias_seconds: int = 3600
     bias_deadband: float = BIAS_DEADBAND
     min_bias_samples: int = MIN_BIAS_SAMPLES
+    #: keep the time of day of each ratio (see :class:`ForecastCalibration`)
+    local: bool = True
     _pending: list[_Pending] = field(default_factory=list, init=False)
-    _spread: deque[np.ndarray] = field(default_factory=deque, init=False)
-    _spread_count: int = field(default=0, init=False)
+    _ring_ratios: np.ndarray = field(init=False, repr=False)
+    _ring_stamps: np.ndarray = field(init=False, repr=False)
+    _filled: int = field(default=0, init=False)
+    _next: int = field(default=0, init=False)
     _recent: deque[tuple[int, np.ndarray]] = field(default_factory=deque, init=False)
+
+    def __post_init__(self) -> None:
+        if self.max_samples < 1 or self.window_steps < 1 or self.step_seconds < 1:
+            raise ValueError("max_samples, window_steps, step_seconds: must be positive")
+        self._ring_ratios = np.empty(self.max_samples)
+        self._ring_stamps = np.empty(self.max_samples, dtype=np.int64)
 
     def record(self, forecast: ForecastPath, *, now_ns: int, bias: float) -> None:
         stamps = forecast.ds.asi8
@@ -139,14 +233,16 @@ class ForecastTracker:
             actual, p50 = values[known] + self.offset, item.p50[known]
             raw = actual / (p50 + self.offset)
             corrected = np.clip((p50 + self.offset) * item.bias - self.offset, 0.0, None) + self.offset
-            self._add_spread(actual / corrected)
+            self._add_spread(item.stamps[known], actual / corrected)
             self._recent.append((item.ends_ns, raw))
 
-    def _add_spread(self, ratios: np.ndarray) -> None:
-        self._spread.append(ratios)
-        self._spread_count += len(ratios)
-        while self._spread and self._spread_count - len(self._spread[0]) >= self.max_samples:
-            self._spread_count -= len(self._spread.popleft())
+    def _add_spread(self, stamps: np.ndarray, ratios: np.ndarray) -> None:
+        """Keep the newest ``max_samples`` ratios (a ring: the oldest are overwritten)."""
+        for stamp, ratio in zip(stamps[-self.max_samples :], ratios[-self.max_samples :], strict=True):
+            self._ring_ratios[self._next] = ratio
+            self._ring_stamps[self._next] = stamp
+            self._next = (self._next + 1) % self.max_samples
+            self._filled = min(self._filled + 1, self.max_samples)
 
     def bias(self, *, now_ns: int) -> float:
         """Median ratio of the forecasts that ended within ``bias_seconds`` (1 without clear evidence)."""
@@ -164,5 +260,8 @@ class ForecastTracker:
         return float(np.clip(median, *BIAS_LIMITS))
 
     def calibration(self, *, now_ns: int) -> ForecastCalibration:
-        ratios = np.concatenate(list(self._spread)) if self._spread else np.empty(0)
-        return ForecastCalibration.from_ratios(ratios, offset=self.offset, bias=self.bias(now_ns=now_ns))
+        ratios = self._ring_ratios[: self._filled]
+        stamps = self._ring_stamps[: self._filled] if self.local and self._filled else None
+        return ForecastCalibration.from_ratios(
+            ratios.copy(), offset=self.offset, bias=self.bias(now_ns=now_ns), stamps_ns=stamps
+        )

@@ -116,6 +116,7 @@ class DecisionPolicy:
     calibration_days: float = 7.0
     bias_seconds: int = 3600
     bias_deadband: float = 0.10
+    local_calibration: bool = True
 
     def __post_init__(self) -> None:
         if not self.quantiles or any(not 0.5 <= q < 1 for q in self.quantiles):
@@ -223,12 +224,12 @@ class _Window:
 
     def load_at(self, q: float) -> np.ndarray:
         if self.calibration is not None:
-            return self.calibration.load_at(q, self.p50)
+            return self.calibration.load_at(q, self.p50, self.stamps)
         return path_load_at(q, self.p50, self.p90, self.p99)
 
     def exceedance(self, x: float) -> np.ndarray:
         if self.calibration is not None:
-            return self.calibration.exceedance(x, self.p50)
+            return self.calibration.exceedance(x, self.p50, self.stamps)
         return path_exceedance(x, self.p50, self.p90, self.p99)
 
 

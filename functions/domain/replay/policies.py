@@ -175,6 +175,7 @@ class PredictivePolicy:
             max_samples=max(1, int(self.decision_policy.calibration_days * decisions_per_day * window_steps)),
             bias_seconds=self.decision_policy.bias_seconds,
             bias_deadband=self.decision_policy.bias_deadband,
+            local=self.decision_policy.local_calibration,
         )
         self._window_steps = window_steps
         self._boot_steps = math.ceil(self.target.boot_seconds / self.step_seconds)
