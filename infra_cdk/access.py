@@ -46,7 +46,7 @@ MODELS = _top_prefix(lambda target_id: s3_layout.model_prefix(target_id, "v"))
 AUDIT_PREFIX = _top_prefix(s3_layout.audit_prefix)
 ALL_PREFIXES: tuple[str, ...] = (HISTORY, MODELS, AUDIT_PREFIX)
 #: The object every function reads its scaling targets from (``functions.settings.Settings.targets_key``).
-TARGETS_KEY: str = next(f.default for f in dataclasses.fields(Settings) if f.name == "targets_key")  # type: ignore[misc]
+TARGETS_KEY: str = str(next(f.default for f in dataclasses.fields(Settings) if f.name == "targets_key"))
 
 #: ``read``: get/query; ``append``: put new items only (audit); ``write``: read, put, update, delete.
 TableAccess = Literal["read", "append", "write"]

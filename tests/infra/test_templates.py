@@ -1,0 +1,387 @@
+"""What the synthesized templates contain: functions, layers, triggers, queues, alarms, dashboard, storage."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from events.base import event_pattern
+from functions.adapters.tables import ALL_TABLES
+from functions.catalog import FUNCTIONS
+from functions.domain.target import parse_targets
+from functions.routing import ALARM_STATE_CHANGE_PATTERN, ROUTES
+from functions.settings import Settings
+from infra_cdk.access import FUNCTION_ACCESS, TARGETS_KEY
+from tests.infra.conftest import (
+    LAYER_NAMES,
+    STATEFUL,
+    STATELESS,
+    TARGETS,
+    Synthesized,
+    function_ids,
+    render,
+)
+
+SPECS = {spec.name: spec for spec in FUNCTIONS}
+
+
+def _of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {k: r for k, r in template["Resources"].items() if r["Type"] == resource_type}
+
+
+def _layer_names(template: dict[str, Any]) -> dict[str, str]:
+    """``layer logical id -> layer name`` from the layers' descriptions."""
+    out = {}
+    for logical, layer in _of_type(template, "AWS::Lambda::LayerVersion").items():
+        match = re.fullmatch(r"forescale (\w+) dependencies", layer["Properties"]["Description"])
+        assert match, layer["Properties"]["Description"]
+        out[logical] = match.group(1)
+    return out
+
+
+def _asset_dir(synthesized: Synthesized, code: dict[str, Any]) -> Any:
+    """The staged asset directory of a function's ``Code`` or a layer's ``Content`` (``<hash>.zip``)."""
+    return synthesized.outdir / f"asset.{code['S3Key'].removesuffix('.zip')}"
+
+
+def _stringify(value: Any) -> str:
+    """Tokens replaced by a fixed string, so ``Settings.from_env`` sees what Lambda would (some value)."""
+    return value if isinstance(value, str) else "resolved-at-deploy"
+
+
+# ----------------------------------------------------------------------------------------- functions
+
+
+def test_every_catalogued_function_is_deployed_with_its_runtime_memory_timeout_and_tracing(stateless):
+    # GIVEN the function catalogue WHEN the stack is synthesized THEN each function exists as catalogued
+    ids = function_ids(stateless)
+    assert set(ids) == set(SPECS)
+    for name, logical in ids.items():
+        props = stateless["Resources"][logical]["Properties"]
+        assert props["Handler"] == SPECS[name].handler
+        assert props["Runtime"] == "python3.12"
+        assert props["Architectures"] == ["arm64"]
+        assert props["MemorySize"] == SPECS[name].memory_mb
+        assert props["Timeout"] == SPECS[name].timeout_seconds
+        assert props["TracingConfig"] == {"Mode": "Active"}
+
+
+def test_each_function_gets_exactly_its_catalogued_layers_in_order(stateless):
+    layer_names = _layer_names(stateless)
+    assert sorted(layer_names.values()) == sorted(LAYER_NAMES)
+    for name, logical in function_ids(stateless).items():
+        refs = stateless["Resources"][logical]["Properties"]["Layers"]
+        assert [layer_names[ref["Ref"]] for ref in refs] == list(SPECS[name].layers), name
+
+
+def test_layers_are_built_from_the_given_layers_directory(synthesized: Synthesized, stateless):
+    # GIVEN tiny "built" layers in a temporary directory WHEN synthesized THEN each asset holds that layer
+    for logical, name in _layer_names(stateless).items():
+        asset_dir = _asset_dir(synthesized, stateless["Resources"][logical]["Properties"]["Content"])
+        assert (asset_dir / "python" / f"built_{name}.txt").is_file()
+        for layer in LAYER_NAMES:
+            assert layer == name or not (asset_dir / "python" / f"built_{layer}.txt").exists()
+
+
+def test_code_asset_holds_the_runtime_packages_only(synthesized: Synthesized, stateless):
+    logical = function_ids(stateless)["collector"]
+    asset_dir = _asset_dir(synthesized, stateless["Resources"][logical]["Properties"]["Code"])
+    assert sorted(p.name for p in asset_dir.iterdir()) == ["events", "functions", "models"]
+    assert (asset_dir / "functions" / "catalog.py").is_file()
+    assert not list(asset_dir.rglob("__pycache__"))
+
+
+def test_every_function_environment_satisfies_the_settings_loader(stateless):
+    # GIVEN each function's environment as deployed WHEN the handler wiring loads its settings THEN it works
+    for name, logical in function_ids(stateless).items():
+        env = {
+            k: _stringify(v)
+            for k, v in stateless["Resources"][logical]["Properties"]["Environment"]["Variables"].items()
+        }
+        settings = Settings.from_env(env)
+        assert settings.targets_key == TARGETS_KEY
+        assert settings.forecast_stale_seconds == 12 * 60
+        assert env["POWERTOOLS_SERVICE_NAME"] == "forescale"
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Forescale"
+        ml = bool({"statsforecast", "lightgbm"} & set(SPECS[name].layers))
+        assert (env.get("OMP_WAIT_POLICY") == "PASSIVE") is ml, name
+
+
+def test_table_names_in_the_environment_are_the_stateful_stack_exports(stateless):
+    env = stateless["Resources"][function_ids(stateless)["executor"]]["Properties"]["Environment"]["Variables"]
+    for spec in ALL_TABLES:
+        assert env[spec.env_var] == {"Fn::ImportValue": f"{STATEFUL}-{spec.logical_name}TableName"}
+    assert env["BUCKET_NAME"] == {"Fn::ImportValue": f"{STATEFUL}-BucketName"}
+    assert env["EVENT_BUS_NAME"] == {"Fn::ImportValue": f"{STATEFUL}-BusName"}
+
+
+def test_every_import_of_the_stateless_stack_is_exported_by_the_stateful_stack(stateful, stateless):
+    exported = {output["Export"]["Name"] for output in stateful["Outputs"].values() if "Export" in output}
+    imported = set(re.findall(r'"Fn::ImportValue": "([^"]+)"', json.dumps(stateless)))
+    assert imported
+    assert imported <= exported
+
+
+def test_log_groups_keep_logs_for_a_month(stateless):
+    for logical in function_ids(stateless).values():
+        group = stateless["Resources"][logical]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert stateless["Resources"][group]["Properties"]["RetentionInDays"] == 30
+
+
+def test_targets_object_written_at_deploy_is_the_validated_configuration_with_mode_overrides(stateless):
+    (resource,) = _of_type(stateless, "Custom::AWS").values()
+    create = json.loads(render(resource["Properties"]["Create"]))
+    body = json.loads(create["parameters"]["Body"])
+    assert create["parameters"]["Key"] == TARGETS_KEY
+    targets = {t.target_id: t for t in parse_targets(body)}
+    assert set(targets) == {t["target_id"] for t in TARGETS}
+    assert targets["web-asg"].mode == "floor"  # from forescale:modes
+    assert targets["api-ecs"].mode == "direct"
+    assert targets["batch/asg:1"].mode == "forecast_only"
+
+
+# ----------------------------------------------------------------------------------------- triggers
+
+
+def test_collector_runs_every_minute_and_trainer_daily_through_scheduler(stateless):
+    ids = function_ids(stateless)
+    schedules = {
+        s["Properties"]["Target"]["Arn"]["Fn::GetAtt"][0]: s["Properties"]
+        for s in _of_type(stateless, "AWS::Scheduler::Schedule").values()
+    }
+    assert set(schedules) == {ids["collector"], ids["trainer"]}
+    assert schedules[ids["collector"]]["ScheduleExpression"] == "rate(1 minute)"
+    assert schedules[ids["trainer"]]["ScheduleExpression"] == "cron(0 2 * * ? *)"
+    for schedule in schedules.values():
+        assert "Arn" in schedule["Target"]["DeadLetterConfig"]
+        assert schedule["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 2
+
+
+def test_each_route_has_one_rule_whose_pattern_equals_the_contract_pattern(stateless):
+    ids = function_ids(stateless)
+    rules = list(_of_type(stateless, "AWS::Events::Rule").values())
+    for route in ROUTES:
+        # GIVEN the routing table WHEN synthesized THEN the rule's pattern IS event_pattern(contract)
+        matching = [r for r in rules if r["Properties"]["EventPattern"] == event_pattern(route.contract)]
+        assert len(matching) == 1, route
+        props = matching[0]["Properties"]
+        (target,) = props["Targets"]
+        assert target["Arn"] == {"Fn::GetAtt": [ids[route.function], "Arn"]}
+        assert "Arn" in target["DeadLetterConfig"]
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
+        assert f"{STATEFUL}-BusArn" in json.dumps(props["EventBusName"])
+
+
+def test_alarm_responder_rule_listens_on_the_default_bus_to_the_slo_alarms_only(stateless):
+    ids = function_ids(stateless)
+    slo_alarms = {
+        logical
+        for logical, a in _of_type(stateless, "AWS::CloudWatch::Alarm").items()
+        if "AlarmName" in a["Properties"]
+    }
+    (rule,) = [
+        r["Properties"]
+        for r in _of_type(stateless, "AWS::Events::Rule").values()
+        if r["Properties"]["EventPattern"].get("source") == ALARM_STATE_CHANGE_PATTERN["source"]
+    ]
+    assert "EventBusName" not in rule  # CloudWatch sends alarm state changes to the default bus
+    pattern = dict(rule["EventPattern"])
+    resources = pattern.pop("resources")
+    assert pattern == ALARM_STATE_CHANGE_PATTERN
+    assert {r["Fn::GetAtt"][0] for r in resources} == slo_alarms
+    assert len(slo_alarms) == len(TARGETS)
+    assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": [ids["alarm_responder"], "Arn"]}
+
+
+def test_asynchronous_functions_have_a_dead_letter_queue_and_bounded_retries(stateless):
+    ids = function_ids(stateless)
+    configs = {
+        c["Properties"]["FunctionName"]["Ref"]: c["Properties"]
+        for c in _of_type(stateless, "AWS::Lambda::EventInvokeConfig").values()
+    }
+    for name, logical in ids.items():
+        props = stateless["Resources"][logical]["Properties"]
+        if FUNCTION_ACCESS[name].trigger == "url":
+            assert "DeadLetterConfig" not in props
+            continue
+        queue = props["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0]
+        assert stateless["Resources"][queue]["Type"] == "AWS::SQS::Queue"
+        assert configs[logical]["MaximumRetryAttempts"] == 2
+        assert configs[logical]["MaximumEventAgeInSeconds"] == 60 * FUNCTION_ACCESS[name].max_event_age_minutes
+
+
+def test_operator_api_is_a_function_url_with_iam_auth(stateless):
+    (url,) = _of_type(stateless, "AWS::Lambda::Url").values()
+    assert url["Properties"]["AuthType"] == "AWS_IAM"
+    assert url["Properties"]["TargetFunctionArn"] == {"Fn::GetAtt": [function_ids(stateless)["api"], "Arn"]}
+
+
+# ----------------------------------------------------------------------------------------- alarms
+
+
+def _alarms(template: dict[str, Any]) -> list[dict[str, Any]]:
+    return [a["Properties"] for a in _of_type(template, "AWS::CloudWatch::Alarm").values()]
+
+
+def _alarm_metrics(alarm: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metrics an alarm reads (``MetricName``, ``Namespace``, ``Dimensions``), whichever form it uses."""
+    if "MetricName" in alarm:
+        return [{k: alarm[k] for k in ("MetricName", "Namespace", "Dimensions") if k in alarm}]
+    return [m["MetricStat"]["Metric"] for m in alarm.get("Metrics", []) if "MetricStat" in m]
+
+
+def test_pipeline_stale_alarm_fires_when_no_forecast_reaches_the_decider(stateless):
+    ids = function_ids(stateless)
+    (stale,) = [a for a in _alarms(stateless) if "no forecast" in a.get("AlarmDescription", "")]
+    (metric,) = _alarm_metrics(stale)
+    assert metric["MetricName"] == "Invocations"
+    assert metric["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": ids["decider"]}}]
+    assert stale["ComparisonOperator"] == "LessThanThreshold"
+    assert stale["EvaluationPeriods"] == stale["DatapointsToAlarm"] == 12
+    assert stale["TreatMissingData"] == "breaching"
+
+
+def test_pipeline_alarms_notify_the_topic_and_cover_every_dead_letter_queue(stateless):
+    topics = list(_of_type(stateless, "AWS::SNS::Topic"))
+    queues = set(_of_type(stateless, "AWS::SQS::Queue"))
+    alarms = _alarms(stateless)
+    dlq_alarms = {
+        metric["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for alarm in alarms
+        for metric in _alarm_metrics(alarm)
+        if metric["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    }
+    assert dlq_alarms == queues
+    executor = [a for a in alarms if "executor failed" in a.get("AlarmDescription", "")]
+    assert len(executor) == 1
+    assert {m["MetricName"] for m in _alarm_metrics(executor[0])} == {"Errors", "ScalingFailures"}
+    for alarm in alarms:
+        if "AlarmName" not in alarm:  # every pipeline alarm (not the SLO ones) notifies
+            assert alarm["AlarmActions"] == [{"Ref": topics[0]}]
+
+
+def test_each_target_has_a_forecast_error_alarm_and_an_slo_alarm_named_for_the_responder(stateless):
+    alarms = _alarms(stateless)
+    for target in TARGETS:
+        target_id = target["target_id"]
+        errors = [
+            a
+            for a in alarms
+            for m in _alarm_metrics(a)
+            if m["MetricName"] == "ForecastErrorPercent" and {"Name": "TargetId", "Value": target_id} in m["Dimensions"]
+        ]
+        assert len(errors) == 1 and errors[0]["Threshold"] == 35
+        (slo,) = [a for a in alarms if a.get("AlarmName") == f"{STATELESS}-Forescale-slo-{target_id}"]
+        assert slo["ComparisonOperator"] == "GreaterThanThreshold"
+        assert slo["Threshold"] == target.get("slo_utilization", 0.9)
+
+
+def test_slo_alarm_computes_utilisation_in_cloudwatch_when_capacity_per_instance_is_known(stateless):
+    (web,) = [a for a in _alarms(stateless) if a.get("AlarmName", "").endswith("-slo-web-asg")]
+    expression = next(m for m in web["Metrics"] if "Expression" in m)
+    assert expression["Expression"] == "load / (inservice * 1200.0)"
+    names = {m["MetricStat"]["Metric"]["MetricName"] for m in web["Metrics"] if "MetricStat" in m}
+    assert names == {"RequestCount", "GroupInServiceInstances"}
+    (api,) = [a for a in _alarms(stateless) if a.get("AlarmName", "").endswith("-slo-api-ecs")]
+    (metric,) = _alarm_metrics(api)  # learned capacity per instance: the collector's utilisation metric
+    assert (metric["Namespace"], metric["MetricName"]) == ("Forescale", "Utilization")
+    assert {"Name": "TargetId", "Value": "api-ecs"} in metric["Dimensions"]
+
+
+# ----------------------------------------------------------------------------------------- dashboard
+
+
+def _dashboard_body(template: dict[str, Any]) -> dict[str, Any]:
+    (dashboard,) = _of_type(template, "AWS::CloudWatch::Dashboard").values()
+    return json.loads(render(dashboard["Properties"]["DashboardBody"]))
+
+
+def test_dashboard_has_pipeline_health_and_a_section_per_target(stateless):
+    body = json.dumps(_dashboard_body(stateless))
+    for title in ("Invocations", "Errors", "Duration p95 (ms)", "Dead-letter queue depth", "Forecast age"):
+        assert title in body
+    for target in TARGETS:
+        target_id = target["target_id"]
+        for title in ("load vs forecast band", "capacity and decisions", "forecast error (%) and utilisation"):
+            assert f"{target_id}: {title}" in body
+    # GIVEN an ASG and an ECS target THEN their capacity comes from the service's own metrics
+    for metric in (
+        "GroupDesiredCapacity",
+        "GroupInServiceInstances",
+        "DesiredTaskCount",
+        "RunningTaskCount",
+        "ForecastP50",
+        "ForecastP90",
+        "DecidedCapacity",
+        "ForecastErrorPercent",
+    ):
+        assert f'"{metric}"' in body, metric
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=[t["target_id"] for t in TARGETS])
+def test_dashboard_plots_each_targets_own_load_metric(stateless, target):
+    widgets = _dashboard_body(stateless)["widgets"]
+    (load,) = [w for w in widgets if w["properties"].get("title") == f"{target['target_id']}: load vs forecast band"]
+    rendered = json.dumps(load["properties"]["metrics"])
+    metric = target["metric"]
+    if "expression" in metric:
+        assert json.dumps(metric["expression"])[1:-1] in rendered
+    else:
+        assert metric["namespace"] in rendered and metric["name"] in rendered
+
+
+# ----------------------------------------------------------------------------------------- storage
+
+
+def test_tables_follow_their_specs_with_pitr_ttl_encryption_and_on_demand(stateful):
+    tables = _of_type(stateful, "AWS::DynamoDB::Table")
+    assert len(tables) == len(ALL_TABLES)
+    by_key = {}
+    for logical, table in tables.items():
+        by_key[logical] = table
+        props = table["Properties"]
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert props["SSESpecification"]["SSEEnabled"] is True
+        assert props["DeletionProtectionEnabled"] is True
+        assert table["DeletionPolicy"] == "Retain"
+    for spec in ALL_TABLES:
+        (table,) = [t for logical, t in tables.items() if logical.startswith(f"Storage{spec.logical_name}Table")]
+        props = table["Properties"]
+        keys = {k["KeyType"]: k["AttributeName"] for k in props["KeySchema"]}
+        assert keys.get("HASH") == spec.partition_key and keys.get("RANGE") == spec.sort_key
+        if spec.ttl_attribute:
+            assert props["TimeToLiveSpecification"] == {"AttributeName": spec.ttl_attribute, "Enabled": True}
+        else:
+            assert "TimeToLiveSpecification" not in props
+
+
+def test_bucket_is_versioned_encrypted_private_logged_and_has_lifecycle_rules(stateful):
+    (bucket,) = [b for k, b in _of_type(stateful, "AWS::S3::Bucket").items() if k.startswith("StorageBucket")]
+    props = bucket["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "AES256"
+    }
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert "DestinationBucketName" in props["LoggingConfiguration"]
+    rules = {rule["Id"]: rule for rule in props["LifecycleConfiguration"]["Rules"]}
+    assert {"abort-incomplete-uploads", "history", "models", "audit-to-infrequent-access"} <= set(rules)
+    assert "ExpirationInDays" not in rules["audit-to-infrequent-access"]  # audit records never expire
+    assert bucket["DeletionPolicy"] == "Retain"
+
+
+def test_bus_is_archived_for_replay_of_every_forescale_source(stateful):
+    from events.contracts import ALL_CONTRACTS
+
+    (archive,) = _of_type(stateful, "AWS::Events::Archive").values()
+    assert sorted(archive["Properties"]["EventPattern"]["source"]) == sorted({c.SOURCE for c in ALL_CONTRACTS})
+    assert archive["Properties"]["RetentionDays"] == 30
