@@ -184,7 +184,7 @@ class AlarmResponderService:
         self.store.record_decision(event)
         latest = self.store.latest_forecast(target.target_id)
         miss = {
-            "kind": "forecast_miss",
+            "record": "forecast_miss",
             "alarm": change.alarm_name,
             "utilization": utilization,
             "alarm_reason": change.state.reason[:1000],
@@ -193,5 +193,5 @@ class AlarmResponderService:
             "decision_id": event.decision_id,
         }
         self.archive.write_audit(target.target_id, f"miss-{event.decision_id}", now, [miss])
-        decision = {"kind": "decision", **event.model_dump(mode="json")}
+        decision = {**event.model_dump(mode="json"), "record": "decision"}
         self.archive.write_audit(target.target_id, event.decision_id, now, [decision])

@@ -7,8 +7,9 @@ are 20 parallel invocations of 500 (a failed shard is retried by Lambda alone an
 
 Each target's window is re-read every round (CloudWatch revises recent points, and a round that failed
 is covered by the next): the last ``lookback`` of *complete* periods, stored as one new Parquet part
-(the newest part wins per timestamp). Parts are compacted per day on a rolling schedule spread over
-the targets, and a day is compacted once more after it ends. Then ``MetricsCollected`` is published
+(the newest part wins per timestamp). A target's day is compacted at each of its decision-interval
+boundaries, the round its forecast is made (so the forecaster reads one object per day), and once more
+after the day ends. Then ``MetricsCollected`` is published
 per batch of at most ``batch_size`` targets of the same period: each batch is one forecaster
 invocation.
 
@@ -21,7 +22,6 @@ data, so no target is scaled on it. A target whose metric has no new point is re
 from __future__ import annotations
 
 import math
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -106,8 +106,6 @@ class CollectorService:
     batch_size: int = 50
     shard_size: int = 500
     collect_every_seconds: int = 60
-    #: each target's day is compacted every this many rounds (staggered by target)
-    compact_every_rounds: int = 15
     #: at least this much is re-read each round
     lookback_seconds: int = 600
 
@@ -233,15 +231,15 @@ class CollectorService:
             return None
 
     def _compact(self, target: ScalingTarget, end: datetime) -> int:
-        """Compact today's parts on the target's turn, and yesterday's once its last points are written."""
-        rounds_per_day = max(1, 86_400 // self.collect_every_seconds)
+        """Compact today's parts on each decision-interval boundary (the round the forecaster reads the
+        history), and yesterday's once more when its last points have been written."""
         round_of_day = (end.hour * 3600 + end.minute * 60) // self.collect_every_seconds
         lookback = max(self.lookback_seconds, 5 * target.metric.period_seconds)
         done = 0
         yesterday_final = round_of_day == lookback // self.collect_every_seconds + 1
         if yesterday_final and self.archive.compact_day(target.target_id, (end - timedelta(days=1)).date()):
             done += 1
-        turn = (round_of_day + zlib.crc32(target.target_id.encode())) % min(self.compact_every_rounds, rounds_per_day)
-        if turn == 0 and self.archive.compact_day(target.target_id, end.date()) is not None:
+        boundary = floor_time(end, target.decision_interval_seconds) == end
+        if boundary and self.archive.compact_day(target.target_id, end.date()) is not None:
             done += 1
         return done

@@ -51,8 +51,8 @@ def stale_data_after(target: ScalingTarget) -> timedelta:
 def decision_row(event: ScalingDecided, decision: Decision, summary: ForecastSummary) -> dict[str, Any]:
     """The S3 audit row of a decision: the event plus what only the engine knows (quantile, plan)."""
     return {
-        "kind": "decision",
         **event.model_dump(mode="json"),
+        "record": "decision",
         "forecast_id": summary.forecast_id,
         "quantile": decision.quantile,
         "peak_load": decision.peak_load,

@@ -12,9 +12,9 @@ Modes:
   scalable target's ``MinCapacity``), which moves desired up when it is below; whatever scaling policy
   the resource has keeps working above that floor.
 
-Every call is retried while the error is transient (throttling, concurrent updates) with exponential
-backoff and full jitter (injected sleep), then the change is verified by describing the resource again;
-a change that did not take counts as a failed attempt. When the attempts run out or the error is
+Every call is retried on its own while the error is transient (throttling, concurrent updates) with
+exponential backoff and full jitter (injected sleep); then the change is verified by describing the
+resource again (a change that did not take is a failure). When the attempts run out or the error is
 permanent, the resource is restored to what it was before (bounds, then desired), ``ScalingFailed``
 says whether that worked, and the outcome is recorded. On success, ``ScalingExecuted``. Capacity is
 never set outside the target's configured bounds (and the adapters refuse it a second time).
@@ -25,9 +25,10 @@ Duplicate deliveries of one decision are absorbed before this service runs: the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from events.contracts import ScalingDecided, ScalingExecuted, ScalingFailed
 from functions.adapters.capacity import CapacityApi, CapacityError, CapacitySnapshot
@@ -41,6 +42,7 @@ from functions.services.common import SCALING_FAILURES, MetricSink, NullSink, Re
 from functions.services.targets import TargetCatalog
 
 Status = Literal["executed", "failed", "skipped"]
+T = TypeVar("T")
 MAX_CONFLICT_RETRIES = 5
 
 
@@ -123,51 +125,62 @@ class ExecutorService:
             return self._failed(target, decision, now, error, None)
         goal = min(desired, before.max_capacity)
         try:
-            after, attempts = self.retrier.run(
-                lambda: self._apply(target, goal, before),
-                errors=(CapacityError, ChangeNotVerifiedError),
-                retryable=_retryable,
-            )
+            after, attempts = self._change(target, goal, before)
         except (CapacityError, ChangeNotVerifiedError) as error:
             return self._failed(target, decision, now, error, before)
         return self._succeeded(target, decision=decision, now=now, before=before, after=after, attempts=attempts)
 
     # ----------------------------------------------------------------- changing capacity
 
-    def _apply(self, target: ScalingTarget, goal: int, before: CapacitySnapshot) -> CapacitySnapshot:
+    def _retried(self, call: Callable[[], T]) -> tuple[T, int]:
+        return self.retrier.run(call, errors=(CapacityError,), retryable=_retryable)
+
+    def _change(self, target: ScalingTarget, goal: int, before: CapacitySnapshot) -> tuple[CapacitySnapshot, int]:
+        """Apply ``goal`` (each call retried on its own), then verify; ``(after, most attempts of a call)``."""
+        attempts = 1
+
+        def bounds(low: int) -> None:
+            nonlocal attempts
+            _, used = self._retried(
+                lambda: self.capacity.set_bounds(target, min_capacity=low, max_capacity=before.max_capacity)
+            )
+            attempts = max(attempts, used)
+
         if target.mode == "floor":
-            self.capacity.set_bounds(target, min_capacity=goal, max_capacity=before.max_capacity)
+            bounds(goal)
         else:
             if goal < before.min_capacity:
-                self.capacity.set_bounds(target, min_capacity=goal, max_capacity=before.max_capacity)
-            self.capacity.set_desired(target, goal)
-        after = self.capacity.describe(target)
+                bounds(goal)
+            _, used = self._retried(lambda: self.capacity.set_desired(target, goal))
+            attempts = max(attempts, used)
+        after, _ = self._retried(lambda: self.capacity.describe(target))
         took = after.min_capacity == goal and after.desired >= goal if target.mode == "floor" else after.desired == goal
         if not took:
-            raise ChangeNotVerifiedError(
+            error = ChangeNotVerifiedError(
                 f"asked for {'minimum' if target.mode == 'floor' else 'desired'} {goal}; the resource reports "
                 f"desired {after.desired}, bounds [{after.min_capacity}, {after.max_capacity}]"
             )
-        return after
+            error.attempts = attempts  # type: ignore[attr-defined]
+            raise error
+        return after, attempts
 
     def _restore(self, target: ScalingTarget, before: CapacitySnapshot) -> bool:
         """Put bounds and desired back as they were; True when describing confirms it."""
-
-        def restore() -> CapacitySnapshot:
-            now = self.capacity.describe(target)
-            if (now.min_capacity, now.max_capacity) != (before.min_capacity, before.max_capacity):
-                self.capacity.set_bounds(target, min_capacity=before.min_capacity, max_capacity=before.max_capacity)
-                now = self.capacity.describe(target)
-            if now.desired != before.desired:
-                self.capacity.set_desired(target, before.desired)
-                now = self.capacity.describe(target)
-            return now
-
         try:
-            restored, _ = self.retrier.run(restore, errors=(CapacityError,), retryable=_retryable)
+            now, _ = self._retried(lambda: self.capacity.describe(target))
+            if (now.min_capacity, now.max_capacity) != (before.min_capacity, before.max_capacity):
+                self._retried(
+                    lambda: self.capacity.set_bounds(
+                        target, min_capacity=before.min_capacity, max_capacity=before.max_capacity
+                    )
+                )
+                now, _ = self._retried(lambda: self.capacity.describe(target))
+            if now.desired != before.desired:
+                self._retried(lambda: self.capacity.set_desired(target, before.desired))
+                now, _ = self._retried(lambda: self.capacity.describe(target))
         except CapacityError:
             return False
-        return (restored.desired, restored.min_capacity, restored.max_capacity) == (
+        return (now.desired, now.min_capacity, now.max_capacity) == (
             before.desired,
             before.min_capacity,
             before.max_capacity,
@@ -199,7 +212,7 @@ class ExecutorService:
         self, target: ScalingTarget, action: ScalingExecuted | ScalingFailed, at: datetime, goal: int | None
     ) -> None:
         self.store.record_action(action)
-        row = {"kind": "action", "mode": target.mode, "requested": goal, **action.model_dump(mode="json")}
+        row = {**action.model_dump(mode="json"), "record": "action", "mode": target.mode, "requested": goal}
         self.archive.write_audit(target.target_id, f"action-{action.decision_id}", at, [row])
         self.publisher.publish([action])
 

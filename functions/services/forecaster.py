@@ -229,7 +229,7 @@ class ForecasterService:
             job.aligned_now,
             [
                 {
-                    "kind": "forecast",
+                    "record": "forecast",
                     "forecast_id": forecast_id,
                     "model_version": model,
                     "confidence": stored.confidence,

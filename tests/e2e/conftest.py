@@ -70,6 +70,7 @@ class Pipeline:
     sink: RecordingSink = field(repr=False)
     rounds: list[tuple[datetime, list[Delivery]]] = field(default_factory=list, repr=False)
     capacity: dict[datetime, Any] = field(default_factory=dict, repr=False)
+    ids: SequentialIds = field(default_factory=SequentialIds, repr=False)
 
     @property
     def store(self) -> DynamoStateStore:
@@ -110,6 +111,13 @@ class Pipeline:
         raw = [to_put_events_entry(e, bus_name=self.aws.bus) for e in events] + list(entries or [])
         response = self.aws.client("events").put_events(Entries=raw)
         assert response["FailedEntryCount"] == 0, response
+
+    def rewire(self) -> None:
+        """Build the handlers' dependencies afresh from the environment, with this pipeline's test parts."""
+        wiring.reset()
+        wiring.configure(
+            clock=self.clock, ids=self.ids, sleep=lambda _seconds: None, invoker=self.router, sink=self.sink
+        )
 
     def results(self, function: str) -> list[Any]:
         return [d.result for _, ds in self.rounds for d in ds if d.function == function and d.error is None]
@@ -167,10 +175,10 @@ def running_pipeline(endpoint: str, prefix: str) -> Iterator[Pipeline]:
         clock = FixedClock(datetime(2026, 3, 10, 0, 0, tzinfo=UTC))
         sink = RecordingSink()
         router = LocalRouter(aws.transport())
-        wiring.reset()
-        wiring.configure(clock=clock, ids=SequentialIds(), sleep=lambda _seconds: None, invoker=router, sink=sink)
+        running = Pipeline(aws, router, clock, sink)
+        running.rewire()
         try:
-            yield Pipeline(aws, router, clock, sink)
+            yield running
         finally:
             wiring.reset()
 
