@@ -16,6 +16,7 @@ from typing import Literal
 from events.base import BusEvent
 from events.contracts import (
     AnomalyDetected,
+    BusinessEvent,
     ForecastReady,
     MetricsCollected,
     ModelTrained,
@@ -48,8 +49,9 @@ ALL_PREFIXES: tuple[str, ...] = (HISTORY, MODELS, AUDIT_PREFIX)
 #: The object every function reads its scaling targets from (``functions.settings.Settings.targets_key``).
 TARGETS_KEY: str = str(next(f.default for f in dataclasses.fields(Settings) if f.name == "targets_key"))
 
-#: ``read``: get/query; ``append``: put new items only (audit); ``write``: read, put, update, delete.
-TableAccess = Literal["read", "append", "write"]
+#: ``read``: get/query; ``append``: put (audit: new items only, by condition); ``write``: read and put;
+#: ``idempotency``: what Powertools' idempotency records need.
+TableAccess = Literal["read", "append", "write", "idempotency"]
 #: How a function is invoked.
 #: ``bus`` means an EventBridge rule per entry of :data:`functions.routing.ROUTES` naming the function.
 Trigger = Literal["collect_schedule", "train_schedule", "alarm", "url", "bus"]
@@ -57,15 +59,24 @@ Trigger = Literal["collect_schedule", "train_schedule", "alarm", "url", "bus"]
 
 @dataclass(frozen=True)
 class FunctionAccess:
+    """What one function touches, as the services built for it in ``functions.wiring`` use it."""
+
     trigger: Trigger
     tables: Mapping[str, TableAccess] = field(default_factory=dict)
+    #: prefixes listed and read (``s3:ListBucket`` on the prefix, ``s3:GetObject``)
     reads: tuple[str, ...] = ()
+    #: prefixes written (``s3:PutObject``; ``s3:GetObject`` too, because a retried write that finds the key
+    #: taken compares contents instead of overwriting)
     writes: tuple[str, ...] = ()
     publishes: tuple[type[BusEvent], ...] = ()
     reads_load_metrics: bool = False
+    #: ``cloudwatch:PutMetricData``, only into the forescale namespace (most metrics go out as EMF logs)
+    puts_metrics: bool = False
     describes_targets: bool = False
     discovers_targets: bool = False
     scales_targets: bool = False
+    #: a collection round over more targets than one shard fans out to asynchronous self-invocations
+    invokes_itself: bool = False
     #: How long a failed asynchronous event is retried before it goes to the dead-letter queue:
     #: short where a late action would be wrong, long where the work stays valid.
     max_event_age_minutes: int = 15
@@ -74,13 +85,13 @@ class FunctionAccess:
 FUNCTION_ACCESS: dict[str, FunctionAccess] = {
     "collector": FunctionAccess(
         trigger="collect_schedule",
-        tables={STATE.logical_name: "write"},
         reads=(HISTORY,),
         writes=(HISTORY,),
         publishes=(MetricsCollected,),
         reads_load_metrics=True,
         describes_targets=True,
         discovers_targets=True,
+        invokes_itself=True,
         max_event_age_minutes=5,
     ),
     "forecaster": FunctionAccess(
@@ -91,6 +102,7 @@ FUNCTION_ACCESS: dict[str, FunctionAccess] = {
             BUSINESS_EVENTS.logical_name: "read",
         },
         reads=(HISTORY, MODELS),
+        writes=(AUDIT_PREFIX,),
         publishes=(ForecastReady, AnomalyDetected),
         max_event_age_minutes=10,
     ),
@@ -103,7 +115,11 @@ FUNCTION_ACCESS: dict[str, FunctionAccess] = {
     ),
     "executor": FunctionAccess(
         trigger="bus",
-        tables={STATE.logical_name: "write", AUDIT.logical_name: "append", IDEMPOTENCY.logical_name: "write"},
+        tables={
+            STATE.logical_name: "write",
+            AUDIT.logical_name: "append",
+            IDEMPOTENCY.logical_name: "idempotency",
+        },
         writes=(AUDIT_PREFIX,),
         publishes=(ScalingExecuted, ScalingFailed),
         describes_targets=True,
@@ -125,42 +141,31 @@ FUNCTION_ACCESS: dict[str, FunctionAccess] = {
     ),
     "trainer": FunctionAccess(
         trigger="train_schedule",
-        tables={
-            MODEL_REGISTRY.logical_name: "write",
-            BUSINESS_EVENTS.logical_name: "write",
-            STATE.logical_name: "read",
-        },
+        tables={MODEL_REGISTRY.logical_name: "write", BUSINESS_EVENTS.logical_name: "write"},
         reads=(HISTORY, MODELS),
         writes=(MODELS,),
         publishes=(ModelTrained,),
+        puts_metrics=True,
         max_event_age_minutes=360,
     ),
     "api": FunctionAccess(
         trigger="url",
         tables={
-            STATE.logical_name: "write",
+            STATE.logical_name: "read",
             AUDIT.logical_name: "read",
             BUSINESS_EVENTS.logical_name: "read",
-            MODEL_REGISTRY.logical_name: "read",
         },
-        reads=(AUDIT_PREFIX, MODELS),
+        publishes=(BusinessEvent,),
     ),
 }
 
+#: The item engine of ``functions.adapters.dynamodb`` uses GetItem, PutItem (conditional, also for
+#: updates) and Query only; Powertools' idempotency layer also updates and deletes its records.
 TABLE_ACTIONS: dict[TableAccess, tuple[str, ...]] = {
-    "read": ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable"),
-    "append": ("dynamodb:PutItem", "dynamodb:DescribeTable"),
-    "write": (
-        "dynamodb:GetItem",
-        "dynamodb:BatchGetItem",
-        "dynamodb:Query",
-        "dynamodb:DescribeTable",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
-        "dynamodb:BatchWriteItem",
-        "dynamodb:ConditionCheckItem",
-    ),
+    "read": ("dynamodb:GetItem", "dynamodb:Query"),
+    "append": ("dynamodb:PutItem",),
+    "write": ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"),
+    "idempotency": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
 }
 
 

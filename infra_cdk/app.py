@@ -34,6 +34,7 @@ from cdk_nag import AwsSolutionsChecks
 from events.contracts import Mode
 from functions.domain.target import ScalingTarget, parse_targets
 from infra_cdk.forescale import Cadence
+from infra_cdk.names import DEFAULT_STACK_PREFIX, stateful_stack_name, stateless_stack_name
 from infra_cdk.stacks import ForescaleStatefulStack, ForescaleStatelessStack
 from infra_cdk.staging import DEFAULT_LAYERS_DIR, PROJECT_ROOT
 
@@ -65,7 +66,7 @@ class AppConfig:
     alarm_email: str | None = None
     layers_dir: Path = DEFAULT_LAYERS_DIR
     require_layers: bool = False
-    stack_prefix: str = "Forescale"
+    stack_prefix: str = DEFAULT_STACK_PREFIX
 
 
 def _json(key: str, value: Any) -> Any:
@@ -125,7 +126,7 @@ def read_config(context: Mapping[str, Any]) -> AppConfig:
         alarm_email=get("alarmEmail") or None,
         layers_dir=layers_dir if layers_dir.is_absolute() else PROJECT_ROOT / layers_dir,
         require_layers=_bool("requireLayers", get("requireLayers", False)),
-        stack_prefix=str(get("stackPrefix", "Forescale")),
+        stack_prefix=str(get("stackPrefix", DEFAULT_STACK_PREFIX)),
     )
 
 
@@ -134,11 +135,11 @@ def build_app(context: Mapping[str, Any] | None = None, *, outdir: str | None = 
     app = App(context=dict(context) if context is not None else None, outdir=outdir)
     config = read_config(app.node.get_all_context())
     stateful = ForescaleStatefulStack(
-        app, f"{config.stack_prefix}Stateful", business_event_accounts=config.business_event_accounts
+        app, stateful_stack_name(config.stack_prefix), business_event_accounts=config.business_event_accounts
     )
     ForescaleStatelessStack(
         app,
-        f"{config.stack_prefix}Stateless",
+        stateless_stack_name(config.stack_prefix),
         stateful=stateful,
         targets=config.targets,
         cadence=config.cadence,

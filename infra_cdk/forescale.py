@@ -254,6 +254,14 @@ class Forescale(Construct):
         self._grant(policy, spec, access)
         policy.attach()
         self._depend_on_policies_only(function, role)
+        if access.invokes_itself:
+            # A separate policy the function does not wait for: it names the function's own ARN.
+            iam.Policy(
+                self,
+                f"{name}SelfInvoke",
+                roles=[role],
+                statements=[iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[function.function_arn])],
+            )
         self.functions[spec.name] = function
 
     def _depend_on_policies_only(self, function: lambda_.Function, role: iam.IRole) -> None:
@@ -304,23 +312,17 @@ class Forescale(Construct):
             if level is not None:
                 policy.allow(TABLE_ACTIONS[level], [storage.table_arn(spec_table)])
         policy.allow(["s3:GetObject"], [f"{storage.bucket_arn}/{TARGETS_KEY}"])
-        for prefix in access.reads:
+        for prefix in dict.fromkeys((*access.reads, *access.writes)):
             policy.allow(
-                ["s3:GetObject"],
+                ["s3:GetObject", "s3:PutObject"] if prefix in access.writes else ["s3:GetObject"],
                 [f"{storage.bucket_arn}/{prefix}*"],
-                reason=f"{spec.name} reads objects under the {prefix} prefix only",
+                reason=f"{spec.name} reaches objects under the {prefix} prefix only",
             )
         if access.reads:
             policy.allow(
                 ["s3:ListBucket"],
                 [storage.bucket_arn],
                 conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in access.reads]}},
-            )
-        for prefix in access.writes:
-            policy.allow(
-                ["s3:PutObject"],
-                [f"{storage.bucket_arn}/{prefix}*"],
-                reason=f"{spec.name} writes objects under the {prefix} prefix only",
             )
         if access.publishes:
             policy.allow(
@@ -338,6 +340,14 @@ class Forescale(Construct):
                 ["cloudwatch:GetMetricData"],
                 ["*"],
                 reason=_NO_RESOURCE_LEVEL.format(actions="cloudwatch:GetMetricData"),
+            )
+        if access.puts_metrics:
+            policy.allow(
+                ["cloudwatch:PutMetricData"],
+                ["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": telemetry.NAMESPACE}},
+                reason=_NO_RESOURCE_LEVEL.format(actions="cloudwatch:PutMetricData")
+                + f"; limited to the {telemetry.NAMESPACE} namespace",
             )
         if access.describes_targets:
             describe = [
@@ -389,6 +399,14 @@ class Forescale(Construct):
                 conditions={"StringEquals": {f"aws:ResourceTag/{ENABLED_TAG_KEY}": ENABLED_TAG_VALUE}},
                 reason=f"only services tagged {ENABLED_TAG_KEY}={ENABLED_TAG_VALUE} (aws:ResourceTag condition)",
             )
+        ecs_floor = [t.target_id for t in acting if t.kind == "ecs" and t.mode == "floor"]
+        if ecs_floor:
+            Annotations.of(self).add_warning_v2(
+                "forescale:ecsFloorNeedsTag",
+                f"ECS targets {ecs_floor} are in floor mode: tag their Application Auto Scaling scalable targets "
+                f"{ENABLED_TAG_KEY}={ENABLED_TAG_VALUE} (IAM cannot name a scalable target by service)",
+            )
+        if self.tag_discovery or ecs_floor:
             any_scalable_target = f"arn:{partition}:application-autoscaling:{region}:{account}:scalable-target/*"
             policy.allow(
                 ["application-autoscaling:RegisterScalableTarget"],

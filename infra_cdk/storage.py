@@ -21,6 +21,7 @@ from constructs import Construct
 from events.contracts import ALL_CONTRACTS, BusinessEvent
 from functions.adapters.tables import ALL_TABLES, TableSpec
 from infra_cdk.access import AUDIT_PREFIX, HISTORY, MODELS, TARGETS_KEY
+from infra_cdk.names import default_bus_name
 from infra_cdk.policies import acknowledge
 
 #: Every ``source`` the forescale contracts use: the only sources the bus accepts.
@@ -91,6 +92,7 @@ class ForescaleStorage(Construct):
         construct_id: str,
         *,
         business_event_accounts: Sequence[str] = (),
+        bus_name: str | None = None,
         archive_retention: Duration | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
@@ -103,7 +105,12 @@ class ForescaleStorage(Construct):
         }
         self.access_log_bucket = self._access_log_bucket(removal_policy)
         self.bucket = self._bucket(removal_policy)
-        self.bus = events.EventBus(self, "Bus", description="forescale pipeline and business events")
+        self.bus = events.EventBus(
+            self,
+            "Bus",
+            event_bus_name=bus_name or default_bus_name(Stack.of(self).stack_name),
+            description="forescale pipeline and business events",
+        )
         self.archive = self.bus.archive(
             "Archive",
             description="every forescale event, for replay",

@@ -14,6 +14,7 @@ from functions.catalog import FUNCTIONS
 from functions.domain.target import parse_targets
 from functions.routing import ROUTES
 from infra_cdk.access import TARGETS_KEY
+from infra_cdk.samples import PUT_EVENTS_SAMPLE
 from tests.infra.conftest import Synthesized, function_ids, render
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,6 +79,10 @@ def test_pinned_cdk_cli_synthesizes_both_stacks_offline_without_credentials(tmp_
     )
     # THEN both stacks are written
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (tmp_path / "ForescaleStateful.template.json").is_file()
+    stateful = json.loads((tmp_path / "ForescaleStateful.template.json").read_text())
     stateless = json.loads((tmp_path / "ForescaleStateless.template.json").read_text())
     assert set(function_ids(stateless)) == {spec.name for spec in FUNCTIONS}
+    # AND the ready business-event file addresses the bus this deployment creates
+    (bus,) = [r for r in stateful["Resources"].values() if r["Type"] == "AWS::Events::EventBus"]
+    (entry,) = json.loads(PUT_EVENTS_SAMPLE.read_text())
+    assert entry["EventBusName"] == bus["Properties"]["Name"]

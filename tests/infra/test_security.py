@@ -150,6 +150,26 @@ def test_functions_publish_only_their_own_event_sources(stateless):
             assert statement["Condition"]["StringEquals"]["events:source"] == sorted({c.SOURCE for c in publishes})
 
 
+def test_only_the_collector_invokes_a_function_and_only_itself(stateless):
+    ids = function_ids(stateless)
+    for name, logical in ids.items():
+        role = stateless["Resources"][logical]["Properties"]["Role"]["Fn::GetAtt"][0]
+        invokes = [s for s in role_statements(stateless, role) if "lambda:InvokeFunction" in as_list(s["Action"])]
+        if FUNCTION_ACCESS[name].invokes_itself:
+            assert [s["Resource"] for s in invokes] == [{"Fn::GetAtt": [logical, "Arn"]}], name
+        else:
+            assert not invokes, name
+
+
+def test_custom_metrics_go_only_into_the_forescale_namespace(stateless):
+    for name, logical in function_ids(stateless).items():
+        role = stateless["Resources"][logical]["Properties"]["Role"]["Fn::GetAtt"][0]
+        puts = [s for s in role_statements(stateless, role) if "cloudwatch:PutMetricData" in as_list(s["Action"])]
+        assert len(puts) == (1 if FUNCTION_ACCESS[name].puts_metrics else 0), name
+        for statement in puts:
+            assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Forescale"}}
+
+
 def test_operator_api_requires_iam_auth_and_nobody_is_granted_public_invoke(stateless):
     urls = [r for r in stateless["Resources"].values() if r["Type"] == "AWS::Lambda::Url"]
     assert [u["Properties"]["AuthType"] for u in urls] == ["AWS_IAM"]

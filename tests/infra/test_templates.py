@@ -379,6 +379,13 @@ def test_bucket_is_versioned_encrypted_private_logged_and_has_lifecycle_rules(st
     assert bucket["DeletionPolicy"] == "Retain"
 
 
+def test_bus_has_the_name_people_type_in_put_events(stateful):
+    from infra_cdk.names import default_bus_name
+
+    (bus,) = _of_type(stateful, "AWS::Events::EventBus").values()
+    assert bus["Properties"]["Name"] == default_bus_name(STATEFUL)
+
+
 def test_bus_is_archived_for_replay_of_every_forescale_source(stateful):
     from events.contracts import ALL_CONTRACTS
 

@@ -1,0 +1,18 @@
+"""Names people type: stack names and the event bus name (the rest is named by CloudFormation)."""
+
+from __future__ import annotations
+
+DEFAULT_STACK_PREFIX = "Forescale"
+
+
+def stateful_stack_name(prefix: str = DEFAULT_STACK_PREFIX) -> str:
+    return f"{prefix}Stateful"
+
+
+def stateless_stack_name(prefix: str = DEFAULT_STACK_PREFIX) -> str:
+    return f"{prefix}Stateless"
+
+
+def default_bus_name(stack_name: str) -> str:
+    """``<stack>-bus``: unique per stack, and short enough to type in ``aws events put-events``."""
+    return f"{stack_name}-bus"
