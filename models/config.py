@@ -36,6 +36,11 @@ class ForecastConfig:
         "LightGBM",
     )
     prune_ratio: float = 1.25
+    #: recent accuracy at forecast time: models re-applied at this many origins this far apart over the last
+    #: hour; a model doing worse than usual loses weight at short horizons (effect halves every ~1.4 x decay)
+    recent_origins: int = 4
+    recent_every_minutes: int = 15
+    recent_decay_seconds: float = 21600.0
     #: weights ~ MAE ** -weight_power
     weight_power: float = 2.0
     #: anomaly cleaning: "robust" (rolling median / MAD rule) or "isolation_forest", and its threshold

@@ -174,7 +174,7 @@ class EnsembleForecaster:
         filled = fill_gaps(clean, self.day, hour)
         trainable = ~np.isnan(clean)
         anomalies = []
-        if flags.any():
+        if learn and flags.any():
             stamps = from_unix_seconds(series.times()[flags])
             anomalies = [
                 (stamp, float(v), float(s)) for stamp, v, s in zip(stamps, raw[flags], scores[flags], strict=True)
@@ -395,6 +395,32 @@ class EnsembleForecaster:
         )
         fit.confidence = float(np.clip(1 - np.mean(np.abs(all_ens)), 0, 1)) if len(all_ens) else 0.3
 
+    def _weights(self, fit: TargetFit, models: list[str], hs: np.ndarray, recent: dict[str, list[float]]) -> np.ndarray:
+        """Per-step weights from an effective MAE per horizon and model.
+
+        Effective MAE = backtest MAE^(1 - a) x recent MAE^a (geometric blend), where the share ``a`` of
+        the last hour's out-of-sample accuracy decays with the horizon (``recent_decay_seconds``), so
+        after a change of regime the models that follow it take over the next hours.
+        """
+        cfg = self.config
+        x = np.log(fit.horizons.astype(float))
+        xq = np.log(np.clip(hs, fit.horizons[0], fit.horizons[-1]).astype(float))
+        decay = np.exp(-hs * self.step / cfg.recent_decay_seconds)
+        mae = np.full((len(hs), len(models)), np.inf)
+        for c, m in enumerate(models):
+            usual = fit.mae.get(m)
+            if usual is None or not np.isfinite(usual).all():
+                continue
+            log_usual = np.interp(xq, x, np.log(np.maximum(usual, 1e-12)))
+            recent_mae, trust = _recent_mae(recent, m)
+            share = decay * trust if cfg.recent_origins else np.zeros_like(decay)
+            mae[:, c] = np.exp((1 - share) * log_usual + share * np.log(recent_mae if trust else 1.0))
+        weights = np.zeros_like(mae)
+        best = np.min(mae, axis=1, keepdims=True)
+        use = np.isfinite(mae) & (mae <= cfg.prune_ratio * best + 1e-12)
+        weights = np.where(use, np.maximum(np.where(np.isfinite(mae), mae, 1.0), 1e-12) ** -cfg.weight_power, 0.0)
+        return np.asarray(weights)
+
     # ----------------------------------------------------------------- forecasting
     def forecast(
         self,
@@ -410,6 +436,8 @@ class EnsembleForecaster:
         work: list[tuple[str, Prepared, TargetFit, np.ndarray, dict[str, np.ndarray], float]] = []
         gbm_blocks: list[np.ndarray] = []
         gbm_meta: list[tuple[int, np.ndarray, np.ndarray]] = []
+        recent: list[dict[str, list[float]]] = []
+        recent_gbm: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
         for uid, grid in grids.items():
             days = grid.known_days
             if days < cfg.min_history_days:
@@ -423,10 +451,12 @@ class EnsembleForecaster:
             offset = max(1, -(-(now_seconds - t_last) // self.step))
             hs = np.arange(offset, offset + horizon, dtype=np.int64)
             fit = self.targets_.get(uid)
+            errors: dict[str, list[float]] = {}
             if fit is None or fit.kind != "full" or days < cfg.full_history_days or fit.stat is None:
                 fit = self._short_fit(prep)
                 paths = {FALLBACK: seasonal_naive(prep.filled, int(hs[-1]), self.day)}
             else:
+                errors = self._recent_stat_errors(fit, prep, recent_gbm, len(work))
                 paths = {
                     m: p
                     for m, p in apply_stat(fit.stat, prep.filled, prep.series.t0, int(hs[-1])).items()
@@ -444,6 +474,16 @@ class EnsembleForecaster:
             feats_scale = SeriesFeatures.build(prep.filled[-self.day * 2 :], prep.series.t0, self.step)
             sc = float(feats_scale.scale(np.array([len(feats_scale.y) - 1]))[0])
             work.append((uid, prep, fit, hs, paths, sc))
+            recent.append(errors)
+        if recent_gbm:
+            pred = self.booster_.predict(np.vstack([x for _k, x, _b, _t in recent_gbm]))
+            pos = 0
+            for k, x, base_and_scale, truth in recent_gbm:
+                if pred is not None:
+                    base, sc_rows = base_and_scale
+                    guess = np.maximum(base + sc_rows * pred[pos : pos + len(x)], 0)
+                    recent[k].setdefault("LightGBM", []).extend(np.abs(truth - guess) / sc_rows)
+                pos += len(x)
         if gbm_blocks:
             pred = self.booster_.predict(np.vstack(gbm_blocks))
             pos = 0
@@ -452,22 +492,70 @@ class EnsembleForecaster:
                     work[k][4]["LightGBM"] = np.maximum(base + sc_rows * pred[pos : pos + len(base)], 0)
                 pos += len(base)
         out: dict[str, ModelForecast] = {}
-        for uid, prep, fit, hs, paths, sc in work:
+        for (uid, prep, fit, hs, paths, sc), errors in zip(work, recent, strict=True):
             times = prep.series.t_last + self.step * hs
-            out[uid] = self._combine(uid, fit, hs=hs, times=times, paths=paths, sc=sc)
+            out[uid] = self._combine(uid, fit, hs=hs, times=times, paths=paths, sc=sc, recent=errors)
         return out, refused
 
+    def _recent_stat_errors(
+        self,
+        fit: TargetFit,
+        prep: Prepared,
+        gbm_requests: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
+        work_index: int,
+    ) -> dict[str, list[float]]:
+        """Errors (/ mean load) of each model's forecasts issued over the last hour, against what happened.
+
+        Models applied at origins every ``recent_every_minutes`` in the last ``recent_origins`` steps of
+        that spacing, horizons up to 1 h: the recent out-of-sample accuracy that re-weights the short
+        horizons when the load changes regime (a drop, a surge) after the last training.
+        """
+        cfg = self.config
+        assert fit.stat is not None
+        n = len(prep.filled)
+        every = max(1, round(cfg.recent_every_minutes * 60 / self.step))
+        hour = max(1, round(3600 / self.step))
+        errors: dict[str, list[float]] = {}
+        feats = None
+        for k in range(1, cfg.recent_origins + 1):
+            o = n - 1 - k * every
+            if o < self.day:
+                break
+            hmax = min(hour, n - 1 - o)
+            truth = prep.raw[o + 1 : o + 1 + hmax]
+            sc = float(
+                SeriesFeatures.build(prep.filled[max(0, o - self.day) : o + 1], 0, self.step).scale(
+                    np.array([min(o, self.day)])
+                )[0]
+            )
+            for m, path in apply_stat(fit.stat, prep.filled[: o + 1], prep.series.t0, hmax).items():
+                if m in fit.models:
+                    errors.setdefault(m, []).extend(np.abs(truth - path[:hmax]) / sc)
+            if "LightGBM" in fit.models and self.booster_.booster is not None:
+                if feats is None:
+                    feats = SeriesFeatures.build(prep.filled, prep.series.t0, self.step)
+                h = np.arange(1, hmax + 1)
+                x, base, sc_rows = feats.rows(np.full(hmax, o), h, cfg.holiday_country)
+                gbm_requests.append((work_index, x, np.vstack([base, sc_rows]), truth))
+        return errors
+
     def _combine(
-        self, uid: str, fit: TargetFit, *, hs: np.ndarray, times: np.ndarray, paths: dict[str, np.ndarray], sc: float
+        self,
+        uid: str,
+        fit: TargetFit,
+        *,
+        hs: np.ndarray,
+        times: np.ndarray,
+        paths: dict[str, np.ndarray],
+        sc: float,
+        recent: dict[str, list[float]] | None = None,
     ) -> ModelForecast:
         models = [m for m in fit.models if m in paths]
         if not models:
             models = [FALLBACK] if FALLBACK in paths else list(paths)[:1]
         weights = np.zeros((len(hs), len(models)))
         if fit.kind == "full":
-            w_all = _interp_rows(fit.horizons, fit.weights, hs)
-            for c, m in enumerate(models):
-                weights[:, c] = w_all[:, fit.models.index(m)]
+            weights = self._weights(fit, models, hs, recent or {})
         total = weights.sum(axis=1, keepdims=True)
         weights = np.where(total > 0, weights / np.where(total > 0, total, 1), 1.0 / len(models))
         stacked = np.vstack([paths[m] for m in models])
@@ -486,6 +574,15 @@ class EnsembleForecaster:
             )
             bands[m] = {float(p): np.maximum(point + sc * qs[:, i], 0) for i, p in enumerate(PROBS)}
         return ModelForecast(uid, times, points, bands, fit.confidence, fit.kind)
+
+
+def _recent_mae(recent: dict[str, list[float]], model: str) -> tuple[float, float]:
+    """Recent MAE (/ mean load) of a model and the trust in it (0 with no errors, 1 from 24 errors)."""
+    values = np.asarray(recent.get(model, []), dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) < 6:
+        return float("nan"), 0.0
+    return float(max(np.mean(values), 1e-12)), min(1.0, len(values) / 24)
 
 
 def band_at(bands: dict[float, np.ndarray], prob: float) -> np.ndarray:

@@ -85,6 +85,11 @@ def from_unix_seconds(seconds: np.ndarray | int) -> pd.DatetimeIndex:
 
 
 def _ds_seconds(ds: pd.Series) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(ds) and getattr(ds.dt, "tz", None) is None:
+        values = ds.to_numpy()
+        if np.isnat(values).any():
+            raise HistoryError(f"ds: {int(np.isnat(values).sum())} missing timestamps")
+        return np.asarray(values.astype("datetime64[s]").astype(np.int64))
     try:
         stamps = pd.to_datetime(ds)
     except (ValueError, TypeError) as exc:
@@ -116,15 +121,20 @@ def to_grid(
     if history.empty:
         return {}
     seconds = _ds_seconds(history["ds"])
-    y_raw = pd.to_numeric(history["y"], errors="coerce")
-    not_numeric = (
-        y_raw.isna() & history["y"].notna() & ~history["y"].astype(str).str.strip().str.lower().isin(["", "nan"])
-    )
-    if not_numeric.any():
-        bad = history["y"][not_numeric].iloc[0]
-        raise HistoryError(f"y: {int(not_numeric.sum())} values are not numbers (first: {bad!r})")
-    y = y_raw.to_numpy(dtype=float, na_value=np.nan).copy()
-    uid = history["unique_id"].astype(str).to_numpy()
+    if pd.api.types.is_numeric_dtype(history["y"]) and not pd.api.types.is_bool_dtype(history["y"]):
+        y = np.array(history["y"].to_numpy(dtype=float, na_value=np.nan), dtype=float)
+    else:
+        y_raw = pd.to_numeric(history["y"], errors="coerce")
+        suspect = y_raw.isna() & history["y"].notna()
+        if suspect.any():
+            text = history["y"][suspect].astype(str).str.strip().str.lower()
+            bad_values = history["y"][suspect][~text.isin(["", "nan", "none", "<na>"])]
+            if len(bad_values):
+                raise HistoryError(f"y: {len(bad_values)} values are not numbers (first: {bad_values.iloc[0]!r})")
+        y = y_raw.to_numpy(dtype=float, na_value=np.nan).copy()
+    uid_column = history["unique_id"]
+    uid = uid_column.to_numpy() if uid_column.dtype == object else uid_column.astype(str).to_numpy()
+    uid = np.asarray([str(u) for u in uid]) if len(uid) and not isinstance(uid[0], str) else uid
 
     cutoff = to_unix_seconds(now)
     future = seconds >= cutoff
