@@ -394,6 +394,13 @@ class LocalAws:
         ][0]
         return int(group["DesiredCapacity"]), int(group["MinSize"]), int(group["MaxSize"])
 
+    def ecs_floor(self, cluster: str, service: str) -> int | None:
+        """The scalable target's minimum (forescale's floor), None when none is registered."""
+        found = self.client("application-autoscaling").describe_scalable_targets(
+            ServiceNamespace="ecs", ResourceIds=[f"service/{cluster}/{service}"]
+        )["ScalableTargets"]
+        return int(found[0]["MinCapacity"]) if found else None
+
     def ecs_desired(self, cluster: str, service: str) -> int:
         found = self.client("ecs").describe_services(cluster=cluster, services=[service])["services"][0]
         return int(found["desiredCount"])

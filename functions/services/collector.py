@@ -154,22 +154,29 @@ class CollectorService:
     # ----------------------------------------------------------------- one shard
 
     def _collect_shard(self, shard: list[ScalingTarget], now: datetime, round_id: str, result: CollectResult) -> None:
-        end = floor_time(now, 60)
-        lookback = max(self.lookback_seconds, 5 * max(t.metric.period_seconds for t in shard))
-        series = self.metrics.fetch(
-            {t.target_id: t.metric for t in shard}, start=end - timedelta(seconds=lookback), end=end
-        )
-        part = part_name(end, round_id)
         collected: dict[str, CollectedTarget] = {}
+        by_period: dict[int, list[ScalingTarget]] = {}
         for target in shard:
-            collected[target.target_id] = self._collect_target(target, series.get(target.target_id), end, part, result)
+            by_period.setdefault(target.metric.period_seconds, []).append(target)
+        part = part_name(floor_time(now, 60), round_id)
+        for period, group in sorted(by_period.items()):
+            # CloudWatch buckets start at StartTime: period-aligned bounds give the same buckets every
+            # round, and every bucket before ``end`` is complete.
+            end = floor_time(now, period)
+            lookback = timedelta(seconds=period * max(5, -(-self.lookback_seconds // period)))
+            series = self.metrics.fetch({t.target_id: t.metric for t in group}, start=end - lookback, end=end)
+            for target in group:
+                collected[target.target_id] = self._collect_target(
+                    target, series.get(target.target_id), end, part, result
+                )
         result.targets = len(shard)
         result.collected = [collected[t.target_id] for t in shard]
         events: list[MetricsCollected] = []
-        by_period: dict[int, list[ScalingTarget]] = {}
-        for target in sorted(shard, key=lambda t: (t.metric.period_seconds, t.target_id)):
-            by_period.setdefault(target.metric.period_seconds, []).append(target)
-        batches = [(period, batch) for period, group in by_period.items() for batch in chunks(group, self.batch_size)]
+        batches = [
+            (period, batch)
+            for period, group in sorted(by_period.items())
+            for batch in chunks(sorted(group, key=lambda t: t.target_id), self.batch_size)
+        ]
         for index, (period, batch) in enumerate(batches):
             events.append(
                 MetricsCollected(
@@ -234,7 +241,8 @@ class CollectorService:
         """Compact today's parts on each decision-interval boundary (the round the forecaster reads the
         history), and yesterday's once more when its last points have been written."""
         round_of_day = (end.hour * 3600 + end.minute * 60) // self.collect_every_seconds
-        lookback = max(self.lookback_seconds, 5 * target.metric.period_seconds)
+        period = target.metric.period_seconds
+        lookback = period * max(5, -(-self.lookback_seconds // period))
         done = 0
         yesterday_final = round_of_day == lookback // self.collect_every_seconds + 1
         if yesterday_final and self.archive.compact_day(target.target_id, (end - timedelta(days=1)).date()):
