@@ -21,6 +21,7 @@ from typing import Any
 from aws_cdk import Annotations, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
@@ -54,6 +55,7 @@ from infra_cdk.access import (
 from infra_cdk.policies import RolePolicy, acknowledge, flatten_reference
 from infra_cdk.storage import ForescaleStorage, StorageRef
 from infra_cdk.target_metrics import capacity_metrics, forescale_metric, load_metric, utilization_metric
+from layers.budget import IMAGE_FUNCTIONS
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -147,8 +149,12 @@ class Forescale(Construct):
         self.bus = events.EventBus.from_event_bus_arn(self, "ForescaleBus", self.storage.bus_arn)
         self.notification_topic = notification_topic or self._notification_topic()
 
+        built_dir = layers_dir or staging.DEFAULT_LAYERS_DIR
         self._code = lambda_.Code.from_asset(str(staging.code_directory()))
-        self.layers = self._layers(layers_dir or staging.DEFAULT_LAYERS_DIR, require_layers)
+        self.layers = self._layers(built_dir, require_layers)
+        self._image_dir = (
+            self._image_context(built_dir, require_layers) if IMAGE_FUNCTIONS & {s.name for s in FUNCTIONS} else None
+        )
         self.functions: dict[str, lambda_.Function] = {}
         self.api_url: lambda_.FunctionUrl | None = None
         self.dead_letter_queues: dict[str, sqs.Queue] = {}
@@ -166,17 +172,13 @@ class Forescale(Construct):
     # ------------------------------------------------------------------ layers and code
 
     def _layers(self, layers_dir: Path, require_layers: bool) -> dict[str, lambda_.ILayerVersion]:
+        """The layers of the zip functions (the image functions carry theirs inside the image)."""
         layers: dict[str, lambda_.ILayerVersion] = {}
-        needed = sorted({layer for spec in FUNCTIONS for layer in spec.layers})
-        missing = []
+        needed = sorted({layer for spec in FUNCTIONS if spec.name not in IMAGE_FUNCTIONS for layer in spec.layers})
         for name in needed:
             built = staging.built_layer_directory(layers_dir, name)
             if built is None:
-                if require_layers:
-                    raise ValueError(
-                        f"layers: {layers_dir / name / 'python'} does not exist; build the layers before deploying"
-                    )
-                missing.append(name)
+                self._missing_build(layers_dir / name / "python", require_layers)
                 built = staging.placeholder_layer_directory(name)
             layers[name] = lambda_.LayerVersion(
                 self,
@@ -186,13 +188,23 @@ class Forescale(Construct):
                 compatible_architectures=[ARCHITECTURE],
                 description=f"forescale {name} dependencies",
             )
-        if missing:
-            Annotations.of(self).add_warning_v2(
-                "forescale:layersNotBuilt",
-                f"layers {missing} are not built under {layers_dir}: synthesized with placeholders; "
-                "build them and set context forescale:requireLayers=true before deploying",
-            )
         return layers
+
+    def _image_context(self, layers_dir: Path, require_layers: bool) -> Path:
+        built = staging.built_image_directory(layers_dir)
+        if built is None:
+            self._missing_build(layers_dir / staging.IMAGE_DIR / "Dockerfile", require_layers)
+            return staging.placeholder_image_directory()
+        return built
+
+    def _missing_build(self, path: Path, require_layers: bool) -> None:
+        if require_layers:
+            raise ValueError(f"layers: {path} does not exist; build the layers and the image context before deploying")
+        Annotations.of(self).add_warning_v2(
+            f"forescale:notBuilt:{path.parent.name}",
+            f"{path} is not built: synthesized with a placeholder; build it (layers/README.md) and set "
+            "context forescale:requireLayers=true before deploying",
+        )
 
     # ------------------------------------------------------------------ functions
 
@@ -225,30 +237,43 @@ class Forescale(Construct):
             )
             self.dead_letter_queues[spec.name] = queue
 
-        function = lambda_.Function(
-            self,
-            f"{name}Function",
-            description=spec.purpose[:256],
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
-            handler=spec.handler,
-            code=self._code,
-            layers=[self.layers[layer] for layer in spec.layers],
-            memory_size=spec.memory_mb,
-            timeout=Duration.seconds(spec.timeout_seconds),
-            role=role,
-            log_group=log_group,
-            tracing=lambda_.Tracing.ACTIVE,
-            environment=self._environment(spec, access),
-            dead_letter_queue=queue,
-            retry_attempts=2 if asynchronous else None,
-            max_event_age=Duration.minutes(access.max_event_age_minutes) if asynchronous else None,
-        )
-        acknowledge(
-            function,
-            "AwsSolutions-L1",
-            "Pinned to python3.12: the layers' compiled wheels (numpy, lightgbm) are built for this runtime.",
-        )
+        options: dict[str, Any] = {
+            "description": spec.purpose[:256],
+            "architecture": ARCHITECTURE,
+            "memory_size": spec.memory_mb,
+            "timeout": Duration.seconds(spec.timeout_seconds),
+            "role": role,
+            "log_group": log_group,
+            "tracing": lambda_.Tracing.ACTIVE,
+            "environment": self._environment(spec, access),
+            "dead_letter_queue": queue,
+            "retry_attempts": 2 if asynchronous else None,
+            "max_event_age": Duration.minutes(access.max_event_age_minutes) if asynchronous else None,
+        }
+        function: lambda_.Function
+        if spec.name in IMAGE_FUNCTIONS:
+            assert self._image_dir is not None
+            # One image for the forecasting functions; each picks its handler through the image command.
+            code = lambda_.DockerImageCode.from_image_asset(
+                str(self._image_dir), platform=ecr_assets.Platform.LINUX_ARM64, cmd=[spec.handler]
+            )
+            function = lambda_.DockerImageFunction(self, f"{name}Function", code=code, **options)
+        else:
+            function = lambda_.Function(
+                self,
+                f"{name}Function",
+                runtime=RUNTIME,
+                handler=spec.handler,
+                code=self._code,
+                layers=[self.layers[layer] for layer in spec.layers],
+                **options,
+            )
+        if spec.name not in IMAGE_FUNCTIONS:
+            acknowledge(
+                function,
+                "AwsSolutions-L1",
+                "Pinned to python3.12: the layers' compiled wheels (numpy, pyarrow) are built for this runtime.",
+            )
         policy = RolePolicy(role)
         policy.expect_wildcard("*", _NO_RESOURCE_LEVEL.format(actions="X-Ray PutTraceSegments/PutTelemetryRecords"))
         self._grant(policy, spec, access)

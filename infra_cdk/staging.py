@@ -5,10 +5,12 @@ walk ``.venv`` and ``node_modules``. Instead the runtime packages are copied int
 content-addressed directory under the system temp dir, so an unchanged tree gives the same asset
 hash (and no redeploy) and synth stays fast.
 
-Layers are built by ``layers/`` into ``layers/build/<arch>/<layer>/python``. When a layer has not
-been built, synth still works: the layer gets a placeholder directory and a warning is attached to
-the app, unless the caller asked for built layers (context ``forescale:requireLayers``), in which
-case synth fails and names the missing directory.
+Layers are built by ``layers/`` into ``layers/build/<arch>/<layer>/python``, and the forecasting
+image's build context into ``layers/build/<arch>/image`` (the forecaster and trainer are container
+images: their dependencies exceed the 250 MB zip limit). Synth never builds anything: an image asset
+is only staged, Docker runs at deploy. When a layer or the image context has not been built, synth
+still works with a placeholder and a warning, unless the caller asked for built artifacts (context
+``forescale:requireLayers``), in which case synth fails and names the missing directory.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ RUNTIME_PACKAGES: tuple[str, ...] = ("events", "models", "functions")
 _SKIPPED_PARTS = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
 _SKIPPED_SUFFIXES = frozenset({".pyc", ".pyo"})
 
-#: Default location of the built layers, relative to the project root.
+#: Default location of the built layers (and of the forecasting image's build context, in ``image/``).
 DEFAULT_LAYERS_DIR = PROJECT_ROOT / "layers" / "build" / "arm64"
+IMAGE_DIR = "image"
 
 
 def _runtime_files(root: Path, packages: Iterable[str]) -> dict[str, bytes]:
@@ -85,6 +88,22 @@ def placeholder_layer_directory(layer: str) -> Path:
         "Build the layers (see layers/) and synthesize again before deploying.\n"
     )
     return staged_directory(f"placeholder-{layer}", {f"python/forescale_placeholder_{layer}.txt": note.encode()})
+
+
+def placeholder_image_directory() -> Path:
+    """Stand-in build context for the forecasting image: synth works, ``docker build`` stops with the reason."""
+    dockerfile = (
+        "# Placeholder: the forecasting image context was not built when this app was synthesized.\n"
+        "FROM public.ecr.aws/lambda/python:3.12\n"
+        'RUN echo "forescale: build the image context first: python -m layers.image --arch arm64" && exit 1\n'
+    )
+    return staged_directory("placeholder-image", {"Dockerfile": dockerfile.encode()})
+
+
+def built_image_directory(layers_dir: Path) -> Path | None:
+    """``layers_dir/image`` when ``python -m layers.image`` has assembled it (it holds a Dockerfile)."""
+    candidate = layers_dir / IMAGE_DIR
+    return candidate if (candidate / "Dockerfile").is_file() else None
 
 
 def built_layer_directory(layers_dir: Path, layer: str) -> Path | None:

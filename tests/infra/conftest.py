@@ -97,6 +97,9 @@ def layers_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         package = root / name / "python"
         package.mkdir(parents=True)
         (package / f"built_{name}.txt").write_text(f"stand-in for the built {name} layer\n")
+    image = root / "image"
+    image.mkdir()
+    (image / "Dockerfile").write_text("# stand-in for the forecasting image context\nFROM scratch\n")
     return root
 
 
@@ -126,12 +129,18 @@ def stateful(synthesized: Synthesized) -> dict[str, Any]:
     return synthesized.templates[STATEFUL]
 
 
+def handler_of(resource: dict[str, Any]) -> str:
+    """A function's handler string: ``Handler`` (zip) or the image command (container image)."""
+    props = resource["Properties"]
+    return props.get("Handler") or props.get("ImageConfig", {}).get("Command", [""])[0]
+
+
 def function_ids(template: dict[str, Any]) -> dict[str, str]:
     """``function name -> logical id`` of the forescale functions (by their handler string)."""
     out = {}
     for logical, resource in template["Resources"].items():
         if resource["Type"] == "AWS::Lambda::Function":
-            handler = resource["Properties"].get("Handler", "")
+            handler = handler_of(resource)
             if handler.startswith("functions.handlers."):
                 out[handler.split(".")[2]] = logical
     return out
