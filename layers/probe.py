@@ -128,6 +128,12 @@ def loaded_bytes(roots: list[str]) -> dict[str, int]:
     return totals
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process so far (interpreter start included): less sensitive to a busy machine."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -164,6 +170,7 @@ def run_serve(args: argparse.Namespace) -> dict[str, object]:
         "first_forecast_seconds": (loaded - imported) + (served - prepared),
         "total_seconds": (imported - started) + (loaded - imported) + (served - prepared),
         "peak_rss_mib": peak_rss_mib(),
+        "cpu_seconds": cpu_seconds(),
         "model": getattr(path, "model", None),
         "steps": len(getattr(path, "p50", [])),
         "loaded_bytes": loaded_bytes(args.path),
