@@ -25,6 +25,7 @@ from events.contracts import (
     ScalingFailed,
 )
 from functions.adapters import s3 as s3_layout
+from functions.adapters.discovery import ENABLED_TAG
 from functions.adapters.tables import AUDIT, BUSINESS_EVENTS, IDEMPOTENCY, MODEL_REGISTRY, STATE
 from functions.catalog import FUNCTIONS
 from functions.routing import ROUTES
@@ -37,7 +38,7 @@ def _top_prefix(layout: Callable[[str], str]) -> str:
 
 
 #: Tag that opts an Auto Scaling group or ECS service into forescale (discovery and executor IAM).
-ENABLED_TAG_KEY = "forescale:enabled"
+ENABLED_TAG_KEY = ENABLED_TAG
 ENABLED_TAG_VALUE = "true"
 
 #: Top-level object prefixes of the bucket, taken from the S3 adapter's key layout (the adapter
