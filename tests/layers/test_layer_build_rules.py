@@ -11,6 +11,7 @@ from packaging.requirements import Requirement
 from layers.build import (
     BuildError,
     Distribution,
+    check_elf_architecture,
     closure,
     marker_environment,
     split_into_layers,
@@ -138,3 +139,15 @@ def test_layer_zips_are_byte_for_byte_reproducible(tmp_path: Path) -> None:
     with zipfile.ZipFile(first) as archive:
         assert archive.namelist() == ["python/a/__init__.py", "python/b.py"]
         assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+
+
+def elf_header(machine: int) -> bytes:
+    return b"\x7fELF\x02\x01\x01" + bytes(11) + machine.to_bytes(2, "little") + bytes(44)
+
+
+def test_a_shared_object_for_another_architecture_stops_the_build(tmp_path: Path) -> None:
+    write(tmp_path / "python/pkg/_ext.cpython-312-x86_64-linux-gnu.so", elf_header(62))
+    write(tmp_path / "python/pkg/data.so.txt", b"not an ELF file")
+    assert check_elf_architecture(tmp_path, "x86_64") == 1
+    with pytest.raises(BuildError, match=r"_ext\.cpython-312-x86_64-linux-gnu\.so"):
+        check_elf_architecture(tmp_path, "arm64")
