@@ -248,7 +248,10 @@ class ForescaleStorage(Construct):
                 principals=[iam.AnyPrincipal()],
                 actions=["events:PutEvents"],
                 resources=[self.bus.event_bus_arn],
-                conditions={"StringNotEquals": {"aws:PrincipalAccount": [own_account, *business_event_accounts]}},
+                # IfExists: EventBridge's own deliveries (archive replays) carry no principal account.
+                conditions={
+                    "StringNotEqualsIfExists": {"aws:PrincipalAccount": [own_account, *business_event_accounts]}
+                },
             )
         )
         self.bus.add_to_resource_policy(

@@ -185,7 +185,7 @@ def test_bus_accepts_events_only_from_own_or_trusted_accounts_and_forescale_sour
     }
     other_accounts = statements["DenyOtherAccounts"]
     assert other_accounts["Effect"] == "Deny" and other_accounts["Principal"] == {"AWS": "*"}
-    allowed_accounts = other_accounts["Condition"]["StringNotEquals"]["aws:PrincipalAccount"]
+    allowed_accounts = other_accounts["Condition"]["StringNotEqualsIfExists"]["aws:PrincipalAccount"]
     assert allowed_accounts == [{"Ref": "AWS::AccountId"}, TRUSTED_ACCOUNT]
     sources = statements["DenyUnknownSources"]
     assert sources["Effect"] == "Deny"
