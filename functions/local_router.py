@@ -404,3 +404,134 @@ class LocalAws:
     def ecs_desired(self, cluster: str, service: str) -> int:
         found = self.client("ecs").describe_services(cluster=cluster, services=[service])["services"][0]
         return int(found["desiredCount"])
+
+
+# --------------------------------------------------------------------------- in-memory mode
+
+
+def memory_idempotency_store() -> Any:
+    """A Powertools idempotency persistence layer in a dict (the DynamoDB layer's conditions, in Python)."""
+    import threading
+    from datetime import datetime as _datetime
+
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyItemAlreadyExistsError,
+        IdempotencyItemNotFoundError,
+    )
+    from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+
+    class MemoryPersistenceLayer(BasePersistenceLayer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.records: dict[str, DataRecord] = {}
+            self._lock = threading.Lock()
+
+        def _get_record(self, idempotency_key: str) -> DataRecord:
+            record = self.records.get(idempotency_key)
+            if record is None:
+                raise IdempotencyItemNotFoundError
+            return record
+
+        def _put_record(self, data_record: DataRecord) -> None:
+            with self._lock:
+                old = self.records.get(data_record.idempotency_key)
+                now_ms = int(_datetime.now().timestamp() * 1000)
+                in_progress_lapsed = (
+                    old is not None
+                    and old.status == "INPROGRESS"
+                    and old.in_progress_expiry_timestamp is not None
+                    and old.in_progress_expiry_timestamp < now_ms
+                )
+                if old is not None and not old.is_expired and not in_progress_lapsed:
+                    raise IdempotencyItemAlreadyExistsError(old_data_record=old)
+                self.records[data_record.idempotency_key] = data_record
+
+        def _update_record(self, data_record: DataRecord) -> None:
+            self.records[data_record.idempotency_key] = data_record
+
+        def _delete_record(self, data_record: DataRecord) -> None:
+            self.records.pop(data_record.idempotency_key, None)
+
+    return MemoryPersistenceLayer()
+
+
+@dataclass
+class MemoryWorld:
+    """The in-memory twins a memory-mode run wires into the handlers (inspect them after a run)."""
+
+    store: Any
+    objects: Any
+    archive: Any
+    bus: Any
+    cloudwatch: Any
+    capacity: Any
+    router: LocalRouter
+
+
+def configure_memory(
+    targets: list[Any], *, clock: Any, ids: Any = None, sink: Any = None, **settings_changes: Any
+) -> MemoryWorld:
+    """Wire every handler to in-memory twins (no endpoint at all) and return them with a memory router.
+
+    The targets configuration object is written to the in-memory bucket; fleets are added to
+    ``world.capacity`` (:class:`~functions.adapters.memory.InMemoryCapacity`) by the caller;
+    ``settings_changes`` override :class:`~functions.settings.Settings` fields (``shard_size=...``).
+    """
+    from dataclasses import replace
+    from functions import wiring
+    from functions.adapters.cloudwatch import CloudWatchMetricsPublisher, CloudWatchMetricsSource
+    from functions.adapters.memory import (
+        InMemoryCapacity,
+        InMemoryCloudWatch,
+        InMemoryEventBus,
+        InMemoryEventPublisher,
+        InMemoryObjects,
+        InMemoryStateStore,
+    )
+    from functions.adapters.s3 import S3Store
+    from functions.domain.clock import SequentialIds
+    from functions.services.common import NullSink
+    from functions.settings import Settings
+
+    settings = Settings(
+        state_table="memory-State",
+        audit_table="memory-Audit",
+        business_events_table="memory-BusinessEvents",
+        model_registry_table="memory-ModelRegistry",
+        idempotency_table="memory-Idempotency",
+        bucket="forescale-memory",
+        event_bus="forescale",
+    )
+    settings = replace(settings, **settings_changes)
+    objects = InMemoryObjects(settings.bucket)
+    objects.put_new(settings.targets_key, json.dumps([t.model_dump(mode="json") for t in targets]).encode())
+    bus = InMemoryEventBus(account=ACCOUNT, region=REGION)
+    cloudwatch = InMemoryCloudWatch()
+    world = MemoryWorld(
+        store=InMemoryStateStore(),
+        objects=objects,
+        archive=S3Store(objects),
+        bus=bus,
+        cloudwatch=cloudwatch,
+        capacity=InMemoryCapacity(),
+        router=LocalRouter(MemoryTransport(bus)),
+    )
+    wiring.reset()
+    wiring.configure(
+        settings=settings,
+        clock=clock,
+        ids=ids or SequentialIds(),
+        sleep=lambda _seconds: None,
+        sink=sink or NullSink(),
+        objects=objects,
+        archive=world.archive,
+        state_store=world.store,
+        publisher=InMemoryEventPublisher(bus, bus_name=settings.event_bus),
+        metrics_source=CloudWatchMetricsSource(cloudwatch),
+        metrics_publisher=CloudWatchMetricsPublisher(cloudwatch),
+        capacity=world.capacity,
+        invoker=world.router,
+        idempotency_store=memory_idempotency_store(),
+    )
+    return world

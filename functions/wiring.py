@@ -48,7 +48,7 @@ COMPONENTS = frozenset(
     {
         "settings", "clock", "ids", "sleep", "sink", "forecast_config",
         "objects", "state_store", "archive", "metrics_source", "metrics_publisher", "publisher", "capacity",
-        "discovery", "catalog", "invoker", "model_loader",
+        "discovery", "catalog", "invoker", "model_loader", "idempotency_store",
         "collector", "forecaster", "decider", "executor", "intake", "alarm_responder", "trainer", "operator",
     }
 )  # fmt: skip
@@ -337,7 +337,10 @@ def execute_once(decision: ScalingDecided, context: LambdaContext | None = None)
     def build() -> Callable[..., dict[str, Any]]:
         from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
 
-        layer = DynamoDBPersistenceLayer(table_name=settings().idempotency_table, boto3_client=client("dynamodb"))
+        layer = _get(
+            "idempotency_store",
+            lambda: DynamoDBPersistenceLayer(table_name=settings().idempotency_table, boto3_client=client("dynamodb")),
+        )
         service = executor()
 
         @idempotent_function(data_keyword_argument="decision", persistence_store=layer, config=idempotency_config())

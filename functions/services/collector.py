@@ -158,7 +158,8 @@ class CollectorService:
         by_period: dict[int, list[ScalingTarget]] = {}
         for target in shard:
             by_period.setdefault(target.metric.period_seconds, []).append(target)
-        part = part_name(floor_time(now, 60), round_id)
+        round_at = floor_time(now, 60)
+        part = part_name(round_at, round_id)
         for period, group in sorted(by_period.items()):
             # CloudWatch buckets start at StartTime: period-aligned bounds give the same buckets every
             # round, and every bucket before ``end`` is complete.
@@ -167,7 +168,7 @@ class CollectorService:
             series = self.metrics.fetch({t.target_id: t.metric for t in group}, start=end - lookback, end=end)
             for target in group:
                 collected[target.target_id] = self._collect_target(
-                    target, series.get(target.target_id), end, part, result
+                    target, series.get(target.target_id), end, round_at, part, result
                 )
         result.targets = len(shard)
         result.collected = [collected[t.target_id] for t in shard]
@@ -192,7 +193,13 @@ class CollectorService:
         result.batches = len(events)
 
     def _collect_target(
-        self, target: ScalingTarget, series: MetricSeries | None, end: datetime, part: str, result: CollectResult
+        self,
+        target: ScalingTarget,
+        series: MetricSeries | None,
+        end: datetime,
+        round_at: datetime,
+        part: str,
+        result: CollectResult,
     ) -> CollectedTarget:
         import pandas as pd
 
@@ -210,7 +217,7 @@ class CollectorService:
             result.points += len(stamps)
         else:
             result.missing.append(target.target_id)
-        result.compacted += self._compact(target, end)
+        result.compacted += self._compact(target, round_at)
         snapshot = self._describe(target, result)
         last_value = values[-1] if values else None
         if snapshot is not None and last_value is not None and snapshot.in_service > 0:
@@ -237,17 +244,17 @@ class CollectorService:
             result.capacity_unknown.append(target.target_id)
             return None
 
-    def _compact(self, target: ScalingTarget, end: datetime) -> int:
+    def _compact(self, target: ScalingTarget, round_at: datetime) -> int:
         """Compact today's parts on each decision-interval boundary (the round the forecaster reads the
         history), and yesterday's once more when its last points have been written."""
-        round_of_day = (end.hour * 3600 + end.minute * 60) // self.collect_every_seconds
+        round_of_day = (round_at.hour * 3600 + round_at.minute * 60) // self.collect_every_seconds
         period = target.metric.period_seconds
         lookback = period * max(5, -(-self.lookback_seconds // period))
         done = 0
         yesterday_final = round_of_day == lookback // self.collect_every_seconds + 1
-        if yesterday_final and self.archive.compact_day(target.target_id, (end - timedelta(days=1)).date()):
+        if yesterday_final and self.archive.compact_day(target.target_id, (round_at - timedelta(days=1)).date()):
             done += 1
-        boundary = floor_time(end, target.decision_interval_seconds) == end
-        if boundary and self.archive.compact_day(target.target_id, end.date()) is not None:
+        boundary = floor_time(round_at, target.decision_interval_seconds) == round_at
+        if boundary and self.archive.compact_day(target.target_id, round_at.date()) is not None:
             done += 1
         return done
