@@ -249,16 +249,24 @@ def run(
     return result
 
 
-def uv_binary() -> str:
+def uv_command() -> list[str]:
+    """``uv`` on PATH, else ``python -m uv`` of a Python that has it (what scripts/bootstrap.sh installs)."""
     found = shutil.which("uv")
-    if found is None:
-        raise BuildError("uv: not found on PATH (the build installs from uv.lock with uv)")
-    return found
+    if found is not None:
+        return [found]
+    for python in ("python3.12", "python3"):
+        interpreter = shutil.which(python)
+        if interpreter is None:
+            continue
+        probe = subprocess.run([interpreter, "-m", "uv", "--version"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return [interpreter, "-m", "uv"]
+    raise BuildError("uv: not found on PATH nor as a module (the build installs from uv.lock with uv)")
 
 
 def export_requirements(project: Path) -> str:
     """Pinned, hashed requirements of the runtime dependencies and the ``ml`` group, straight from the lock."""
-    cmd = [uv_binary(), "export", "--frozen", "--no-emit-project", "--no-default-groups", "--group", "ml"]
+    cmd = [*uv_command(), "export", "--frozen", "--no-emit-project", "--no-default-groups", "--group", "ml"]
     cmd += ["--no-header", "--no-annotate", "--format", "requirements-txt"]
     return run(cmd, cwd=project, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"}).stdout
 
@@ -266,7 +274,7 @@ def export_requirements(project: Path) -> str:
 def install(requirements: Path, target: Path, arch: str) -> None:
     """Install the exact wheels for the target platform (no resolution: ``--no-deps``, hashes required)."""
     platform_tag = ARCHES[arch][0]
-    cmd = [uv_binary(), "pip", "install", "--target", str(target), "--no-deps", "--require-hashes"]
+    cmd = [*uv_command(), "pip", "install", "--target", str(target), "--no-deps", "--require-hashes"]
     cmd += ["--python-platform", platform_tag, "--python-version", PYTHON_VERSION, "--only-binary", ":all:"]
     # Copies, never hard links into uv's cache: stripping below rewrites files in place.
     cmd += ["--link-mode", "copy", "--no-compile", "-r", str(requirements)]
