@@ -11,17 +11,21 @@ How capacity is chosen
 Instances launched now serve from ``now + boot``, and the next decision comes ``decision interval``
 later, so this decision answers for the load over the window ``[now, now + boot + interval)``. For a
 load quantile ``q`` the need is ``max over the window of ceil(load_q / (cap * slo_utilization))``.
+Capacity added now only serves the part from ``now + boot``: that part sets how much to add (and is
+what is priced below); the whole window, and one more boot time, guards any scale-in.
 
 ``q`` is chosen per target and per decision to minimise the expected cost of the window::
 
     cost(q) = n_q * instance_hour_price * window_hours
-              + violation_minute_penalty * Σ_steps P(load_step > n_q * cap * slo) * step_minutes
+              + violation_minute_penalty * sum over steps of P(load_step > n_q * cap * slo) * step_minutes
 
-over the candidate quantiles :attr:`DecisionPolicy.quantiles` (p50 … p99.9). ``P(load > x)`` comes from
-the forecaster's own record when enough of it is known (a :class:`ForecastCalibration`: the empirical
-distribution of actual / median ratios of recent forecasts), otherwise from the forecast's p50, p90
-and p99, interpolated linearly in ``-log10(1 - q)`` and extrapolated past p99 with the slope between
-p90 and p99. A cheap instance and an expensive violation push ``q`` up; the reverse pulls it down.
+over the candidate quantiles :attr:`DecisionPolicy.quantiles` (p50 ... p99.9). ``P(load > x)`` comes from
+the decider's own record when enough of it is known (a :class:`ForecastCalibration`: the empirical
+distribution of actual / median ratios of recent forecasts, pooled and per time of day, with the
+median rescaled by a recent bias; see :mod:`functions.domain.calibration`), otherwise from the
+forecast's p50, p90 and p99, interpolated linearly in ``-log10(1 - q)`` and extrapolated past p99 with
+the slope between p90 and p99. A cheap instance and an expensive violation push ``q`` up; the
+reverse pulls it down. The chosen ``q`` and the load it implies are in the reason.
 
 Safety, in the order it is applied
 ----------------------------------
@@ -117,6 +121,7 @@ class DecisionPolicy:
     bias_seconds: int = 3600
     bias_deadband: float = 0.10
     local_calibration: bool = True
+    price_from_boot: bool = True
 
     def __post_init__(self) -> None:
         if not self.quantiles or any(not 0.5 <= q < 1 for q in self.quantiles):
@@ -203,9 +208,12 @@ def path_exceedance(x: float, p50: np.ndarray, p90: np.ndarray, p99: np.ndarray)
         if x < a:
             out[i] = 1.0 - 0.5 * (x / a if a > 0 else 0.0)
             continue
-        if x < b:
+        tiny = 1e-9 * max(1.0, abs(c))
+        if x < b and b - a > tiny:
             z = _Z50 + (x - a) / (b - a) * (_Z90 - _Z50)
-        elif c > b:
+        elif x < b:
+            z = _Z90
+        elif c - b > tiny:
             z = _Z90 + (x - b) / (c - b) * (_Z99 - _Z90)
         else:
             out[i] = 0.0
@@ -373,11 +381,16 @@ def decide(
         # the step that holds ``now`` and every later one (a forecast on a grid offset from ``now`` is fine)
         ahead = stamps > now_ns - step_ns
         in_window = ahead & (stamps < window_end_ns)
+        # Launches serve from now + boot: only the steps from then on are priced to choose q and the
+        # capacity to add; the steps before only guard scale-in (need_in below covers them).
+        priced = in_window & (stamps + step_ns > now_ns + target.boot_seconds * _NS)
+        if not policy.price_from_boot or not priced.any():
+            priced = in_window
         window = _Window(
-            p50=forecast.p50[in_window],
-            p90=forecast.p90[in_window],
-            p99=forecast.p99[in_window],
-            stamps=stamps[in_window],
+            p50=forecast.p50[priced],
+            p90=forecast.p90[priced],
+            p99=forecast.p99[priced],
+            stamps=stamps[priced],
             calibration=usable_calibration,
         )
         quantile, need_out, _ = _cost_optimal_quantile(
@@ -393,9 +406,9 @@ def decide(
         )
         loads = horizon.load_at(quantile)
         per_step = instances_for_array(loads, per_instance)
-        window_loads = loads[: int(in_window.sum())]
+        window_loads = np.where(priced[ahead], loads, -1.0)
         top = int(np.argmax(window_loads))
-        peak_load, peak_at = float(window_loads[top]), _from_ns(int(horizon.stamps[top]))
+        peak_load, peak_at = float(loads[top]), _from_ns(int(horizon.stamps[top]))
         width = max(1, math.ceil((target.boot_seconds + target.decision_interval_seconds) / step))
         rolling = per_step.copy()
         for shift in range(1, width):

@@ -62,6 +62,16 @@ def test_the_window_is_now_to_boot_plus_interval():
     assert _decide(make_path(p50), desired=3, target=make_target(boot_seconds=600)).desired == 14
 
 
+def test_a_peak_now_adds_nothing_but_blocks_scale_in():
+    # GIVEN a peak at 14:00 (now): instances launched now would serve from 14:05, too late for it
+    p50 = flat(3000)
+    p50[0] = 12_000
+    assert _decide(make_path(p50), desired=3).desired == 3
+    # but it keeps 9 running instances from being removed
+    stable = TargetState(plan_lower_since=NOW - timedelta(hours=1))
+    assert _decide(make_path(p50), desired=9, state=stable).desired == 9
+
+
 def test_bounds_always_hold():
     capped = _decide(make_path(flat(100_000)), desired=6)
     assert capped.desired == 20
