@@ -143,18 +143,18 @@ class Forescale(Construct):
         self._log_retention = log_retention
         self._stack = Stack.of(self)
 
-        self.created_storage = ForescaleStorage(self, "Storage") if storage is None else None
-        self.storage = self.created_storage.ref() if self.created_storage is not None else storage
-        assert self.storage is not None
+        self.created_storage: ForescaleStorage | None = None
+        if storage is None:
+            self.created_storage = ForescaleStorage(self, "Storage")
+            storage = self.created_storage.ref()
+        self.storage = storage
         self.bus = events.EventBus.from_event_bus_arn(self, "ForescaleBus", self.storage.bus_arn)
         self.notification_topic = notification_topic or self._notification_topic()
 
         built_dir = layers_dir or staging.DEFAULT_LAYERS_DIR
         self._code = lambda_.Code.from_asset(str(staging.code_directory()))
         self.layers = self._layers(built_dir, require_layers)
-        self._image_dir = (
-            self._image_context(built_dir, require_layers) if IMAGE_FUNCTIONS & {s.name for s in FUNCTIONS} else None
-        )
+        self._image_dir = self._image_context(built_dir, require_layers)
         self.functions: dict[str, lambda_.Function] = {}
         self.api_url: lambda_.FunctionUrl | None = None
         self.dead_letter_queues: dict[str, sqs.Queue] = {}
@@ -252,7 +252,6 @@ class Forescale(Construct):
         }
         function: lambda_.Function
         if spec.name in IMAGE_FUNCTIONS:
-            assert self._image_dir is not None
             # One image for the forecasting functions; each picks its handler through the image command.
             code = lambda_.DockerImageCode.from_image_asset(
                 str(self._image_dir), platform=ecr_assets.Platform.LINUX_ARM64, cmd=[spec.handler]
@@ -268,7 +267,6 @@ class Forescale(Construct):
                 layers=[self.layers[layer] for layer in spec.layers],
                 **options,
             )
-        if spec.name not in IMAGE_FUNCTIONS:
             acknowledge(
                 function,
                 "AwsSolutions-L1",
@@ -308,7 +306,6 @@ class Forescale(Construct):
         """What ``functions.settings.Settings.from_env`` reads (the same for every function: names are not
         permissions) plus Powertools' configuration and the per-function extras."""
         storage = self.storage
-        assert storage is not None
         env = {
             "POWERTOOLS_SERVICE_NAME": telemetry.SERVICE,
             "POWERTOOLS_METRICS_NAMESPACE": telemetry.NAMESPACE,
@@ -331,7 +328,6 @@ class Forescale(Construct):
 
     def _grant(self, policy: RolePolicy, spec: FunctionSpec, access: FunctionAccess) -> None:
         storage = self.storage
-        assert storage is not None
         for spec_table in ALL_TABLES:
             level = access.tables.get(spec_table.logical_name)
             if level is not None:
@@ -452,7 +448,6 @@ class Forescale(Construct):
         versioned, so every configuration ever deployed is kept.
         """
         storage = self.storage
-        assert storage is not None
         body = json.dumps([t.model_dump(mode="json") for t in self.targets], sort_keys=True, separators=(",", ":"))
         put_targets = cr.AwsSdkCall(
             service="S3",

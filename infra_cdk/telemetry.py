@@ -5,9 +5,9 @@ Every forescale metric lives in namespace :data:`NAMESPACE` with the dimension `
 per-target metrics, ``TargetId``. Handlers emit them as embedded metric format through Powertools,
 so no ``cloudwatch:PutMetricData`` permission is needed.
 
-The stack passes ``POWERTOOLS_SERVICE_NAME`` and ``POWERTOOLS_METRICS_NAMESPACE`` from here; the
-names below are the only place the metric names are spelled (handlers should import them once the
-handlers land; until then this module is the specification).
+The stack passes ``POWERTOOLS_SERVICE_NAME`` and ``POWERTOOLS_METRICS_NAMESPACE`` from here. The
+handlers spell the same names in ``functions/services/common.py`` (the Lambda code asset does not ship
+this package); ``tests/infra/test_telemetry.py`` keeps the two equal.
 """
 
 from __future__ import annotations
