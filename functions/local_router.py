@@ -479,6 +479,7 @@ def configure_memory(
     ``settings_changes`` override :class:`~functions.settings.Settings` fields (``shard_size=...``).
     """
     from dataclasses import replace
+
     from functions import wiring
     from functions.adapters.cloudwatch import CloudWatchMetricsPublisher, CloudWatchMetricsSource
     from functions.adapters.memory import (

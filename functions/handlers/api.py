@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -26,6 +27,7 @@ from functions.services.operator import (
     InvalidRequestError,
     Submitted,
     TargetView,
+    request_errors,
 )
 from functions.services.targets import UnknownTargetError
 
@@ -96,7 +98,16 @@ def invalid_request(error: InvalidRequestError) -> Response[dict[str, Any]]:
     return Response(status_code=422, content_type=content_types.APPLICATION_JSON, body={"errors": error.errors})
 
 
+@app.exception_handler(RequestValidationError)
+def invalid_input(error: RequestValidationError) -> Response[dict[str, Any]]:
+    """422 naming each field and the reason (the contracts' own messages; no code or file names)."""
+    return Response(
+        status_code=422, content_type=content_types.APPLICATION_JSON, body={"errors": request_errors(error.errors())}
+    )
+
+
 def _resolve(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    count("ApiRequests", 1)
     return app.resolve(event, context)
 
 

@@ -168,7 +168,7 @@ class CollectorService:
             series = self.metrics.fetch({t.target_id: t.metric for t in group}, start=end - lookback, end=end)
             for target in group:
                 collected[target.target_id] = self._collect_target(
-                    target, series.get(target.target_id), end, round_at, part, result
+                    target, series.get(target.target_id), end=end, round_at=round_at, part=part, result=result
                 )
         result.targets = len(shard)
         result.collected = [collected[t.target_id] for t in shard]
@@ -196,6 +196,7 @@ class CollectorService:
         self,
         target: ScalingTarget,
         series: MetricSeries | None,
+        *,
         end: datetime,
         round_at: datetime,
         part: str,

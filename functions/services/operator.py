@@ -8,6 +8,8 @@ answered 422 with each field and reason and never reaches the bus.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -114,6 +116,25 @@ class InvalidRequestError(ValueError):
     def __init__(self, errors: list[dict[str, str]]) -> None:
         self.errors = errors
         super().__init__("; ".join(f"{e['field']}: {e['reason']}" for e in errors))
+
+
+_FIELD_PREFIX = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*): (.*)$", re.DOTALL)
+
+
+def request_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """``{"field", "reason"}`` per validation error of a request (location ``body``/``query`` dropped)."""
+    out = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        if loc and loc[0] in {"body", "query", "path", "header"}:
+            loc = loc[1:]
+        reason = str(error.get("msg", error.get("type", "invalid"))).removeprefix("Value error, ")
+        prefixed = _FIELD_PREFIX.match(reason)
+        if prefixed:
+            loc.append(prefixed.group(1))
+            reason = prefixed.group(2)
+        out.append({"field": ".".join(loc) or "(body)", "reason": reason})
+    return out
 
 
 def window(

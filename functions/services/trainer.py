@@ -312,9 +312,7 @@ class TrainerService:
                 out[tid] = NO_SCORES
                 continue
             before = truth[tid][truth[tid].index < naive_split]
-            grid = before.reindex(
-                pd.date_range(before.index.min(), before.index.max(), freq=pd.Timedelta(seconds=step))
-            )
+            grid = before.reindex(pd.date_range(before.index.min(), before.index.max(), freq=f"{step}s"))
             scale = mase_scale(grid.to_numpy(), season) if len(before) else math.nan
             actual = np.concatenate([a for a, _ in pairs])
             forecast = np.concatenate([f for _, f in pairs])

@@ -1,0 +1,158 @@
+"""Trainer: versioned artifacts, registry, champion promotion on backtest, accuracy metrics; model loading."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import target
+
+from events.base import to_envelope
+from events.contracts import MetricsCollected, ModelTrained
+from functions import wiring
+from functions.adapters.dynamodb import ModelVersion
+from functions.services.models import ARTIFACT_KEY, FALLBACK_VERSION
+from functions.services.trainer import Scores, TrainRequest, _better
+from models.config import ForecastConfig
+
+DAY = datetime(2026, 3, 9, tzinfo=UTC)
+ENSEMBLE = ForecastConfig(models=("SeasonalNaive", "SeasonalWindowAverage"), backtest_every_minutes=240)
+NAIVE_ONLY = ForecastConfig(models=("SeasonalNaive",), backtest_every_minutes=240)
+
+
+def seed(world, target_id: str, *, days: int, end: datetime, seed: int) -> None:
+    ds = pd.date_range(
+        (end - timedelta(days=days)).replace(tzinfo=None), end.replace(tzinfo=None), freq="300s", inclusive="left"
+    )
+    hours = ds.hour + ds.minute / 60
+    rng = np.random.default_rng(seed)
+    y = (500 + 300 * np.sin(2 * np.pi * hours / 24)) * (1 + 0.15 * rng.standard_normal(len(ds)))
+    world.archive.write_history(target_id, pd.DataFrame({"ds": ds, "y": np.maximum(y, 1)}), part_id=f"0-seed-{seed}")
+
+
+@pytest.fixture
+def trained(memory, clock):
+    world = memory([target("web"), target("api")])
+    end = DAY + timedelta(days=1, hours=3)
+    for i, tid in enumerate(("web", "api")):
+        seed(world, tid, days=6, end=end, seed=i)
+    wiring.configure(forecast_config=ENSEMBLE)
+    clock.current = DAY + timedelta(hours=3)
+    first = wiring.trainer().train(TrainRequest())
+    return world, first
+
+
+def test_first_training_registers_and_promotes_a_versioned_artifact(trained):
+    world, outcomes = trained
+    assert [o.promoted for o in outcomes] == [True, True] and {o.reason for o in outcomes} == {"no usable champion"}
+    version = outcomes[0].version
+    for tid in ("web", "api"):
+        champion = world.store.champion(tid)
+        assert champion is not None and champion.version == version
+        model = world.store.model_version(tid, version)
+        assert model.info[ARTIFACT_KEY] == "batch-300s-000" and model.artifact_uri.endswith(f"/{version}/")
+        assert 0 < model.scores["mase"] < 2 and 0 < model.scores["mape"] < 100
+    keys = list(world.objects.list_keys(f"models/batch-300s-000/{version}/"))
+    assert any(k.endswith("metadata.json") for k in keys) and any(k.endswith("targets.pkl") for k in keys)
+    # ModelTrained per target, MASE/MAPE per target in CloudWatch
+    trained_events = world.bus.published(ModelTrained)
+    assert [e.target_id for e in trained_events] == ["api", "web"] or [e.target_id for e in trained_events] == [
+        "web",
+        "api",
+    ]
+    assert all(e.promoted and e.scores and e.scores[0].horizon == "60min" for e in trained_events)
+    names = {
+        (d["MetricName"], dims["Value"])
+        for d in _metric_data(world)
+        for dims in d["Dimensions"]
+        if dims["Name"] == "TargetId"
+    }
+    assert names == {
+        ("ForecastMASE", "web"),
+        ("ForecastMAPEPercent", "web"),
+        ("ForecastMASE", "api"),
+        ("ForecastMAPEPercent", "api"),
+    }
+
+
+def _metric_data(world) -> list[dict]:
+    samples = world.cloudwatch._samples  # the twin keeps what PutMetricData stored
+    return [{"MetricName": s.name, "Dimensions": [{"Name": k, "Value": v} for k, v in s.dimensions]} for s in samples]
+
+
+def test_the_forecaster_then_uses_the_champion(trained, clock):
+    world, outcomes = trained
+    clock.current = DAY + timedelta(days=1, hours=3, seconds=5)
+    collected = MetricsCollected(
+        round_id="r-1",
+        collected_at=clock.current,
+        step_seconds=300,
+        targets=[
+            {
+                "target_id": "web",
+                "last_timestamp": clock.current - timedelta(minutes=5, seconds=5),
+                "last_value": 500.0,
+                "points_written": 1,
+                "desired_capacity": 3,
+            }
+        ],
+    )
+    delivery = world.router.invoke("forecaster", to_envelope(collected, event_id="e-1", time=clock.current))
+    (forecast,) = delivery.result["forecasts"]
+    assert forecast["model"].startswith(outcomes[0].version) and forecast["no_forecast_reason"] is None
+
+
+def test_a_worse_challenger_is_registered_but_not_promoted(trained, clock):
+    world, first = trained
+    # a day later, a challenger with the naive model only (the noisy load favours the window average)
+    wiring.configure(forecast_config=NAIVE_ONLY)
+    clock.current = DAY + timedelta(days=1, hours=3)
+    second = wiring.trainer().train(TrainRequest(target_ids=["web"]))
+    (outcome,) = second
+    assert outcome.promoted is False and outcome.champion is not None
+    assert outcome.challenger.mase >= outcome.champion.mase, outcome.summary()
+    assert world.store.champion("web").version == first[0].version
+    assert [m.version for m in world.store.model_versions("web")] == [first[0].version, outcome.version]
+    assert world.bus.published(ModelTrained)[-1].promoted is False
+
+
+def test_promotion_rule():
+    nan = float("nan")
+    assert _better(Scores(1.0, 10, 10, 3), None)[0]
+    assert _better(Scores(0.8, 10, 10, 3), Scores(0.9, 10, 10, 3))[0]
+    assert not _better(Scores(0.9, 10, 10, 3), Scores(0.9, 10, 10, 3))[0]
+    assert not _better(Scores(nan, nan, nan, 0), Scores(0.9, 10, 10, 3))[0]
+    assert _better(Scores(0.9, 10, 10, 3), Scores(nan, nan, nan, 0))[0]
+
+
+def test_missing_artifact_falls_back_to_the_unfitted_model_and_says_why(memory, clock):
+    world = memory([target("web")])
+    now = DAY + timedelta(hours=3)
+    world.store.register_model(
+        ModelVersion("web", "v-gone", now, "s3://forescale-memory/models/gone/v-gone/", {}, {ARTIFACT_KEY: "gone"})
+    )
+    world.store.promote("web", "v-gone", expected_current=None, at=now)
+    loader = wiring.model_loader()
+    service, version = loader.service_for("web", 300, {})
+    assert version == FALLBACK_VERSION and not service.is_fitted
+    assert "model v-gone unusable (NotFoundError" in loader.problems[0]
+
+
+def test_corrupt_artifact_falls_back(memory, clock):
+    world = memory([target("web")])
+    now = DAY + timedelta(hours=3)
+    manifest = {
+        "target_id": "bad",
+        "version": "v1",
+        "files": [{"path": "targets.pkl", "bytes": 3, "sha256": "0" * 64}],
+        "metadata": {},
+    }
+    world.objects.put_new("models/bad/v1/targets.pkl", b"xyz")
+    world.objects.put_new("models/bad/v1/metadata.json", json.dumps(manifest).encode())
+    world.store.register_model(ModelVersion("web", "v1", now, "s3://b/models/bad/v1/", {}, {ARTIFACT_KEY: "bad"}))
+    world.store.promote("web", "v1", expected_current=None, at=now)
+    _, version = wiring.model_loader().service_for("web", 300, {})
+    assert version == FALLBACK_VERSION and "corrupt artifact" in wiring.model_loader().problems[0]
