@@ -22,6 +22,7 @@ A bad value fails synth with one line naming the key or field, e.g.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -154,9 +155,22 @@ def build_app(context: Mapping[str, Any] | None = None, *, outdir: str | None = 
     return app
 
 
+def direct_run_context(environ: Mapping[str, str]) -> dict[str, Any] | None:
+    """``cdk.json``'s context when the app runs as ``python -m infra_cdk.app`` rather than under the cdk CLI
+    (which passes context and output directory through ``CDK_CONTEXT_JSON`` / ``CDK_OUTDIR``)."""
+    if "CDK_CONTEXT_JSON" in environ or "CDK_OUTDIR" in environ:
+        return None
+    cdk_json = PROJECT_ROOT / "cdk.json"
+    if not cdk_json.is_file():
+        return None
+    context: dict[str, Any] = json.loads(cdk_json.read_text()).get("context", {})
+    return context
+
+
 def main() -> int:
     try:
-        app = build_app()
+        context = direct_run_context(os.environ)
+        app = build_app(context, outdir=str(PROJECT_ROOT / "cdk.out") if context is not None else None)
     except ValueError as exc:  # ContractError included: the message names the field
         print(f"forescale: {exc}", file=sys.stderr)
         return 1

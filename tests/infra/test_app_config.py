@@ -85,6 +85,14 @@ def test_modes_naming_an_unknown_target_fail_construction():
     assert apply_modes(targets, {"batch/asg:1": "direct"})[2].mode == "direct"
 
 
+def test_run_directly_the_app_uses_cdk_json_context_and_under_the_cli_the_cli_context():
+    from infra_cdk.app import direct_run_context
+
+    assert direct_run_context({}) == json.loads((REPO / "cdk.json").read_text())["context"]
+    assert direct_run_context({"CDK_CONTEXT_JSON": "{}"}) is None
+    assert direct_run_context({"CDK_OUTDIR": "cdk.out"}) is None
+
+
 def test_python_m_infra_cdk_app_exits_with_one_line_naming_the_field(tmp_path):
     # GIVEN a target without max_capacity, passed the way the cdk CLI passes context (CDK_CONTEXT_JSON)
     context = {"forescale:targets": [_without(TARGETS[0], "max_capacity")]}
