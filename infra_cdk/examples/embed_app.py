@@ -10,8 +10,6 @@ alarms go to the team's own on-call topic, and the tables, bucket and bus live i
 
 from __future__ import annotations
 
-import sys
-
 from aws_cdk import App, Stack, Validations
 from aws_cdk import aws_sns as sns
 from cdk_nag import AwsSolutionsChecks
@@ -76,5 +74,4 @@ def build_app(outdir: str | None = None) -> App:
 
 
 if __name__ == "__main__":
-    build_app().synth()
-    sys.exit(0)
+    build_app(outdir="cdk.out").synth()
