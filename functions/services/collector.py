@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -82,6 +83,13 @@ class CollectResult:
         }
 
 
+@dataclass(frozen=True)
+class _Collected:
+    item: CollectedTarget
+    compacted: int
+    capacity_known: bool
+
+
 def chunks(items: Sequence[Any], size: int) -> list[list[Any]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
@@ -108,6 +116,8 @@ class CollectorService:
     collect_every_seconds: int = 60
     #: at least this much is re-read each round
     lookback_seconds: int = 600
+    #: targets handled side by side (their S3 and capacity calls are independent)
+    workers: int = 16
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= 500:
@@ -166,10 +176,20 @@ class CollectorService:
             end = floor_time(now, period)
             lookback = timedelta(seconds=period * max(5, -(-self.lookback_seconds // period)))
             series = self.metrics.fetch({t.target_id: t.metric for t in group}, start=end - lookback, end=end)
-            for target in group:
-                collected[target.target_id] = self._collect_target(
-                    target, series.get(target.target_id), end=end, round_at=round_at, part=part, result=result
-                )
+
+            def one(target: ScalingTarget, series: dict[str, MetricSeries] = series, end: datetime = end) -> _Collected:
+                return self._collect_target(target, series.get(target.target_id), end=end, round_at=round_at, part=part)
+
+            # Each target is a few independent S3 and capacity calls: run them side by side.
+            with ThreadPoolExecutor(max_workers=self.workers) as pool:
+                for done in pool.map(one, group):
+                    collected[done.item.target_id] = done.item
+                    result.points += done.item.points_written
+                    result.compacted += done.compacted
+                    if done.item.metric_missing:
+                        result.missing.append(done.item.target_id)
+                    if not done.capacity_known:
+                        result.capacity_unknown.append(done.item.target_id)
         result.targets = len(shard)
         result.collected = [collected[t.target_id] for t in shard]
         events: list[MetricsCollected] = []
@@ -200,8 +220,7 @@ class CollectorService:
         end: datetime,
         round_at: datetime,
         part: str,
-        result: CollectResult,
-    ) -> CollectedTarget:
+    ) -> _Collected:
         import pandas as pd
 
         period = timedelta(seconds=target.metric.period_seconds)
@@ -215,11 +234,8 @@ class CollectorService:
         if stamps:
             frame = pd.DataFrame({"ds": [s.replace(tzinfo=None) for s in stamps], "y": values})
             self.archive.write_history(target.target_id, frame, part_id=part)
-            result.points += len(stamps)
-        else:
-            result.missing.append(target.target_id)
-        result.compacted += self._compact(target, round_at)
-        snapshot = self._describe(target, result)
+        compacted = self._compact(target, round_at)
+        snapshot = self._describe(target)
         last_value = values[-1] if values else None
         if snapshot is not None and last_value is not None and snapshot.in_service > 0:
             per_instance = target.capacity_per_instance
@@ -227,7 +243,7 @@ class CollectorService:
                 self.sink.emit(
                     UTILIZATION, last_value / (snapshot.in_service * float(per_instance)), target_id=target.target_id
                 )
-        return CollectedTarget(
+        item = CollectedTarget(
             target_id=target.target_id,
             last_timestamp=stamps[-1] if stamps else None,
             last_value=last_value,
@@ -236,13 +252,13 @@ class CollectorService:
             in_service_capacity=None if snapshot is None else snapshot.in_service,
             metric_missing=not stamps,
         )
+        return _Collected(item, compacted, snapshot is not None)
 
-    def _describe(self, target: ScalingTarget, result: CollectResult) -> CapacitySnapshot | None:
+    def _describe(self, target: ScalingTarget) -> CapacitySnapshot | None:
         try:
             return self.capacity.describe(target)
         except CapacityError:
             # The round still records the load; the decider will not decide without a capacity.
-            result.capacity_unknown.append(target.target_id)
             return None
 
     def _compact(self, target: ScalingTarget, round_at: datetime) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -87,6 +88,8 @@ class _Job:
     history: pd.DataFrame
     windows: list[BusinessWindow]
     previous: StoredForecast | None
+    service: ForecastService
+    version: str
 
 
 @dataclass
@@ -122,60 +125,57 @@ class ForecasterService:
     history_days: float = 8.0
     #: how much history the anomaly detector looks at
     anomaly_days: float = 1.0
+    #: targets read and stored side by side
+    workers: int = 16
 
     def forecast_batch(self, collected: MetricsCollected) -> list[ForecastOutcome]:
         now = self.clock.now()
-        jobs: list[_Job] = []
-        for item in collected.targets:
-            target = self.catalog.find(item.target_id)
-            if target is None:
-                continue
-            aligned = floor_time(now, target.metric.period_seconds)
-            latest = self.store.latest_forecast(target.target_id)
-            if not is_due(target, latest, aligned):
-                continue
-            jobs.append(self._prepare(target, item, aligned, latest))
+        # Reading each target's state, history, events and model is I/O: side by side.
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            prepared = list(pool.map(lambda item: self._prepare(item, now), collected.targets))
+        jobs = [job for job in prepared if job is not None]
         if not jobs:
             return []
-        outcomes: list[ForecastOutcome] = []
-        summaries: list[ForecastSummary] = []
+        stored: list[tuple[ForecastOutcome, ForecastSummary]] = []
         anomalies: list[AnomalyDetected] = []
         for group in self._groups(jobs):
-            service, version = group[0]
-            results = self._run(service, group[1])
-            for job in group[1]:
-                result = results.get(job.target.target_id)
-                outcome, summary = self._store(job, result, version)
-                outcomes.append(outcome)
-                summaries.append(summary)
+            results = self._run(group[0].service, group)
+            paths = [results.get(job.target.target_id) for job in group]
+            with ThreadPoolExecutor(max_workers=self.workers) as pool:
+                stored += pool.map(self._store, group, paths)
+            for job, (outcome, _) in zip(group, stored[-len(group) :], strict=True):
                 anomaly = self._anomalies(job, now)
                 if anomaly is not None:
                     outcome.anomalies = len(anomaly.points)
                     anomalies.append(anomaly)
+        summaries = [summary for _, summary in stored]
         self.publisher.publish([ForecastReady(round_id=collected.round_id, forecasts=summaries), *anomalies])
-        return outcomes
+        return [outcome for outcome, _ in stored]
 
     # ----------------------------------------------------------------- steps
 
-    def _prepare(
-        self, target: ScalingTarget, item: CollectedTarget, aligned: datetime, latest: StoredForecast | None
-    ) -> _Job:
+    def _prepare(self, item: CollectedTarget, now: datetime) -> _Job | None:
+        """Everything one due target's forecast needs; None when it is not due (or not a target)."""
+        target = self.catalog.find(item.target_id)
+        if target is None:
+            return None
+        aligned = floor_time(now, target.metric.period_seconds)
+        latest = self.store.latest_forecast(target.target_id)
+        if not is_due(target, latest, aligned):
+            return None
         start = aligned - timedelta(days=self.history_days)
         history = self.archive.read_history(target.target_id, start, aligned)
         reach = aligned + timedelta(seconds=horizon_steps(target) * target.metric.period_seconds)
-        events = self.store.business_events(target.target_id, start, reach)
-        return _Job(target, item, aligned, history, [to_window(e) for e in events], latest)
+        windows = [to_window(e) for e in self.store.business_events(target.target_id, start, reach)]
+        effects = learned_effects(self.store, {w.event_type for w in windows})
+        service, version = self.models.service_for(target.target_id, target.metric.period_seconds, effects)
+        return _Job(target, item, aligned, history, windows, latest, service, version)
 
-    def _groups(self, jobs: list[_Job]) -> list[tuple[tuple[ForecastService, str], list[_Job]]]:
-        """Jobs sharing a model (same loaded service, same alignment): one forecast call each."""
-        groups: dict[tuple[int, str, datetime, int], tuple[tuple[ForecastService, str], list[_Job]]] = {}
+    def _groups(self, jobs: list[_Job]) -> list[list[_Job]]:
+        """Jobs sharing a loaded model, alignment and horizon: one forecast call each."""
+        groups: dict[tuple[int, datetime, int], list[_Job]] = {}
         for job in jobs:
-            effects = learned_effects(self.store, {w.event_type for w in job.windows})
-            service, version = self.models.service_for(job.target.target_id, job.target.metric.period_seconds, effects)
-            key = (id(service), version, job.aligned_now, horizon_steps(job.target))
-            if version == "unfitted":
-                key = (id(service), f"{version}:{job.target.target_id}", job.aligned_now, horizon_steps(job.target))
-            groups.setdefault(key, ((service, version), []))[1].append(job)
+            groups.setdefault((id(job.service), job.aligned_now, horizon_steps(job.target)), []).append(job)
         return list(groups.values())
 
     def _run(self, service: ForecastService, jobs: Sequence[_Job]) -> dict[str, ForecastPath | NoForecast]:
@@ -187,12 +187,10 @@ class ForecasterService:
             history, now=jobs[0].aligned_now, horizon_steps=horizon_steps(jobs[0].target), events=windows
         )
 
-    def _store(
-        self, job: _Job, result: ForecastPath | NoForecast | None, version: str
-    ) -> tuple[ForecastOutcome, ForecastSummary]:
+    def _store(self, job: _Job, result: ForecastPath | NoForecast | None) -> tuple[ForecastOutcome, ForecastSummary]:
         from models.api import ForecastPath
 
-        target, tid = job.target, job.target.target_id
+        target, tid, version = job.target, job.target.target_id, job.version
         forecast_id = self.ids.new_id("forecast")
         history_end = (
             job.history["ds"].iloc[-1].to_pydatetime().replace(tzinfo=UTC)

@@ -17,6 +17,7 @@ import json
 import pickle
 import shutil
 import tempfile
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,6 +68,7 @@ class ModelLoader:
     max_cached: int = 4
     problems: list[str] = field(default_factory=list)
     _cache: OrderedDict[tuple[str, str], ForecastService] = field(default_factory=OrderedDict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def champion(self, target_id: str) -> ModelVersion | None:
         champion = self.registry.champion(target_id)
@@ -79,6 +81,10 @@ class ModelLoader:
 
     def load(self, model: ModelVersion) -> ForecastService:
         """The service of a registered version; raises one of :data:`ARTIFACT_ERRORS` when unusable."""
+        with self._lock:  # one download per artifact, even when many targets ask at once
+            return self._load(model)
+
+    def _load(self, model: ModelVersion) -> ForecastService:
         from models.service import ForecastService
 
         key = (model.info.get(ARTIFACT_KEY, model.target_id), model.version)

@@ -33,8 +33,9 @@ STEP = 300
 NAMESPACE = "E2E/Load"
 
 
-def metric_for(target_id: str, period: int = STEP) -> LoadMetric:
-    return LoadMetric(namespace=NAMESPACE, name="Requests", dimensions={"Target": target_id}, period_seconds=period)
+def metric_for(resource: str, period: int = STEP) -> LoadMetric:
+    """The load metric of a resource (CloudWatch is shared by every test: the resource name is unique)."""
+    return LoadMetric(namespace=NAMESPACE, name="Requests", dimensions={"Resource": resource}, period_seconds=period)
 
 
 def asg_target(target_id: str, asg_name: str, **overrides: Any) -> ScalingTarget:
@@ -42,7 +43,7 @@ def asg_target(target_id: str, asg_name: str, **overrides: Any) -> ScalingTarget
         "target_id": target_id,
         "kind": "asg",
         "asg_name": asg_name,
-        "metric": metric_for(target_id),
+        "metric": metric_for(asg_name),
         "capacity_per_instance": 100.0,
         "boot_seconds": 300,
         "min_capacity": 1,
@@ -58,6 +59,7 @@ def asg_target(target_id: str, asg_name: str, **overrides: Any) -> ScalingTarget
 
 def ecs_target(target_id: str, cluster: str, service: str, **overrides: Any) -> ScalingTarget:
     config = asg_target(target_id, "x").model_dump() | {"kind": "ecs", "asg_name": None}
+    config["metric"] = metric_for(f"{cluster}/{service}").model_dump()
     config.update({"ecs_cluster": cluster, "ecs_service": service, **overrides})
     return ScalingTarget.model_validate(config)
 

@@ -35,10 +35,11 @@ def ran(moto_endpoint: str) -> Iterator[Pipeline]:
 def scenario(pipeline: Pipeline) -> Pipeline:
     # GIVEN an ASG (direct mode) and an ECS service (floor mode) sized for the quiet hours,
     # with two days of history in which the load peaks at noon every day
-    web = asg_target("web", "web-asg")
-    api = ecs_target("api", "shop", "api", mode="floor")
-    pipeline.aws.create_asg("web-asg", desired=need(load_at(START)), min_size=1, max_size=60)
-    pipeline.aws.create_ecs_service("shop", "api", desired=need(load_at(START)))
+    prefix = pipeline.aws.prefix
+    web = asg_target("web", f"{prefix}-web")
+    api = ecs_target("api", prefix, "api", mode="floor")
+    pipeline.aws.create_asg(f"{prefix}-web", desired=need(load_at(START)), min_size=1, max_size=60)
+    pipeline.aws.create_ecs_service(prefix, "api", desired=need(load_at(START)))
     pipeline.aws.put_targets([web, api])
     history = five_minute_index(DAY - timedelta(days=2), START)
     for target in (web, api):
@@ -51,7 +52,7 @@ def scenario(pipeline: Pipeline) -> Pipeline:
         for target in (web, api):
             pipeline.put_load(target, at - timedelta(seconds=300), load_at(at - timedelta(seconds=300)))
         pipeline.run_round(at + timedelta(seconds=10))
-        pipeline.capacity[at] = (pipeline.aws.asg_desired("web-asg")[0], pipeline.aws.ecs_desired("shop", "api"))
+        pipeline.capacity[at] = (pipeline.aws.asg_desired(f"{prefix}-web")[0], pipeline.aws.ecs_desired(prefix, "api"))
         at += timedelta(seconds=300)
     return pipeline
 
@@ -89,7 +90,5 @@ def test_ecs_floor_rises_before_the_peak(ran: Pipeline):
     assert api[START] < need(PEAK)
     assert ahead_of_the_load(api) == []
     # floor mode: the scalable target's minimum carries the decision
-    targets = ran.aws.client("application-autoscaling").describe_scalable_targets(
-        ServiceNamespace="ecs", ResourceIds=["service/shop/api"]
-    )["ScalableTargets"]
-    assert targets and targets[0]["MinCapacity"] >= need(PEAK)
+    floor = ran.aws.ecs_floor(ran.aws.prefix, "api")
+    assert floor is not None and floor >= need(PEAK)
