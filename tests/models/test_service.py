@@ -229,3 +229,17 @@ def test_anomalous_spike_is_flagged_and_kept_out(panel):
     service = ForecastService(STEP, FAST).fit(spiked, now=NOW, events=[])
     flagged = service.anomalies_.get("s1", [])
     assert any(ts == spiked.loc[idx, "ds"] for ts, _value, _score in flagged)
+
+
+def test_one_minute_data_gives_a_15_minute_forecast():
+    # GIVEN 3 days of 1-minute load for two targets
+    history = make_panel(2, 3.0, step=60)
+    service = ForecastService(60, FAST).fit(history, now=NOW, events=[])
+    # WHEN the short horizon (15 steps) is forecast
+    out = service.forecast(history, now=NOW, horizon_steps=15, events=[])
+    # THEN both get an ensemble path at 1-minute steps from now
+    for path in out.values():
+        _assert_valid(path, 15)
+        assert path.model == "Ensemble"
+        assert path.ds[1] - path.ds[0] == pd.Timedelta(minutes=1)
+        assert path.ds[0] == pd.Timestamp(NOW)
