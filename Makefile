@@ -2,6 +2,12 @@
 SHELL := /bin/bash
 export OMP_WAIT_POLICY := PASSIVE
 export UV_PYTHON_DOWNLOADS := never
+export UV_SYSTEM_CERTS := 1
+SYSTEM_CA := /etc/ssl/certs/ca-certificates.crt
+ifneq ($(wildcard $(SYSTEM_CA)),)
+export SSL_CERT_FILE ?= $(SYSTEM_CA)
+export NODE_EXTRA_CA_CERTS ?= $(SYSTEM_CA)
+endif
 VENV := .venv/bin
 TRACE := data/traces/nab/cpu_utilization_asg_misconfiguration.csv
 

@@ -5,6 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export UV_PYTHON_DOWNLOADS=never
+# Trust the machine's certificate store (registries may sit behind a TLS-inspecting proxy).
+export UV_SYSTEM_CERTS=1
+if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  export SSL_CERT_FILE=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
+  export NODE_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}
+fi
 
 # Python 3.12 (the Lambda runtime's); pyenv honours .python-version, else any python3.12 on PATH, else python3.
 python=""
