@@ -14,7 +14,9 @@ Rules the adapters enforce themselves, identically for both kinds (moto checks n
   for an ECS service the adapter updates the service rather than wait for Application Auto Scaling.
 - An ECS service without a registered scalable target reports the target's configured bounds.
 
-AWS errors become :class:`CapacityError` with the AWS code and whether retrying may help.
+AWS errors become :class:`CapacityError` with the AWS code and whether retrying may help; so do errors
+below the API (connection reset or refused, read timeout), which are retryable: the request may or may
+not have arrived, and the executor verifies every change by describing the resource again.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as TransportConnectionError
 
 from functions.adapters.errors import AdapterError
 from functions.domain.target import ScalingTarget
@@ -49,6 +52,11 @@ RETRYABLE_CODES = frozenset(
         "ConcurrentUpdateException",
     }
 )
+
+
+#: What a capacity call may raise that becomes a :class:`CapacityError`: AWS errors, and connection
+#: resets, refusals and timeouts (after botocore's own retries, if the client has any).
+CALL_ERRORS: Final = (ClientError, HTTPClientError, TransportConnectionError)
 
 
 @dataclass(frozen=True)
@@ -107,9 +115,11 @@ def check_bounds(min_capacity: int, max_capacity: int) -> None:
         )
 
 
-def _wrap(error: ClientError) -> CapacityError:
-    details = error.response.get("Error", {})
-    return CapacityError(str(details.get("Code", "Unknown")), str(details.get("Message", "")))
+def _wrap(error: Exception) -> CapacityError:
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        return CapacityError(str(details.get("Code", "Unknown")), str(details.get("Message", "")))
+    return CapacityError(type(error).__name__, str(error), retryable=True)
 
 
 def _require_kind(target: ScalingTarget, kind: str) -> None:
@@ -127,7 +137,7 @@ class AsgCapacity:
         _require_kind(target, "asg")
         try:
             groups = self._client.describe_auto_scaling_groups(AutoScalingGroupNames=[target.resource_id])
-        except ClientError as error:
+        except CALL_ERRORS as error:
             raise _wrap(error) from error
         found = groups.get("AutoScalingGroups", [])
         if not found:
@@ -149,7 +159,7 @@ class AsgCapacity:
             self._client.set_desired_capacity(
                 AutoScalingGroupName=target.resource_id, DesiredCapacity=desired, HonorCooldown=False
             )
-        except ClientError as error:
+        except CALL_ERRORS as error:
             raise _wrap(error) from error
 
     def set_bounds(self, target: ScalingTarget, *, min_capacity: int, max_capacity: int) -> None:
@@ -162,7 +172,7 @@ class AsgCapacity:
                 MaxSize=max_capacity,
                 DesiredCapacity=max(min_capacity, min(max_capacity, current.desired)),
             )
-        except ClientError as error:
+        except CALL_ERRORS as error:
             raise _wrap(error) from error
 
 
@@ -178,7 +188,7 @@ class EcsCapacity:
             response = self._ecs.describe_services(
                 cluster=target.ecs_cluster or "", services=[target.ecs_service or ""]
             )
-        except ClientError as error:
+        except CALL_ERRORS as error:
             raise _wrap(error) from error
         services = [s for s in response.get("services", []) if s.get("status") != "INACTIVE"]
         if not services:
@@ -194,7 +204,7 @@ class EcsCapacity:
             response = self._aas.describe_scalable_targets(
                 ServiceNamespace="ecs", ResourceIds=[target.resource_id], ScalableDimension=ECS_DIMENSION
             )
-        except ClientError as error:
+        except CALL_ERRORS as error:
             raise _wrap(error) from error
         found = response.get("ScalableTargets", [])
         if not found:
@@ -212,7 +222,7 @@ class EcsCapacity:
             self._ecs.update_service(
                 cluster=target.ecs_cluster or "", service=target.ecs_service or "", desiredCount=desired
             )
-        except ClientError as error:
+        except CALL_ERRORS as error:
             raise _wrap(error) from error
 
     def set_desired(self, target: ScalingTarget, desired: int) -> None:
@@ -230,7 +240,7 @@ class EcsCapacity:
                 MinCapacity=min_capacity,
                 MaxCapacity=max_capacity,
             )
-        except ClientError as error:
+        except CALL_ERRORS as error:
             raise _wrap(error) from error
         inside = max(min_capacity, min(max_capacity, current.desired))
         if inside != current.desired:

@@ -1,0 +1,71 @@
+"""Figures the reliability, security and fuzz tests measure, written for the README table.
+
+Each test that measures something records rows through the ``figures`` fixture
+(``figures.add("faults", "executor/throttle", injected=4, survived=4, lost=0)``); at the end of the
+test they are written as one JSON file under ``$FORESCALE_FIGURES_DIR`` (default
+``out/reliability/figures``), named after the test, whether the test passed or not (a failing test
+still reports what it counted). ``python -m tests.support.report`` runs the tests and prints the table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+ENV = "FORESCALE_FIGURES_DIR"
+TABLES = ("faults", "events", "fuzz", "invariants", "security", "load")
+
+
+def figures_dir() -> Path:
+    return Path(os.environ.get(ENV) or REPO / "out" / "reliability" / "figures")
+
+
+@dataclass
+class Figures:
+    """Counts of one test: ``rows[table][name] = {column: value}`` (counts add up, other values replace)."""
+
+    test: str
+    rows: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: defaultdict(dict))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, table: str, name: str, **values: Any) -> None:
+        if table not in TABLES:
+            raise ValueError(f"table: one of {TABLES}")
+        with self._lock:
+            row = self.rows[table].setdefault(name, {})
+            for key, value in values.items():
+                if isinstance(value, bool) or not isinstance(value, int | float) or key not in row:
+                    row[key] = value
+                else:
+                    row[key] += value
+
+    def write(self) -> Path | None:
+        if not self.rows:
+            return None
+        directory = figures_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        name = hashlib.sha1(self.test.encode()).hexdigest()[:16]
+        path = directory / f"{name}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"test": self.test, "rows": self.rows}, indent=1, sort_keys=True, default=str))
+        tmp.replace(path)
+        return path
+
+
+class ExampleCounter:
+    """Counts the examples a hypothesis test really ran (its body's executions), for the invariants row."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            self.runs += 1

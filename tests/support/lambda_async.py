@@ -1,0 +1,213 @@
+"""Lambda's asynchronous invocation as the tests need it: two retries, then a dead-letter queue in moto.
+
+EventBridge and the scheduler invoke forescale's functions asynchronously. Lambda runs such an event,
+and when the function raises (or runs past its timeout) it retries it twice more (``MaximumRetryAttempts``
+2, the default), then sends it to the function's dead-letter queue. :class:`AsyncLambda` does exactly
+that against a real SQS queue on moto's server, and keeps a ledger so that a test can show that every
+input event ends as a success record, a pending retry, or a dead-letter entry: nothing is lost.
+
+Time: handlers sleep only through :class:`VirtualSleep` (the wiring's ``sleep`` and botocore's retry
+backoff, see :func:`virtual_botocore_sleep`), which records the delay instead of waiting. An attempt's
+duration is its real time plus the delays it asked for; an attempt longer than the function's timeout
+(``functions.catalog``) is a failure, as Lambda would kill it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from functions.catalog import by_name
+from functions.local_router import LambdaContext, load_handler
+
+#: Lambda's default for asynchronous invocations: the first attempt and two retries.
+ATTEMPTS = 3
+
+
+@dataclass
+class VirtualSleep:
+    """A ``sleep`` that records the delays asked for and returns at once (thread-safe)."""
+
+    delays: list[float] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("sleep: negative delay")
+        with self._lock:
+            self.delays.append(float(seconds))
+
+    @property
+    def total(self) -> float:
+        with self._lock:
+            return sum(self.delays)
+
+
+@contextmanager
+def virtual_botocore_sleep(sleep: VirtualSleep) -> Iterator[None]:
+    """botocore's retry backoff (``time.sleep`` in ``botocore.endpoint``) goes through ``sleep`` instead."""
+    import botocore.endpoint
+
+    original = botocore.endpoint.time
+    botocore.endpoint.time = types.SimpleNamespace(sleep=sleep)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        botocore.endpoint.time = original
+
+
+@dataclass
+class Attempt:
+    error: str | None
+    seconds: float  # real time + virtual sleeps
+
+
+@dataclass
+class Invocation:
+    key: str
+    event: dict[str, Any]
+    attempts: list[Attempt] = field(default_factory=list)
+    result: Any = None
+    state: str = "queued"  # queued | succeeded | retrying | dead-lettered
+
+    @property
+    def last_error(self) -> str | None:
+        return self.attempts[-1].error if self.attempts else None
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """Where every input event ended. ``lost`` counts what is none of the three."""
+
+    inputs: int
+    succeeded: int
+    pending: int
+    dead_lettered: int
+
+    @property
+    def lost(self) -> int:
+        return self.inputs - self.succeeded - self.pending - self.dead_lettered
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "inputs": self.inputs,
+            "succeeded": self.succeeded,
+            "pending": self.pending,
+            "dead_lettered": self.dead_lettered,
+            "lost": self.lost,
+        }
+
+
+@dataclass
+class AsyncLambda:
+    """One function invoked asynchronously, with its dead-letter queue ``dlq_url`` on moto's SQS."""
+
+    function: str
+    sqs: Any
+    dlq_url: str
+    sleep: VirtualSleep
+    handler: Callable[[dict[str, Any], Any], Any] | None = None
+    invocations: list[Invocation] = field(default_factory=list)
+    _requests: int = 0
+
+    def __post_init__(self) -> None:
+        self.timeout_seconds = by_name(self.function).timeout_seconds
+        if self.handler is None:
+            self.handler = load_handler(self.function)
+
+    def invoke(self, event: dict[str, Any], *, key: str | None = None) -> Invocation:
+        """Queue ``event`` and run its first attempt."""
+        invocation = Invocation(key or str(event.get("id", len(self.invocations))), event)
+        self.invocations.append(invocation)
+        self._attempt(invocation)
+        return invocation
+
+    def retry_pending(self) -> int:
+        """One more attempt for every invocation waiting for a retry (Lambda's next retry); how many ran."""
+        waiting = [i for i in self.invocations if i.state == "retrying"]
+        for invocation in waiting:
+            self._attempt(invocation)
+        return len(waiting)
+
+    def settle(self) -> None:
+        """Run retries until every invocation succeeded or was dead-lettered."""
+        while self.retry_pending():
+            pass
+
+    def _attempt(self, invocation: Invocation) -> None:
+        assert self.handler is not None
+        self._requests += 1
+        context = LambdaContext(
+            function_name=self.function,
+            aws_request_id=f"req-{self._requests:06d}",
+            timeout_seconds=self.timeout_seconds,
+        )
+        slept_before = self.sleep.total
+        started = time.monotonic()
+        error: str | None = None
+        try:
+            result = self.handler(invocation.event, context)
+        except Exception as raised:  # any function error: Lambda retries it, then dead-letters it
+            error = f"{type(raised).__name__}: {raised}"
+            result = None
+        seconds = time.monotonic() - started + (self.sleep.total - slept_before)
+        if error is None and seconds > self.timeout_seconds:
+            error = f"Task timed out after {seconds:.1f} seconds"
+        invocation.attempts.append(Attempt(error, seconds))
+        if error is None:
+            invocation.state, invocation.result = "succeeded", result
+        elif len(invocation.attempts) < ATTEMPTS:
+            invocation.state = "retrying"
+        else:
+            invocation.state = "dead-lettered"
+            self.sqs.send_message(
+                QueueUrl=self.dlq_url,
+                MessageBody=json.dumps(invocation.event, default=str),
+                MessageAttributes={
+                    "InputKey": {"DataType": "String", "StringValue": invocation.key},
+                    "ErrorMessage": {"DataType": "String", "StringValue": error[:1000]},
+                },
+            )
+
+    # ----------------------------------------------------------------- accounting
+
+    def dead_letter_keys(self) -> list[str]:
+        """Input keys of the messages in the dead-letter queue, read back from SQS (the queue is left as is)."""
+        keys: list[str] = []
+        handles: list[str] = []
+        while True:
+            response = self.sqs.receive_message(
+                QueueUrl=self.dlq_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=0,
+                VisibilityTimeout=30,
+                MessageAttributeNames=["All"],
+            )
+            messages = response.get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                keys.append(message["MessageAttributes"]["InputKey"]["StringValue"])
+                handles.append(message["ReceiptHandle"])
+        for handle in handles:  # make them visible again: the queue still holds them
+            self.sqs.change_message_visibility(QueueUrl=self.dlq_url, ReceiptHandle=handle, VisibilityTimeout=0)
+        return keys
+
+    def ledger(self, confirmed: Callable[[Invocation], bool]) -> Ledger:
+        """Count each input once: a success only when ``confirmed`` finds its success record in the store,
+        a dead letter only when the message is really in the queue."""
+        in_queue = set(self.dead_letter_keys())
+        succeeded = sum(1 for i in self.invocations if i.state == "succeeded" and confirmed(i))
+        pending = sum(1 for i in self.invocations if i.state == "retrying")
+        dead = sum(1 for i in self.invocations if i.state == "dead-lettered" and i.key in in_queue)
+        return Ledger(len(self.invocations), succeeded, pending, dead)
+
+    @property
+    def longest_attempt(self) -> float:
+        return max((a.seconds for i in self.invocations for a in i.attempts), default=0.0)

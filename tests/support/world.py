@@ -1,0 +1,227 @@
+"""A forescale deployment on moto's server with the fault proxy between the handlers and moto (fixtures).
+
+``world`` gives each test its own tables, bucket, bus, rules and queues (unique prefix), the environment
+the CDK stack sets, a clock the test moves, a ``sleep`` that records instead of waiting (the handlers'
+own backoff and botocore's), and :class:`~tests.support.lambda_async.AsyncLambda` per function with a
+dead-letter queue on moto's SQS. The handlers' boto3 clients reach moto only through the proxy; the
+test's own set-up and checks talk to moto directly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from events.base import BusEvent, to_envelope
+from functions import wiring
+from functions.adapters.dynamodb import DynamoStateStore
+from functions.adapters.s3 import S3Store
+from functions.domain.clock import FixedClock, SequentialIds
+from functions.domain.target import LoadMetric, ScalingTarget
+from functions.local_router import LocalAws
+from functions.services.common import RecordingSink
+from models.config import ForecastConfig
+from tests.support.fault_proxy import FaultProxy
+from tests.support.lambda_async import AsyncLambda, VirtualSleep, virtual_botocore_sleep
+
+STEP = 300
+NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+#: a cheap forecasting configuration: the fault tests are about the pipeline, not forecast quality
+CHEAP = ForecastConfig(models=("SeasonalNaive",), backtest_every_minutes=240)
+
+
+def asg_target(target_id: str, asg_name: str, **overrides: Any) -> ScalingTarget:
+    config: dict[str, Any] = {
+        "target_id": target_id,
+        "kind": "asg",
+        "asg_name": asg_name,
+        "metric": LoadMetric(
+            namespace="Rel/Load", name="Requests", dimensions={"Target": target_id}, period_seconds=STEP
+        ),
+        "capacity_per_instance": 100.0,
+        "boot_seconds": 300,
+        "min_capacity": 1,
+        "max_capacity": 40,
+        "mode": "direct",
+        "decision_interval_seconds": STEP,
+        "scale_in_stabilization_seconds": 0,
+        "max_step_down": 40,
+    }
+    config.update(overrides)
+    return ScalingTarget.model_validate(config)
+
+
+def short_timeout_client(read_timeout: float) -> Callable[..., Any]:
+    """``wiring.client`` with the production retry configuration and a short read timeout (a timed-out
+    attempt then costs ``read_timeout`` seconds of test time instead of 30)."""
+    clients: dict[tuple[str, int], Any] = {}
+
+    def client(service: str, *, retries: int = 3) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        if (service, retries) not in clients:
+            clients[(service, retries)] = boto3.client(  # type: ignore[call-overload]
+                service,
+                endpoint_url=wiring.settings().endpoint_url,
+                config=Config(
+                    retries={"mode": "standard", "total_max_attempts": retries},
+                    connect_timeout=read_timeout,
+                    read_timeout=read_timeout,
+                    max_pool_connections=25,
+                ),
+            )
+        return clients[(service, retries)]
+
+    return client
+
+
+@dataclass
+class World:
+    aws: LocalAws
+    proxy: FaultProxy
+    clock: FixedClock
+    sleep: VirtualSleep
+    sink: RecordingSink
+    dlq_url: str
+    functions: dict[str, AsyncLambda] = field(default_factory=dict)
+    _events: int = 0
+
+    @property
+    def store(self) -> DynamoStateStore:
+        return DynamoStateStore(self.aws.client("dynamodb"), self.aws.table_names())
+
+    @property
+    def archive(self) -> S3Store:
+        return S3Store.for_bucket(self.aws.client("s3"), self.aws.bucket)
+
+    def function(self, name: str) -> AsyncLambda:
+        if name not in self.functions:
+            self.functions[name] = AsyncLambda(name, self.aws.client("sqs"), self.dlq_url, self.sleep)
+        return self.functions[name]
+
+    def envelope(self, event: BusEvent) -> dict[str, Any]:
+        self._events += 1
+        return to_envelope(event, event_id=f"evt-{self._events:05d}", time=self.clock.now())
+
+    # ----------------------------------------------------------------- fleets and data
+
+    def add_asg_targets(self, count: int, *, desired: int = 4, **overrides: Any) -> list[ScalingTarget]:
+        targets = []
+        for index in range(count):
+            target = asg_target(f"t{index}", f"{self.aws.prefix}-t{index}", **overrides)
+            self.aws.create_asg(target.asg_name or "", desired=desired, min_size=1, max_size=40)
+            targets.append(target)
+        self.aws.put_targets(targets)
+        return targets
+
+    def seed_history(self, target_id: str, value: float, *, days: float = 2.0, until: datetime | None = None) -> None:
+        end = until or self.clock.now()
+        ds = pd.date_range(
+            (end - timedelta(days=days)).replace(tzinfo=None), end.replace(tzinfo=None), freq=f"{STEP}s", inclusive="left"
+        )
+        frame = pd.DataFrame({"ds": ds, "y": np.full(len(ds), float(value))})
+        self.archive.write_history(target_id, frame, part_id="00000000T000000Z-seed")
+
+    def put_load(self, target: ScalingTarget, at: datetime, value: float) -> None:
+        metric = target.metric
+        self.aws.client("cloudwatch").put_metric_data(
+            Namespace=metric.namespace,
+            MetricData=[
+                {
+                    "MetricName": metric.name,
+                    "Dimensions": [{"Name": k, "Value": v} for k, v in metric.dimensions.items()],
+                    "Timestamp": at,
+                    "Value": float(value),
+                }
+            ],
+        )
+
+    def desired(self, target: ScalingTarget) -> tuple[int, int, int]:
+        return self.aws.asg_desired(target.asg_name or "")
+
+    def dead_letter_bodies(self) -> list[dict[str, Any]]:
+        """The dead-letter queue's messages (left in the queue)."""
+        sqs = self.aws.client("sqs")
+        response = sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        return [json.loads(m["Body"]) for m in response.get("Messages", [])]
+
+
+@pytest.fixture(scope="session")
+def fault_proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
+    proxy = FaultProxy(moto_endpoint)
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture
+def world(
+    moto_endpoint: str, fault_proxy: FaultProxy, unique_name: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[World]:
+    aws = LocalAws(moto_endpoint, prefix=unique_name("rel"))
+    aws.create()
+    for name, value in aws.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", fault_proxy.url)
+    monkeypatch.setenv("FORESCALE_FORECAST_HISTORY_DAYS", "2")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "ERROR")
+    dlq_url = aws.client("sqs").create_queue(QueueName=f"{aws.prefix}-dlq")["QueueUrl"]
+    sleep = VirtualSleep()
+    clock = FixedClock(NOON)
+    sink = RecordingSink()
+    fault_proxy.clear()
+    fault_proxy.injected.clear()
+    fault_proxy.seen.clear()
+    wiring.reset()
+    wiring.configure(clock=clock, ids=SequentialIds(), sleep=sleep, sink=sink, forecast_config=CHEAP)
+    with virtual_botocore_sleep(sleep):
+        try:
+            yield World(aws, fault_proxy, clock, sleep, sink, dlq_url)
+        finally:
+            fault_proxy.clear()
+            wiring.reset()
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def query_names(request: Any) -> set[str]:
+    """Every value of a query-protocol request's form (group names, ...)."""
+    from urllib.parse import parse_qs
+
+    return {v for values in parse_qs(request.body.decode(errors="replace")).values() for v in values}
+
+
+def for_group(name: str) -> Callable[[Any], bool]:
+    """A proxy rule condition: an Auto Scaling request about group ``name``."""
+    return lambda request: name in query_names(request)
+
+
+def report(
+    figures: Any, handler: str, world: World, ledger: Any, checks: dict[str, bool], *, kinds: dict[str, str] | None = None
+) -> None:
+    """Record the faults this test injected and where its input events ended, then assert the outcome.
+
+    A fault counts as survived when no input event was lost and every end-state check held.
+    """
+    survived = ledger.lost == 0 and all(checks.values())
+    for label, count in sorted(world.proxy.injected.items()):
+        kind = (kinds or {}).get(label, label)
+        figures.add("faults", f"{handler}/{kind}", handler=handler, kind=kind, injected=count,
+                    survived=count if survived else 0)
+    figures.add("events", handler, handler=handler, **ledger.as_dict())
+    assert ledger.lost == 0, ledger
+    failed = [name for name, passed in checks.items() if not passed]
+    assert not failed, f"end-state checks failed: {failed}"
