@@ -85,11 +85,14 @@ def test_executor_survives_throttling_5xx_resets_timeouts_and_outages(world: Wor
     failed = actions["t5"][0] if actions["t5"] else None
     checks = {
         "midway: t6 still pending a retry": midway.pending == 1 and midway.lost == 0,
-        "transient faults executed": all(outcomes[t] == ("succeeded", "executed") for t in ("t0", "t2", "t3", "t4", "t7")),
+        "transient faults executed": all(
+            outcomes[t] == ("succeeded", "executed") for t in ("t0", "t2", "t3", "t4", "t7")
+        ),
         "scale-in executed": outcomes["t1"] == ("succeeded", "executed") and state["t1"][0] == 2,
         "scaled out where executed": all(state[t][0] == 9 for t in ("t0", "t2", "t3", "t4", "t7")),
         "executed events verified": all(
-            isinstance(actions[t][0], ScalingExecuted) and actions[t][0].verified for t in ("t0", "t1", "t2", "t3", "t4")
+            isinstance(actions[t][0], ScalingExecuted) and actions[t][0].verified
+            for t in ("t0", "t1", "t2", "t3", "t4")
         ),
         "persistent throttle reported and rolled back": isinstance(failed, ScalingFailed)
         and failed.rolled_back
@@ -121,7 +124,8 @@ def test_an_older_decision_racing_a_newer_one_never_wins(world: World, figures):
     ledger = executor.ledger(lambda i: i.result is not None)
     checks = {
         "newer executed": results["new"]["status"] == "executed",
-        "older skipped as superseded": results["old"]["status"] == "skipped" and "superseded" in results["old"]["reason"],
+        "older skipped as superseded": results["old"]["status"] == "skipped"
+        and "superseded" in results["old"]["reason"],
         "group at the newer decision": world.desired(target)[0] == 12,
     }
     report(figures, "executor", world, ledger, checks)

@@ -54,12 +54,13 @@ def virtual_botocore_sleep(sleep: VirtualSleep) -> Iterator[None]:
     """botocore's retry backoff (``time.sleep`` in ``botocore.endpoint``) goes through ``sleep`` instead."""
     import botocore.endpoint
 
-    original = botocore.endpoint.time
-    botocore.endpoint.time = types.SimpleNamespace(sleep=sleep)  # type: ignore[assignment]
+    module: Any = botocore.endpoint
+    original = module.time
+    module.time = types.SimpleNamespace(sleep=sleep)
     try:
         yield
     finally:
-        botocore.endpoint.time = original
+        module.time = original
 
 
 @dataclass

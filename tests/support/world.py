@@ -125,7 +125,10 @@ class World:
     def seed_history(self, target_id: str, value: float, *, days: float = 2.0, until: datetime | None = None) -> None:
         end = until or self.clock.now()
         ds = pd.date_range(
-            (end - timedelta(days=days)).replace(tzinfo=None), end.replace(tzinfo=None), freq=f"{STEP}s", inclusive="left"
+            (end - timedelta(days=days)).replace(tzinfo=None),
+            end.replace(tzinfo=None),
+            freq=f"{STEP}s",
+            inclusive="left",
         )
         frame = pd.DataFrame({"ds": ds, "y": np.full(len(ds), float(value))})
         self.archive.write_history(target_id, frame, part_id="00000000T000000Z-seed")
@@ -210,7 +213,13 @@ def for_group(name: str) -> Callable[[Any], bool]:
 
 
 def report(
-    figures: Any, handler: str, world: World, ledger: Any, checks: dict[str, bool], *, kinds: dict[str, str] | None = None
+    figures: Any,
+    handler: str,
+    world: World,
+    ledger: Any,
+    checks: dict[str, bool],
+    *,
+    kinds: dict[str, str] | None = None,
 ) -> None:
     """Record the faults this test injected and where its input events ended, then assert the outcome.
 
@@ -219,8 +228,9 @@ def report(
     survived = ledger.lost == 0 and all(checks.values())
     for label, count in sorted(world.proxy.injected.items()):
         kind = (kinds or {}).get(label, label)
-        figures.add("faults", f"{handler}/{kind}", handler=handler, kind=kind, injected=count,
-                    survived=count if survived else 0)
+        figures.add(
+            "faults", f"{handler}/{kind}", handler=handler, kind=kind, injected=count, survived=count if survived else 0
+        )
     figures.add("events", handler, handler=handler, **ledger.as_dict())
     assert ledger.lost == 0, ledger
     failed = [name for name, passed in checks.items() if not passed]
