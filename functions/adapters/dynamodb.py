@@ -12,6 +12,7 @@ table              pk                    sk                                     
 =================  ====================  ==========================================  =========================
 State              ``TARGET#<id>``       ``STATE``                                   optimistic ``version``
 State              ``TARGET#<id>``       ``FORECAST#LATEST``                         only a newer one replaces
+State              ``TARGET#<id>``       ``LEASE``                                   free or expired to take
 State              ``KILL``              ``GLOBAL`` or ``TARGET#<id>``               last writer wins
 Audit              ``TARGET#<id>``       ``DECISION#<decided_at>#<decision_id>``     immutable (put once)
 Audit              ``TARGET#<id>``       ``ACTION#<at>#<decision_id>``               immutable (put once)
@@ -320,6 +321,16 @@ class ModelRegistry(Protocol):
         ...
 
 
+class LeaseStore(Protocol):
+    def acquire_lease(self, target_id: str, owner: str, *, now: datetime, seconds: int) -> bool:
+        """Take the target's lease until ``now + seconds`` if it is free or expired; False when another holds it."""
+        ...
+
+    def release_lease(self, target_id: str, owner: str) -> None:
+        """Give the lease back now (a no-op when ``owner`` no longer holds it)."""
+        ...
+
+
 class KillSwitchStore(Protocol):
     def set_kill_switch(self, switch: KillSwitch) -> None:
         """Engage or release the global switch (``target_id=None``) or one target's."""
@@ -331,7 +342,14 @@ class KillSwitchStore(Protocol):
 
 
 class StateStore(
-    TargetStateStore, ForecastStore, DecisionLog, BusinessEventStore, ModelRegistry, KillSwitchStore, Protocol
+    TargetStateStore,
+    ForecastStore,
+    DecisionLog,
+    BusinessEventStore,
+    ModelRegistry,
+    KillSwitchStore,
+    LeaseStore,
+    Protocol,
 ):
     """Everything the handlers keep in DynamoDB."""
 
@@ -764,6 +782,26 @@ class DynamoStateStore:
         except ConditionFailedError as error:
             raise ConflictError("champion", target_id, f"expected current version {expected_current!r}") from error
         return champion
+
+    # ----------------------------------------------------------------- leases
+
+    def acquire_lease(self, target_id: str, owner: str, *, now: datetime, seconds: int) -> bool:
+        if seconds <= 0:
+            raise ValueError("seconds: a lease lasts a positive number of seconds")
+        at = epoch_seconds(now, "now")
+        values = {"pk": target_pk(target_id), "sk": "LEASE", "owner": owner, "expires_at": at + seconds}
+        try:
+            self._items.put(self._names.state, values, Condition("absent_or_at_most", "expires_at", at))
+        except ConditionFailedError:
+            return False
+        return True
+
+    def release_lease(self, target_id: str, owner: str) -> None:
+        values = {"pk": target_pk(target_id), "sk": "LEASE", "owner": owner, "expires_at": 0}
+        try:
+            self._items.put(self._names.state, values, Condition("equals", "owner", owner))
+        except ConditionFailedError:
+            return
 
     # ----------------------------------------------------------------- kill switch
 

@@ -21,6 +21,13 @@ never set outside the target's configured bounds (and the adapters refuse it a s
 
 Duplicate deliveries of one decision are absorbed before this service runs: the handler wraps
 :meth:`ExecutorService.execute` in Powertools idempotency keyed by ``decision_id``.
+
+Two executors never act on one target at once: each takes the target's lease (a conditional write in
+the state table, expiring after ``lease_seconds`` should its holder die) before it reads the target's
+state, and gives it back when done. Without it, two decisions delivered side by side could both pass
+the sequence check and finish in either order, leaving the older decision's capacity behind the newer
+one's sequence. A lease still held after a few waits (backoff with jitter) raises
+:class:`TargetBusyError`, so Lambda retries the invocation later.
 """
 
 from __future__ import annotations
@@ -38,12 +45,20 @@ from functions.adapters.eventbridge import EventPublisher
 from functions.adapters.s3 import Archive
 from functions.domain.clock import Clock
 from functions.domain.target import ScalingTarget
-from functions.services.common import SCALING_FAILURES, MetricSink, NullSink, Retrier
+from functions.services.common import SCALING_FAILURES, Backoff, MetricSink, NullSink, Retrier
 from functions.services.targets import TargetCatalog
 
 Status = Literal["executed", "failed", "skipped"]
 T = TypeVar("T")
 MAX_CONFLICT_RETRIES = 5
+#: Longer than the executor function's timeout (120 s): a lease outlives no invocation that died holding it.
+LEASE_SECONDS = 150
+#: Waits for a busy target: about 15 s at most in all, well inside the function's timeout.
+LEASE_BACKOFF = Backoff(attempts=8, base_seconds=0.25, max_seconds=4.0)
+
+
+class TargetBusyError(Exception):
+    """Another executor holds the target's lease; the invocation fails so that Lambda retries it later."""
 
 
 class ChangeNotVerifiedError(Exception):
@@ -91,6 +106,7 @@ class ExecutorService:
     clock: Clock
     retrier: Retrier = field(default_factory=Retrier)
     sink: MetricSink = field(default_factory=NullSink)
+    lease_seconds: int = LEASE_SECONDS
 
     def execute(self, decision: ScalingDecided) -> dict[str, Any]:
         """Carry out ``decision``; returns the outcome as plain data (what idempotency stores)."""
@@ -109,6 +125,26 @@ class ExecutorService:
             return skip("not a configured or discovered target")
         if target.mode == "forecast_only":
             return skip("the target is forecast_only now")
+        self._lease(tid, decision.decision_id)
+        try:
+            return self._run_leased(target, decision)
+        finally:
+            self.store.release_lease(tid, decision.decision_id)
+
+    def _lease(self, target_id: str, owner: str) -> None:
+        def take() -> None:
+            if not self.store.acquire_lease(target_id, owner, now=self.clock.now(), seconds=self.lease_seconds):
+                raise TargetBusyError(f"target {target_id}: another executor holds its lease")
+
+        waits = Retrier(backoff=LEASE_BACKOFF, sleep=self.retrier.sleep, rng=self.retrier.rng)
+        waits.run(take, errors=(TargetBusyError,))
+
+    def _run_leased(self, target: ScalingTarget, decision: ScalingDecided) -> ExecutionOutcome:
+        tid = target.target_id
+
+        def skip(reason: str) -> ExecutionOutcome:
+            return ExecutionOutcome(decision.decision_id, tid, "skipped", reason)
+
         switch = self.store.kill_switch(tid)
         if switch is not None:
             return skip(f"kill switch on ({switch.reason}, by {switch.changed_by})")
@@ -124,6 +160,13 @@ class ExecutorService:
         except CapacityError as error:
             return self._failed(target, decision, now, error, None)
         goal = min(desired, before.max_capacity)
+        if goal < target.min_capacity:
+            refused = CapacityError(
+                "OutOfBounds",
+                f"the resource's maximum {before.max_capacity} is below the target's minimum {target.min_capacity}",
+                retryable=False,
+            )
+            return self._failed(target, decision, now, refused, before)
         try:
             after, attempts = self._change(target, goal, before)
         except (CapacityError, ChangeNotVerifiedError) as error:
