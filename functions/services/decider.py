@@ -6,7 +6,8 @@ the capacity and newest load the collector saw. :func:`functions.domain.decision
 
 Never scale on bad data: when the collector found no new load point this round (a missing metric), or
 the history ends more than ``max(3 periods, 5 min)`` before now, the forecast is set aside and there is
-no recent load, so the engine holds the current capacity; it is never scaled in on data it lacks.
+no recent load, so the engine holds the current capacity. Without a usable forecast (none yet, missing,
+unreadable) the reactive rule decides, and may add capacity but never remove it.
 
 Each decision takes the next sequence number of its target (stored with optimistic concurrency: two
 deciders racing on one target cannot issue the same number), is recorded in the audit table and the S3
@@ -22,6 +23,7 @@ from typing import Any
 
 from events.contracts import ForecastReady, ForecastSummary, ScalingDecided
 from functions.adapters.dynamodb import StateStore
+from functions.adapters.dynamodb import TargetState as StoredTargetState
 from functions.adapters.errors import ConflictError
 from functions.adapters.eventbridge import EventPublisher
 from functions.adapters.s3 import Archive
@@ -60,6 +62,19 @@ def decision_row(event: ScalingDecided, decision: Decision, summary: ForecastSum
         "plan": [[step.at.isoformat(), step.capacity] for step in decision.plan],
         "executed": decision.execute,
     }
+
+
+def never_scale_in(decision: Decision, *, stored_state: StoredTargetState) -> Decision:
+    """Without a usable forecast the reactive rule may add capacity, never remove it."""
+    if decision.action != "scale_in":
+        return decision
+    return replace(
+        decision,
+        action="hold",
+        desired=decision.previous_desired,
+        reason=f"{decision.reason}; no usable forecast: never scales in, hold {decision.previous_desired}"[:500],
+        state=TargetState(stored_state.last_scale_out_at, stored_state.last_scale_in_at, stored_state.plan_lower_since),
+    )
 
 
 @dataclass
@@ -125,10 +140,14 @@ class DeciderService:
             return NoForecast(tid, reason), None
         if summary.no_forecast_reason:
             return NoForecast(tid, summary.no_forecast_reason), summary.recent_load
-        stored = self.store.latest_forecast(tid)
-        if stored is None or stored.no_forecast_reason is not None:
+        try:
+            stored = self.store.latest_forecast(tid)
+            path = None if stored is None or stored.no_forecast_reason is not None else stored.to_path()
+        except (ValueError, KeyError, TypeError) as error:  # a corrupt item: decide without it
+            return NoForecast(tid, f"the stored forecast is unreadable ({error})"[:300]), summary.recent_load
+        if path is None:
             return NoForecast(tid, "the stored forecast is missing"), summary.recent_load
-        return stored.to_path(), summary.recent_load
+        return path, summary.recent_load
 
     def _floors(self, target: ScalingTarget, start: datetime) -> list[CapacityFloor]:
         """Business events with an expected load: the capacity that load needs, over the event's window."""
@@ -172,6 +191,8 @@ class DeciderService:
                 kill_switch=kill,
                 policy=self.policy,
             )
+            if isinstance(forecast, NoForecast):
+                decision = never_scale_in(decision, stored_state=stored)
             sequence = stored.sequence + 1
             try:
                 self.store.put_target_state(

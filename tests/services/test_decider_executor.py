@@ -81,6 +81,28 @@ def test_fresh_data_scales_in(memory, clock):
     assert decision.action == "scale_in" and decision.desired_capacity == 2
 
 
+def test_without_a_stored_forecast_the_reactive_rule_never_scales_in(memory, clock):
+    world = memory([target("web")])
+    clock.current = NOON + timedelta(seconds=5)
+    summary = store_forecast(world, "web", 100.0).model_copy(update={"forecast_id": "gone"})
+    world.store.items.put(world.store.names.state, {"pk": "TARGET#web", "sk": "FORECAST#LATEST", "target_id": "web",
+        "forecast_id": "f-x", "issued_at": "2026-03-10T12:00:00.000000Z", "model_version": "m", "confidence": 0.5,
+        "p50": b"\x00\x01\x02"})  # fmt: skip
+    (decision,) = decided(world, summary)
+    assert decision.action == "hold" and decision.desired_capacity == 5
+    assert "unreadable" in decision.reason and "never scales in" in decision.reason
+
+
+def test_without_a_forecast_the_reactive_rule_still_scales_out(memory, clock):
+    world = memory([target("web")])
+    clock.current = NOON + timedelta(seconds=5)
+    summary = store_forecast(world, "web", 100.0).model_copy(
+        update={"no_forecast_reason": "history: 0.20 days", "recent_load": 1200.0}
+    )
+    (decision,) = decided(world, summary)
+    assert decision.action == "scale_out" and decision.reactive and decision.desired_capacity == 20
+
+
 def test_business_event_with_expected_load_sets_a_capacity_floor(memory, clock):
     world = memory([target("web")])
     clock.current = NOON + timedelta(seconds=5)
