@@ -116,3 +116,30 @@ def test_a_burst_of_collected_events_is_each_handled_once(memory, clock, bursts)
     deliveries = world.router.pump()
     forecasters = [d for d in deliveries if d.function == "forecaster"]
     assert len(forecasters) == bursts and not world.router.dead_letters
+
+
+def test_a_spike_that_becomes_judgeable_is_published_once_as_an_anomaly(memory, clock):
+    import numpy as np
+    import pandas as pd
+
+    from events.contracts import AnomalyDetected
+
+    web = target()
+    world = memory([web])
+    world.capacity.add_asg("web-asg", desired=2, min_capacity=1, max_capacity=60)
+    ds = pd.date_range(
+        (NOON - timedelta(days=2)).replace(tzinfo=None), NOON.replace(tzinfo=None), freq="300s", inclusive="left"
+    )
+    y = 100 * (1 + 0.05 * np.random.default_rng(3).standard_normal(len(ds)))
+    spike_at = NOON - timedelta(minutes=40)  # the detector judges a point 35 minutes after it
+    y[ds.get_loc(spike_at.replace(tzinfo=None))] = 2500.0
+    world.archive.write_history("web", pd.DataFrame({"ds": ds, "y": y}), part_id="0-seed")
+    for minutes in (0, 5):
+        at = NOON + timedelta(minutes=minutes)
+        put_load(world, web, at - timedelta(minutes=5), 100.0)
+        clock.current = at + timedelta(seconds=10)
+        world.router.invoke("collector", {})
+        world.router.pump()
+    (anomaly,) = world.bus.published(AnomalyDetected)
+    assert anomaly.target_id == "web" and [p.ds for p in anomaly.points] == [spike_at]
+    assert anomaly.points[0].value == 2500.0 and anomaly.points[0].score > 8
