@@ -112,7 +112,7 @@ class HttpClock:
             finally:
                 self.seconds += time.perf_counter() - start
 
-        URLLib3Session.send = timed  # type: ignore[method-assign]
+        URLLib3Session.send = timed  # type: ignore[method-assign,assignment]
 
 
 def peak_mib() -> float:
@@ -136,7 +136,7 @@ def aws_for(args: argparse.Namespace, prefix: str) -> Any:
     return aws
 
 
-def targets_for(prefix: str, count: int, *, step: int, kind: str = "asg", mode: str = "direct") -> list[Any]:
+def targets_for(prefix: str, count: int, *, step: int, mode: str = "direct") -> list[Any]:
     from functions.domain.target import LoadMetric, ScalingTarget
 
     interval = max(300, step) // step * step
@@ -151,7 +151,7 @@ def targets_for(prefix: str, count: int, *, step: int, kind: str = "asg", mode: 
             capacity_per_instance=100.0,
             min_capacity=0,
             max_capacity=20,
-            mode=mode,  # type: ignore[arg-type]
+            mode=mode,
             decision_interval_seconds=interval,
             scale_in_stabilization_seconds=0,
             max_step_down=20,
