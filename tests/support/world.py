@@ -92,6 +92,8 @@ class World:
     sink: RecordingSink
     dlq_url: str
     functions: dict[str, AsyncLambda] = field(default_factory=dict)
+    #: targets by id, as the test created them
+    desired_by_id: dict[str, ScalingTarget] = field(default_factory=dict)
     _events: int = 0
 
     @property
