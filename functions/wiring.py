@@ -394,6 +394,7 @@ def trainer() -> TrainerService:
             models=model_loader(),
             clock=clock(),
             config=forecast_config(),
+            invoker=invoker(),
         )
 
     return _get("trainer", build)

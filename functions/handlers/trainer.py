@@ -15,7 +15,8 @@ from functions.services.trainer import TrainRequest
 @scheduled
 @event_parser(model=TrainRequest)
 def handler(event: TrainRequest, context: LambdaContext) -> dict[str, Any]:
-    outcomes = wiring.trainer().train(event)
+    trainer = wiring.trainer()
+    outcomes = trainer.train(event, function_name=context.invoked_function_arn)
     count("ModelsTrained", sum(1 for o in outcomes if o.version))
     count("ModelsPromoted", sum(1 for o in outcomes if o.promoted))
-    return {"models": [o.summary() for o in outcomes]}
+    return {"batches_dispatched": trainer.dispatched, "models": [o.summary() for o in outcomes]}

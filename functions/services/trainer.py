@@ -3,6 +3,8 @@
 For each batch of targets with the same metric period (the LightGBM part of the engine is global
 over the batch):
 
+0. the scheduled invocation with more than one batch starts one asynchronous invocation of the
+   trainer per batch (each alone within Lambda's 15 minutes) and trains nothing itself;
 1. the challenger is fitted on the history up to ``holdout_days`` ago (``split``), with the business
    events of that time (so it learns their uplift);
 2. challenger and champion forecast the holdout from origins every ``eval_every_hours``, each from the
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from events.base import TargetId
 from events.contracts import ModelScore, ModelTrained
@@ -35,6 +37,7 @@ from functions.adapters.cloudwatch import MetricDatum, MetricsPublisher
 from functions.adapters.dynamodb import EventEffect, ModelVersion, StateStore
 from functions.adapters.errors import ConflictError
 from functions.adapters.eventbridge import EventPublisher
+from functions.adapters.invoke import Invoker
 from functions.adapters.s3 import Archive
 from functions.domain.clock import Clock
 from functions.domain.target import ScalingTarget
@@ -52,11 +55,17 @@ if TYPE_CHECKING:
 
 
 class TrainRequest(BaseModel):
-    """The schedule's event asks for every target; ``target_ids`` narrows it (a manual retrain)."""
+    """The schedule's event asks for every target; ``target_ids`` narrows it (one batch, or a manual retrain).
+
+    ``batch_index`` and ``trained_at`` come from the planner so that batches trained in parallel get
+    distinct artifact keys and one version time.
+    """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     target_ids: list[TargetId] | None = Field(default=None, max_length=10_000)
+    batch_index: int = Field(default=0, ge=0, le=999)
+    trained_at: AwareDatetime | None = None
 
 
 @dataclass(frozen=True)
@@ -120,22 +129,40 @@ class TrainerService:
     eval_every_hours: float = 2.0
     eval_horizon_seconds: int = 3600
     batch_size: int = 50
+    invoker: Invoker | None = None
+    #: batches handed to other invocations by the last :meth:`train` call
+    dispatched: int = 0
 
-    def train(self, request: TrainRequest) -> list[TrainOutcome]:
+    def batches(self, targets: Sequence[ScalingTarget]) -> list[tuple[int, list[ScalingTarget]]]:
+        """``(period, targets)`` batches of at most ``batch_size`` targets sharing a metric period."""
+        by_period: dict[int, list[ScalingTarget]] = {}
+        for target in sorted(targets, key=lambda t: t.target_id):
+            by_period.setdefault(target.metric.period_seconds, []).append(target)
+        return [
+            (period, group[start : start + self.batch_size])
+            for period, group in sorted(by_period.items())
+            for start in range(0, len(group), self.batch_size)
+        ]
+
+    def train(self, request: TrainRequest, *, function_name: str = "") -> list[TrainOutcome]:
+        """Train the requested targets; the scheduled request with several batches is fanned out instead:
+        one asynchronous invocation of this function per batch (each fits in Lambda's 15 minutes alone)."""
+        self.dispatched = 0
         targets = self.catalog.targets()
         if request.target_ids is not None:
             wanted = set(request.target_ids)
             targets = [t for t in targets if t.target_id in wanted]
-        now = self.clock.now()
-        by_period: dict[int, list[ScalingTarget]] = {}
-        for target in targets:
-            by_period.setdefault(target.metric.period_seconds, []).append(target)
+        now = request.trained_at or self.clock.now()
+        batches = self.batches(targets)
+        if request.target_ids is None and len(batches) > 1 and self.invoker is not None and function_name:
+            for index, (_, batch) in enumerate(batches):
+                part = TrainRequest(target_ids=[t.target_id for t in batch], batch_index=index, trained_at=now)
+                self.invoker.invoke_async(function_name, part.model_dump(mode="json"))
+            self.dispatched = len(batches)
+            return []
         outcomes: list[TrainOutcome] = []
-        index = 0
-        for period, group in sorted(by_period.items()):
-            for start in range(0, len(group), self.batch_size):
-                outcomes += self._train_batch(group[start : start + self.batch_size], period, now, index)
-                index += 1
+        for offset, (period, batch) in enumerate(batches):
+            outcomes += self._train_batch(batch, period, now, request.batch_index + offset)
         return outcomes
 
     # ----------------------------------------------------------------- one batch

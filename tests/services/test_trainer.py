@@ -156,3 +156,24 @@ def test_corrupt_artifact_falls_back(memory, clock):
     world.store.promote("web", "v1", expected_current=None, at=now)
     _, version = wiring.model_loader().service_for("web", 300, {})
     assert version == FALLBACK_VERSION and "corrupt artifact" in wiring.model_loader().problems[0]
+
+
+def test_scheduled_training_fans_out_one_invocation_per_batch(memory, clock):
+    from dataclasses import replace
+
+    world = memory([target("web"), target("api")])
+    end = DAY + timedelta(days=1, hours=3)
+    for i, tid in enumerate(("web", "api")):
+        seed(world, tid, days=4, end=end, seed=i)
+    wiring.configure(forecast_config=ENSEMBLE)
+    wiring.configure(trainer=replace(wiring.trainer(), batch_size=1))
+    clock.current = end
+    # WHEN the schedule invokes the trainer
+    planner = world.router.invoke("trainer", {})
+    batches = world.router.pump()
+    # THEN it trained nothing itself and started one invocation per batch, which trained in parallel
+    assert planner.result == {"batches_dispatched": 2, "models": []}
+    assert [d.event["batch_index"] for d in batches] == [0, 1] and all(d.error is None for d in batches)
+    versions = {d.result["models"][0]["version"] for d in batches}
+    assert len(versions) == 2 and all(v.startswith("v20260310T030000Z-b00") for v in versions)
+    assert {world.store.champion(t).version for t in ("api", "web")} == versions
