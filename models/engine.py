@@ -338,8 +338,10 @@ class EnsembleForecaster:
         n_h = len(self.horizons)
         pos = {int(h): j for j, h in enumerate(self.horizons)}
         errs: dict[str, list[list[float]]] = {m: [[] for _ in range(n_h)] for m in models}
+        ages: dict[str, list[list[float]]] = {m: [[] for _ in range(n_h)] for m in models}
         complete: list[tuple[int, np.ndarray, np.ndarray]] = []  # (j, model errors, truth/scale)
-        for _o, hs, truth, sc, paths in samples:
+        newest = max((s[0] for s in samples), default=0)
+        for o, hs, truth, sc, paths in samples:
             ok = np.isfinite(truth)
             for m in models:
                 if m in paths:
@@ -347,18 +349,22 @@ class EnsembleForecaster:
                     for h, ev, good in zip(hs, e, ok, strict=True):
                         if good:
                             errs[m][pos[int(h)]].append(float(ev))
+                            ages[m][pos[int(h)]].append(float(newest - o))
             if all(m in paths for m in models):
                 matrix = np.vstack([(truth - paths[m]) / sc for m in models])
                 for i, h in enumerate(hs):
                     if ok[i]:
                         complete.append((pos[int(h)], matrix[:, i], truth[i] / sc))
         mae = np.full((n_h, len(models)), np.inf)
+        half_life = max(1.0, cfg.backtest_half_life_days * self.day)
         for c, m in enumerate(models):
             arrays = [np.asarray(v) for v in errs[m]]
+            recency = [0.5 ** (np.asarray(a) / half_life) for a in ages[m]]
             for j in range(n_h):
                 pooled = _pool(arrays, j)
                 if len(pooled) >= 3:
-                    mae[j, c] = float(np.mean(np.abs(pooled)))
+                    w = _pool(recency, j)
+                    mae[j, c] = float(np.sum(w * np.abs(pooled)) / np.sum(w))
         # horizons without samples borrow from the nearest horizon that has them
         have = np.flatnonzero(np.isfinite(mae).any(axis=1))
         for j in range(n_h):
@@ -517,7 +523,9 @@ class EnsembleForecaster:
         hour = max(1, round(3600 / self.step))
         errors: dict[str, list[float]] = {}
         feats = None
-        for k in range(1, cfg.recent_origins + 1):
+        # at coarse steps (30 min) look further back so that about 24 errors are measured
+        origins = max(cfg.recent_origins, math.ceil(24 / hour)) if cfg.recent_origins else 0
+        for k in range(1, origins + 1):
             o = n - 1 - k * every
             if o < self.day:
                 break
