@@ -90,10 +90,12 @@ class Ledger:
     succeeded: int
     pending: int
     dead_lettered: int
+    #: synchronous calls (operator API) answered with an error: the caller still holds the request
+    returned: int = 0
 
     @property
     def lost(self) -> int:
-        return self.inputs - self.succeeded - self.pending - self.dead_lettered
+        return self.inputs - self.succeeded - self.pending - self.dead_lettered - self.returned
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -101,6 +103,7 @@ class Ledger:
             "succeeded": self.succeeded,
             "pending": self.pending,
             "dead_lettered": self.dead_lettered,
+            "returned": self.returned,
             "lost": self.lost,
         }
 

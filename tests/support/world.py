@@ -95,6 +95,8 @@ class World:
     #: targets by id, as the test created them
     desired_by_id: dict[str, ScalingTarget] = field(default_factory=dict)
     _events: int = 0
+    _transport: Any = None
+    _delivered: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def store(self) -> DynamoStateStore:
@@ -103,6 +105,21 @@ class World:
     @property
     def archive(self) -> S3Store:
         return S3Store.for_bucket(self.aws.client("s3"), self.aws.bucket)
+
+    def listen(self) -> None:
+        """Create the stack's rules (the local router's: EventBridge rule -> SQS queue per function)."""
+        self._transport = self.aws.transport()
+
+    def delivered(self, detail_type: str | None = None) -> list[dict[str, Any]]:
+        """Every envelope the rules delivered so far (needs :meth:`listen` first), optionally of one type."""
+        while True:
+            messages = self._transport.receive()
+            if not messages:
+                break
+            for message in messages:
+                self._delivered.append(message.envelope)
+                self._transport.done(message)
+        return [e for e in self._delivered if detail_type is None or e["detail-type"] == detail_type]
 
     def function(self, name: str) -> AsyncLambda:
         if name not in self.functions:
@@ -221,15 +238,18 @@ def report(
     ledger: Any,
     checks: dict[str, bool],
     *,
-    kinds: dict[str, str] | None = None,
+    extra: dict[str, int] | None = None,
 ) -> None:
     """Record the faults this test injected and where its input events ended, then assert the outcome.
 
-    A fault counts as survived when no input event was lost and every end-state check held.
+    ``extra`` counts faults made without the proxy (a corrupt model artifact, a late metric...). A fault
+    counts as survived when no input event was lost and every end-state check held.
     """
     survived = ledger.lost == 0 and all(checks.values())
-    for label, count in sorted(world.proxy.injected.items()):
-        kind = (kinds or {}).get(label, label)
+    injected = dict(world.proxy.injected)
+    for kind, count in (extra or {}).items():
+        injected[kind] = injected.get(kind, 0) + count
+    for kind, count in sorted(injected.items()):
         figures.add(
             "faults", f"{handler}/{kind}", handler=handler, kind=kind, injected=count, survived=count if survived else 0
         )
