@@ -137,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
             m: float(np.nanmean([r["smape"].get(horizon, {}).get(m, np.nan) for r in results.values()])) for m in models
         }
         print(f"{'mean sMAPE %':24s}" + "".join(f"{smapes[m]:13.2f}" for m in models))
+        for q in ("p90", "p99"):
+            values = [r["ensemble_coverage"].get(horizon, {}).get(q, np.nan) for r in results.values()]
+            print(
+                f"ensemble {q} coverage: mean {np.nanmean(values):.3f}, per trace min {np.nanmin(values):.3f} max {np.nanmax(values):.3f}"
+            )
         ens_vs_sn = means.get("Ensemble", np.nan) / means.get("SeasonalNaive", np.nan)
         worst = float(np.nanmax(ratios)) if ratios else np.nan
         print(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -63,6 +62,8 @@ class BacktestResult:
 
     mase: dict[str, dict[str, float]] = field(default_factory=dict)
     smape: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: per horizon label: share of actual values at or below the ensemble's p90 and p99
+    coverage: dict[str, dict[str, float]] = field(default_factory=dict)
     origins: int = 0
     fit_seconds: float = 0.0
     forecast_seconds: float = 0.0
@@ -72,6 +73,7 @@ class BacktestResult:
             "origins": self.origins,
             "mase": self.mase,
             "smape": self.smape,
+            "ensemble_coverage": self.coverage,
             "fit_seconds_per_origin": round(self.fit_seconds / max(1, self.origins), 3),
             "forecast_seconds_per_origin": round(self.forecast_seconds / max(1, self.origins), 3),
         }
@@ -115,6 +117,7 @@ def run_backtest(
     result = BacktestResult()
     sums: dict[str, dict[str, list[float]]] = {k: {} for k in horizons}
     smapes: dict[str, dict[str, list[float]]] = {k: {} for k in horizons}
+    covered: dict[str, dict[str, list[float]]] = {k: {"p90": [], "p99": []} for k in horizons}
     for origin in origins_for(ds, last_days=last_days, every_hours=every_hours, max_horizon=max_h):
         now = origin.to_pydatetime()
         train_start = origin - pd.Timedelta(days=config.max_history_days)
@@ -143,11 +146,13 @@ def run_backtest(
                 if np.isfinite(scale) and scale > 0:
                     sums[label].setdefault(model, []).append(err / scale)
                 smapes[label].setdefault(model, []).append(smape(actual, forecast))
+            known = np.isfinite(actual)
+            for quantile, column in (("p90", "Ensemble-hi-80"), ("p99", "Ensemble-hi-98")):
+                if column in predicted.columns:
+                    upper = predicted[column].to_numpy()[:steps]
+                    covered[label][quantile].extend((actual[known] <= upper[known]).astype(float))
     for label in horizons:
         result.mase[label] = {m: round(float(np.mean(v)), 4) for m, v in sums[label].items()}
         result.smape[label] = {m: round(float(np.nanmean(v)), 3) for m, v in smapes[label].items()}
+        result.coverage[label] = {q: round(float(np.mean(v)), 4) for q, v in covered[label].items() if v}
     return result
-
-
-def backtest_at(now: datetime) -> str:  # pragma: no cover - tiny helper for messages
-    return now.isoformat()
