@@ -13,46 +13,13 @@ from typing import Any
 
 import pytest
 
-from events.contracts import ForecastReady, ForecastSummary
-from functions.adapters.dynamodb import KillSwitch, StoredForecast, target_pk
+from events.contracts import ForecastReady
+from functions.adapters.dynamodb import KillSwitch, target_pk
 from functions.services.alarms import AlarmChange
-from tests.support.world import NOON, STEP, World, report
+from tests.support.world import NOON, STEP, World, flat_forecast, report, summary
 
 pytestmark = pytest.mark.integration
 DAY = (NOON - timedelta(days=1), NOON + timedelta(days=1))
-
-
-def flat_forecast(target_id: str, value: float, *, issued: Any = NOON, steps: int = 36) -> StoredForecast:
-    return StoredForecast(
-        target_id=target_id,
-        forecast_id=f"forecast-{target_id}-{issued:%H%M}",
-        issued_at=issued,
-        model_version="test",
-        confidence=0.9,
-        ds=tuple(issued + timedelta(seconds=STEP * i) for i in range(steps)),
-        p50=(value,) * steps,
-        p90=(value * 1.1,) * steps,
-        p99=(value * 1.2,) * steps,
-        history_end=issued - timedelta(seconds=STEP),
-    )
-
-
-def summary(
-    forecast: StoredForecast, *, recent: float | None, history_end: Any = None, desired: int = 10
-) -> ForecastSummary:
-    return ForecastSummary(
-        target_id=forecast.target_id,
-        forecast_id=forecast.forecast_id,
-        issued_at=forecast.issued_at,
-        history_end=history_end or forecast.history_end,
-        step_seconds=STEP,
-        horizon_steps=len(forecast.ds),
-        model_version=forecast.model_version,
-        confidence=forecast.confidence,
-        desired_capacity=desired,
-        in_service_capacity=desired,
-        recent_load=recent,
-    )
 
 
 def execute_published(world: World, since: Any = NOON) -> list[Any]:
