@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from conftest import Pipeline, asg_target, fail_calls, five_minute_index
+import pytest
+from e2e_support import Pipeline, asg_target, fail_calls, five_minute_index
 
 from functions import wiring
 from functions.adapters.cloudwatch import CloudWatchMetricsSource
+
+pytestmark = pytest.mark.integration
 
 DAY = datetime(2026, 3, 10, tzinfo=UTC)
 NOON = DAY + timedelta(hours=12)

@@ -10,9 +10,12 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from conftest import Pipeline, asg_target, five_minute_index
+import pytest
+from e2e_support import Pipeline, asg_target, five_minute_index
 
 from events.contracts import BusinessEvent
+
+pytestmark = pytest.mark.integration
 
 DAY = datetime(2026, 3, 10, tzinfo=UTC)
 LOAD = 300.0  # flat: 4 instances at 90 per instance

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from conftest import Pipeline, asg_target, count_calls, fail_calls, five_minute_index
+import pytest
+from e2e_support import Pipeline, asg_target, count_calls, fail_calls, five_minute_index
 
 from events.contracts import ScalingDecided, ScalingExecuted, ScalingFailed
 from functions import wiring
+
+pytestmark = pytest.mark.integration
 
 DAY = datetime(2026, 3, 10, tzinfo=UTC)
 

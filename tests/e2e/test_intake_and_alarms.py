@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from conftest import Pipeline, asg_target
+import pytest
+from e2e_support import Pipeline, asg_target
 
 from events.contracts import BusinessEvent, ScalingExecuted
 from functions.local_router import ACCOUNT, REGION
 from functions.routing import ALARM_STATE_CHANGE_PATTERN
+
+pytestmark = pytest.mark.integration
 
 DAY = datetime(2026, 3, 10, tzinfo=UTC)
 

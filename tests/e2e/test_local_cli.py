@@ -11,6 +11,8 @@ import pytest
 
 from functions import local_cli
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def trace_csv(tmp_path):

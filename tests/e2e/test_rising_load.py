@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import Pipeline, asg_target, daily_shape, decisions, ecs_target, five_minute_index, running_pipeline
+from e2e_support import Pipeline, asg_target, daily_shape, decisions, ecs_target, five_minute_index, running_pipeline
+
+pytestmark = pytest.mark.integration
 
 PEAK_HOUR = 12.0
 BASE, PEAK = 200.0, 2400.0

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import NOON, target
+from service_support import NOON, target
 
 from events.contracts import BusinessEvent, ScalingDecided
 from functions import wiring

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import NOON, put_load, target
+from service_support import NOON, put_load, target
 
 from events.contracts import MetricsCollected
 from functions import wiring

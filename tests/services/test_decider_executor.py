@@ -8,7 +8,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import NOON, target
+from service_support import NOON, target
 
 from events.contracts import BusinessEvent, ForecastReady, ForecastSummary, ScalingDecided, ScalingFailed
 from functions import wiring

@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 
 import pytest
-from conftest import target
+from service_support import target
 
 from functions import wiring
 from functions.adapters.discovery import AwsTagDiscovery, StaticDiscovery, parse_tag_filter, target_from_tags

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import NOON, flat_history, put_load, target
+from service_support import NOON, flat_history, put_load, target
 
 from events.base import to_envelope
 from events.contracts import ALL_CONTRACTS, ForecastReady, MetricsCollected, ScalingDecided, ScalingExecuted

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import target
+from service_support import target
 
 from events.base import to_envelope
 from events.contracts import MetricsCollected, ModelTrained
