@@ -35,7 +35,9 @@ from tests.support.lambda_async import AsyncLambda, VirtualSleep, virtual_botoco
 STEP = 300
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 #: a cheap forecasting configuration: the fault tests are about the pipeline, not forecast quality
-CHEAP = ForecastConfig(models=("SeasonalNaive",), backtest_every_minutes=240)
+CHEAP = ForecastConfig(
+    models=("SeasonalNaive",), backtest_every_minutes=360, holdout_days=1.0, horizon_minutes=(5, 15, 60, 240)
+)
 
 
 def asg_target(target_id: str, asg_name: str, **overrides: Any) -> ScalingTarget:
