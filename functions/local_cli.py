@@ -260,7 +260,11 @@ def _summary(out: TextIO, rows: list[tuple[datetime, float | None, int, str]], c
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     args = _parser().parse_args(argv)
+    # Metrics are switched off locally; Powertools warns at every invocation that there were none.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     try:
         return run(args)
     except (ValueError, OSError) as error:
