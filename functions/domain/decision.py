@@ -122,6 +122,7 @@ class DecisionPolicy:
     bias_deadband: float = 0.10
     local_calibration: bool = True
     price_from_boot: bool = True
+    price_commitment: bool = True
 
     def __post_init__(self) -> None:
         if not self.quantiles or any(not 0.5 <= q < 1 for q in self.quantiles):
@@ -300,17 +301,33 @@ def _forecast_problem(
 
 
 def _cost_optimal_quantile(
-    window: _Window, *, per_instance: float, target: ScalingTarget, step_seconds: int, policy: DecisionPolicy
+    window: _Window,
+    *,
+    per_instance: float,
+    target: ScalingTarget,
+    step_seconds: int,
+    policy: DecisionPolicy,
+    current: int,
 ) -> tuple[float, int, float]:
-    """``(q, instances, expected cost)`` with the least expected cost (ties go to the higher q)."""
+    """``(q, instances, expected cost)`` with the least expected cost (ties go to the higher q).
+
+    With ``price_commitment`` an instance added now is priced for the stabilisation window as well:
+    once launched it cannot be removed before the plan has stayed lower that long.
+    """
+    price = target.cost.instance_hour_price
     hours = len(window.p50) * step_seconds / 3600.0
+    committed_hours = target.scale_in_stabilization_seconds / 3600.0 if policy.price_commitment else 0.0
     minutes = step_seconds / 60.0
     best: tuple[float, int, float] | None = None
     for q in policy.quantiles:
         load = window.load_at(q)
         need = target.clamp(int(instances_for_array(load, per_instance).max()))
         violation_minutes = float(window.exceedance(need * per_instance).sum()) * minutes
-        cost = need * target.cost.instance_hour_price * hours + target.cost.violation_minute_penalty * violation_minutes
+        cost = (
+            need * price * hours
+            + max(0, need - current) * price * committed_hours
+            + target.cost.violation_minute_penalty * violation_minutes
+        )
         if best is None or cost <= best[2] + 1e-12:
             best = (q, need, cost)
     assert best is not None
@@ -394,7 +411,7 @@ def decide(
             calibration=usable_calibration,
         )
         quantile, need_out, _ = _cost_optimal_quantile(
-            window, per_instance=per_instance, target=target, step_seconds=step, policy=policy
+            window, per_instance=per_instance, target=target, step_seconds=step, policy=policy, current=current.desired
         )
         # The plan over the whole forecast: need at each step for the window that starts there.
         horizon = _Window(
