@@ -245,3 +245,25 @@ def test_the_decision_becomes_a_valid_scaling_decided_event():
 def test_a_target_still_learning_its_capacity_is_refused():
     with pytest.raises(ValueError, match="capacity_per_instance"):
         _decide(make_path(flat(3000)), target=make_target(capacity_per_instance="learn"))
+
+
+def test_instances_added_now_are_priced_for_the_stabilisation_window():
+    # GIVEN a wide forecast and prices where covering the tail is worth it for one interval only
+    path = make_path(flat(6000), flat(9000), flat(14_000))
+    cost = {"instance_hour_price": 0.10, "violation_minute_penalty": 0.05}
+    quick = _decide(
+        path, desired=2, target=make_target(cost=cost, scale_in_stabilization_seconds=0), policy=DecisionPolicy()
+    )
+    slow = _decide(
+        path, desired=2, target=make_target(cost=cost, scale_in_stabilization_seconds=3600), policy=DecisionPolicy()
+    )
+    # THEN a long commitment buys less capacity (a lower quantile)
+    assert slow.desired < quick.desired and slow.quantile < quick.quantile
+    # and without commitment pricing both choose alike
+    flat_price = DecisionPolicy(price_commitment=False)
+    assert (
+        _decide(
+            path, desired=2, target=make_target(cost=cost, scale_in_stabilization_seconds=3600), policy=flat_price
+        ).desired
+        == quick.desired
+    )
