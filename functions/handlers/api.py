@@ -1,11 +1,19 @@
 """Operator API (Lambda function URL, IAM auth): health, targets, forecasts, decisions, business events.
 
 Powertools' resolver validates every request and response against the models of
-:mod:`functions.services.operator` and serves its OpenAPI schema at ``GET /openapi.json``.
+:mod:`functions.services.operator` and serves its OpenAPI schema at ``GET /openapi.json``. Every
+refusal has one shape, documented in the schema: ``{"errors": [{"field": ..., "reason": ...}]}``
+(404 unknown target or no forecast yet, 405 method, 413 body too large, 415 not JSON, 422 invalid
+request). A body over :data:`MAX_BODY_BYTES`, or not JSON, is refused before it is parsed.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
+import json
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -13,8 +21,10 @@ from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Respo
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, BeforeValidator
 
 from events.contracts import BusinessEvent
 from functions import wiring
@@ -31,12 +41,71 @@ from functions.services.operator import (
 )
 from functions.services.targets import UnknownTargetError
 
+#: A business event is a few KiB; anything far larger is refused before parsing (function URLs accept 6 MB).
+MAX_BODY_BYTES = 64 * 1024
 TITLE = "forescale operator API"
 VERSION = "1.0.0"
-Since = Annotated[datetime | None, Query(description="Start of the window (ISO-8601 with zone).")]
-Until = Annotated[datetime | None, Query(description="End of the window (ISO-8601 with zone); default now.")]
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _iso_only(value: object) -> object:
+    """Query times are ISO-8601 text only (pydantic alone would also read ``0.5`` as epoch seconds)."""
+    if isinstance(value, str) and not _ISO_TIME.match(value):
+        raise ValueError("give an ISO-8601 time with a zone, e.g. 2026-03-10T12:00:00Z")
+    return value
+
+
+Since = Annotated[
+    datetime | None,
+    BeforeValidator(_iso_only),
+    Query(description="Start of the window (ISO-8601 with zone).", json_schema_extra={"format": "date-time"}),
+]
+Until = Annotated[
+    datetime | None,
+    BeforeValidator(_iso_only),
+    Query(
+        description="End of the window (ISO-8601 with zone); default now.", json_schema_extra={"format": "date-time"}
+    ),
+]
 
 app = LambdaFunctionUrlResolver(enable_validation=True)
+
+
+class NoForecastYetError(LookupError):
+    def __init__(self, target_id: str) -> None:
+        self.target_id = target_id
+        super().__init__(f"target_id: {target_id!r} has no forecast yet")
+
+
+class Problem(BaseModel):
+    field: str
+    reason: str
+
+
+class Problems(BaseModel):
+    """Why a request was refused: each field and the reason."""
+
+    errors: list[Problem]
+
+
+def _refusal(description: str) -> OpenAPIResponse:
+    return {"description": description, "content": {"application/json": {"model": Problems}}}
+
+
+def answers(status: int, description: str, **refusals: OpenAPIResponse) -> dict[int, OpenAPIResponse]:
+    """A route's documented responses: its success (schema from the return type) and its refusals."""
+    out: dict[int, OpenAPIResponse] = {status: {"description": description}}
+    out[422] = _refusal("The request is invalid: each field and the reason.")
+    out.update({int(code.removeprefix("r")): response for code, response in refusals.items()})
+    return out
+
+
+UNKNOWN = _refusal("The target is not configured or discovered.")
+
+
+def problems(status: int, *errors: tuple[str, str]) -> Response[dict[str, Any]]:
+    body = {"errors": [{"field": field, "reason": reason} for field, reason in errors]}
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
 
 @app.get("/health")
@@ -49,30 +118,41 @@ def targets() -> list[TargetView]:
     return wiring.operator().targets()
 
 
-@app.get("/targets/<target_id>")
+@app.get("/targets/<target_id>", responses=answers(200, "The target, its state and latest forecast.", r404=UNKNOWN))
 def target(target_id: str) -> TargetView:
     return wiring.operator().target(target_id)
 
 
-@app.get("/targets/<target_id>/forecast")
+@app.get(
+    "/targets/<target_id>/forecast",
+    responses=answers(200, "The latest forecast.", r404=_refusal("The target is unknown or has no forecast yet.")),
+)
 def forecast(target_id: str) -> ForecastView:
     found = wiring.operator().forecast(target_id)
     if found is None:
-        raise NotFoundError(f"target {target_id} has no forecast yet")
+        raise NoForecastYetError(target_id)
     return found
 
 
-@app.get("/targets/<target_id>/decisions")
+@app.get("/targets/<target_id>/decisions", responses=answers(200, "Decisions and actions in the window.", r404=UNKNOWN))
 def decisions(target_id: str, start: Since = None, end: Until = None) -> DecisionsView:
     return wiring.operator().decisions(target_id, start, end)
 
 
-@app.get("/events")
+@app.get("/events", responses=answers(200, "Business events, accepted and rejected.", r404=UNKNOWN))
 def events(target_id: Annotated[str | None, Query()] = None, start: Since = None, end: Until = None) -> EventsView:
     return wiring.operator().events(target_id, start, end)
 
 
-@app.post("/events")
+@app.post(
+    "/events",
+    responses=answers(
+        202,
+        "Put on the bus for the intake.",
+        r413=_refusal(f"The body is over {MAX_BODY_BYTES} bytes."),
+        r415=_refusal("The body is not application/json."),
+    ),
+)
 def submit(event: BusinessEvent) -> tuple[Submitted, int]:
     count("BusinessEventsSubmitted", 1)
     return wiring.operator().submit(event), 202
@@ -86,11 +166,38 @@ def openapi() -> Response[str]:
 
 @app.exception_handler(UnknownTargetError)
 def unknown_target(error: UnknownTargetError) -> Response[dict[str, Any]]:
-    return Response(
-        status_code=404,
-        content_type=content_types.APPLICATION_JSON,
-        body={"errors": [{"field": "target_id", "reason": str(error).removeprefix("target_id: ")}]},
+    return problems(404, ("target_id", str(error).removeprefix("target_id: ")))
+
+
+@app.exception_handler(NoForecastYetError)
+def no_forecast_yet(error: NoForecastYetError) -> Response[dict[str, Any]]:
+    return problems(404, ("target_id", f"{error.target_id!r} has no forecast yet"))
+
+
+@app.not_found
+def no_such_route(error: NotFoundError) -> Response[dict[str, Any]]:
+    """404 for an unknown path; 405 (with ``Allow``) for a known path asked with another method."""
+    allowed = _methods_of(app.current_event.path)
+    if not allowed:
+        return problems(404, ("path", "no such route"))
+    if app.current_event.http_method in allowed:  # a path parameter the route does not accept
+        return problems(404, ("target_id", "not a configured or discovered target"))
+    refused = problems(405, ("method", f"{app.current_event.http_method} is not allowed; use {', '.join(allowed)}"))
+    refused.headers["Allow"] = ", ".join(allowed)
+    return refused
+
+
+@functools.cache
+def _route_patterns() -> tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]:
+    paths = json.loads(app.get_openapi_json_schema(title=TITLE, version=VERSION))["paths"]
+    return tuple(
+        (re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)) + "$"), tuple(m.upper() for m in methods))
+        for path, methods in paths.items()
     )
+
+
+def _methods_of(path: str) -> list[str]:
+    return sorted({m for pattern, methods in _route_patterns() if pattern.match(path) for m in methods})
 
 
 @app.exception_handler(InvalidRequestError)
@@ -106,9 +213,40 @@ def invalid_input(error: RequestValidationError) -> Response[dict[str, Any]]:
     )
 
 
+def _refused_unparsed(event: dict[str, Any]) -> dict[str, Any] | None:
+    """413 for a body over :data:`MAX_BODY_BYTES` (decoded size), 415 for a body that is not JSON: answered
+    before anything parses the body."""
+    body = event.get("body") or ""
+    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    content_type = headers.get("content-type", "").strip().lower()
+    if size > MAX_BODY_BYTES:
+        status, field, reason = 413, "body", f"{size} bytes, over the {MAX_BODY_BYTES} byte limit"
+    elif body and content_type and not content_type.startswith(content_types.APPLICATION_JSON):
+        status, field, reason = 415, "content-type", f"{content_type[:100]!r} is not supported; send application/json"
+    elif body and event.get("isBase64Encoded") and not _utf8(body):
+        status, field, reason = 422, "body", "is not UTF-8 text"
+    else:
+        return None
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps({"errors": [{"field": field, "reason": reason}]}),
+        "isBase64Encoded": False,
+    }
+
+
+def _utf8(base64_body: str) -> bool:
+    try:
+        base64.b64decode(base64_body, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    return True
+
+
 def _resolve(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     count("ApiRequests", 1)
-    return app.resolve(event, context)
+    return _refused_unparsed(event) or app.resolve(event, context)
 
 
 handler = observed(_resolve, correlation_id_path=correlation_paths.LAMBDA_FUNCTION_URL)

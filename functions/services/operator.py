@@ -142,7 +142,10 @@ def window(
 ) -> tuple[datetime, datetime]:
     """A query window, defaulting to ``default`` before now; refused when inverted or too long."""
     end = end or now
-    start = start or end - default
+    try:
+        start = start or end - default
+    except OverflowError:
+        raise InvalidRequestError([{"field": "end", "reason": "is too early for a window"}]) from None
     if start.tzinfo is None or end.tzinfo is None:
         raise InvalidRequestError([{"field": "start", "reason": "give times with a time zone (e.g. ...Z)"}])
     if end <= start:

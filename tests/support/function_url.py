@@ -61,7 +61,8 @@ def call(method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
     """Invoke the real API handler; ``(status, decoded JSON body or None)``."""
     from functions.handlers import api
 
-    response = api.handler(url_event(method, path, **kwargs), LambdaContext("api", "req-1"))
+    context: Any = LambdaContext("api", "req-1")
+    response = api.handler(url_event(method, path, **kwargs), context)
     body = response.get("body")
     return int(response["statusCode"]), json.loads(body) if body else None
 
