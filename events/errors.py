@@ -14,7 +14,8 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
     """One ``{"field": ..., "reason": ...}`` per error; model-level errors carry the field in the text."""
     out: list[dict[str, str]] = []
     for err in exc.errors(include_url=False):
-        loc = ".".join(str(part) for part in err["loc"])
+        # a blank key (an unknown field named " ") is shown quoted, so the message still names it
+        loc = ".".join(str(part) if str(part).strip() else repr(part) for part in err["loc"])
         reason = str(err["msg"]).removeprefix("Value error, ")
         prefixed = _FIELD_PREFIX.match(reason)
         if prefixed:

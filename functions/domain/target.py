@@ -102,7 +102,7 @@ class ScalingTarget(_Strict):
     max_step_down: int = Field(default=10, ge=1, le=MAX_CAPACITY_LIMIT)
     scale_in_stabilization_seconds: int = Field(default=900, ge=0, le=86_400)
     decision_interval_seconds: int = Field(default=300, ge=60, le=3600)
-    timezone: str = "UTC"
+    timezone: str = Field(default="UTC", min_length=1, max_length=64)
     tags: dict[str, str] = Field(default_factory=dict, max_length=50, description="Used by business-event selectors.")
     cost: CostModel = Field(default_factory=CostModel)
 
@@ -118,7 +118,7 @@ class ScalingTarget(_Strict):
     def _timezone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
 

@@ -26,6 +26,9 @@ from functions.adapters.s3 import ObjectStore
 from functions.domain.clock import Clock
 from functions.domain.target import ScalingTarget, parse_targets
 
+#: 10,000 targets of ~600 bytes each fit; a larger object is refused before it is parsed.
+MAX_TARGETS_BYTES = 16 * 1024 * 1024
+
 
 class UnknownTargetError(LookupError):
     """A target id that neither the configuration nor discovery knows."""
@@ -52,10 +55,14 @@ class TargetCatalog:
             body = self.objects.get(self.key)
         except NotFoundError:
             return []
+        if len(body) > MAX_TARGETS_BYTES:
+            raise ValueError(f"{self.key}: {len(body)} bytes, over the {MAX_TARGETS_BYTES} byte limit")
         try:
             raw = json.loads(body)
         except json.JSONDecodeError as error:
             raise ValueError(f"{self.key}: not JSON ({error.msg} at line {error.lineno})") from error
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{self.key}: not UTF-8 text (byte {error.start})") from error
         return parse_targets(raw)
 
     def refresh(self) -> list[ScalingTarget]:
