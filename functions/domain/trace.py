@@ -7,7 +7,8 @@ silently repaired except for what is documented here:
 - rows may come unsorted: they are sorted;
 - an exact duplicate row is dropped; two rows with the same timestamp and different values are an error;
 - an empty ``value`` or ``NaN`` is a gap;
-- the step is the most common spacing; a timestamp off that grid is an error.
+- the step is the most common spacing; a timestamp off that grid is an error, and so is a grid longer
+  than :data:`MAX_GRID_STEPS` (one stray far-away timestamp would otherwise ask for terabytes).
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ import pandas as pd
 #: Traces larger than this are refused before parsing (10 years of 1-minute data is ~150 MB).
 MAX_TRACE_BYTES = 200 * 1024 * 1024
 MAX_VALUE = 1e15
+#: Timestamps pandas can hold (nanoseconds since 1970 in 64 bits), with a day to spare at each end.
+FIRST_TIME = datetime(1677, 9, 23)
+LAST_TIME = datetime(2262, 4, 10)
+#: The grid (gaps included) is refused beyond this many steps, before it is allocated: 20 years of minutes.
+MAX_GRID_STEPS = 20 * 366 * 1440
 
 
 class TraceError(ValueError):
@@ -55,11 +61,13 @@ class Trace:
 def _parse_time(text: str, line: int) -> datetime:
     try:
         stamp = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
+        if stamp.tzinfo is not None:
+            stamp = stamp.astimezone(UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError) as exc:
         raise TraceError(f"line {line}: timestamp {text!r} is not ISO-8601") from exc
-    if stamp.tzinfo is None:
-        return stamp
-    return stamp.astimezone(UTC).replace(tzinfo=None)
+    if not FIRST_TIME <= stamp <= LAST_TIME:
+        raise TraceError(f"line {line}: timestamp {text!r} is outside {FIRST_TIME:%Y-%m-%d} to {LAST_TIME:%Y-%m-%d}")
+    return stamp
 
 
 def _parse_value(text: str, line: int) -> float:
@@ -81,7 +89,10 @@ def parse_trace(text: str, *, name: str = "trace") -> Trace:
     if len(text) > MAX_TRACE_BYTES:
         raise TraceError(f"trace: {len(text)} bytes is over the {MAX_TRACE_BYTES} byte limit")
     reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise TraceError(f"line 1: not valid CSV ({exc})") from exc
     if header is None or [h.strip().lower() for h in header[:2]] != ["timestamp", "value"]:
         raise TraceError("line 1: header must be 'timestamp,value'")
     rows: dict[datetime, float] = {}
@@ -113,6 +124,11 @@ def parse_trace(text: str, *, name: str = "trace") -> Trace:
             raise TraceError(f"timestamp: {stamp.isoformat()} is off the {step}-second grid starting {start}")
         positions[stamp] = int(offset // step)
     n = positions[stamps[-1]] + 1
+    if n > MAX_GRID_STEPS:
+        raise TraceError(
+            f"trace: {n} steps of {step} s from {start} to {stamps[-1]} is over the {MAX_GRID_STEPS} step limit "
+            "(a timestamp far from the others?)"
+        )
     y = np.full(n, np.nan)
     for stamp, value in rows.items():
         y[positions[stamp]] = value
