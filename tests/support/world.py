@@ -133,6 +133,21 @@ class World:
         self._events += 1
         return to_envelope(event, event_id=f"evt-{self._events:05d}", time=self.clock.now())
 
+    def envelope_of_detail(self, detail_type: str, source: str, detail: Any) -> dict[str, Any]:
+        """An EventBridge envelope around any ``detail`` (a malformed one, say)."""
+        self._events += 1
+        return {
+            "version": "0",
+            "id": f"evt-{self._events:05d}",
+            "detail-type": detail_type,
+            "source": source,
+            "account": "123456789012",
+            "time": self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": "us-east-1",
+            "resources": [],
+            "detail": detail,
+        }
+
     # ----------------------------------------------------------------- fleets and data
 
     def add_asg_targets(self, count: int, *, desired: int = 4, **overrides: Any) -> list[ScalingTarget]:
