@@ -243,20 +243,25 @@ class LocalRouter:
         self._direct.append((function.rsplit(":", 1)[-1], dict(payload)))
 
     def pump(self, *, max_messages: int = 1_000_000) -> list[Delivery]:
-        """Deliver until no event and no queued invocation is left; returns this call's deliveries."""
+        """Deliver until no event and no queued invocation is left; returns this call's deliveries (none when
+        ``keep_history`` is off: a long run keeps no per-event record, ``on_delivery`` sees each one)."""
         done: list[Delivery] = []
         handled = 0
         while handled < max_messages:
             if self._direct:
                 function, payload = self._direct.popleft()
-                done.append(self.invoke(function, payload))
+                delivery = self.invoke(function, payload)
+                if self.keep_history:
+                    done.append(delivery)
                 handled += 1
                 continue
             messages = self.transport.receive()
             if not messages:
                 break
             for message in messages:
-                done.append(self.invoke(message.function, message.envelope))
+                delivery = self.invoke(message.function, message.envelope)
+                if self.keep_history:
+                    done.append(delivery)
                 self.transport.done(message)
                 handled += 1
         return done
