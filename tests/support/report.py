@@ -1,0 +1,187 @@
+"""Run the reliability, security and fuzz tests and print the README's "Reliability and security" table.
+
+    .venv/bin/python -m tests.support.report            # run the tests, then print the table
+    .venv/bin/python -m tests.support.report --no-run   # print from the figures of the last run
+
+The tests record what they measured (``tests/support/figures.py``) under ``out/reliability/figures/``;
+this script clears that directory, runs pytest on ``tests/reliability tests/security tests/fuzz``,
+adds the figures up and writes ``out/reliability/summary.json`` and ``out/reliability/table.md``. It
+exits non-zero when a test failed, and says so in the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ElementTree
+from collections import defaultdict
+from typing import Any
+
+from tests.support.figures import ENV, REPO
+
+OUT = REPO / "out" / "reliability"
+FIGURES = OUT / "figures"
+TEST_PATHS = ("tests/reliability", "tests/security", "tests/fuzz")
+COMMAND = "python -m tests.support.report"
+KIND_NAMES = {
+    "throttle": "throttling",
+    "server_error": "5xx",
+    "timeout": "timeout",
+    "reset": "connection reset",
+    "partial_put_events": "partial PutEvents failure",
+    "conflict": "DynamoDB conditional-check conflict",
+    "late metric": "missing or late metric",
+    "missing or corrupt model artifact": "missing or corrupt model artifact",
+}
+
+
+def run_tests() -> tuple[int, dict[str, int], float]:
+    shutil.rmtree(FIGURES, ignore_errors=True)
+    FIGURES.mkdir(parents=True)
+    junit = OUT / "junit.xml"
+    env = {**os.environ, ENV: str(FIGURES), "OMP_WAIT_POLICY": "PASSIVE"}
+    started = time.monotonic()
+    code = subprocess.call(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *TEST_PATHS],
+        cwd=REPO,
+        env=env,
+    )
+    seconds = time.monotonic() - started
+    suite = ElementTree.parse(junit).getroot()
+    suite = suite if suite.tag == "testsuite" else suite[0]
+    counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+    return code, counts, seconds
+
+
+def load_figures() -> dict[str, dict[str, dict[str, Any]]]:
+    """Every test's rows, added up: ``table -> row -> column -> value``."""
+    total: dict[str, dict[str, dict[str, Any]]] = defaultdict(lambda: defaultdict(dict))
+    for path in sorted(FIGURES.glob("*.json")):
+        document = json.loads(path.read_text())
+        for table, rows in document["rows"].items():
+            for name, values in rows.items():
+                row = total[table][name]
+                for key, value in values.items():
+                    if isinstance(value, int | float) and not isinstance(value, bool) and key in row:
+                        row[key] += value
+                    else:
+                        row[key] = value
+    return total
+
+
+def _sum(rows: dict[str, dict[str, Any]], column: str) -> int:
+    return int(sum(row.get(column, 0) for row in rows.values()))
+
+
+def summarise(figures: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    faults: dict[str, dict[str, Any]] = defaultdict(lambda: {"injected": 0, "survived": 0, "handlers": set()})
+    for row in figures.get("faults", {}).values():
+        kind = KIND_NAMES.get(row["kind"], row["kind"])
+        faults[kind]["injected"] += row["injected"]
+        faults[kind]["survived"] += row["survived"]
+        faults[kind]["handlers"].add(row["handler"])
+    events = figures.get("events", {})
+    fuzz = figures.get("fuzz", {})
+    invariants = figures.get("invariants", {})
+    security = figures.get("security", {})
+    return {
+        "faults": {k: {**v, "handlers": sorted(v["handlers"])} for k, v in sorted(faults.items())},
+        "events": {k: dict(v) for k, v in sorted(events.items())},
+        "fuzz": {k: dict(v) for k, v in sorted(fuzz.items())},
+        "invariants": {k: dict(v) for k, v in sorted(invariants.items())},
+        "security": {k: dict(v) for k, v in sorted(security.items())},
+        "load": {k: dict(v) for k, v in sorted(figures.get("load", {}).items())},
+        "totals": {
+            "faults_injected": sum(v["injected"] for v in faults.values()),
+            "faults_survived": sum(v["survived"] for v in faults.values()),
+            "events": _sum(events, "inputs"),
+            "events_lost": _sum(events, "lost"),
+            "inputs_fuzzed": _sum(fuzz, "inputs"),
+            "crashes": _sum(fuzz, "crashes"),
+            "refused": _sum(fuzz, "refused"),
+            "invariants": len(invariants),
+            "property_runs": _sum(invariants, "runs"),
+            "violations": _sum(invariants, "violations"),
+            "security_checks": _sum(security, "checks"),
+            "security_violations": _sum(security, "violations"),
+        },
+    }
+
+
+def render(summary: dict[str, Any], tests: dict[str, int] | None, seconds: float | None) -> str:
+    t = summary["totals"]
+    lines = [
+        "| | count | outcome |",
+        "|---|---:|---|",
+        f"| faults injected | {t['faults_injected']:,} | {t['faults_survived']:,} survived, "
+        f"{t['events_lost']} of {t['events']} input events lost |",
+        f"| inputs fuzzed | {t['inputs_fuzzed']:,} | {t['crashes']} crashes; {t['refused']:,} refused, each naming "
+        "the field and the reason |",
+        f"| invariants | {t['invariants']} | {t['property_runs']:,} property runs, {t['violations']} violations |",
+        f"| security checks | {t['security_checks']:,} | {t['security_violations']} violations |",
+    ]
+    for name, row in summary["load"].items():
+        lines.append(
+            f"| load: {name} | {row['events']:,} events | {row['handled']:,} handled, {row['dead_letters']} "
+            f"dead-lettered, traced memory peak {row['traced_peak_mib']} MiB |"
+        )
+    lines += ["", "Faults, by kind:", "", "| fault | injected | survived | handlers |", "|---|---:|---:|---|"]
+    for kind, row in summary["faults"].items():
+        lines.append(f"| {kind} | {row['injected']:,} | {row['survived']:,} | {', '.join(row['handlers'])} |")
+    lines += [
+        "",
+        "Where every input event ended, by handler:",
+        "",
+        "| handler | inputs | succeeded | pending retry | dead-lettered | refused to the caller | lost |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in summary["events"].items():
+        lines.append(
+            f"| {name} | {row['inputs']} | {row['succeeded']} | {row['pending']} | {row['dead_lettered']} | "
+            f"{row.get('returned', 0)} | {row['lost']} |"
+        )
+    lines += ["", "Fuzzed inputs:", "", "| input | fuzzed | refused | crashes |", "|---|---:|---:|---:|"]
+    fuzz_groups: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for name, row in summary["fuzz"].items():
+        group = name.split(" GET ")[0].split(" POST ")[0] if name.startswith("operator API ") else name
+        for index, column in enumerate(("inputs", "refused", "crashes")):
+            fuzz_groups[group][index] += int(row.get(column, 0))
+    for name, (inputs, refused, crashes) in sorted(fuzz_groups.items()):
+        lines.append(f"| {name} | {inputs:,} | {refused:,} | {crashes} |")
+    lines += ["", "Invariants:", "", "| invariant | runs | violations |", "|---|---:|---:|"]
+    for name, row in summary["invariants"].items():
+        lines.append(f"| {name} | {row['runs']:,} | {row['violations']} |")
+    lines += ["", "Security:", "", "| check | checked | violations |", "|---|---:|---:|"]
+    for name, row in summary["security"].items():
+        lines.append(f"| {name} | {row['checks']:,} | {row['violations']} |")
+    if tests is not None:
+        failed = tests["failures"] + tests["errors"]
+        verdict = "all passed" if failed == 0 else f"**{failed} FAILED**"
+        took = f" in {seconds:.0f} s (2 cores, measured under contention)" if seconds else ""
+        lines += ["", f"Produced by `{COMMAND}`: {tests['tests']} tests, {verdict}{took}."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--no-run", action="store_true", help="print from the figures of the last run")
+    args = parser.parse_args(argv)
+    code, tests, seconds = 0, None, None
+    if not args.no_run:
+        code, tests, seconds = run_tests()
+    summary = summarise(load_figures())
+    table = render(summary, tests, seconds)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "summary.json").write_text(json.dumps({**summary, "tests": tests, "seconds": seconds}, indent=1))
+    (OUT / "table.md").write_text(table + "\n")
+    print(table)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
