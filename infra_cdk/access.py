@@ -26,7 +26,7 @@ from events.contracts import (
 )
 from functions.adapters import s3 as s3_layout
 from functions.adapters.discovery import ENABLED_TAG
-from functions.adapters.tables import AUDIT, BUSINESS_EVENTS, IDEMPOTENCY, MODEL_REGISTRY, STATE
+from functions.adapters.tables import ALL_TABLES, AUDIT, BUSINESS_EVENTS, IDEMPOTENCY, MODEL_REGISTRY, STATE
 from functions.catalog import FUNCTIONS
 from functions.routing import ROUTES
 from functions.settings import Settings
@@ -50,9 +50,21 @@ ALL_PREFIXES: tuple[str, ...] = (HISTORY, MODELS, AUDIT_PREFIX)
 #: The object every function reads its scaling targets from (``functions.settings.Settings.targets_key``).
 TARGETS_KEY: str = str(next(f.default for f in dataclasses.fields(Settings) if f.name == "targets_key"))
 
-#: ``read``: get/query; ``append``: put (audit: new items only, by condition); ``write``: read and put;
-#: ``idempotency``: what Powertools' idempotency records need.
-TableAccess = Literal["read", "append", "write", "idempotency"]
+#: The DynamoDB actions of the item engine of ``functions.adapters.dynamodb`` (conditional ``PutItem`` also
+#: for updates; a put-once that finds its item taken reads it back with ``GetItem`` to tell a retry from a
+#: conflict) ...
+GET, PUT, QUERY = "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"
+#: ... and what Powertools' idempotency layer needs on its table (its documented set: it reads a record back
+#: when a conditional put returns none, and deletes the in-progress record when the execution raises).
+IDEMPOTENCY_ACTIONS = (GET, PUT, "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+#: The variable ``functions.settings.Settings.from_env`` reads for each optional setting a deployment sets.
+SETTING_VARIABLES: dict[str, str] = {
+    "targets_key": "TARGETS_CONFIG_KEY",
+    "discovery_tag": "FORESCALE_DISCOVERY_TAG",
+    "forecast_stale_seconds": "FORECAST_STALE_SECONDS",
+    "collect_every_seconds": "FORESCALE_COLLECT_EVERY_SECONDS",
+    "slo_alarm_prefix": "FORESCALE_SLO_ALARM_PREFIX",
+}
 #: How a function is invoked.
 #: ``bus`` means an EventBridge rule per entry of :data:`functions.routing.ROUTES` naming the function.
 Trigger = Literal["collect_schedule", "train_schedule", "alarm", "url", "bus"]
@@ -60,23 +72,38 @@ Trigger = Literal["collect_schedule", "train_schedule", "alarm", "url", "bus"]
 
 @dataclass(frozen=True)
 class FunctionAccess:
-    """What one function touches, as the services built for it in ``functions.wiring`` use it."""
+    """What one function touches, as the services built for it in ``functions.wiring`` use it.
+
+    ``tests/infra/test_permissions_match_calls.py`` runs every handler against moto's server with the
+    synthesized environment and checks both ways: each call it makes is allowed, each grant is used.
+    """
 
     trigger: Trigger
-    tables: Mapping[str, TableAccess] = field(default_factory=dict)
-    #: prefixes listed and read (``s3:ListBucket`` on the prefix, ``s3:GetObject``)
+    #: table logical name -> the DynamoDB actions used on it (the Audit table: ``PutItem`` of new items only)
+    tables: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: prefixes listed (``s3:ListBucket`` on the bucket, with an ``s3:prefix`` condition)
+    lists: tuple[str, ...] = ()
+    #: prefixes whose objects are read (``s3:GetObject``)
     reads: tuple[str, ...] = ()
-    #: prefixes written (``s3:PutObject``; ``s3:GetObject`` too, because a retried write that finds the key
-    #: taken compares contents instead of overwriting)
+    #: prefixes written, create-only (``s3:PutObject`` with ``If-None-Match``). A function that can write a
+    #: key twice (a retried shard or batch) also reads that prefix: the second write compares contents.
     writes: tuple[str, ...] = ()
     publishes: tuple[type[BusEvent], ...] = ()
     reads_load_metrics: bool = False
     #: ``cloudwatch:PutMetricData``, only into the forescale namespace (most metrics go out as EMF logs)
     puts_metrics: bool = False
+    #: reads the capacity of groups and services (``Describe*``)
     describes_targets: bool = False
-    discovers_targets: bool = False
+    #: looks its targets up in the catalogue (``functions.services.targets``: the targets object, and with
+    #: tag discovery on, tagged groups and services). Every service does, so that a target the collector
+    #: discovers is known to every function its events reach.
+    uses_catalog: bool = True
+    #: optional settings (fields of ``functions.settings.Settings``) the code reads whose value the
+    #: deployment decides, besides the catalogue's (targets key, discovery tag); see :data:`SETTING_VARIABLES`
+    settings: tuple[str, ...] = ()
     scales_targets: bool = False
-    #: a collection round over more targets than one shard fans out to asynchronous self-invocations
+    #: a round over more work than one invocation takes fans out to asynchronous self-invocations
+    #: (collector: shards of targets; trainer: one batch per metric period and size)
     invokes_itself: bool = False
     #: How long a failed asynchronous event is retried before it goes to the dead-letter queue:
     #: short where a late action would be wrong, long where the work stays valid.
@@ -86,22 +113,24 @@ class FunctionAccess:
 FUNCTION_ACCESS: dict[str, FunctionAccess] = {
     "collector": FunctionAccess(
         trigger="collect_schedule",
+        lists=(HISTORY,),
         reads=(HISTORY,),
         writes=(HISTORY,),
         publishes=(MetricsCollected,),
         reads_load_metrics=True,
         describes_targets=True,
-        discovers_targets=True,
         invokes_itself=True,
+        settings=("collect_every_seconds",),
         max_event_age_minutes=5,
     ),
     "forecaster": FunctionAccess(
         trigger="bus",
         tables={
-            STATE.logical_name: "write",
-            MODEL_REGISTRY.logical_name: "read",
-            BUSINESS_EVENTS.logical_name: "read",
+            STATE.logical_name: (GET, PUT),
+            MODEL_REGISTRY.logical_name: (GET,),
+            BUSINESS_EVENTS.logical_name: (GET, QUERY),
         },
+        lists=(HISTORY,),
         reads=(HISTORY, MODELS),
         writes=(AUDIT_PREFIX,),
         publishes=(ForecastReady, AnomalyDetected),
@@ -109,17 +138,18 @@ FUNCTION_ACCESS: dict[str, FunctionAccess] = {
     ),
     "decider": FunctionAccess(
         trigger="bus",
-        tables={STATE.logical_name: "write", AUDIT.logical_name: "append", BUSINESS_EVENTS.logical_name: "read"},
+        tables={STATE.logical_name: (GET, PUT), AUDIT.logical_name: (PUT,), BUSINESS_EVENTS.logical_name: (QUERY,)},
         writes=(AUDIT_PREFIX,),
         publishes=(ScalingDecided,),
+        settings=("forecast_stale_seconds",),
         max_event_age_minutes=10,
     ),
     "executor": FunctionAccess(
         trigger="bus",
         tables={
-            STATE.logical_name: "write",
-            AUDIT.logical_name: "append",
-            IDEMPOTENCY.logical_name: "idempotency",
+            STATE.logical_name: (GET, PUT),
+            AUDIT.logical_name: (PUT,),
+            IDEMPOTENCY.logical_name: IDEMPOTENCY_ACTIONS,
         },
         writes=(AUDIT_PREFIX,),
         publishes=(ScalingExecuted, ScalingFailed),
@@ -129,44 +159,38 @@ FUNCTION_ACCESS: dict[str, FunctionAccess] = {
     ),
     "intake": FunctionAccess(
         trigger="bus",
-        tables={BUSINESS_EVENTS.logical_name: "write"},
+        tables={BUSINESS_EVENTS.logical_name: (GET, PUT)},
         max_event_age_minutes=360,
     ),
     "alarm_responder": FunctionAccess(
         trigger="alarm",
-        tables={STATE.logical_name: "write", AUDIT.logical_name: "append"},
+        tables={STATE.logical_name: (GET, PUT), AUDIT.logical_name: (PUT,)},
         writes=(AUDIT_PREFIX,),
         publishes=(ScalingDecided,),
         describes_targets=True,
+        settings=("slo_alarm_prefix",),
         max_event_age_minutes=5,
     ),
     "trainer": FunctionAccess(
         trigger="train_schedule",
-        tables={MODEL_REGISTRY.logical_name: "write", BUSINESS_EVENTS.logical_name: "write"},
+        tables={MODEL_REGISTRY.logical_name: (GET, PUT), BUSINESS_EVENTS.logical_name: (GET, PUT, QUERY)},
+        lists=(HISTORY,),
         reads=(HISTORY, MODELS),
         writes=(MODELS,),
         publishes=(ModelTrained,),
         puts_metrics=True,
+        invokes_itself=True,
         max_event_age_minutes=360,
     ),
     "api": FunctionAccess(
         trigger="url",
         tables={
-            STATE.logical_name: "read",
-            AUDIT.logical_name: "read",
-            BUSINESS_EVENTS.logical_name: "read",
+            STATE.logical_name: (GET,),
+            AUDIT.logical_name: (QUERY,),
+            BUSINESS_EVENTS.logical_name: (QUERY,),
         },
         publishes=(BusinessEvent,),
     ),
-}
-
-#: The item engine of ``functions.adapters.dynamodb`` uses GetItem, PutItem (conditional, also for
-#: updates) and Query only; Powertools' idempotency layer also updates and deletes its records.
-TABLE_ACTIONS: dict[TableAccess, tuple[str, ...]] = {
-    "read": ("dynamodb:GetItem", "dynamodb:Query"),
-    "append": ("dynamodb:PutItem",),
-    "write": ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"),
-    "idempotency": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
 }
 
 
@@ -180,9 +204,18 @@ def check_access_table() -> None:
     if unknown:
         raise ValueError(f"functions: FUNCTION_ACCESS names {unknown}, which functions.catalog does not define")
     routed = {route.function for route in ROUTES}
+    tables = {spec.logical_name for spec in ALL_TABLES}
     for name, access in FUNCTION_ACCESS.items():
-        for prefix in (*access.reads, *access.writes):
+        for prefix in (*access.lists, *access.reads, *access.writes):
             if prefix not in ALL_PREFIXES:
                 raise ValueError(f"{name}: unknown bucket prefix {prefix!r}")
+        for table, actions in access.tables.items():
+            if table not in tables:
+                raise ValueError(f"{name}: unknown table {table!r}")
+            if not actions or any(not a.startswith("dynamodb:") or "*" in a for a in actions):
+                raise ValueError(f"{name}: table {table}: give explicit dynamodb actions, not {actions!r}")
+        unknown_settings = sorted(set(access.settings) - SETTING_VARIABLES.keys())
+        if unknown_settings:
+            raise ValueError(f"{name}: settings {unknown_settings} have no entry in SETTING_VARIABLES")
         if (access.trigger == "bus") != (name in routed):
             raise ValueError(f"{name}: trigger 'bus' and an entry in functions.routing.ROUTES go together")

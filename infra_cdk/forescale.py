@@ -38,6 +38,7 @@ from pydantic import ValidationError
 
 from events.contracts import Mode
 from events.errors import ContractError
+from functions.adapters.capacity import ECS_DIMENSION
 from functions.adapters.tables import ALL_TABLES
 from functions.catalog import FUNCTIONS, FunctionSpec
 from functions.domain.target import ScalingTarget
@@ -47,7 +48,7 @@ from infra_cdk.access import (
     ENABLED_TAG_KEY,
     ENABLED_TAG_VALUE,
     FUNCTION_ACCESS,
-    TABLE_ACTIONS,
+    SETTING_VARIABLES,
     TARGETS_KEY,
     FunctionAccess,
     check_access_table,
@@ -303,8 +304,8 @@ class Forescale(Construct):
             cfn_function.add_deletion_override("DependsOn")
 
     def _environment(self, spec: FunctionSpec, access: FunctionAccess) -> dict[str, str]:
-        """What ``functions.settings.Settings.from_env`` reads (the same for every function: names are not
-        permissions) plus Powertools' configuration and the per-function extras."""
+        """What ``functions.settings.Settings.from_env`` requires (every function), the optional settings the
+        function's code reads (``access.settings`` and the catalogue's), and Powertools' configuration."""
         storage = self.storage
         env = {
             "POWERTOOLS_SERVICE_NAME": telemetry.SERVICE,
@@ -313,15 +314,19 @@ class Forescale(Construct):
             **{table.env_var: storage.table_name(table) for table in ALL_TABLES},
             "BUCKET_NAME": storage.bucket_name,
             "EVENT_BUS_NAME": storage.bus_name,
-            "TARGETS_CONFIG_KEY": TARGETS_KEY,
-            "FORECAST_STALE_SECONDS": str(60 * self.cadence.stale_after_minutes),
         }
-        if access.discovers_targets and self.tag_discovery:
-            env["FORESCALE_DISCOVERY_TAG"] = f"{ENABLED_TAG_KEY}={ENABLED_TAG_VALUE}"
-        if access.trigger == "collect_schedule":
-            env["FORESCALE_COLLECT_EVERY_SECONDS"] = str(60 * self.cadence.collect_every_minutes)
-        if access.trigger == "alarm":
-            env["FORESCALE_SLO_ALARM_PREFIX"] = self._slo_alarm_prefix
+        values = {
+            "targets_key": TARGETS_KEY,
+            "discovery_tag": f"{ENABLED_TAG_KEY}={ENABLED_TAG_VALUE}",
+            "forecast_stale_seconds": str(60 * self.cadence.stale_after_minutes),
+            "collect_every_seconds": str(60 * self.cadence.collect_every_minutes),
+            "slo_alarm_prefix": self._slo_alarm_prefix,
+        }
+        settings = list(access.settings)
+        if access.uses_catalog:
+            settings += ["targets_key", "discovery_tag"] if self.tag_discovery else ["targets_key"]
+        for name in dict.fromkeys(settings):
+            env[SETTING_VARIABLES[name]] = values[name]
         if ML_LAYERS.intersection(spec.layers):
             env["OMP_WAIT_POLICY"] = "PASSIVE"
         return env
@@ -329,21 +334,24 @@ class Forescale(Construct):
     def _grant(self, policy: RolePolicy, spec: FunctionSpec, access: FunctionAccess) -> None:
         storage = self.storage
         for spec_table in ALL_TABLES:
-            level = access.tables.get(spec_table.logical_name)
-            if level is not None:
-                policy.allow(TABLE_ACTIONS[level], [storage.table_arn(spec_table)])
+            table_actions = access.tables.get(spec_table.logical_name)
+            if table_actions:
+                policy.allow(table_actions, [storage.table_arn(spec_table)])
         policy.allow(["s3:GetObject"], [f"{storage.bucket_arn}/{TARGETS_KEY}"])
         for prefix in dict.fromkeys((*access.reads, *access.writes)):
+            object_actions = (["s3:GetObject"] if prefix in access.reads else []) + (
+                ["s3:PutObject"] if prefix in access.writes else []
+            )
             policy.allow(
-                ["s3:GetObject", "s3:PutObject"] if prefix in access.writes else ["s3:GetObject"],
+                object_actions,
                 [f"{storage.bucket_arn}/{prefix}*"],
                 reason=f"{spec.name} reaches objects under the {prefix} prefix only",
             )
-        if access.reads:
+        if access.lists:
             policy.allow(
                 ["s3:ListBucket"],
                 [storage.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in access.reads]}},
+                conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in access.lists]}},
             )
         if access.publishes:
             policy.allow(
@@ -370,15 +378,19 @@ class Forescale(Construct):
                 reason=_NO_RESOURCE_LEVEL.format(actions="cloudwatch:PutMetricData")
                 + f"; limited to the {telemetry.NAMESPACE} namespace",
             )
+        unscoped: list[str] = []
         if access.describes_targets:
-            describe = [
+            unscoped += [
                 "autoscaling:DescribeAutoScalingGroups",
                 "ecs:DescribeServices",
                 "application-autoscaling:DescribeScalableTargets",
             ]
-            policy.allow(describe, ["*"], reason=_NO_RESOURCE_LEVEL.format(actions=", ".join(describe)))
-        if access.discovers_targets and self.tag_discovery:
-            policy.allow(["tag:GetResources"], ["*"], reason=_NO_RESOURCE_LEVEL.format(actions="tag:GetResources"))
+        if access.uses_catalog and self.tag_discovery:
+            # tagged groups: DescribeAutoScalingGroups filtered on the tag; tagged services: tag:GetResources
+            unscoped += ["autoscaling:DescribeAutoScalingGroups", "tag:GetResources"]
+        if unscoped:
+            actions = list(dict.fromkeys(unscoped))
+            policy.allow(actions, ["*"], reason=_NO_RESOURCE_LEVEL.format(actions=", ".join(actions)))
         if access.scales_targets:
             self._grant_scaling(policy)
 
@@ -420,14 +432,17 @@ class Forescale(Construct):
                 conditions={"StringEquals": {f"aws:ResourceTag/{ENABLED_TAG_KEY}": ENABLED_TAG_VALUE}},
                 reason=f"only services tagged {ENABLED_TAG_KEY}={ENABLED_TAG_VALUE} (aws:ResourceTag condition)",
             )
-        ecs_floor = [t.target_id for t in acting if t.kind == "ecs" and t.mode == "floor"]
-        if ecs_floor:
+        # The executor sets an ECS service's bounds on its scalable target: always in floor mode, and in
+        # direct mode when it scales in below the scalable target's minimum.
+        acting_ecs = [t.target_id for t in acting if t.kind == "ecs"]
+        if acting_ecs:
             Annotations.of(self).add_warning_v2(
-                "forescale:ecsFloorNeedsTag",
-                f"ECS targets {ecs_floor} are in floor mode: tag their Application Auto Scaling scalable targets "
-                f"{ENABLED_TAG_KEY}={ENABLED_TAG_VALUE} (IAM cannot name a scalable target by service)",
+                "forescale:ecsScalableTargetNeedsTag",
+                f"ECS targets {acting_ecs} change capacity: tag their Application Auto Scaling scalable targets "
+                f"{ENABLED_TAG_KEY}={ENABLED_TAG_VALUE} (IAM cannot name a scalable target by service), or floor "
+                "mode and scale-in below the scalable target's minimum are refused",
             )
-        if self.tag_discovery or ecs_floor:
+        if self.tag_discovery or acting_ecs:
             any_scalable_target = f"arn:{partition}:application-autoscaling:{region}:{account}:scalable-target/*"
             policy.allow(
                 ["application-autoscaling:RegisterScalableTarget"],
@@ -436,9 +451,11 @@ class Forescale(Construct):
                     "StringEquals": {
                         f"aws:ResourceTag/{ENABLED_TAG_KEY}": ENABLED_TAG_VALUE,
                         "application-autoscaling:service-namespace": "ecs",
+                        "application-autoscaling:scalable-dimension": ECS_DIMENSION,
                     }
                 },
-                reason=f"only ECS scalable targets tagged {ENABLED_TAG_KEY}={ENABLED_TAG_VALUE} (floor mode)",
+                reason=f"only ECS desired-count scalable targets tagged {ENABLED_TAG_KEY}={ENABLED_TAG_VALUE} "
+                "(the scalable target's ARN carries a random id)",
             )
 
     def _publish_targets(self) -> cr.AwsCustomResource:

@@ -1,8 +1,10 @@
 """Synthesize the CDK app once per session (synth takes ~15 s) and hand its templates to the tests.
 
-The test app has three targets that exercise every branch: an ASG switched to ``floor`` through
-``forescale:modes``, an ECS service in ``direct`` mode with a learned capacity per instance, and an
-ASG with a metric-math load and an id containing ``/`` and ``:`` that stays ``forecast_only``. The
+The test app has four targets that exercise every branch: an ASG switched to ``floor`` through
+``forescale:modes``, an ECS service in ``direct`` mode with a learned capacity per instance, an
+ASG with a metric-math load and an id containing ``/`` and ``:`` that stays ``forecast_only``, and an
+ECS service in ``floor`` mode with a 5-minute metric (a second metric period: the trainer splits its
+round into one batch per period). The
 layers come from a tiny temporary "built" directory, with ``forescale:requireLayers`` on.
 """
 
@@ -54,6 +56,22 @@ TARGETS: list[dict[str, Any]] = [
         "metric": {"expression": "SUM(SEARCH('{AWS/SQS,QueueName} NumberOfMessagesSent', 'Sum', 60))"},
         "capacity_per_instance": 30,
         "max_capacity": 10,
+    },
+    {
+        "target_id": "worker-ecs",
+        "kind": "ecs",
+        "ecs_cluster": "prod",
+        "ecs_service": "worker",
+        "metric": {
+            "namespace": "AWS/SQS",
+            "name": "NumberOfMessagesSent",
+            "dimensions": {"QueueName": "jobs"},
+            "period_seconds": 300,
+        },
+        "capacity_per_instance": 40,
+        "max_capacity": 30,
+        "decision_interval_seconds": 300,
+        "mode": "floor",
     },
 ]
 CONTEXT: dict[str, Any] = {

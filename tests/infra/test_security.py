@@ -123,8 +123,8 @@ def test_each_function_reaches_only_its_own_tables_and_prefixes(stateless):
                     objects.add(render(resource).removeprefix("TOKEN").lstrip("/"))
         assert tables == set(access.tables), name
         expected = {f"{p}*" for p in (*access.reads, *access.writes)} | {TARGETS_KEY}
-        if access.reads:
-            expected.add("")  # ListBucket on the bucket itself, conditioned on the read prefixes
+        if access.lists:
+            expected.add("")  # ListBucket on the bucket itself, conditioned on the listed prefixes
         assert objects == expected, name
         assert {o.split("/")[0] + "/" for o in objects if o.endswith("*")} <= set(ALL_PREFIXES)
 
@@ -150,7 +150,7 @@ def test_functions_publish_only_their_own_event_sources(stateless):
             assert statement["Condition"]["StringEquals"]["events:source"] == sorted({c.SOURCE for c in publishes})
 
 
-def test_only_the_collector_invokes_a_function_and_only_itself(stateless):
+def test_only_the_collector_and_the_trainer_invoke_a_function_and_only_themselves(stateless):
     ids = function_ids(stateless)
     for name, logical in ids.items():
         role = stateless["Resources"][logical]["Properties"]["Role"]["Fn::GetAtt"][0]
@@ -159,6 +159,7 @@ def test_only_the_collector_invokes_a_function_and_only_itself(stateless):
             assert [s["Resource"] for s in invokes] == [{"Fn::GetAtt": [logical, "Arn"]}], name
         else:
             assert not invokes, name
+    assert sorted(n for n, access in FUNCTION_ACCESS.items() if access.invokes_itself) == ["collector", "trainer"]
 
 
 def test_custom_metrics_go_only_into_the_forescale_namespace(stateless):

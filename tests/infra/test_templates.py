@@ -127,7 +127,9 @@ def test_every_function_environment_satisfies_the_settings_loader(stateless):
         }
         settings = Settings.from_env(env)
         assert settings.targets_key == TARGETS_KEY
-        assert settings.forecast_stale_seconds == 12 * 60
+        assert settings.discovery_tag == "forescale:enabled=true"
+        if name == "decider":  # the cadence's stale_after_minutes, where the staleness is judged
+            assert settings.forecast_stale_seconds == 12 * 60
         assert env["POWERTOOLS_SERVICE_NAME"] == "forescale"
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Forescale"
         ml = bool({"statsforecast", "lightgbm"} & set(SPECS[name].layers))
