@@ -120,6 +120,11 @@ class DeciderService:
                     DecisionOutcome(summary.target_id, None, "skipped", None, None, False, "not a known target")
                 )
                 continue
+            if target.capacity_per_instance == "learn":
+                # Nothing resolves 'learn' yet: skip this target rather than fail the whole batch.
+                reason = "capacity_per_instance 'learn': nothing is learned yet"
+                outcomes.append(DecisionOutcome(summary.target_id, None, "skipped", None, None, False, reason))
+                continue
             outcome, event = self._decide_one(target, summary)
             outcomes.append(outcome)
             if event is not None and outcome.published:
