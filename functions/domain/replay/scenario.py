@@ -12,6 +12,9 @@ from functions.domain.trace import Trace
 
 #: The default capacity makes the trace's p99 load need this many instances at the SLO utilisation.
 P99_INSTANCES = 30
+#: forescale's own defaults (the target configuration's) are the scenario's defaults
+_TARGET_DEFAULTS = {name: field.default for name, field in ScalingTarget.model_fields.items()}
+_COST_DEFAULTS = CostModel()
 
 
 @dataclass(frozen=True)
@@ -27,11 +30,11 @@ class Scenario:
     warmup_days: float = 7.0
     # forescale's own settings (the target configuration the predictive policy runs with)
     decision_interval_seconds: int | None = None
-    max_step_up: int = 100
-    max_step_down: int = 10
-    scale_in_stabilization_seconds: int = 900
-    instance_hour_price: float = 0.10
-    violation_minute_penalty: float = 1.0
+    max_step_up: int = _TARGET_DEFAULTS["max_step_up"]
+    max_step_down: int = _TARGET_DEFAULTS["max_step_down"]
+    scale_in_stabilization_seconds: int = _TARGET_DEFAULTS["scale_in_stabilization_seconds"]
+    instance_hour_price: float = _COST_DEFAULTS.instance_hour_price
+    violation_minute_penalty: float = _COST_DEFAULTS.violation_minute_penalty
     plan_horizon_seconds: int = 3600
     refit_every_seconds: int = 86_400
     forecast_lead_days: float = 1.0
