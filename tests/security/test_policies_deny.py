@@ -1,0 +1,381 @@
+"""Least privilege proven by denial: the synthesized policies, evaluated the way IAM evaluates them, refuse what
+forescale must never do.
+
+``tests/infra/test_permissions_match_calls.py`` shows each function is *allowed* every call it makes;
+here every role, the bucket policy and the bus policy are asked about requests that must be *refused*:
+capacity changes outside the tagged or listed targets, or by any function but the executor; rewriting or
+deleting the audit trail; privilege escalation and self-modification; business events from other
+accounts or with another source. And the shape checks that no evaluation covers: no wildcard action,
+IAM auth on the operator API, encryption at rest on every resource that stores data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import STATEFUL, STATELESS, TRUSTED_ACCOUNT, as_list, function_ids, role_statements
+from tests.infra.iam_support import (
+    ACCOUNT,
+    COMMON_CONTEXT,
+    Deployment,
+    IamRequest,
+    ResourceFacts,
+    Statement,
+    arn,
+    evaluate,
+    iam_requests,
+)
+
+BUCKET = "forescale-bucket"
+BUS = "forescale-bus"
+STRANGER = "999988887777"
+ENABLED = {"forescale:enabled": "true"}
+
+
+class Policies:
+    """Every function's identity statements, the bucket and bus policies, resolved to one deployment."""
+
+    def __init__(self, stateful: dict[str, Any], stateless: dict[str, Any]) -> None:
+        self.deployment = Deployment([stateful, stateless])
+        for logical, resource in stateful["Resources"].items():
+            kind = resource["Type"]
+            if kind == "AWS::DynamoDB::Table":
+                self.deployment.names[logical] = f"forescale-{logical}"
+            elif kind == "AWS::S3::Bucket":
+                self.deployment.names[logical] = BUCKET if "StorageBucket" in logical else f"logs-{logical}".lower()
+            elif kind == "AWS::Events::EventBus":
+                self.deployment.names[logical] = BUS
+        self.functions = function_ids(stateless)
+        for name, logical in self.functions.items():
+            self.deployment.names[logical] = name
+        self.identity: dict[str, list[Statement]] = {}
+        for name, logical in self.functions.items():
+            role = stateless["Resources"][logical]["Properties"]["Role"]["Fn::GetAtt"][0]
+            self.identity[name] = [
+                Statement.from_template(raw, self.deployment, origin=f"{name} role")
+                for raw in role_statements(stateless, role)
+            ]
+        self.bucket: list[Statement] = []
+        self.bus: list[tuple[Statement, Any]] = []
+        for logical, resource in stateful["Resources"].items():
+            if resource["Type"] == "AWS::S3::BucketPolicy" and "StorageBucket" in str(resource["Properties"]["Bucket"]):
+                for raw in resource["Properties"]["PolicyDocument"]["Statement"]:
+                    self.bucket.append(Statement.from_template(raw, self.deployment, origin=f"bucket policy {logical}"))
+            if resource["Type"] == "AWS::Events::EventBusPolicy":
+                raw = resource["Properties"]["Statement"]
+                statement = Statement.from_template(raw, self.deployment, origin=f"bus policy {logical}")
+                self.bus.append((statement, self.deployment.resolve(raw["Principal"]["AWS"])))
+
+    def table(self, fragment: str) -> str:
+        (name,) = [n for logical, n in self.deployment.names.items() if fragment in logical and "Table" in logical]
+        return arn("dynamodb", f"table/{name}")
+
+
+@pytest.fixture(scope="module")
+def policies(synthesized: Any) -> Policies:
+    return Policies(synthesized.templates[STATEFUL], synthesized.templates[STATELESS])
+
+
+def request(action: str, resource: str, **context: str) -> IamRequest:
+    return IamRequest(action, resource, {**COMMON_CONTEXT, **context}, action)
+
+
+def group_arn(name: str) -> str:
+    return arn("autoscaling", f"autoScalingGroup:0f6e2b1c-aaaa-bbbb-cccc-1234567890ab:autoScalingGroupName/{name}")
+
+
+def capacity_requests(kind: str, name: str, tags: dict[str, str]) -> list[IamRequest]:
+    """Every capacity-changing call on one group or service, as IAM sees it."""
+
+    def lookup(what: str, identifier: str) -> ResourceFacts | None:
+        if what == "asg":
+            return ResourceFacts(group_arn(identifier), tags)
+        if what == "ecs-service":
+            return ResourceFacts(arn("ecs", f"service/{identifier}"), tags)
+        return ResourceFacts(arn("application-autoscaling", f"scalable-target/{name.replace('/', '')}"), tags)
+
+    if kind == "asg":
+        calls = [
+            ("SetDesiredCapacity", {"AutoScalingGroupName": name}),
+            ("UpdateAutoScalingGroup", {"AutoScalingGroupName": name}),
+        ]
+        return [r for op, params in calls for r in iam_requests("autoscaling", op, params, lookup)]
+    cluster, service = name.split("/")
+    out = iam_requests("ecs", "UpdateService", {"cluster": cluster, "service": service}, lookup)
+    out += iam_requests(
+        "application-autoscaling",
+        "RegisterScalableTarget",
+        {
+            "ServiceNamespace": "ecs",
+            "ResourceId": f"service/{cluster}/{service}",
+            "ScalableDimension": "ecs:service:DesiredCount",
+        },
+        lookup,
+    )
+    return out
+
+
+def verdicts(policies: Policies, requests: list[IamRequest]) -> Iterator[tuple[str, IamRequest, bool]]:
+    for function, statements in policies.identity.items():
+        for one in requests:
+            yield function, one, evaluate(one, statements, policies.bucket).allowed
+
+
+# --------------------------------------------------------------------------- capacity
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "tags", "executor_may"),
+    [
+        ("asg", "web-asg-prod", {}, True),  # listed acting target (floor)
+        ("asg", "discovered-asg", ENABLED, True),  # opted in by tag
+        ("asg", "batch-workers", {}, False),  # a forecast_only target: never acted on
+        ("asg", "someone-elses-asg", {}, False),
+        ("asg", "someone-elses-asg", {"forescale:enabled": "false"}, False),
+        ("ecs", "prod/api", {}, True),  # listed acting target (direct)
+        ("ecs", "prod/discovered", ENABLED, True),
+        ("ecs", "prod/payments", {}, False),
+        ("ecs", "other/api", {}, False),  # same service name, another cluster
+    ],
+)
+def test_only_the_executor_changes_capacity_and_only_of_tagged_or_listed_targets(
+    policies, figures, kind, name, tags, executor_may
+):
+    # GIVEN every capacity-changing call on the group or service, asked of every function's role
+    requests = [
+        r
+        for r in capacity_requests(kind, name, tags)
+        if r.action != "application-autoscaling:RegisterScalableTarget" or tags
+    ]
+    results = list(verdicts(policies, requests))
+    wrong = [
+        (function, r.describe())
+        for function, r, allowed in results
+        if allowed != (executor_may and function == "executor")
+    ]
+    figures.add(
+        "security",
+        "capacity changes: only the executor, only tagged or listed targets",
+        checks=len(results),
+        violations=len(wrong),
+    )
+    # THEN the executor may exactly when the target is listed as acting or tagged, and nobody else ever may
+    assert not wrong, wrong
+
+
+# --------------------------------------------------------------------------- audit trail, escalation
+
+
+def dangerous_requests(policies: Policies) -> list[IamRequest]:
+    audit = policies.table("Audit")
+    bucket = f"arn:aws:s3:::{BUCKET}"
+    functions = [arn("lambda", f"function:{name}") for name in policies.functions]
+    out = [
+        request("dynamodb:DeleteItem", audit),
+        request("dynamodb:UpdateItem", audit),
+        request("dynamodb:BatchWriteItem", audit),
+        request("dynamodb:DeleteTable", audit),
+        request("s3:DeleteObject", f"{bucket}/audit/target=web/2026/03/10/decision-1.parquet"),
+        request("s3:DeleteObjectVersion", f"{bucket}/audit/target=web/2026/03/10/decision-1.parquet"),
+        # a write that may replace an existing audit object (no If-None-Match)
+        request("s3:PutObject", f"{bucket}/audit/target=web/2026/03/10/decision-1.parquet"),
+        request("s3:PutBucketPolicy", bucket),
+        request("s3:PutBucketVersioning", bucket),
+        request("s3:DeleteBucket", bucket),
+        request("s3:PutObject", f"{bucket}/config/targets.json", **{"s3:if-none-match": "*"}),
+        request("iam:PassRole", arn("iam", "role/anything").replace(":us-east-1:", "::")),
+        request("iam:PutRolePolicy", "*"),
+        request("iam:AttachRolePolicy", "*"),
+        request("iam:CreateAccessKey", "*"),
+        request("sts:AssumeRole", "*"),
+        request("events:PutRule", arn("events", f"rule/{BUS}/anything")),
+        request("events:PutTargets", arn("events", f"rule/{BUS}/anything")),
+        request("events:DeleteArchive", arn("events", "archive/forescale")),
+        request("logs:DeleteLogGroup", arn("logs", "log-group:/aws/lambda/executor")),
+        request("cloudwatch:DeleteAlarms", "*"),
+        request("cloudwatch:DisableAlarmActions", "*"),
+        request("kms:ScheduleKeyDeletion", arn("kms", "key/anything")),
+        request("ec2:TerminateInstances", "*"),
+        request("ecs:DeleteService", arn("ecs", "service/prod/api")),
+        request("autoscaling:DeleteAutoScalingGroup", group_arn("web-asg-prod")),
+        request("autoscaling:TerminateInstanceInAutoScalingGroup", "*"),
+    ]
+    for function in functions:
+        out += [
+            request("lambda:UpdateFunctionCode", function),
+            request("lambda:UpdateFunctionConfiguration", function),
+            request("lambda:AddPermission", function),
+        ]
+    return out
+
+
+def test_no_function_can_rewrite_the_audit_trail_escalate_or_modify_itself(policies, figures):
+    results = list(verdicts(policies, dangerous_requests(policies)))
+    allowed = [(function, r.describe()) for function, r, ok in results if ok]
+    figures.add(
+        "security",
+        "no function may rewrite the audit trail, escalate or modify itself",
+        checks=len(results),
+        violations=len(allowed),
+    )
+    assert not allowed, allowed
+
+
+def test_the_bucket_refuses_audit_deletion_and_overwrite_to_everyone_and_plain_http(policies, figures):
+    # GIVEN the bucket policy alone, asked about an administrator of the account (who has every permission)
+    key = f"arn:aws:s3:::{BUCKET}/audit/target=web/2026/03/10/decision-1.parquet"
+    administrator = [Statement("Allow", ("*",), ("*",), {}, origin="an administrator")]
+    cases = {
+        "delete an audit object": (request("s3:DeleteObject", key), False),
+        "delete an audit object version": (request("s3:DeleteObjectVersion", key), False),
+        "shorten its retention": (request("s3:PutObjectRetention", key), False),
+        "overwrite an audit object": (request("s3:PutObject", key), False),
+        "write a new audit object (If-None-Match)": (request("s3:PutObject", key, **{"s3:if-none-match": "*"}), True),
+        "anything over plain HTTP": (
+            IamRequest("s3:GetObject", f"arn:aws:s3:::{BUCKET}/config/targets.json", {"aws:SecureTransport": "false"}),
+            False,
+        ),
+    }
+    wrong = [
+        what
+        for what, (one, expected) in cases.items()
+        if evaluate(one, administrator, policies.bucket).allowed != expected
+    ]
+    figures.add(
+        "security",
+        "audit objects: no deletion, no overwrite, TLS only (bucket policy)",
+        checks=len(cases),
+        violations=len(wrong),
+    )
+    assert not wrong, wrong
+
+
+# --------------------------------------------------------------------------- the bus
+
+
+def bus_allows(policies: Policies, account: str | None, source: str) -> bool:
+    """PutEvents on the bus: a caller of another account needs a bus-policy Allow naming its account,
+    one of the bus's account needs its own role's Allow (granted here); any Deny wins."""
+    context = {"aws:SecureTransport": "true", "events:source": source, "events:detail-type": "BusinessEvent"}
+    if account is not None:
+        context["aws:PrincipalAccount"] = account
+    one = IamRequest("events:PutEvents", arn("events", f"event-bus/{BUS}"), context, "PutEvents")
+    if any(s.effect == "Deny" and s.matches(one) for s, _ in policies.bus):
+        return False
+    if account in (None, ACCOUNT):
+        return True
+    return any(
+        s.effect == "Allow" and s.matches(one) and any(f":{account}:" in p for p in as_list(principal))
+        for s, principal in policies.bus
+    )
+
+
+def test_the_bus_takes_business_events_only_from_the_account_and_trusted_accounts(policies, figures):
+    cases = {
+        "own account, business event": (ACCOUNT, "forescale.business", True),
+        "own account, pipeline event": (ACCOUNT, "forescale.decider", True),
+        "own account, unknown source": (ACCOUNT, "com.example.orders", False),
+        "trusted account, business event": (TRUSTED_ACCOUNT, "forescale.business", True),
+        "trusted account, forged pipeline event": (TRUSTED_ACCOUNT, "forescale.decider", False),
+        "trusted account, unknown source": (TRUSTED_ACCOUNT, "com.example.orders", False),
+        "stranger, business event": (STRANGER, "forescale.business", False),
+        "stranger, forged pipeline event": (STRANGER, "forescale.executor", False),
+    }
+    wrong = [
+        what for what, (account, source, expected) in cases.items() if bus_allows(policies, account, source) != expected
+    ]
+    figures.add(
+        "security",
+        "bus: business events only from the account and trusted accounts",
+        checks=len(cases),
+        violations=len(wrong),
+    )
+    assert not wrong, wrong
+
+
+# --------------------------------------------------------------------------- shape checks
+
+
+def all_statements(templates: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for template in templates:
+        for logical, resource in template["Resources"].items():
+            props = resource.get("Properties", {})
+            documents = [props.get("PolicyDocument"), props.get("KeyPolicy")]
+            documents += [p["PolicyDocument"] for p in props.get("Policies", [])]
+            if resource["Type"] == "AWS::IAM::Role":
+                documents.append(props["AssumeRolePolicyDocument"])
+            for document in filter(None, documents):
+                for statement in as_list(document["Statement"]):
+                    yield logical, statement
+            if resource["Type"] == "AWS::Events::EventBusPolicy":
+                yield logical, props["Statement"]
+
+
+def test_no_allow_statement_names_a_wildcard_action(synthesized, figures):
+    statements = list(all_statements(list(synthesized.templates.values())))
+    wild = [
+        (logical, statement["Action"])
+        for logical, statement in statements
+        if statement["Effect"] == "Allow" and any("*" in str(a) for a in as_list(statement.get("Action", [])))
+    ]
+    figures.add("security", "no wildcard action in any Allow", checks=len(statements), violations=len(wild))
+    assert len(statements) > 50 and not wild, wild
+
+
+def test_the_operator_api_requires_iam_auth(synthesized, figures):
+    stateless = synthesized.templates[STATELESS]
+    urls = [r["Properties"] for r in stateless["Resources"].values() if r["Type"] == "AWS::Lambda::Url"]
+    permissions = [r["Properties"] for r in stateless["Resources"].values() if r["Type"] == "AWS::Lambda::Permission"]
+    problems = [u for u in urls if u["AuthType"] != "AWS_IAM"]
+    problems += [p for p in permissions if p.get("Principal") == "*" or p.get("FunctionUrlAuthType") == "NONE"]
+    figures.add(
+        "security",
+        "operator API: IAM auth, no public invoke",
+        checks=len(urls) + len(permissions),
+        violations=len(problems),
+    )
+    assert urls and not problems, problems
+
+
+#: Every resource type of the templates that keeps data, and how its encryption at rest is checked.
+ENCRYPTED = {
+    "AWS::DynamoDB::Table": lambda p: p.get("SSESpecification", {}).get("SSEEnabled") is True,
+    "AWS::S3::Bucket": lambda p: bool(p.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration")),
+    "AWS::SQS::Queue": lambda p: p.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in p,
+    "AWS::SNS::Topic": lambda p: "KmsMasterKeyId" in p,
+    "AWS::KMS::Key": lambda p: p.get("EnableKeyRotation") is True,
+    # CloudWatch Logs and EventBridge archives are always encrypted at rest by the service; logs must
+    # also expire
+    "AWS::Logs::LogGroup": lambda p: "RetentionInDays" in p,
+    "AWS::Events::Archive": lambda p: True,
+}
+#: Types that hold no data of their own.
+STATELESS_TYPES = {
+    "AWS::Lambda::Function", "AWS::Lambda::LayerVersion", "AWS::Lambda::Url", "AWS::Lambda::Permission",
+    "AWS::Lambda::EventInvokeConfig", "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::Events::Rule",
+    "AWS::Events::EventBus", "AWS::Events::EventBusPolicy", "AWS::Scheduler::Schedule", "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Dashboard", "AWS::SNS::Subscription", "AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy",
+    "AWS::S3::BucketPolicy", "Custom::AWS", "AWS::CDK::Metadata",
+}  # fmt: skip
+
+
+def test_every_resource_that_stores_data_is_encrypted_at_rest(synthesized, figures):
+    checked, problems = 0, []
+    for stack, template in synthesized.templates.items():
+        for logical, resource in template["Resources"].items():
+            kind = resource["Type"]
+            if kind in STATELESS_TYPES:
+                continue
+            checked += 1
+            check = ENCRYPTED.get(kind)
+            if check is None:
+                problems.append(f"{stack}/{logical}: {kind} is not known to this test: say how it is encrypted")
+            elif not check(resource.get("Properties", {})):
+                problems.append(f"{stack}/{logical}: {kind} is not encrypted at rest")
+    figures.add(
+        "security", "encryption at rest on every resource that stores data", checks=checked, violations=len(problems)
+    )
+    assert checked > 5 and not problems, problems
