@@ -28,7 +28,8 @@ class ForecastConfig:
     backtest_half_life_days: float = 1.0
     #: horizons (minutes) where backtest errors are measured; weights and intervals interpolate between them
     horizon_minutes: tuple[int, ...] = (5, 10, 15, 30, 45, 60, 90, 120, 180, 240, 360, 480, 720, 960, 1200, 1440)
-    #: models eligible for the ensemble; a model worse than ``prune_ratio`` x the best gets no weight
+    #: models eligible for the ensemble; a model worse than ``prune_ratio`` x the best gets no weight (at short
+    #: horizons; ``prune_ratio_long`` and ``weight_power_long`` apply as the horizon grows, see recent_decay_seconds)
     models: tuple[str, ...] = (
         "SeasonalNaive",
         "SeasonalWindowAverage",
@@ -37,14 +38,16 @@ class ForecastConfig:
         "AutoTheta",
         "LightGBM",
     )
-    prune_ratio: float = 1.25
+    prune_ratio: float = 1.08
+    prune_ratio_long: float = 1.08
     #: recent accuracy at forecast time: models re-applied at this many origins this far apart over the last
     #: hour; a model doing worse than usual loses weight at short horizons (effect halves every ~1.4 x decay)
     recent_origins: int = 4
     recent_every_minutes: int = 15
     recent_decay_seconds: float = 21600.0
     #: weights ~ MAE ** -weight_power
-    weight_power: float = 2.0
+    weight_power: float = 4.0
+    weight_power_long: float = 4.0
     #: anomaly cleaning: "robust" (rolling median / MAD rule) or "isolation_forest", and its threshold
     anomaly_method: str = "robust"
     anomaly_threshold: float = 8.0

@@ -9,7 +9,7 @@ Fit (the trainer's job), per target with at least ``full_history_days`` of histo
    at an origin every ``backtest_every_minutes`` in the holdout; the LightGBM global model is
    trained on rows whose target lies before each target's holdout and predicts the same points;
 3. from the holdout errors (divided by the target's mean load of the day before each origin):
-   per target and per horizon, each model's MAE, ensemble weights (~ MAE^-2, models more than
+   per target and per horizon, each model's MAE, ensemble weights (~ MAE^-4, models more than
    ``prune_ratio`` x the best dropped) and conformal quantiles of the errors of each model and
    of the ensemble: the intervals;
 4. the statistical models are refitted on the whole history and LightGBM on all rows.
@@ -421,10 +421,14 @@ class EnsembleForecaster:
             recent_mae, trust = _recent_mae(recent, m)
             share = decay * trust if cfg.recent_origins else np.zeros_like(decay)
             mae[:, c] = np.exp((1 - share) * log_usual + share * np.log(recent_mae if trust else 1.0))
-        weights = np.zeros_like(mae)
+        # sharp selection at short horizons (where the last hour tells which model follows the load),
+        # broader averaging at long ones (where only the backtest speaks)
+        prune = (cfg.prune_ratio_long + (cfg.prune_ratio - cfg.prune_ratio_long) * decay)[:, None]
+        power = (cfg.weight_power_long + (cfg.weight_power - cfg.weight_power_long) * decay)[:, None]
         best = np.min(mae, axis=1, keepdims=True)
-        use = np.isfinite(mae) & (mae <= cfg.prune_ratio * best + 1e-12)
-        weights = np.where(use, np.maximum(np.where(np.isfinite(mae), mae, 1.0), 1e-12) ** -cfg.weight_power, 0.0)
+        use = np.isfinite(mae) & (mae <= prune * best + 1e-12)
+        relative = np.where(np.isfinite(mae), mae, np.inf) / np.where(np.isfinite(best) & (best > 0), best, 1.0)
+        weights = np.where(use, np.maximum(np.where(use, relative, 1.0), 1e-12) ** -power, 0.0)
         return np.asarray(weights)
 
     # ----------------------------------------------------------------- forecasting
