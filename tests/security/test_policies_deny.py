@@ -224,7 +224,7 @@ def test_no_function_can_rewrite_the_audit_trail_escalate_or_modify_itself(polic
     assert not allowed, allowed
 
 
-def test_the_bucket_refuses_audit_deletion_and_overwrite_to_everyone_and_plain_http(policies, figures):
+def test_the_bucket_refuses_audit_deletion_and_overwrite_to_everyone_and_plain_http(policies, synthesized, figures):
     # GIVEN the bucket policy alone, asked about an administrator of the account (who has every permission)
     key = f"arn:aws:s3:::{BUCKET}/audit/target=web/2026/03/10/decision-1.parquet"
     administrator = [Statement("Allow", ("*",), ("*",), {}, origin="an administrator")]
@@ -244,10 +244,18 @@ def test_the_bucket_refuses_audit_deletion_and_overwrite_to_everyone_and_plain_h
         for what, (one, expected) in cases.items()
         if evaluate(one, administrator, policies.bucket).allowed != expected
     ]
+    # ... and the bucket is versioned (an overwrite that got through would keep the old version)
+    buckets = [
+        r["Properties"]
+        for logical, r in synthesized.templates[STATEFUL]["Resources"].items()
+        if r["Type"] == "AWS::S3::Bucket" and "StorageBucket" in logical
+    ]
+    if [b.get("VersioningConfiguration", {}).get("Status") for b in buckets] != ["Enabled"]:
+        wrong.append("the bucket is not versioned")
     figures.add(
         "security",
-        "audit objects: no deletion, no overwrite, TLS only (bucket policy)",
-        checks=len(cases),
+        "audit objects: no deletion, no overwrite, TLS only, versioned",
+        checks=len(cases) + 1,
         violations=len(wrong),
     )
     assert not wrong, wrong
