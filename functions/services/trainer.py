@@ -15,7 +15,9 @@ over the batch):
    target it fitted; it replaces a target's champion only when its MASE is lower (or there is no
    usable champion), with a conditional write so two trainers cannot both promote;
 4. ``ModelTrained`` per target; MASE and MAPE per target as CloudWatch metrics; the uplift learned per
-   business-event type is stored for the forecaster's fallback models.
+   business-event type is stored for the forecaster's fallback models, with the windows already
+   folded in (``extra`` keys ``seen:<window key>``, valued at the window's end) so that the next
+   refit over the same history does not count them again.
 
 The fitted challenger *is* the deployed model: it was fitted a day ago and forecasts from the newest
 history at every round, which is what the backtest measured.
@@ -43,7 +45,7 @@ from functions.domain.clock import Clock
 from functions.domain.target import ScalingTarget
 from functions.services.common import FORECAST_MAPE, FORECAST_MASE, METRICS_NAMESPACE, floor_time, naive_utc
 from functions.services.forecaster import to_window
-from functions.services.models import ARTIFACT_ERRORS, ARTIFACT_KEY, ModelLoader, learned_effects, save_artifact
+from functions.services.models import ARTIFACT_ERRORS, ARTIFACT_KEY, ModelLoader, save_artifact
 from functions.services.targets import TargetCatalog
 
 if TYPE_CHECKING:
@@ -187,10 +189,8 @@ class TrainerService:
                 to_window(e) for e in self.store.business_events(target.target_id, start, now + timedelta(days=1))
             ]
         history = pd.concat(frames, ignore_index=True)
-        effects = learned_effects(self.store, {w.event_type for w in windows})
-        challenger = ForecastService(
-            step, self.config, event_effects=EventEffectLearner({"effects": effects, "seen": []})
-        )
+        learner = EventEffectLearner(self._stored_learner_state({w.event_type for w in windows}))
+        challenger = ForecastService(step, self.config, event_effects=learner)
         challenger.fit(history, now=naive_utc(split), events=windows)
         fitted = [t for t in batch if t.target_id in challenger.engine.targets_]
         outcomes = [
@@ -264,7 +264,7 @@ class TrainerService:
                 data.append(MetricDatum(FORECAST_MASE, mine.mase, now, dims))
             if math.isfinite(mine.mape):
                 data.append(MetricDatum(FORECAST_MAPE, mine.mape, now, dims, unit="Percent"))
-        self._store_effects(challenger, now)
+        self._store_effects(challenger, now, windows=windows, start=start)
         self.publisher.publish(events)
         if data:
             self.metrics.publish(METRICS_NAMESPACE, data)
@@ -362,17 +362,50 @@ class TrainerService:
             )
         return out
 
-    def _store_effects(self, service: ForecastService, now: datetime) -> None:
-        """Keep the uplift learned per event type (all targets) for the forecaster's fallback models."""
-        for event_type, effect in service.event_effects.state.get("effects", {}).items():
+    def _stored_learner_state(self, event_types: set[str]) -> dict[str, Any]:
+        """The learner's state as stored: uplift and count per event type, and the windows already seen."""
+        effects: dict[str, dict[str, float]] = {}
+        seen: list[str] = []
+        for event_type in sorted(event_types):
+            effect = self.store.event_effect(event_type)
+            if effect is not None:
+                effects[event_type] = {"uplift": effect.multiplier, "count": effect.samples}
+                ends = _seen_windows(effect)
+                seen += sorted(ends, key=lambda key: (ends[key], key))
+        return {"effects": effects, "seen": seen}
+
+    def _store_effects(
+        self, service: ForecastService, now: datetime, *, windows: Sequence[BusinessWindow], start: datetime
+    ) -> None:
+        """Keep the uplift learned per event type (all targets) for the forecaster's fallback models.
+
+        The windows folded in are kept with it (merged with those another batch's trainer stored
+        meanwhile); windows ending before the history start can no longer come back and are dropped.
+        """
+        from models.events import MAX_SEEN, window_key
+        from models.prep import to_unix_seconds
+
+        state = service.event_effects.state
+        observed = set(state["seen"])
+        ends: dict[str, dict[str, float]] = {}
+        for window in windows:
+            if (key := window_key(window)) in observed:
+                ends.setdefault(window.event_type, {})[key] = float(to_unix_seconds(window.end))
+        oldest = float(to_unix_seconds(start))
+        for event_type, effect in state["effects"].items():
             for _ in range(3):
                 current = self.store.event_effect(event_type)
+                seen = {} if current is None else _seen_windows(current)
+                seen.update(ends.get(event_type, {}))
+                kept = sorted(((end, key) for key, end in seen.items() if end > oldest), reverse=True)[:MAX_SEEN]
+                other = {} if current is None else {k: v for k, v in current.extra.items() if not k.startswith(SEEN)}
                 record = EventEffect(
                     event_type=event_type,
                     target_id="*",
                     multiplier=float(effect["uplift"]),
                     samples=int(effect["count"]),
                     updated_at=now.astimezone(UTC),
+                    extra=other | {SEEN + key: end for end, key in kept},
                     version=0 if current is None else current.version,
                 )
                 try:
@@ -380,3 +413,12 @@ class TrainerService:
                     break
                 except ConflictError:
                     continue
+
+
+#: prefix of the ``EventEffect.extra`` keys naming a window already folded into the effect
+SEEN = "seen:"
+
+
+def _seen_windows(effect: EventEffect) -> dict[str, float]:
+    """Window keys already folded into ``effect`` -> the window's end (Unix seconds)."""
+    return {k[len(SEEN) :]: float(v) for k, v in effect.extra.items() if k.startswith(SEEN)}

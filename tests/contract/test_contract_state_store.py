@@ -334,6 +334,17 @@ def test_event_effects_use_optimistic_versions(store):
     assert store.event_effect("campaign", "web") is None
 
 
+def test_event_effect_extra_keeps_the_window_keys_the_trainer_has_seen(store: DynamoStateStore) -> None:
+    # the trainer keeps up to 2000 folded-in windows as extra "seen:<target>|<type>|<start>|<end>" -> end (Unix s)
+    seen = {
+        f"seen:web-{i % 7}|campaign|{1_773_000_000 + i * 3600}|{1_773_007_200 + i * 3600}": 1_773_007_200.0 + i * 3600
+        for i in range(2000)
+    }
+    effect = store.put_event_effect(EventEffect("campaign", "*", 1.8, 2000, T0, {"peak_ratio": 2.5} | seen))
+    stored = store.event_effect("campaign")
+    assert stored == effect and dict(stored.extra) == {"peak_ratio": 2.5} | seen
+
+
 # --------------------------------------------------------------------------- model registry
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,9 +12,10 @@ import pytest
 from service_support import target
 
 from events.base import to_envelope
-from events.contracts import MetricsCollected, ModelTrained
+from events.contracts import BusinessEvent, MetricsCollected, ModelTrained
 from functions import wiring
 from functions.adapters.dynamodb import ModelVersion
+from functions.domain.clock import FixedClock
 from functions.services.models import ARTIFACT_KEY, FALLBACK_VERSION
 from functions.services.trainer import Scores, TrainRequest, _better
 from models.config import ForecastConfig
@@ -177,3 +179,36 @@ def test_scheduled_training_fans_out_one_invocation_per_batch(memory, clock):
     versions = {d.result["models"][0]["version"] for d in batches}
     assert len(versions) == 2 and all(v.startswith("v20260310T030000Z-b00") for v in versions)
     assert {world.store.champion(t).version for t in ("api", "web")} == versions
+
+
+def test_a_daily_refit_does_not_count_the_same_past_business_event_again(memory: Any, clock: FixedClock) -> None:
+    # GIVEN one target whose history has a past campaign doubling the load, announced without a multiplier
+    world = memory([target("web")])
+    end = DAY + timedelta(days=2, hours=3)
+    seed(world, "web", days=7, end=end, seed=3)
+    campaign_start = DAY - timedelta(days=2) + timedelta(hours=10)
+    campaign_end = campaign_start + timedelta(hours=2)
+    history = world.archive.read_history("web", end - timedelta(days=7), end)
+    inside = (history["ds"] >= campaign_start.replace(tzinfo=None)) & (
+        history["ds"] < campaign_end.replace(tzinfo=None)
+    )
+    history.loc[inside, "y"] *= 2
+    world.archive.write_history("web", history, part_id="1-campaign")
+    event = BusinessEvent(
+        name="spring sale", event_type="campaign", targets=["web"], start=campaign_start, end=campaign_end
+    )
+    world.store.put_business_event("ev-1", event, ["web"], received_at=campaign_start - timedelta(days=1))
+    wiring.configure(forecast_config=NAIVE_ONLY)
+
+    # WHEN the trainer runs on two consecutive days over that same history
+    clock.current = DAY + timedelta(hours=3)
+    wiring.trainer().train(TrainRequest())
+    first = world.store.event_effect("campaign")
+    clock.current = DAY + timedelta(days=1, hours=3)
+    wiring.trainer().train(TrainRequest())
+    second = world.store.event_effect("campaign")
+
+    # THEN the campaign was learned once (about x2) and the second run did not fold it in again
+    assert first is not None and first.samples == 1 and 1.6 < first.multiplier < 2.4
+    assert second is not None and second.version == first.version + 1
+    assert (second.samples, second.multiplier) == (first.samples, first.multiplier)
