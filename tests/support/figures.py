@@ -53,7 +53,10 @@ class Figures:
             return None
         directory = figures_dir()
         directory.mkdir(parents=True, exist_ok=True)
-        name = hashlib.sha1(self.test.encode()).hexdigest()[:16]
+        # one test id may record several rows in several runs of its body (schemathesis runs every API
+        # operation under one id): the row names tell them apart
+        rows = ",".join(f"{table}/{row}" for table in sorted(self.rows) for row in sorted(self.rows[table]))
+        name = hashlib.sha1(f"{self.test}|{rows}".encode()).hexdigest()[:16]
         path = directory / f"{name}.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"test": self.test, "rows": self.rows}, indent=1, sort_keys=True, default=str))

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m tests.support.report            # run the tests, then print the table
     .venv/bin/python -m tests.support.report --no-run   # print from the figures of the last run
+    .venv/bin/python -m tests.support.report --readme   # ... and put the table into README.md
 
 The tests record what they measured (``tests/support/figures.py``) under ``out/reliability/figures/``;
 this script clears that directory, runs pytest on ``tests/reliability tests/security tests/fuzz``,
@@ -28,6 +29,8 @@ OUT = REPO / "out" / "reliability"
 FIGURES = OUT / "figures"
 TEST_PATHS = ("tests/reliability", "tests/security", "tests/fuzz")
 COMMAND = "python -m tests.support.report"
+README = REPO / "README.md"
+START, END = "<!-- reliability-table:start -->", "<!-- reliability-table:end -->"
 KIND_NAMES = {
     "throttle": "throttling",
     "server_error": "5xx",
@@ -170,6 +173,7 @@ def render(summary: dict[str, Any], tests: dict[str, int] | None, seconds: float
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-run", action="store_true", help="print from the figures of the last run")
+    parser.add_argument("--readme", action="store_true", help=f"replace the table between {START} and {END}")
     args = parser.parse_args(argv)
     code, tests, seconds = 0, None, None
     if not args.no_run:
@@ -180,6 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     (OUT / "summary.json").write_text(json.dumps({**summary, "tests": tests, "seconds": seconds}, indent=1))
     (OUT / "table.md").write_text(table + "\n")
     print(table)
+    if args.readme:
+        text = README.read_text()
+        if START not in text or END not in text:
+            print(f"README.md has no {START} ... {END} block", file=sys.stderr)
+            return 2
+        head, rest = text.split(START, 1)
+        README.write_text(f"{head}{START}\n{table}\n{END}{rest.split(END, 1)[1]}")
     return code
 
 
