@@ -11,7 +11,7 @@ import boto3
 from functions import wiring
 from functions.handlers import observability
 from functions.local_router import LocalRouter
-from tests.security.secrets import REPO, findings_in, scan_repository
+from tests.security.credential_scan import REPO, findings_in, scan_repository
 from tests.support.function_url import call
 from tests.support.world import CHEAP, NOON, World
 

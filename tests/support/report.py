@@ -131,7 +131,8 @@ def render(summary: dict[str, Any], tests: dict[str, int] | None, seconds: float
     for name, row in summary["load"].items():
         lines.append(
             f"| load: {name} | {row['events']:,} events | {row['handled']:,} handled, {row['dead_letters']} "
-            f"dead-lettered, traced memory peak {row['traced_peak_mib']} MiB |"
+            f"dead-lettered; traced memory during the burst: peak {row['traced_peak_mib']} MiB, growth over its "
+            f"second half {row['growth_second_half_mib']:+} MiB |"
         )
     lines += ["", "Faults, by kind:", "", "| fault | injected | survived | handlers |", "|---|---:|---:|---|"]
     for kind, row in summary["faults"].items():
@@ -178,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     code, tests, seconds = 0, None, None
     if not args.no_run:
         code, tests, seconds = run_tests()
+    elif (OUT / "summary.json").exists():  # the figures are the last run's: so are its test counts
+        last = json.loads((OUT / "summary.json").read_text())
+        tests, seconds = last.get("tests"), last.get("seconds")
     summary = summarise(load_figures())
     table = render(summary, tests, seconds)
     OUT.mkdir(parents=True, exist_ok=True)
