@@ -202,6 +202,15 @@ def dangerous_requests(policies: Policies) -> list[IamRequest]:
         request("ecs:DeleteService", arn("ecs", "service/prod/api")),
         request("autoscaling:DeleteAutoScalingGroup", group_arn("web-asg-prod")),
         request("autoscaling:TerminateInstanceInAutoScalingGroup", "*"),
+        # bounds of a scalable target that is not tagged forescale:enabled=true (anyone's ECS service)
+        request(
+            "application-autoscaling:RegisterScalableTarget",
+            arn("application-autoscaling", "scalable-target/0ec5a1b2c3d4e5f60718293a4b5c6d7e"),
+            **{
+                "application-autoscaling:service-namespace": "ecs",
+                "application-autoscaling:scalable-dimension": "ecs:service:DesiredCount",
+            },
+        ),
     ]
     for function in functions:
         out += [
