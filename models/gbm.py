@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -58,17 +57,42 @@ FEATURES: tuple[str, ...] = (
 )
 
 
-@lru_cache(maxsize=32)
-def _holiday_days(country: str, first_year: int, last_year: int) -> frozenset[int]:
-    """Public holidays as days since the Unix epoch."""
+#: Public holidays per (country, year) as days since the Unix epoch. Filled from the ``holidays``
+#: package on first use, or seeded from a saved artifact (:func:`remember_holidays`) so that a cold
+#: forecaster never imports ``holidays`` (it loads every country's module: ~0.4 s of a cold start).
+_HOLIDAYS_BY_YEAR: dict[tuple[str, int], frozenset[int]] = {}
+
+
+def _holidays_of_year(country: str, year: int) -> frozenset[int]:
+    known = _HOLIDAYS_BY_YEAR.get((country, year))
+    if known is not None:
+        return known
     import holidays
 
     try:
-        calendar = holidays.country_holidays(country, years=range(first_year, last_year + 1))
+        calendar = holidays.country_holidays(country, years=[year])
     except (KeyError, NotImplementedError) as exc:
         raise ValueError(f"holiday_country: {country!r} is not known to the holidays package") from exc
     epoch = np.datetime64("1970-01-01", "D")
-    return frozenset(int((np.datetime64(day, "D") - epoch).astype(int)) for day in calendar)
+    days = frozenset(int((np.datetime64(day, "D") - epoch).astype(int)) for day in calendar)
+    _HOLIDAYS_BY_YEAR[(country, year)] = days
+    return days
+
+
+def _holiday_days(country: str, first_year: int, last_year: int) -> frozenset[int]:
+    """Public holidays of ``first_year`` … ``last_year`` as days since the Unix epoch."""
+    return frozenset().union(*(_holidays_of_year(country, year) for year in range(first_year, last_year + 1)))
+
+
+def holiday_calendar(country: str, first_year: int, last_year: int) -> dict[int, list[int]]:
+    """The holidays of a span of years, to store in an artifact beside the models that use them."""
+    return {year: sorted(_holidays_of_year(country, year)) for year in range(first_year, last_year + 1)}
+
+
+def remember_holidays(country: str, calendar: dict[int, list[int]]) -> None:
+    """Seed the holiday cache from an artifact (see :func:`holiday_calendar`)."""
+    for year, days in calendar.items():
+        _HOLIDAYS_BY_YEAR[(country, int(year))] = frozenset(int(day) for day in days)
 
 
 def calendar_features(seconds: np.ndarray, country: str) -> dict[str, np.ndarray]:

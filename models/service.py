@@ -183,12 +183,19 @@ class ForecastService:
     # ------------------------------------------------------------------ artifacts
     def save(self, directory: str | Path) -> Path:
         """Write ``metadata.json``, ``lightgbm.txt`` and ``targets.pkl`` into ``directory``."""
-        if not self.is_fitted:
+        if self.fitted_at_ is None:
             raise ValueError("service: fit before save")
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
         (path / "lightgbm.txt").write_text(self.engine.booster_.to_string())
+        from models.gbm import holiday_calendar
+
+        # the holidays of the training years and two years on travel with the models: loading them
+        # spares the forecaster's cold start the import of the ``holidays`` package
+        start, end = self.engine.fit_seconds_ or (0, 0)
+        first_year = min(from_unix_seconds(start)[0].year, self.fitted_at_.year - 1)
         state = {
+            "holidays": holiday_calendar(self.config.holiday_country, first_year, self.fitted_at_.year + 2),
             "targets": self.engine.targets_,
             "config": self.config,
             "event_effects": self.event_effects.state,
@@ -197,7 +204,6 @@ class ForecastService:
         }
         with (path / "targets.pkl").open("wb") as handle:
             pickle.dump(state, handle, protocol=5)
-        start, end = self.engine.fit_seconds_ or (0, 0)
         meta = {
             "artifact_version": ARTIFACT_VERSION,
             "step_seconds": self.step_seconds,
@@ -229,8 +235,9 @@ class ForecastService:
         service = cls(
             int(meta["step_seconds"]), state["config"], event_effects=EventEffectLearner(state["event_effects"])
         )
-        from models.gbm import GlobalBooster
+        from models.gbm import GlobalBooster, remember_holidays
 
+        remember_holidays(service.config.holiday_country, state.get("holidays", {}))
         service.engine.targets_ = state["targets"]
         service.engine.booster_ = GlobalBooster.from_string((path / "lightgbm.txt").read_text())
         service.skipped_ = state["skipped"]
