@@ -120,6 +120,8 @@ class DecisionPolicy:
     calibration_days: float = 7.0
     bias_seconds: int = 3600
     bias_deadband: float = 0.10
+    #: ratios are taken on loads shifted by this fraction of one instance's capacity
+    calibration_offset: float = 0.1
     local_calibration: bool = True
     price_from_boot: bool = True
     price_commitment: bool = True
@@ -307,16 +309,18 @@ def _cost_optimal_quantile(
     target: ScalingTarget,
     step_seconds: int,
     policy: DecisionPolicy,
-    current: int,
+    current: int | None = None,
 ) -> tuple[float, int, float]:
     """``(q, instances, expected cost)`` with the least expected cost (ties go to the higher q).
 
-    With ``price_commitment`` an instance added now is priced for the stabilisation window as well:
-    once launched it cannot be removed before the plan has stayed lower that long.
+    Given the ``current`` capacity (and with ``price_commitment``), an instance added now is priced for
+    the stabilisation window as well: once launched it cannot be removed before the plan has stayed
+    lower that long. Without it, the plain cost of the window (what scale-in and the plan use).
     """
     price = target.cost.instance_hour_price
     hours = len(window.p50) * step_seconds / 3600.0
-    committed_hours = target.scale_in_stabilization_seconds / 3600.0 if policy.price_commitment else 0.0
+    committed = policy.price_commitment and current is not None
+    committed_hours = target.scale_in_stabilization_seconds / 3600.0 if committed else 0.0
     minutes = step_seconds / 60.0
     best: tuple[float, int, float] | None = None
     for q in policy.quantiles:
@@ -325,7 +329,7 @@ def _cost_optimal_quantile(
         violation_minutes = float(window.exceedance(need * per_instance).sum()) * minutes
         cost = (
             need * price * hours
-            + max(0, need - current) * price * committed_hours
+            + max(0, need - (current or 0)) * price * committed_hours
             + target.cost.violation_minute_penalty * violation_minutes
         )
         if best is None or cost <= best[2] + 1e-12:
@@ -410,9 +414,16 @@ def decide(
             stamps=stamps[priced],
             calibration=usable_calibration,
         )
-        quantile, need_out, _ = _cost_optimal_quantile(
+        # q for the plan and scale-in: the plain cost; q for adding capacity: with its commitment priced
+        # (never above the plain one, so stabilisation can only make scale-in rarer, never likelier)
+        plain_q, plain_need, _ = _cost_optimal_quantile(
+            window, per_instance=per_instance, target=target, step_seconds=step, policy=policy
+        )
+        out_q, need_out, _ = _cost_optimal_quantile(
             window, per_instance=per_instance, target=target, step_seconds=step, policy=policy, current=current.desired
         )
+        adding = need_out > current.desired
+        quantile = out_q if adding else plain_q
         # The plan over the whole forecast: need at each step for the window that starts there.
         horizon = _Window(
             p50=forecast.p50[ahead],
@@ -421,8 +432,10 @@ def decide(
             stamps=stamps[ahead],
             calibration=usable_calibration,
         )
-        loads = horizon.load_at(quantile)
+        loads = horizon.load_at(plain_q)
         per_step = instances_for_array(loads, per_instance)
+        if quantile != plain_q:
+            loads = horizon.load_at(quantile)
         window_loads = np.where(priced[ahead], loads, -1.0)
         top = int(np.argmax(window_loads))
         peak_load, peak_at = float(loads[top]), _from_ns(int(horizon.stamps[top]))
@@ -440,7 +453,9 @@ def decide(
             for stamp, n in zip(horizon.stamps, rolling, strict=True)
         )
         in_scale_in = horizon.stamps < scale_in_end_ns
-        need_in = max(need_out, target.clamp(int(per_step[in_scale_in].max())))
+        need_in = max(need_out, plain_need, target.clamp(int(per_step[in_scale_in].max())))
+        if not adding:
+            need_out = min(plain_need, current.desired)
         zone = ZoneInfo(target.timezone)
         raw_need = instances_for(peak_load, per_instance)
         clauses.append(

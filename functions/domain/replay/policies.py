@@ -169,7 +169,7 @@ class PredictivePolicy:
         window_steps = math.ceil((self.target.boot_seconds + self.target.decision_interval_seconds) / self.step_seconds)
         decisions_per_day = 86_400 / (self.decision_steps * self.step_seconds)
         self._tracker = ForecastTracker(
-            offset=0.1 * capacity_of(self.target),
+            offset=self.decision_policy.calibration_offset * capacity_of(self.target),
             window_steps=window_steps,
             step_seconds=self.step_seconds,
             max_samples=max(1, int(self.decision_policy.calibration_days * decisions_per_day * window_steps)),
