@@ -61,11 +61,11 @@ def _row(name: str, policy: str, result: ReplayResult) -> str:
         if key == "actions":
             cells.append(f"{int(value):>8d}")
         elif key == "instance_hours":
-            cells.append(f"{value:>12,.0f}")
+            cells.append(f"{value:>15,.0f}")
         elif key == "cost_ratio":
-            cells.append(f"{value:>10.3f}")
+            cells.append(f"{value:>11.3f}")
         else:
-            cells.append(f"{value:>14.2f}")
+            cells.append(f"{value:>16.2f}")
     return f"{name:<24}{policy:<11}" + "".join(cells)
 
 
@@ -85,8 +85,8 @@ def main() -> int:
             traces = {name: TRACES[name]() for name in args.traces.split(",")}
         else:
             traces = long_traces(args.min_days)
-        widths = {"actions": 8, "instance_hours": 12, "cost_ratio": 10}
-        header = f"{'trace':<24}{'policy':<11}" + "".join(f"{k:>{widths.get(k, 14)}}" for k in SCORE_NAMES)
+        widths = {"actions": 8, "instance_hours": 15, "cost_ratio": 11}
+        header = f"{'trace':<24}{'policy':<11}" + "".join(f"{k:>{widths.get(k, 16)}}" for k in SCORE_NAMES)
         print(header, flush=True)
         print("-" * len(header), flush=True)
         verdicts = []
