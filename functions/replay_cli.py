@@ -90,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     if "predictive" in policies:
         from models.service import ForecastService
 
-        forecaster = ForecastService(step_seconds=trace.step_seconds)
+        try:
+            forecaster = ForecastService(step_seconds=trace.step_seconds)
+        except ValueError as exc:
+            print(f"forescale replay: {exc}", file=sys.stderr)
+            return 2
     started = time.perf_counter()
     bar = None
     if not args.no_progress:

@@ -78,7 +78,7 @@ def scenario_lines(result: ReplayResult) -> list[str]:
         f"scored: {scored} steps after a warm-up of {s.warmup_days:g} days",
         f"capacity_per_instance: {r.capacity_per_instance:.6g}"
         + (" (p99 of the trace needs 30 instances)" if s.capacity_per_instance is None else ""),
-        f"boot: {s.boot_seconds} s ({r.boot_steps} steps); bounds [{s.min_instances}, {s.max_instances}]; "
+        f"boot: {s.boot_seconds} s ({r.boot_steps} step{'' if r.boot_steps == 1 else 's'}); bounds [{s.min_instances}, {s.max_instances}]; "
         f"target utilisation {s.target_utilization:g}; SLO utilisation {s.slo_utilization:g}",
         f"forescale: decision every {r.decision_interval_seconds} s, refit every {s.refit_every_seconds} s, "
         f"switched on {s.forecast_lead_days:g} day(s) before scoring; prices {s.instance_hour_price:g} per "
