@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -265,3 +266,41 @@ class ForecastTracker:
         return ForecastCalibration.from_ratios(
             ratios.copy(), offset=self.offset, bias=self.bias(now_ns=now_ns), stamps_ns=stamps
         )
+
+    # ------------------------------------------------------------------ storage between invocations
+
+    def to_state(self) -> dict[str, Any]:
+        """Plain JSON-ready data (lists and numbers): what the decider stores between invocations."""
+        order = np.roll(np.arange(self._filled), -self._next if self._filled == self.max_samples else 0)
+        return {
+            "settings": {
+                "offset": self.offset,
+                "window_steps": self.window_steps,
+                "step_seconds": self.step_seconds,
+                "max_samples": self.max_samples,
+                "bias_seconds": self.bias_seconds,
+                "bias_deadband": self.bias_deadband,
+                "min_bias_samples": self.min_bias_samples,
+                "local": self.local,
+            },
+            "pending": [[p.stamps.tolist(), p.p50.tolist(), p.bias, p.ends_ns] for p in self._pending],
+            "ratios": self._ring_ratios[order].tolist(),
+            "stamps": self._ring_stamps[order].tolist(),
+            "recent": [[ends, ratios.tolist()] for ends, ratios in self._recent],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ForecastTracker:
+        """The tracker :meth:`to_state` described; raises ``ValueError`` naming a malformed part."""
+        try:
+            tracker = cls(**state["settings"])
+            for stamps, p50, bias, ends in state["pending"]:
+                tracker._pending.append(
+                    _Pending(np.asarray(stamps, dtype=np.int64), np.asarray(p50, dtype=float), float(bias), int(ends))
+                )
+            tracker._add_spread(np.asarray(state["stamps"], dtype=np.int64), np.asarray(state["ratios"], dtype=float))
+            for ends, ratios in state["recent"]:
+                tracker._recent.append((int(ends), np.asarray(ratios, dtype=float)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"tracker state: malformed ({exc})") from exc
+        return tracker

@@ -56,7 +56,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from events.contracts import Mode, ScalingDecided
-from functions.domain.calibration import ForecastCalibration
+from functions.domain.calibration import ForecastCalibration, ForecastTracker
 from functions.domain.capacity_model import capacity_of, instances_for, instances_for_array
 from functions.domain.reactive import reactive_need
 from functions.domain.target import ScalingTarget
@@ -550,6 +550,23 @@ def decide(
         peak_at=peak_at,
         plan=plan,
         state=new_state,
+    )
+
+
+def tracker_for(target: ScalingTarget, policy: DecisionPolicy | None = None) -> ForecastTracker:
+    """The forecast record :func:`decide` is calibrated from, sized for ``target`` (replay and decider alike)."""
+    policy = policy or DecisionPolicy()
+    step = target.metric.period_seconds
+    window_steps = math.ceil((target.boot_seconds + target.decision_interval_seconds) / step)
+    decisions_per_day = 86_400 / target.decision_interval_seconds
+    return ForecastTracker(
+        offset=policy.calibration_offset * capacity_of(target),
+        window_steps=window_steps,
+        step_seconds=step,
+        max_samples=max(1, int(policy.calibration_days * decisions_per_day * window_steps)),
+        bias_seconds=policy.bias_seconds,
+        bias_deadband=policy.bias_deadband,
+        local=policy.local_calibration,
     )
 
 

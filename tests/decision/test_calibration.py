@@ -85,3 +85,33 @@ def test_calibrated_quantiles_and_exceedance_agree():
     assert calibration.exceedance(x, p50)[0] == pytest.approx(0.1, abs=0.011)
     with pytest.raises(ValueError, match="bias"):
         ForecastCalibration.from_ratios(np.ones(3), offset=0.0, bias=0.0)
+
+
+def test_the_tracker_survives_a_round_trip_through_json():
+    import json
+
+    from decision_helpers import make_target
+
+    from functions.domain.decision import tracker_for
+
+    # GIVEN a tracker sized for a target, with a full ring, pending forecasts and recent misses
+    tracker = tracker_for(make_target())
+    assert tracker.window_steps == 2 and tracker.step_seconds == 300 and tracker.offset == pytest.approx(160.0)
+    small = ForecastTracker(offset=1.0, window_steps=2, step_seconds=300, max_samples=7)
+    for i in range(8):
+        now = NOW + timedelta(minutes=5 * i)
+        small.record(make_path(np.full(4, 100.0 + i), start=now), now_ns=_ns(now), bias=1.0)
+    ds, y = _actuals(NOW, 80.0 + 5 * np.arange(12))
+    small.observe(ds, y, now_ns=_ns(NOW + timedelta(minutes=32)))
+    # WHEN it is stored as JSON and read back
+    copy = ForecastTracker.from_state(json.loads(json.dumps(small.to_state())))
+    # THEN it calibrates the same, now and after more observations
+    later = _ns(NOW + timedelta(minutes=32))
+    assert np.array_equal(copy.calibration(now_ns=later).ratios, small.calibration(now_ns=later).ratios)
+    assert copy.bias(now_ns=later) == small.bias(now_ns=later)
+    end = _ns(NOW + timedelta(minutes=60))
+    small.observe(ds, y, now_ns=end)
+    copy.observe(ds, y, now_ns=end)
+    assert np.array_equal(copy.calibration(now_ns=end).ratios, small.calibration(now_ns=end).ratios)
+    with pytest.raises(ValueError, match="tracker state"):
+        ForecastTracker.from_state({"settings": {}})

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from functions.domain.calibration import ForecastTracker
-from functions.domain.capacity_model import capacity_of, instances_for
+from functions.domain.capacity_model import instances_for
 from functions.domain.clock import FixedClock
-from functions.domain.decision import CurrentCapacity, Decision, DecisionPolicy, TargetState, decide
+from functions.domain.decision import CurrentCapacity, Decision, DecisionPolicy, TargetState, decide, tracker_for
 from functions.domain.reactive import AlarmState, TargetTracking, target_tracking_step
 from functions.domain.replay.scenario import ResolvedScenario
 from functions.domain.target import ScalingTarget
@@ -167,16 +167,7 @@ class PredictivePolicy:
 
     def __post_init__(self) -> None:
         window_steps = math.ceil((self.target.boot_seconds + self.target.decision_interval_seconds) / self.step_seconds)
-        decisions_per_day = 86_400 / (self.decision_steps * self.step_seconds)
-        self._tracker = ForecastTracker(
-            offset=self.decision_policy.calibration_offset * capacity_of(self.target),
-            window_steps=window_steps,
-            step_seconds=self.step_seconds,
-            max_samples=max(1, int(self.decision_policy.calibration_days * decisions_per_day * window_steps)),
-            bias_seconds=self.decision_policy.bias_seconds,
-            bias_deadband=self.decision_policy.bias_deadband,
-            local=self.decision_policy.local_calibration,
-        )
+        self._tracker = tracker_for(self.target, self.decision_policy)
         self._window_steps = window_steps
         self._boot_steps = math.ceil(self.target.boot_seconds / self.step_seconds)
         self.band_p50 = np.full(self.n_steps, np.nan)
