@@ -49,8 +49,11 @@ def scenario(pipeline: Pipeline, *, history_peak: float, with_ecs: bool) -> Pipe
     # GIVEN an ASG (direct mode) and an ECS service (floor mode) sized for the quiet hours,
     # with two days of history in which the load peaks at noon every day (to ``history_peak``)
     prefix = pipeline.aws.prefix
-    web = asg_target("web", f"{prefix}-web")
-    api = ecs_target("api", prefix, "api", mode="floor")
+    # a service whose violation minutes are dear (ten instance-hours each, not the default one): the
+    # cost-aware quantile then covers the whole predicted peak, which is what these tests hold it to
+    strict_slo = {"violation_minute_penalty": 1.0}
+    web = asg_target("web", f"{prefix}-web", cost=strict_slo)
+    api = ecs_target("api", prefix, "api", mode="floor", cost=strict_slo)
     targets = [web, api] if with_ecs else [web]
     pipeline.aws.create_asg(f"{prefix}-web", desired=need(load_at(START)), min_size=1, max_size=60)
     if with_ecs:
