@@ -139,6 +139,9 @@ FUNCTION_ACCESS: dict[str, FunctionAccess] = {
     "decider": FunctionAccess(
         trigger="bus",
         tables={STATE.logical_name: (GET, PUT), AUDIT.logical_name: (PUT,), BUSINESS_EVENTS.logical_name: (QUERY,)},
+        # the loads since its forecast record's pending forecasts (functions.services.decider)
+        lists=(HISTORY,),
+        reads=(HISTORY,),
         writes=(AUDIT_PREFIX,),
         publishes=(ScalingDecided,),
         settings=("forecast_stale_seconds",),

@@ -9,6 +9,20 @@ the history ends more than ``max(3 periods, 5 min)`` before now, the forecast is
 no recent load, so the engine holds the current capacity. Without a usable forecast (none yet, missing,
 unreadable) the reactive rule decides, and may add capacity but never remove it.
 
+The decider keeps the replay's forecast record (:class:`functions.domain.calibration.ForecastTracker`,
+sized by :func:`functions.domain.decision.tracker_for`) between invocations, so that the Lambda function
+runs exactly what ``forescale replay`` measures: before each decision the record is read from the state
+store (``TRACKER`` item), scored against the loads the collector stored since its oldest pending
+forecast (one day of S3 history at most), asked for the calibration the engine prices with, and after
+the decision the forecast it used is added and the record stored back. A malformed record, or one kept
+for other target settings, is replaced by a fresh one (the outcome says so); two deciders racing on a
+target: the first to store wins and the other's addition (one forecast window of ratios) is dropped,
+which a calibration record over a week of forecasts can afford (a retry would score the same loads).
+
+A target whose ``capacity_per_instance`` is ``learn`` is decided with the value the trainer learned
+(:mod:`functions.domain.capacity_model`, stored per target); until one is learned it is skipped with
+the reason.
+
 Each decision takes the next sequence number of its target (stored with optimistic concurrency: two
 deciders racing on one target cannot issue the same number), is recorded in the audit table and the S3
 audit trail, and is published as ``ScalingDecided`` when it changes something (a ``hold`` is recorded,
@@ -17,17 +31,19 @@ not sent).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from events.contracts import ForecastReady, ForecastSummary, ScalingDecided
-from functions.adapters.dynamodb import StateStore
+from functions.adapters.dynamodb import MalformedTrackerError, StateStore, StoredTracker
 from functions.adapters.dynamodb import TargetState as StoredTargetState
 from functions.adapters.errors import ConflictError
 from functions.adapters.eventbridge import EventPublisher
 from functions.adapters.s3 import Archive
-from functions.domain.capacity_model import capacity_of, instances_for
+from functions.domain.calibration import ForecastCalibration, ForecastTracker
+from functions.domain.capacity_model import MIN_SAMPLES, CapacityEstimate, capacity_of, instances_for, resolve_capacity
 from functions.domain.clock import Clock, IdSource
 from functions.domain.decision import (
     CapacityFloor,
@@ -36,6 +52,7 @@ from functions.domain.decision import (
     DecisionPolicy,
     TargetState,
     decide,
+    tracker_for,
 )
 from functions.domain.target import ScalingTarget
 from functions.services.common import DECIDED_CAPACITY, FORECAST_AGE, MetricSink, NullSink, floor_time
@@ -43,6 +60,13 @@ from functions.services.targets import TargetCatalog
 from models.api import ForecastPath, NoForecast
 
 MAX_CONFLICT_RETRIES = 5
+#: the forecast record is scored against at most this much history per decision (one S3 day object,
+#: two around midnight); a pending forecast older than that (a decider stopped for a day) scores nothing
+MAX_OBSERVED_SPAN = timedelta(days=1)
+#: a stored record made with another offset (a re-learned capacity) is kept if within this factor
+OFFSET_TOLERANCE = 0.25
+
+logger = logging.getLogger(__name__)
 
 
 def stale_data_after(target: ScalingTarget) -> timedelta:
@@ -62,6 +86,38 @@ def decision_row(event: ScalingDecided, decision: Decision, summary: ForecastSum
         "plan": [[step.at.isoformat(), step.capacity] for step in decision.plan],
         "executed": decision.execute,
     }
+
+
+def _ns(at: datetime) -> int:
+    """Epoch nanoseconds of an aware time (what the forecast record counts in, computed as the replay does)."""
+    import pandas as pd
+
+    return int(pd.Timestamp(at).value)
+
+
+def compatible(stored: dict[str, Any], fresh: dict[str, Any]) -> bool:
+    """Whether a stored record's settings still fit the target (sizes equal, offset within tolerance)."""
+    if {k: v for k, v in stored.items() if k != "offset"} != {k: v for k, v in fresh.items() if k != "offset"}:
+        return False
+    old, new = float(stored.get("offset", -1.0)), float(fresh["offset"])
+    return old == new or (old > 0 and new > 0 and abs(old / new - 1.0) <= OFFSET_TOLERANCE)
+
+
+def learned_target(target: ScalingTarget, store: StateStore) -> tuple[ScalingTarget | None, str | None]:
+    """``target`` with a numeric ``capacity_per_instance`` (the learned one for ``learn``), or why not."""
+    if target.capacity_per_instance != "learn":
+        return target, None
+    learned = store.get_learned_capacity(target.target_id)
+    if learned is None or learned.capacity_per_instance is None:
+        has = 0 if learned is None else learned.samples
+        why = "" if learned is None or not learned.reason else f": {learned.reason}"
+        return None, f"capacity_per_instance 'learn': not learned yet (needs {MIN_SAMPLES} samples, has {has}){why}"[
+            :500
+        ]
+    estimate = CapacityEstimate(
+        learned.capacity_per_instance, learned.samples, learned.r2, learned.outliers, learned.method
+    )
+    return resolve_capacity(target, estimate), None
 
 
 def never_scale_in(decision: Decision, *, stored_state: StoredTargetState) -> Decision:
@@ -86,9 +142,11 @@ class DecisionOutcome:
     desired: int | None
     published: bool
     reason: str
+    #: what happened to the forecast record when it was not simply carried on (fresh, dropped)
+    calibration_note: str | None = None
 
     def summary(self) -> dict[str, Any]:
-        return {
+        out = {
             "target_id": self.target_id,
             "decision_id": self.decision_id,
             "action": self.action,
@@ -97,6 +155,9 @@ class DecisionOutcome:
             "published": self.published,
             "reason": self.reason,
         }
+        if self.calibration_note:
+            out["calibration_note"] = self.calibration_note
+        return out
 
 
 @dataclass
@@ -120,12 +181,12 @@ class DeciderService:
                     DecisionOutcome(summary.target_id, None, "skipped", None, None, False, "not a known target")
                 )
                 continue
-            if target.capacity_per_instance == "learn":
-                # Nothing resolves 'learn' yet: skip this target rather than fail the whole batch.
-                reason = "capacity_per_instance 'learn': nothing is learned yet"
-                outcomes.append(DecisionOutcome(summary.target_id, None, "skipped", None, None, False, reason))
+            resolved, why_not = learned_target(target, self.store)
+            if resolved is None:
+                # Without a capacity per instance nothing can be sized: skip this target, not the batch.
+                outcomes.append(DecisionOutcome(summary.target_id, None, "skipped", None, None, False, why_not or ""))
                 continue
-            outcome, event = self._decide_one(target, summary)
+            outcome, event = self._decide_one(resolved, summary)
             outcomes.append(outcome)
             if event is not None and outcome.published:
                 to_publish.append(event)
@@ -167,6 +228,63 @@ class DeciderService:
                 )
         return floors
 
+    # ----------------------------------------------------------------- forecast record
+
+    def _load_tracker(self, target: ScalingTarget) -> tuple[ForecastTracker, int, str | None]:
+        """(record, stored version, note): the stored record, or a fresh one and why."""
+        fresh = tracker_for(target, self.policy)
+        try:
+            stored = self.store.get_tracker_state(target.target_id)
+        except MalformedTrackerError as error:
+            note = f"forecast record unreadable, started afresh ({error})"[:300]
+            logger.warning("decider: %s: %s", target.target_id, note)
+            return fresh, error.version, note
+        if stored is None:
+            return fresh, 0, None
+        if not compatible(dict(stored.state.get("settings", {})), fresh.to_state()["settings"]):
+            return fresh, stored.version, "forecast record kept for other target settings, started afresh"
+        try:
+            return ForecastTracker.from_state(dict(stored.state)), stored.version, None
+        except ValueError as error:
+            note = f"forecast record malformed, started afresh ({error})"[:300]
+            logger.warning("decider: %s: %s", target.target_id, note)
+            return fresh, stored.version, note
+
+    def _observe(self, tracker: ForecastTracker, target: ScalingTarget, aligned: datetime) -> None:
+        """Score the pending forecasts against the loads the collector stored since the oldest of them."""
+        import numpy as np
+
+        oldest = min((int(stamps[0]) for stamps, *_ in tracker.to_state()["pending"] if len(stamps)), default=None)
+        if oldest is None:
+            return
+        half = timedelta(seconds=target.metric.period_seconds / 2)
+        start = max(datetime.fromtimestamp(oldest / 1e9, UTC) - half, aligned - MAX_OBSERVED_SPAN)
+        if start >= aligned:
+            return
+        history = self.archive.read_history(target.target_id, start, aligned)
+        ds = history["ds"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        tracker.observe(ds, history["y"].to_numpy(dtype=float), now_ns=_ns(aligned))
+
+    def _calibrate(
+        self, target: ScalingTarget, aligned: datetime
+    ) -> tuple[ForecastTracker, int, str | None, ForecastCalibration]:
+        tracker, version, note = self._load_tracker(target)
+        self._observe(tracker, target, aligned)
+        return tracker, version, note, tracker.calibration(now_ns=_ns(aligned))
+
+    def _store_tracker(
+        self, target: ScalingTarget, tracker: ForecastTracker, version: int, now: datetime
+    ) -> str | None:
+        try:
+            self.store.put_tracker_state(StoredTracker(target.target_id, tracker.to_state(), now, version))
+        except ConflictError:
+            note = "another decider stored the forecast record first; this round's forecast is not added"
+            logger.info("decider: %s: %s", target.target_id, note)
+            return note
+        return None
+
+    # ----------------------------------------------------------------- one target
+
     def _decide_one(
         self, target: ScalingTarget, summary: ForecastSummary
     ) -> tuple[DecisionOutcome, ScalingDecided | None]:
@@ -176,6 +294,7 @@ class DeciderService:
         if summary.desired_capacity is None:
             return DecisionOutcome(tid, None, "skipped", None, None, False, "current capacity unknown this round"), None
         forecast, recent = self._inputs(target, summary, aligned)
+        tracker, tracker_version, note, calibration = self._calibrate(target, aligned)
         floors = self._floors(target, aligned)
         kill = self.store.kill_switch(tid) is not None
         for _ in range(MAX_CONFLICT_RETRIES):
@@ -194,6 +313,7 @@ class DeciderService:
                 now=aligned,
                 floors=floors,
                 kill_switch=kill,
+                calibration=calibration,
                 policy=self.policy,
             )
             if isinstance(forecast, NoForecast):
@@ -212,7 +332,12 @@ class DeciderService:
                 )
             except ConflictError:
                 continue
-            return self._record(target, summary, decision, sequence, now)
+            if isinstance(forecast, ForecastPath):
+                tracker.record(forecast, now_ns=_ns(aligned), bias=calibration.bias)
+            stored_note = self._store_tracker(target, tracker, tracker_version, now)
+            outcome, event = self._record(target, summary, decision, sequence, now)
+            outcome.calibration_note = "; ".join(n for n in (note, stored_note) if n) or None
+            return outcome, event
         raise ConflictError("target state", tid, f"still changing after {MAX_CONFLICT_RETRIES} attempts")
 
     def _record(

@@ -399,3 +399,105 @@ def test_times_come_back_in_utc(store):
     store.put_target_state(TargetState("web", last_scale_in_at=paris))
     back = store.get_target_state("web").last_scale_in_at
     assert back == paris and back.tzinfo == UTC
+
+
+# --------------------------------------------------------------------------- decider's forecast record
+
+
+def tracker_state(samples: int, *, seed: int = 0, pending: int = 2) -> dict[str, Any]:
+    """A ``ForecastTracker.to_state()`` with ``samples`` ratios (about 1) on one-minute stamps."""
+    from functions.domain.calibration import ForecastTracker
+
+    rng = np.random.default_rng(seed)
+    tracker = ForecastTracker(offset=10.0, window_steps=10, step_seconds=60, max_samples=max(samples, 1))
+    state = tracker.to_state()
+    start = int(pd.Timestamp(T0).value)
+    state["stamps"] = [start + i * 60_000_000_000 for i in range(samples)]
+    state["ratios"] = np.exp(rng.normal(0.0, 0.1, samples)).tolist()
+    state["pending"] = [
+        [
+            [start + (samples + k * 5 + i) * 60_000_000_000 for i in range(10)],
+            rng.uniform(50, 150, 10).tolist(),
+            1.25,
+            7,
+        ]
+        for k in range(pending)
+    ]
+    state["recent"] = [[start + 3_600_000_000_000, rng.uniform(0.8, 1.2, 10).tolist()]]
+    return state
+
+
+def test_tracker_state_starts_empty_round_trips_exactly_and_uses_versions(store):
+    from functions.adapters.dynamodb import StoredTracker
+
+    # GIVEN nothing stored
+    assert store.get_tracker_state("web") is None
+    # WHEN a record of 4,096 ratios is stored
+    state = tracker_state(4096)
+    stored = store.put_tracker_state(StoredTracker("web", state, T0))
+    # THEN it reads back with every value exact, with version 1
+    assert stored.version == 1
+    back = store.get_tracker_state("web")
+    assert back is not None and back.version == 1 and back.updated_at == T0
+    assert back.state == state
+    # AND of two writers that both read version 1, the first wins
+    store.put_tracker_state(StoredTracker("web", tracker_state(10, seed=1), T0, version=1))
+    with pytest.raises(ConflictError, match="tracker state"):
+        store.put_tracker_state(StoredTracker("web", tracker_state(10, seed=2), T0, version=1))
+    assert store.get_tracker_state("web").state == tracker_state(10, seed=1)  # type: ignore[union-attr]
+
+
+def test_tracker_state_beyond_one_item_is_stored_in_parts(backend: Backend):
+    from functions.adapters.dynamodb import TRACKER_PART_BYTES, StoredTracker
+
+    store = backend.store
+    # GIVEN a record of 140,000 ratios (a 1-minute target with an hour's boot time keeps that many)
+    state = tracker_state(140_000)
+    # WHEN it is stored, then replaced by another large one
+    store.put_tracker_state(StoredTracker("big", state, T0))
+    head = store.items.get(store.names.state, target_pk("big"), "TRACKER")
+    assert head is not None and head["parts"] >= 2 and head["size"] > TRACKER_PART_BYTES
+    second = tracker_state(140_000, seed=5)
+    store.put_tracker_state(StoredTracker("big", second, T0 + timedelta(minutes=5), version=1))
+    # THEN the newest reads back exactly (each item stayed under DynamoDB's 400 KB on moto and DynamoDB Local)
+    back = store.get_tracker_state("big")
+    assert back is not None and back.state == second and back.version == 2
+
+
+def test_a_malformed_tracker_state_is_reported_with_its_version(store):
+    from functions.adapters.dynamodb import MalformedTrackerError, StoredTracker
+
+    # GIVEN a stored record whose bytes were damaged, and one whose part has gone
+    store.put_tracker_state(StoredTracker("web", tracker_state(100), T0))
+    head = store.items.get(store.names.state, target_pk("web"), "TRACKER")
+    store.items.put(store.names.state, {**head, "blob": b"not zlib at all"})
+    # THEN reading names the fault and gives the version a fresh record replaces
+    with pytest.raises(MalformedTrackerError, match="malformed") as caught:
+        store.get_tracker_state("web")
+    assert caught.value.version == 1
+    store.put_tracker_state(StoredTracker("web", tracker_state(5), T0, version=caught.value.version))
+    assert store.get_tracker_state("web").state == tracker_state(5)  # type: ignore[union-attr]
+    store.items.put(store.names.state, {**head, "parts": 3})
+    with pytest.raises(MalformedTrackerError, match="part 1 of 3 is missing"):
+        store.get_tracker_state("web")
+
+
+def test_learned_capacity_round_trips_with_versions(store):
+    from functions.adapters.dynamodb import LearnedCapacity
+
+    # GIVEN nothing learned
+    assert store.get_learned_capacity("web") is None
+    # WHEN the trainer stores that it cannot learn yet, then a value
+    waiting = LearnedCapacity("web", None, 12, 0.0, 0, T0, reason="history: 12 usable points")
+    first = store.put_learned_capacity(waiting)
+    assert store.get_learned_capacity("web") == first
+    learned = LearnedCapacity("web", 123.456789, 1440, 0.97, 3, T0 + timedelta(days=1), version=first.version)
+    second = store.put_learned_capacity(learned)
+    # THEN it reads back exactly; a stale writer conflicts; nonsense is refused naming the field
+    assert store.get_learned_capacity("web") == second and second.version == 2
+    with pytest.raises(ConflictError, match="learned capacity"):
+        store.put_learned_capacity(learned)
+    with pytest.raises(ValueError, match="capacity_per_instance"):
+        store.put_learned_capacity(replace(second, capacity_per_instance=-1.0))
+    with pytest.raises(ValueError, match="reason"):
+        store.put_learned_capacity(replace(second, capacity_per_instance=None))

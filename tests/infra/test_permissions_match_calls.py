@@ -40,16 +40,18 @@ from events.contracts import BusinessEvent, ScalingDecided
 from functions import wiring
 from functions.adapters.capacity import ECS_DIMENSION
 from functions.adapters.discovery import ENABLED_TAG, target_from_tags
-from functions.adapters.dynamodb import DynamoStateStore
+from functions.adapters.dynamodb import DynamoStateStore, StoredTracker
 from functions.adapters.s3 import S3Store
 from functions.catalog import FUNCTIONS
 from functions.domain.clock import FixedClock, SequentialIds
+from functions.domain.decision import tracker_for
 from functions.domain.target import ScalingTarget, parse_targets
 from functions.local_router import ACCOUNT, REGION, Delivery, LambdaContext, LocalAws, LocalRouter, load_handler
 from functions.routing import ALARM_STATE_CHANGE_PATTERN
 from functions.services.common import RecordingSink
 from functions.settings import MissingSettingError, Settings
 from infra_cdk.policies import flatten_reference
+from models.api import ForecastPath
 from models.config import ForecastConfig
 from tests.infra.conftest import STATEFUL, STATELESS, Synthesized, as_list, function_ids, render, role_statements
 from tests.infra.iam_support import (
@@ -302,6 +304,16 @@ def _history(archive: S3Store, target: ScalingTarget, level: float) -> None:
     archive.write_history(target.target_id, pd.DataFrame({"ds": ds, "y": y}), part_id="00000000T000000Z-seed")
 
 
+def _seed_forecast_record(store: DynamoStateStore, target: ScalingTarget) -> None:
+    tracker = tracker_for(target)
+    issued = NOON - timedelta(seconds=3 * target.metric.period_seconds)
+    ds = pd.date_range(issued.replace(tzinfo=None), periods=2, freq=f"{target.metric.period_seconds}s")
+    p50 = np.full(len(ds), 300.0)
+    path = ForecastPath(target.target_id, issued, ds, p50, p50 * 1.1, p50 * 1.2, 0.8, "seed")
+    tracker.record(path, now_ns=int(pd.Timestamp(issued).value), bias=1.0)
+    store.put_tracker_state(StoredTracker(target.target_id, tracker.to_state(), issued))
+
+
 def _put_load(aws: LocalAws, target: ScalingTarget, value: float) -> None:
     metric = target.metric
     if metric.expression:
@@ -466,6 +478,9 @@ def run(moto_endpoint: str, synthesized: Synthesized) -> Iterator[Run]:
                 router.pump()
                 clock.advance(timedelta(hours=1))
             clock.current = NOON + timedelta(seconds=10)
+            # The decider ran a round before: its forecast record holds a forecast of steps now past, which
+            # this round's decision scores against the stored history.
+            _seed_forecast_record(DynamoStateStore(aws.client("dynamodb"), aws.table_names()), everything["web-asg"])
             # A collection round fanned out over shards; forecasts, decisions and executions follow.
             router.invoke("collector", {})
             router.pump()
