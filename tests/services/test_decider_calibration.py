@@ -1,0 +1,218 @@
+"""The decider Lambda runs what the replay measures: the same forecast record, the same decisions.
+
+The replay's predictive policy keeps a :class:`ForecastTracker` in memory; the decider stores it in the
+state store between invocations and scores it against the history the collector wrote. Driven over
+the same loads and forecasts, both must calibrate identically and decide identically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, timedelta
+
+import numpy as np
+import pandas as pd
+from service_support import NOON, target
+
+from events.contracts import ForecastReady, ForecastSummary
+from functions import wiring
+from functions.adapters.dynamodb import StoredForecast, StoredTracker
+from functions.domain.calibration import ForecastTracker
+from functions.domain.clock import FixedClock
+from functions.domain.decision import DecisionPolicy
+from functions.domain.replay.policies import Observation, PredictivePolicy
+from functions.domain.target import LoadMetric
+from models.api import ForecastPath, NoForecast
+
+STEP = 60
+HORIZON = 30
+START = 40  # steps of history before forescale decides
+ROUNDS = 150  # decisions: 3 ratios each, so the record passes the 200 samples the engine asks for
+T0 = NOON - timedelta(seconds=START * STEP)
+TARGET = target(
+    "web",
+    metric=LoadMetric(namespace="T/Load", name="Requests", dimensions={"Target": "web"}, period_seconds=STEP),
+    boot_seconds=120,
+    decision_interval_seconds=STEP,
+    scale_in_stabilization_seconds=300,
+    max_step_down=3,
+)
+
+
+def trace() -> tuple[pd.DatetimeIndex, np.ndarray, dict[int, ForecastPath]]:
+    """Loads with a cycle and noise, and a forecast per decision that misses low by ~30 % (a bias to learn)."""
+    rng = np.random.default_rng(7)
+    n = START + ROUNDS + HORIZON
+    ds = pd.date_range(T0.replace(tzinfo=None), periods=n, freq=f"{STEP}s")
+    t = np.arange(n)
+    y = 1500 + 600 * np.sin(2 * np.pi * t / 90) + rng.normal(0, 80, n)
+    paths = {}
+    for step in range(START, START + ROUNDS):
+        p50 = np.clip(0.7 * y[step : step + HORIZON] * np.exp(rng.normal(0, 0.08, HORIZON)), 0, None)
+        paths[step] = ForecastPath(
+            "web", ds[step].to_pydatetime().replace(tzinfo=UTC), ds[step : step + HORIZON], p50, p50 * 1.1, p50 * 1.25,
+            0.8, "scripted",
+        )  # fmt: skip
+    return ds, y, paths
+
+
+class Scripted:
+    """A forecasting service that answers each decision with the prepared path (the input both paths share)."""
+
+    def __init__(self, paths: dict[int, ForecastPath], ds: pd.DatetimeIndex) -> None:
+        self.by_time = {ds[step]: path for step, path in paths.items()}
+
+    def fit(self, history, *, now, events):
+        return self
+
+    def forecast(self, history, *, now, horizon_steps, events):
+        return {"web": self.by_time.get(pd.Timestamp(now), NoForecast("web", "not scripted"))}
+
+
+class Hold:
+    name = "hold"
+
+    def initial_capacity(self) -> int:
+        return 20
+
+    def desired(self, observation: Observation) -> int:
+        return observation.desired
+
+
+def replay_side(policy: DecisionPolicy):
+    ds, y, paths = trace()
+    predictive = PredictivePolicy(
+        forecaster=Scripted(paths, ds),
+        target=TARGET,
+        unique_id="web",
+        step_seconds=STEP,
+        decision_steps=1,
+        horizon_steps=HORIZON,
+        start_step=START,
+        refit_every_seconds=86_400,
+        before_start=Hold(),
+        clock=FixedClock(NOON),
+        decision_policy=policy,
+        n_steps=len(ds),
+    )
+    desired = [predictive.initial_capacity()]
+    states = []
+    for step in range(1, START + ROUNDS):
+        observation = Observation(
+            step=step,
+            now=ds[step].to_pydatetime().replace(tzinfo=UTC),
+            ds=ds[:step].to_numpy(),
+            load=y[:step],
+            in_service=np.asarray(desired[:step]),  # instances boot within the step: in service = desired
+            desired=desired[-1],
+        )
+        desired.append(predictive.desired(observation))
+        if step >= START:
+            states.append(predictive._tracker.to_state())
+    return desired, [d for _, d in predictive.decisions], states
+
+
+def test_the_decider_stores_the_replays_record_and_decides_as_the_replay_does(memory, clock):
+    # GIVEN the same loads and forecasts, replayed ...
+    world = memory([TARGET])
+    policy = wiring.decider().policy
+    replay_desired, replay_decisions, replay_states = replay_side(policy)
+    ds, y, paths = trace()
+    world.archive.write_history(
+        "web", pd.DataFrame({"ds": ds[: START - 1], "y": y[: START - 1]}), part_id="r00000-seed"
+    )
+    # ... and fed round by round to the decider Lambda's service (collector history, stored forecast, event)
+    lambda_desired = list(replay_desired[:START])
+    for round_index, step in enumerate(range(START, START + ROUNDS)):
+        now = ds[step].to_pydatetime().replace(tzinfo=UTC)
+        clock.current = now + timedelta(seconds=7)
+        world.archive.write_history(
+            "web", pd.DataFrame({"ds": ds[step - 1 : step], "y": y[step - 1 : step]}), part_id=f"r{step:05d}"
+        )
+        world.archive.compact_day("web", now.date())  # as the collector does at each decision boundary
+        path = paths[step]
+        world.store.put_forecast(
+            StoredForecast.from_path(path, forecast_id=f"f-{step}", model_version="scripted", history_end=now)
+        )
+        summary = ForecastSummary(
+            target_id="web",
+            forecast_id=f"f-{step}",
+            issued_at=now,
+            history_end=now - timedelta(seconds=STEP),
+            step_seconds=STEP,
+            horizon_steps=HORIZON,
+            model_version="scripted",
+            confidence=path.confidence,
+            desired_capacity=lambda_desired[-1],
+            in_service_capacity=lambda_desired[-1],
+            recent_load=float(y[step - 1]),
+        )
+        (outcome,) = wiring.decider().decide_batch(ForecastReady(round_id=f"r-{step}", forecasts=[summary]))
+        assert outcome.calibration_note is None, outcome.calibration_note
+        lambda_desired.append(outcome.desired)
+        # THEN after every round the stored record is the replay's, value for value
+        stored = world.store.get_tracker_state("web")
+        assert stored is not None and stored.state == replay_states[round_index], f"round {round_index}"
+        # AND the decision is the replay's (capacity, action, the whole reason)
+        reference = replay_decisions[round_index]
+        assert (outcome.desired, outcome.action, outcome.reason) == (
+            reference.desired,
+            reference.action,
+            reference.reason,
+        ), f"round {round_index}"
+    assert lambda_desired == replay_desired
+    # AND the record was in play: past the engine's sample minimum, with the forecasts' low bias learned
+    final = ForecastTracker.from_state(dict(world.store.get_tracker_state("web").state))  # type: ignore[union-attr]
+    calibration = final.calibration(now_ns=int(pd.Timestamp(ds[START + ROUNDS]).value))
+    assert calibration.samples >= policy.min_calibration_samples
+    assert calibration.bias > 1.25
+    # AND it changed decisions: the same replay without calibration decides otherwise
+    uncalibrated, _, _ = replay_side(replace(policy, min_calibration_samples=10**9, bias_deadband=10.0))
+    assert uncalibrated != replay_desired
+
+
+def test_a_malformed_record_starts_afresh_and_says_so(memory, clock):
+    # GIVEN a stored record that does not describe a tracker
+    world = memory([TARGET])
+    world.store.put_tracker_state(StoredTracker("web", {"settings": {"nonsense": 1}, "pending": [], "ratios": [],
+                                                        "stamps": [], "recent": []}, NOON))  # fmt: skip
+    ds, y, paths = trace()
+    world.archive.write_history("web", pd.DataFrame({"ds": ds[:START], "y": y[:START]}), part_id="seed")
+    now = ds[START].to_pydatetime().replace(tzinfo=UTC)
+    clock.current = now
+    world.store.put_forecast(StoredForecast.from_path(paths[START], forecast_id="f-1", model_version="scripted"))
+    summary = ForecastSummary(
+        target_id="web", forecast_id="f-1", issued_at=now, history_end=now - timedelta(seconds=STEP),
+        step_seconds=STEP, horizon_steps=HORIZON, model_version="scripted", confidence=0.8,
+        desired_capacity=20, in_service_capacity=20, recent_load=float(y[START - 1]),
+    )  # fmt: skip
+    # WHEN the decider runs
+    (outcome,) = wiring.decider().decide_batch(ForecastReady(round_id="r-1", forecasts=[summary]))
+    # THEN it decided, said that it started a fresh record, and stored a good one over the bad one
+    assert outcome.decision_id is not None
+    assert "started afresh" in (outcome.calibration_note or "")
+    stored = world.store.get_tracker_state("web")
+    assert stored is not None and stored.version == 2
+    assert ForecastTracker.from_state(dict(stored.state)).to_state()["pending"]  # this round's forecast is recorded
+
+
+def test_damaged_bytes_do_not_fail_the_batch(memory, clock):
+    # GIVEN a record whose stored bytes are damaged
+    world = memory([TARGET])
+    world.store.put_tracker_state(StoredTracker("web", ForecastTracker(1.0, 3, STEP).to_state(), NOON))
+    head = world.store.items.get(world.store.names.state, "TARGET#web", "TRACKER")
+    world.store.items.put(world.store.names.state, {**head, "blob": b"\x00garbage"})
+    ds, y, paths = trace()
+    world.archive.write_history("web", pd.DataFrame({"ds": ds[:START], "y": y[:START]}), part_id="seed")
+    now = ds[START].to_pydatetime().replace(tzinfo=UTC)
+    clock.current = now
+    world.store.put_forecast(StoredForecast.from_path(paths[START], forecast_id="f-1", model_version="scripted"))
+    summary = ForecastSummary(
+        target_id="web", forecast_id="f-1", issued_at=now, history_end=now - timedelta(seconds=STEP),
+        step_seconds=STEP, horizon_steps=HORIZON, model_version="scripted", confidence=0.8,
+        desired_capacity=20, in_service_capacity=20, recent_load=float(y[START - 1]),
+    )  # fmt: skip
+    (outcome,) = wiring.decider().decide_batch(ForecastReady(round_id="r-1", forecasts=[summary]))
+    assert outcome.decision_id is not None
+    assert "unreadable" in (outcome.calibration_note or "") and "digest differs" in outcome.calibration_note
+    assert world.store.get_tracker_state("web") is not None  # replaced by a readable record
