@@ -176,7 +176,12 @@ FUNCTION_ACCESS: dict[str, FunctionAccess] = {
     ),
     "trainer": FunctionAccess(
         trigger="train_schedule",
-        tables={MODEL_REGISTRY.logical_name: (GET, PUT), BUSINESS_EVENTS.logical_name: (GET, PUT, QUERY)},
+        tables={
+            # State: the capacity per instance it learns for targets that say "learn"
+            STATE.logical_name: (GET, PUT),
+            MODEL_REGISTRY.logical_name: (GET, PUT),
+            BUSINESS_EVENTS.logical_name: (GET, PUT, QUERY),
+        },
         lists=(HISTORY,),
         reads=(HISTORY, MODELS),
         writes=(MODELS,),

@@ -11,6 +11,13 @@ a regression through the origin (no load means no work). It is fitted with sciki
 traffic, a cache flush sending traffic that costs nothing) do not drag the slope. Both series are
 divided by the median load before fitting so that the regulariser and tolerance do not depend on the
 unit (bytes or requests); the slope is scaled back afterwards.
+
+In the pipeline (targets with ``capacity_per_instance: learn``): each collector round also reads the
+fleet's average CPU utilisation (:func:`utilization_metric`: ``AWS/EC2 CPUUtilization`` of the Auto
+Scaling group, ``AWS/ECS CPUUtilization`` of the service) and stores ``busy = utilisation x in-service``
+for its newest complete period beside the load history (the series :func:`busy_series_id`); the daily
+trainer fits the two over the last :data:`LEARN_DAYS` days and stores the estimate, which the decider
+uses; until then the decider skips the target and says how many usable points there are.
 """
 
 from __future__ import annotations
@@ -20,11 +27,37 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from functions.domain.target import ScalingTarget
+from functions.domain.target import LoadMetric, ScalingTarget
 
 #: Guard against ``ceil(30.000000000004) == 31`` when a load sits exactly on an instance boundary.
 _CEIL_TOLERANCE = 1e-9
 MIN_SAMPLES = 30
+#: how much history the trainer learns ``capacity_per_instance`` from
+LEARN_DAYS = 14.0
+#: never a target id (those allow ``A-Z a-z 0-9 _ . : / -``): the busy series sits beside the load
+BUSY_SUFFIX = "~busy"
+
+
+def busy_series_id(target_id: str) -> str:
+    """Id under which a ``learn`` target's busy instance-equivalents are stored beside its load history."""
+    return f"{target_id}{BUSY_SUFFIX}"
+
+
+def utilization_metric(target: ScalingTarget) -> LoadMetric:
+    """The fleet's average CPU utilisation (percent) at the target's period, as CloudWatch reports it."""
+    if target.kind == "asg":
+        namespace, dimensions = "AWS/EC2", {"AutoScalingGroupName": str(target.asg_name)}
+    else:
+        namespace = "AWS/ECS"
+        dimensions = {"ClusterName": str(target.ecs_cluster), "ServiceName": str(target.ecs_service)}
+    return LoadMetric(
+        namespace=namespace,
+        name="CPUUtilization",
+        dimensions=dimensions,
+        statistic="Average",
+        period_seconds=target.metric.period_seconds,
+        unit_label="%",
+    )
 
 
 def instances_for(load: float, load_per_instance: float) -> int:

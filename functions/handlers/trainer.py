@@ -19,4 +19,12 @@ def handler(event: TrainRequest, context: LambdaContext) -> dict[str, Any]:
     outcomes = trainer.train(event, function_name=context.invoked_function_arn)
     count("ModelsTrained", sum(1 for o in outcomes if o.version))
     count("ModelsPromoted", sum(1 for o in outcomes if o.promoted))
-    return {"batches_dispatched": trainer.dispatched, "models": [o.summary() for o in outcomes]}
+    learned = {
+        tid: record.capacity_per_instance if record.capacity_per_instance is not None else record.reason
+        for tid, record in trainer.learned.items()
+    }
+    return {
+        "batches_dispatched": trainer.dispatched,
+        "models": [o.summary() for o in outcomes],
+        "capacity_learned": learned,
+    }

@@ -37,6 +37,7 @@ from functions.adapters.cloudwatch import MetricSeries, MetricsSource
 from functions.adapters.eventbridge import EventPublisher
 from functions.adapters.invoke import Invoker
 from functions.adapters.s3 import Archive
+from functions.domain.capacity_model import busy_series_id, utilization_metric
 from functions.domain.clock import Clock, IdSource
 from functions.domain.target import ScalingTarget
 from functions.services.common import UTILIZATION, MetricSink, NullSink, floor_time
@@ -92,6 +93,11 @@ class _Collected:
 
 def chunks(items: Sequence[Any], size: int) -> list[list[Any]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def learns(target: ScalingTarget) -> bool:
+    """Whether the target learns its ``capacity_per_instance`` (the collector then stores the busy series)."""
+    return target.capacity_per_instance == "learn"
 
 
 def part_name(at: datetime, round_id: str) -> str:
@@ -175,10 +181,23 @@ class CollectorService:
             # round, and every bucket before ``end`` is complete.
             end = floor_time(now, period)
             lookback = timedelta(seconds=period * max(5, -(-self.lookback_seconds // period)))
-            series = self.metrics.fetch({t.target_id: t.metric for t in group}, start=end - lookback, end=end)
+            queries = {t.target_id: t.metric for t in group}
+            # targets that learn their capacity per instance: the fleet's utilisation too (same call)
+            queries.update({busy_series_id(t.target_id): utilization_metric(t) for t in group if learns(t)})
+            series = self.metrics.fetch(queries, start=end - lookback, end=end)
 
             def one(target: ScalingTarget, series: dict[str, MetricSeries] = series, end: datetime = end) -> _Collected:
-                return self._collect_target(target, series.get(target.target_id), end=end, round_at=round_at, part=part)
+                done = self._collect_target(target, series.get(target.target_id), end=end, round_at=round_at, part=part)
+                if learns(target):
+                    self._collect_busy(
+                        target,
+                        series.get(busy_series_id(target.target_id)),
+                        done=done,
+                        end=end,
+                        round_at=round_at,
+                        part=part,
+                    )
+                return done
 
             # Each target is a few independent S3 and capacity calls: run them side by side.
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
@@ -260,6 +279,37 @@ class CollectorService:
         except CapacityError:
             # The round still records the load; the decider will not decide without a capacity.
             return None
+
+    def _collect_busy(
+        self,
+        target: ScalingTarget,
+        series: MetricSeries | None,
+        *,
+        done: _Collected,
+        end: datetime,
+        round_at: datetime,
+        part: str,
+    ) -> None:
+        """Store ``utilisation x in-service`` of the newest complete period (in service is known only now)."""
+        import pandas as pd
+
+        in_service = done.item.in_service_capacity
+        period = timedelta(seconds=target.metric.period_seconds)
+        newest = None
+        if series is not None and in_service is not None:
+            usable = [
+                (stamp, value)
+                for stamp, value in zip(series.timestamps, series.values, strict=True)
+                if stamp + period <= end and math.isfinite(value) and value >= 0
+            ]
+            newest = usable[-1] if usable else None
+        busy_id = busy_series_id(target.target_id)
+        if newest is not None and in_service is not None:
+            stamp, percent = newest
+            frame = pd.DataFrame({"ds": [stamp.replace(tzinfo=None)], "y": [percent / 100.0 * in_service]})
+            self.archive.write_history(busy_id, frame, part_id=part)
+        if floor_time(round_at, target.decision_interval_seconds) == round_at:
+            self.archive.compact_day(busy_id, round_at.date())
 
     def _compact(self, target: ScalingTarget, round_at: datetime) -> int:
         """Compact today's parts on each decision-interval boundary (the round the forecaster reads the

@@ -14,6 +14,10 @@ over the batch):
 3. the challenger is saved once to S3 (``models/<artifact_key>/<version>/``) and registered for every
    target it fitted; it replaces a target's champion only when its MASE is lower (or there is no
    usable champion), with a conditional write so two trainers cannot both promote;
+0b. a target whose ``capacity_per_instance`` is ``learn`` has it learned from the load and the busy
+   series the collector stores (:mod:`functions.domain.capacity_model`, last ``LEARN_DAYS`` days)
+   and stored for the decider; a failed attempt is stored with its reason and the number of usable
+   points, unless an earlier attempt learned a value (that value then stays);
 4. ``ModelTrained`` per target; MASE and MAPE per target as CloudWatch metrics; the uplift learned per
    business-event type is stored for the forecaster's fallback models, with the windows already
    folded in (``extra`` keys ``seen:<window key>``, valued at the window's end) so that the next
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -36,11 +40,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from events.base import TargetId
 from events.contracts import ModelScore, ModelTrained
 from functions.adapters.cloudwatch import MetricDatum, MetricsPublisher
-from functions.adapters.dynamodb import EventEffect, ModelVersion, StateStore
+from functions.adapters.dynamodb import EventEffect, LearnedCapacity, ModelVersion, StateStore
 from functions.adapters.errors import ConflictError
 from functions.adapters.eventbridge import EventPublisher
 from functions.adapters.invoke import Invoker
 from functions.adapters.s3 import Archive
+from functions.domain.capacity_model import LEARN_DAYS, busy_series_id, learn_capacity_per_instance
 from functions.domain.clock import Clock
 from functions.domain.target import ScalingTarget
 from functions.services.common import FORECAST_MAPE, FORECAST_MASE, METRICS_NAMESPACE, floor_time, naive_utc
@@ -134,6 +139,8 @@ class TrainerService:
     invoker: Invoker | None = None
     #: batches handed to other invocations by the last :meth:`train` call
     dispatched: int = 0
+    #: ``capacity_per_instance`` learned (or why not) per ``learn`` target by the last :meth:`train` call
+    learned: dict[str, LearnedCapacity] = field(default_factory=dict)
 
     def batches(self, targets: Sequence[ScalingTarget]) -> list[tuple[int, list[ScalingTarget]]]:
         """``(period, targets)`` batches of at most ``batch_size`` targets sharing a metric period."""
@@ -150,6 +157,7 @@ class TrainerService:
         """Train the requested targets; the scheduled request with several batches is fanned out instead:
         one asynchronous invocation of this function per batch (each fits in Lambda's 15 minutes alone)."""
         self.dispatched = 0
+        self.learned = {}
         targets = self.catalog.targets()
         if request.target_ids is not None:
             wanted = set(request.target_ids)
@@ -180,6 +188,9 @@ class TrainerService:
         from models.events import EventEffectLearner
         from models.service import ForecastService
 
+        for target in batch:
+            if target.capacity_per_instance == "learn":
+                self.learned[target.target_id] = self._learn_capacity(target, now)
         split = floor_time(now - timedelta(days=self.holdout_days), step)
         start = split - timedelta(days=self._history_days())
         frames, windows = [], []
@@ -269,6 +280,38 @@ class TrainerService:
         if data:
             self.metrics.publish(METRICS_NAMESPACE, data)
         return outcomes
+
+    def _learn_capacity(self, target: ScalingTarget, now: datetime) -> LearnedCapacity:
+        """Fit ``load ~ cap x busy`` over the last days and store it (module docstring, step 0b)."""
+        import numpy as np
+
+        tid = target.target_id
+        start = now - timedelta(days=LEARN_DAYS)
+        load = self.archive.read_history(tid, start, now)
+        busy = self.archive.read_history(busy_series_id(tid), start, now)
+        joined = load[["ds", "y"]].merge(busy[["ds", "y"]], on="ds", suffixes=("_load", "_busy"))
+        y_load, y_busy = joined["y_load"].to_numpy(dtype=float), joined["y_busy"].to_numpy(dtype=float)
+        try:
+            estimate = learn_capacity_per_instance(y_load, y_busy, np.ones(len(joined)))
+            record = LearnedCapacity(
+                tid,
+                estimate.capacity_per_instance,
+                estimate.samples,
+                estimate.r2,
+                estimate.outliers,
+                now,
+                estimate.method,
+            )
+        except ValueError as error:
+            usable = int(((y_load > 0) & (y_busy > 0)).sum())
+            record = LearnedCapacity(tid, None, usable, 0.0, 0, now, reason=str(error)[:300])
+        current = self.store.get_learned_capacity(tid)
+        if current is not None and current.capacity_per_instance is not None and record.capacity_per_instance is None:
+            return current  # a failed attempt never discards a value learned before
+        try:
+            return self.store.put_learned_capacity(replace(record, version=0 if current is None else current.version))
+        except ConflictError:  # another trainer stored one meanwhile: as good as this one
+            return self.store.get_learned_capacity(tid) or record
 
     def _champions(self, targets: Sequence[ScalingTarget]) -> tuple[dict[str, ForecastService], dict[str, str]]:
         services: dict[str, ForecastService] = {}

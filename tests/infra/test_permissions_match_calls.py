@@ -402,6 +402,13 @@ def run(moto_endpoint: str, synthesized: Synthesized) -> Iterator[Run]:
     aws.create_asg(tagged_asg, desired=4, min_size=3, max_size=40, tags=discovered_resources[0][2])
     aws.create_ecs_service(tagged_cluster, "svc", desired=2, tags=discovered_resources[1][2])
     discovered_ids = {tagged_asg, f"{tagged_cluster}/svc"}
+    # A tagged group whose capacity per instance is learned: the collector reads its CPU too, the trainer
+    # stores what it could learn (not enough utilisation yet here), and the decider skips it meanwhile.
+    learning_asg = f"{aws.prefix}-learning-asg"
+    learning_tags = {**discovery_tags, "forescale:capacity_per_instance": "learn",
+                     "forescale:metric.dimensions": f"Resource={learning_asg}"}  # fmt: skip
+    discovered_resources.append(("asg", {"asg_name": learning_asg}, learning_tags))
+    aws.create_asg(learning_asg, desired=2, min_size=1, max_size=40, tags=learning_tags)
 
     recorder = Recorder(facts)
     RecordingSettings.recorder = recorder
