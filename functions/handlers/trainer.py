@@ -23,8 +23,7 @@ def handler(event: TrainRequest, context: LambdaContext) -> dict[str, Any]:
         tid: record.capacity_per_instance if record.capacity_per_instance is not None else record.reason
         for tid, record in trainer.learned.items()
     }
-    return {
-        "batches_dispatched": trainer.dispatched,
-        "models": [o.summary() for o in outcomes],
-        "capacity_learned": learned,
-    }
+    answer: dict[str, Any] = {"batches_dispatched": trainer.dispatched, "models": [o.summary() for o in outcomes]}
+    if learned:  # targets whose capacity_per_instance is "learn": the value, or why there is none yet
+        answer["capacity_learned"] = learned
+    return answer
