@@ -45,6 +45,14 @@ class ForecastConfig:
     recent_origins: int = 4
     recent_every_minutes: int = 15
     recent_decay_seconds: float = 21600.0
+    #: a model whose last-hour MAE exceeds ``recent_veto_ratio`` x the best model's keeps at least
+    #: ``recent_veto_share`` of that excess in its effective MAE at every horizon (not only the decaying share)
+    recent_veto_ratio: float = 3.0
+    recent_veto_share: float = 0.5
+    #: at each forecast step a path further than ``consensus_mads`` x max(median absolute deviation across
+    #: models, ``consensus_floor`` x mean load) from the models' median loses its weight (inf/0: off)
+    consensus_mads: float = 5.0
+    consensus_floor: float = 0.2
     #: weights ~ MAE ** -weight_power
     weight_power: float = 4.0
     weight_power_long: float = 4.0

@@ -413,14 +413,23 @@ class EnsembleForecaster:
         xq = np.log(np.clip(hs, fit.horizons[0], fit.horizons[-1]).astype(float))
         decay = np.exp(-hs * self.step / cfg.recent_decay_seconds)
         mae = np.full((len(hs), len(models)), np.inf)
+        recents = {m: _recent_mae(recent, m) for m in models} if cfg.recent_origins else {}
+        trusted = [value for value, trust in recents.values() if trust > 0]
+        recent_best = min(trusted) if trusted else math.nan
         for c, m in enumerate(models):
             usual = fit.mae.get(m)
             if usual is None or not np.isfinite(usual).all():
                 continue
             log_usual = np.interp(xq, x, np.log(np.maximum(usual, 1e-12)))
-            recent_mae, trust = _recent_mae(recent, m)
-            share = decay * trust if cfg.recent_origins else np.zeros_like(decay)
-            mae[:, c] = np.exp((1 - share) * log_usual + share * np.log(recent_mae if trust else 1.0))
+            recent_mae, trust = recents.get(m, (math.nan, 0.0))
+            share = decay * trust
+            log_mae = (1 - share) * log_usual + share * np.log(recent_mae if trust else 1.0)
+            # a model that missed the last hour by far more than the best one is likely broken by a change
+            # of regime for longer than the decay says: a penalty that persists at every horizon
+            veto = cfg.recent_veto_ratio * recent_best
+            if trust and np.isfinite(veto) and recent_mae > veto:
+                log_mae = log_mae + np.maximum(cfg.recent_veto_share - share, 0.0) * np.log(recent_mae / veto)
+            mae[:, c] = np.exp(log_mae)
         # sharp selection at short horizons (where the last hour tells which model follows the load),
         # broader averaging at long ones (where only the backtest speaks)
         prune = (cfg.prune_ratio_long + (cfg.prune_ratio - cfg.prune_ratio_long) * decay)[:, None]
@@ -571,6 +580,8 @@ class EnsembleForecaster:
         total = weights.sum(axis=1, keepdims=True)
         weights = np.where(total > 0, weights / np.where(total > 0, total, 1), 1.0 / len(models))
         stacked = np.vstack([paths[m] for m in models])
+        if fit.kind == "full" and len(models) > 2:
+            weights = _consensus(weights, stacked, sc, self.config.consensus_mads, self.config.consensus_floor)
         ensemble = np.einsum("hm,mh->h", weights, stacked)
         points = {m: np.maximum(paths[m], 0) for m in models}
         points[ENSEMBLE] = np.maximum(ensemble, 0)
@@ -586,6 +597,23 @@ class EnsembleForecaster:
             )
             bands[m] = {float(p): np.maximum(point + sc * qs[:, i], 0) for i, p in enumerate(PROBS)}
         return ModelForecast(uid, times, points, bands, fit.confidence, fit.kind)
+
+
+def _consensus(weights: np.ndarray, stacked: np.ndarray, scale: float, mads: float, floor: float) -> np.ndarray:
+    """Weights (steps x models) without the paths that stray from the models' median at that step.
+
+    A path further than ``mads`` x max(median absolute deviation across models, ``floor`` x mean load)
+    from the median is a blow-up (an extrapolated trend, a level jump) more often than foresight: its
+    weight goes to the others. Steps where every weighted model strays keep their weights.
+    """
+    if not math.isfinite(mads) or mads <= 0:
+        return weights
+    median = np.median(stacked, axis=0)
+    spread = np.median(np.abs(stacked - median), axis=0)
+    stray = (np.abs(stacked - median) > mads * np.maximum(spread, floor * scale)).T
+    kept = np.where(stray, 0.0, weights)
+    total = kept.sum(axis=1, keepdims=True)
+    return np.where(total > 0, kept / np.where(total > 0, total, 1.0), weights)
 
 
 def _recent_mae(recent: dict[str, list[float]], model: str) -> tuple[float, float]:

@@ -1,0 +1,89 @@
+"""Ensemble weighting rules: the persistent penalty of a model that missed the last hour, the consensus guard."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from models.config import ForecastConfig
+from models.engine import EnsembleForecaster, TargetFit, _consensus
+from models.events import EventEffectLearner
+
+STEP = 300
+
+
+def _fit(engine: EnsembleForecaster, models: list[str]) -> TargetFit:
+    n_h = len(engine.horizons)
+    return TargetFit(
+        unique_id="t",
+        kind="full",
+        step=STEP,
+        t_last=0,
+        models=models,
+        horizons=engine.horizons,
+        weights=np.empty((0, 0)),
+        quantiles={},
+        mae={m: np.full(n_h, 0.05) for m in models},
+        confidence=0.5,
+    )
+
+
+def _day_ahead_share(config: ForecastConfig, recent: dict[str, list[float]]) -> float:
+    engine = EnsembleForecaster(STEP, config, EventEffectLearner())
+    fit = _fit(engine, ["MSTL", "AutoETS"])
+    hs = np.array([288])
+    weights = engine._weights(fit, ["MSTL", "AutoETS"], hs, recent)
+    return float(weights[0, 1] / weights[0].sum())
+
+
+def test_a_model_that_missed_the_last_hour_by_far_loses_its_weight_a_day_ahead():
+    # GIVEN two models equal in the backtest, AutoETS ten times worse than MSTL over the last hour
+    recent = {"MSTL": [0.01] * 24, "AutoETS": [0.1] * 24}
+    # WHEN weighting the step 24 h ahead, with and without the persistent penalty
+    penalised = _day_ahead_share(ForecastConfig(), recent)
+    decaying_only = _day_ahead_share(ForecastConfig(recent_veto_ratio=math.inf), recent)
+    # THEN the decaying last-hour share alone barely moves the weights a day ahead; the penalty removes it
+    assert decaying_only > 0.3
+    assert penalised == 0.0
+
+
+def test_a_model_within_the_veto_ratio_keeps_its_day_ahead_weight():
+    # GIVEN AutoETS only twice as bad as MSTL over the last hour (under the ratio of 3)
+    recent = {"MSTL": [0.01] * 24, "AutoETS": [0.02] * 24}
+    # THEN the penalty does not apply: the weights equal those without it
+    assert math.isclose(
+        _day_ahead_share(ForecastConfig(), recent),
+        _day_ahead_share(ForecastConfig(recent_veto_ratio=math.inf), recent),
+    )
+
+
+def test_consensus_drops_a_path_that_strays_from_the_others():
+    # GIVEN four models, one of which blows up at the last two steps
+    stacked = np.array(
+        [
+            [100.0, 101.0, 102.0, 103.0],
+            [100.0, 100.0, 101.0, 102.0],
+            [99.0, 100.0, 100.0, 101.0],
+            [100.0, 101.0, 400.0, 900.0],
+        ]
+    )
+    weights = np.full((4, 4), 0.25)
+    # WHEN the consensus guard runs (5 x max(spread, 0.2 x mean load 100))
+    out = _consensus(weights, stacked, 100.0, 5.0, 0.2)
+    # THEN the stray path has no weight where it strays, the others share it, rows still sum to 1
+    assert np.allclose(out[:2], 0.25)
+    assert np.allclose(out[2:, 3], 0.0)
+    assert np.allclose(out[2:, :3], 1 / 3)
+    assert np.allclose(out.sum(axis=1), 1.0)
+
+
+def test_consensus_keeps_small_disagreements_and_can_be_turned_off():
+    stacked = np.array([[100.0, 100.0], [105.0, 110.0], [95.0, 90.0]])
+    weights = np.array([[0.5, 0.2, 0.3], [0.6, 0.2, 0.2]])
+    # disagreement within 5 x 20 % of the load: unchanged
+    assert np.array_equal(_consensus(weights, stacked, 100.0, 5.0, 0.2), weights)
+    # turned off (inf): unchanged even for a wild path
+    wild = stacked.copy()
+    wild[2] = [1e6, 1e6]
+    assert np.array_equal(_consensus(weights, wild, 100.0, math.inf, 0.2), weights)
