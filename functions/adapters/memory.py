@@ -6,6 +6,8 @@ layout and conditions), the twin is *the adapter itself* over an in-memory stand
 - :class:`InMemoryCloudWatch` → ``CloudWatchMetricsSource`` / ``CloudWatchMetricsPublisher``
   (limits of 500 queries and 1,000 data per call, ``MaxDatapoints`` pagination with ``NextToken``);
 - :class:`InMemoryObjects` → ``S3Store`` (no overwrite);
+- :class:`InMemoryTrackerRecords`: ``TrackerRecords`` with S3's conditional writes (``IfMatch`` ETag /
+  ``IfNoneMatch='*'``) evaluated in Python;
 - :class:`InMemoryEventBus` → ``EventBridgePublisher`` (10 entries per call, injectable entry failures);
 - :class:`InMemoryItems` → ``DynamoStateStore`` (the same conditional writes, evaluated in Python).
 
@@ -16,6 +18,7 @@ Local), which is what makes the twins trustworthy for the replay.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
@@ -41,9 +44,10 @@ from functions.adapters.dynamodb import (
     from_item,
     to_item,
 )
-from functions.adapters.errors import NotFoundError
+from functions.adapters.errors import ConflictError, NotFoundError
 from functions.adapters.eventbridge import MAX_ENTRIES_PER_CALL, EventBridgePublisher
 from functions.adapters.s3 import ObjectExistsError, S3Store
+from functions.adapters.tracker_records import StoredRecord, tracker_key
 from functions.domain.clock import Clock, SystemClock
 from functions.domain.target import ScalingTarget
 
@@ -258,6 +262,26 @@ class InMemoryS3Store(S3Store):
 
     def __init__(self, bucket: str = "forescale-memory") -> None:
         super().__init__(InMemoryObjects(bucket))
+
+
+class InMemoryTrackerRecords:
+    """:class:`functions.adapters.tracker_records.TrackerRecords` in a dict, versions being S3's ETags (MD5)."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, StoredRecord] = {}
+        self._lock = threading.Lock()
+
+    def get(self, target_id: str) -> StoredRecord | None:
+        return self._records.get(target_id)
+
+    def put(self, target_id: str, body: bytes, expected_version: str | None) -> str:
+        with self._lock:
+            current = self._records.get(target_id)
+            if (None if current is None else current.version) != expected_version:
+                raise ConflictError("forecast record", tracker_key(target_id), f"expected version {expected_version}")
+            version = f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'
+            self._records[target_id] = StoredRecord(bytes(body), version)
+            return version
 
 
 # --------------------------------------------------------------------------- EventBridge
