@@ -472,6 +472,7 @@ class MemoryWorld:
     cloudwatch: Any
     capacity: Any
     router: LocalRouter
+    tracker_records: Any = None
 
 
 def configure_memory(
@@ -494,6 +495,7 @@ def configure_memory(
         InMemoryEventPublisher,
         InMemoryObjects,
         InMemoryStateStore,
+        InMemoryTrackerRecords,
     )
     from functions.adapters.s3 import S3Store
     from functions.domain.clock import SequentialIds
@@ -522,6 +524,7 @@ def configure_memory(
         cloudwatch=cloudwatch,
         capacity=InMemoryCapacity(),
         router=LocalRouter(MemoryTransport(bus)),
+        tracker_records=InMemoryTrackerRecords(),
     )
     wiring.reset()
     wiring.configure(
@@ -533,6 +536,7 @@ def configure_memory(
         objects=objects,
         archive=world.archive,
         state_store=world.store,
+        tracker_records=world.tracker_records,
         publisher=InMemoryEventPublisher(bus, bus_name=settings.event_bus),
         metrics_source=CloudWatchMetricsSource(cloudwatch),
         metrics_publisher=CloudWatchMetricsPublisher(cloudwatch),

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from functions.adapters.eventbridge import EventPublisher
     from functions.adapters.invoke import Invoker
     from functions.adapters.s3 import Archive, ObjectStore
+    from functions.adapters.tracker_records import TrackerRecords
     from functions.domain.clock import Clock, IdSource
     from functions.services.alarms import AlarmResponderService
     from functions.services.collector import CollectorService
@@ -47,7 +48,7 @@ T = TypeVar("T")
 COMPONENTS = frozenset(
     {
         "settings", "clock", "ids", "sleep", "sink", "forecast_config",
-        "objects", "state_store", "archive", "metrics_source", "metrics_publisher", "publisher", "capacity",
+        "objects", "state_store", "archive", "tracker_records", "metrics_source", "metrics_publisher", "publisher", "capacity",
         "discovery", "catalog", "invoker", "model_loader", "idempotency_store",
         "collector", "forecaster", "decider", "executor", "intake", "alarm_responder", "trainer", "operator",
     }
@@ -159,6 +160,12 @@ def archive() -> Archive:
     from functions.adapters.s3 import S3Store
 
     return _get("archive", lambda: S3Store(objects()))
+
+
+def tracker_records() -> TrackerRecords:
+    from functions.adapters.tracker_records import S3TrackerRecords
+
+    return _get("tracker_records", lambda: S3TrackerRecords(client("s3"), settings().bucket))
 
 
 def state_store() -> StateStore:
@@ -288,6 +295,7 @@ def decider() -> DeciderService:
             catalog=catalog(),
             store=state_store(),
             archive=archive(),
+            records=tracker_records(),
             publisher=publisher(),
             clock=clock(),
             ids=ids(),

@@ -27,6 +27,7 @@ from events.contracts import (
 from functions.adapters import s3 as s3_layout
 from functions.adapters.discovery import ENABLED_TAG
 from functions.adapters.tables import ALL_TABLES, AUDIT, BUSINESS_EVENTS, IDEMPOTENCY, MODEL_REGISTRY, STATE
+from functions.adapters.tracker_records import tracker_key
 from functions.catalog import FUNCTIONS
 from functions.routing import ROUTES
 from functions.settings import Settings
@@ -46,7 +47,9 @@ ENABLED_TAG_VALUE = "true"
 HISTORY = _top_prefix(s3_layout.history_prefix)
 MODELS = _top_prefix(lambda target_id: s3_layout.model_prefix(target_id, "v"))
 AUDIT_PREFIX = _top_prefix(s3_layout.audit_prefix)
-ALL_PREFIXES: tuple[str, ...] = (HISTORY, MODELS, AUDIT_PREFIX)
+#: the decider's forecast record of each target, the one prefix whose objects are replaced in place
+TRACKER = _top_prefix(tracker_key)
+ALL_PREFIXES: tuple[str, ...] = (HISTORY, MODELS, AUDIT_PREFIX, TRACKER)
 #: The object every function reads its scaling targets from (``functions.settings.Settings.targets_key``).
 TARGETS_KEY: str = str(next(f.default for f in dataclasses.fields(Settings) if f.name == "targets_key"))
 
@@ -85,8 +88,9 @@ class FunctionAccess:
     lists: tuple[str, ...] = ()
     #: prefixes whose objects are read (``s3:GetObject``)
     reads: tuple[str, ...] = ()
-    #: prefixes written, create-only (``s3:PutObject`` with ``If-None-Match``). A function that can write a
-    #: key twice (a retried shard or batch) also reads that prefix: the second write compares contents.
+    #: prefixes written (``s3:PutObject``), create-only with ``If-None-Match``, except :data:`TRACKER`, whose
+    #: objects are replaced with ``If-Match`` (the bucket policy refuses unconditional writes there). A function
+    #: that can write a key twice (a retried shard or batch) also reads that prefix: the second write compares.
     writes: tuple[str, ...] = ()
     publishes: tuple[type[BusEvent], ...] = ()
     reads_load_metrics: bool = False
@@ -139,10 +143,11 @@ FUNCTION_ACCESS: dict[str, FunctionAccess] = {
     "decider": FunctionAccess(
         trigger="bus",
         tables={STATE.logical_name: (GET, PUT), AUDIT.logical_name: (PUT,), BUSINESS_EVENTS.logical_name: (QUERY,)},
-        # the loads since its forecast record's pending forecasts (functions.services.decider)
-        lists=(HISTORY,),
-        reads=(HISTORY,),
-        writes=(AUDIT_PREFIX,),
+        # the loads since its forecast record's pending forecasts (functions.services.decider), and the record
+        # itself (functions.adapters.tracker_records; listing it lets S3 answer 404, not 403, for a new target)
+        lists=(HISTORY, TRACKER),
+        reads=(HISTORY, TRACKER),
+        writes=(AUDIT_PREFIX, TRACKER),
         publishes=(ScalingDecided,),
         settings=("forecast_stale_seconds",),
         max_event_age_minutes=10,

@@ -20,7 +20,7 @@ from constructs import Construct
 
 from events.contracts import ALL_CONTRACTS, BusinessEvent
 from functions.adapters.tables import ALL_TABLES, TableSpec
-from infra_cdk.access import AUDIT_PREFIX, HISTORY, MODELS, TARGETS_KEY
+from infra_cdk.access import AUDIT_PREFIX, HISTORY, MODELS, TARGETS_KEY, TRACKER
 from infra_cdk.names import default_bus_name
 from infra_cdk.policies import acknowledge
 
@@ -81,7 +81,9 @@ class ForescaleStorage(Construct):
     Tables: on demand, point-in-time recovery, AWS-managed encryption, TTL where the spec has one,
     deletion protection, retained on removal. Bucket: versioned, S3-managed encryption, public
     access blocked, TLS only, lifecycle per prefix, and ``audit/`` objects can be neither deleted
-    nor overwritten (writes must carry ``If-None-Match``). Bus: archived for replay; a resource
+    nor overwritten (writes must carry ``If-None-Match``). ``tracker/`` holds the one object per target
+    the decider replaces every decision: writes must be conditional (``If-Match`` or ``If-None-Match``),
+    and the versions it replaces expire after a day (no Object Lock on this bucket, so they can). Bus: archived for replay; a resource
     policy refuses events from other accounts (except ``business_event_accounts``, which may send
     business events only) and events whose source is not a forescale contract's.
     """
@@ -179,6 +181,8 @@ class ForescaleStorage(Construct):
                     noncurrent_version_expiration=Duration.days(7),
                 ),
                 s3.LifecycleRule(id="models", prefix=MODELS, noncurrent_version_expiration=Duration.days(30)),
+                # rewritten every decision (288 versions a day of ~140 KB): keep only the current one for long
+                s3.LifecycleRule(id="forecast-records", prefix=TRACKER, noncurrent_version_expiration=Duration.days(1)),
                 s3.LifecycleRule(
                     id="targets-config-history", prefix=TARGETS_KEY, noncurrent_version_expiration=Duration.days(365)
                 ),
@@ -213,6 +217,17 @@ class ForescaleStorage(Construct):
                 actions=["s3:PutObject"],
                 resources=[audit_objects],
                 conditions={"Null": {"s3:if-none-match": "true"}},
+            )
+        )
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyUnconditionalForecastRecordWrites",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[bucket.arn_for_objects(f"{TRACKER}*")],
+                # both absent: a write that could silently replace another decider's record
+                conditions={"Null": {"s3:if-match": "true", "s3:if-none-match": "true"}},
             )
         )
         return bucket

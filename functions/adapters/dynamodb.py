@@ -13,8 +13,6 @@ table              pk                    sk                                     
 State              ``TARGET#<id>``       ``STATE``                                   optimistic ``version``
 State              ``TARGET#<id>``       ``FORECAST#LATEST``                         only a newer one replaces
 State              ``TARGET#<id>``       ``LEASE``                                   free or expired to take
-State              ``TARGET#<id>``       ``TRACKER``                                 optimistic ``version``
-State              ``TARGET#<id>``       ``TRACKER#<generation>#<n>``                TTL ``expires_at``
 State              ``TARGET#<id>``       ``CAPACITY``                                optimistic ``version``
 State              ``KILL``              ``GLOBAL`` or ``TARGET#<id>``               last writer wins
 Audit              ``TARGET#<id>``       ``DECISION#<decided_at>#<decision_id>``     immutable (put once)
@@ -32,18 +30,12 @@ Mutable records carry a ``version`` number: a write names the version it read an
 :class:`ConflictError` when another writer got there first. A forecast is stored compactly: the
 timestamps as int64 epoch seconds and the three quantile paths as float64, each one binary attribute.
 
-The decider's forecast record (``TRACKER``, :class:`StoredTracker`) is one zlib-compressed binary
-(:mod:`functions.adapters.tracker_codec`: about 130 KB for a default target's 20,160 ratios). Up to
-:data:`TRACKER_PART_BYTES` it sits in the ``TRACKER`` item itself; a larger one (long boot times with
-short periods) continues in parts ``TRACKER#<generation>#1..n`` written *before* the head item names
-them. ``generation`` is the blob's SHA-256 prefix, so two writers never share a part key and a reader
-never sees a torn record (it checks the digest); parts of a record that lost the race or was replaced
-expire through the table's TTL after :data:`TRACKER_PART_TTL`.
+The decider's forecast record is not here: at about 140 KB rewritten every decision it is an S3 object
+(:mod:`functions.adapters.tracker_records`), a fraction of the cost of DynamoDB write units.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from array import array
@@ -242,27 +234,6 @@ class KillSwitch:
 
 
 @dataclass(frozen=True)
-class StoredTracker:
-    """The decider's forecast record of one target (``ForecastTracker.to_state()``) between invocations.
-
-    ``version`` is an optimistic-concurrency token like :class:`TargetState`'s (0: never stored).
-    """
-
-    target_id: str
-    state: Mapping[str, Any]
-    updated_at: datetime
-    version: int = 0
-
-
-class MalformedTrackerError(ValueError):
-    """A stored forecast record that cannot be read; ``version`` lets a fresh record replace it."""
-
-    def __init__(self, message: str, version: int) -> None:
-        super().__init__(message)
-        self.version = version
-
-
-@dataclass(frozen=True)
 class LearnedCapacity:
     """``capacity_per_instance`` learned by the trainer for a target that says ``learn``.
 
@@ -294,16 +265,6 @@ class TargetStateStore(Protocol):
 
         Raises :class:`ConflictError` when another writer won.
         """
-        ...
-
-
-class TrackerStore(Protocol):
-    def get_tracker_state(self, target_id: str) -> StoredTracker | None:
-        """The stored record, None when none is; :class:`MalformedTrackerError` naming the fault when malformed."""
-        ...
-
-    def put_tracker_state(self, tracker: StoredTracker) -> StoredTracker:
-        """Store if nobody stored another version since it was read (ConflictError otherwise); new version."""
         ...
 
 
@@ -413,7 +374,6 @@ class KillSwitchStore(Protocol):
 
 class StateStore(
     TargetStateStore,
-    TrackerStore,
     CapacityStore,
     ForecastStore,
     DecisionLog,
@@ -424,17 +384,6 @@ class StateStore(
     Protocol,
 ):
     """Everything the handlers keep in DynamoDB."""
-
-
-#: The forecast record's first bytes live in the ``TRACKER`` item, the rest in parts of this size
-#: (DynamoDB's item limit is 400 KB including names; the other attributes are a few hundred bytes).
-TRACKER_PART_BYTES = 380_000
-#: Parts are rewritten with every record; orphans (replaced or lost races) go after this long.
-TRACKER_PART_TTL = timedelta(days=14)
-
-
-def _tracker_generation(blob: bytes) -> str:
-    return hashlib.sha256(blob).hexdigest()[:20]
 
 
 # --------------------------------------------------------------------------- table names
@@ -758,59 +707,6 @@ class DynamoStateStore:
     def put_target_state(self, state: TargetState) -> TargetState:
         self._put_versioned(self._names.state, _state_values(state), state.version, "target state")
         return replace(state, version=state.version + 1)
-
-    # ----------------------------------------------------------------- forecast record (decider)
-
-    def get_tracker_state(self, target_id: str) -> StoredTracker | None:
-        from functions.adapters import tracker_codec
-
-        head = self._items.get(self._names.state, target_pk(target_id), "TRACKER")
-        if head is None:
-            return None
-        try:
-            generation, parts = str(head["generation"]), int(head["parts"])
-            chunks = [bytes(head["blob"])]
-            for index in range(1, parts):
-                item = self._items.get(self._names.state, target_pk(target_id), f"TRACKER#{generation}#{index}")
-                if item is None:
-                    raise ValueError(f"part {index} of {parts} is missing")
-                chunks.append(bytes(item["blob"]))
-            blob = b"".join(chunks)
-            if _tracker_generation(blob) != generation:
-                raise ValueError("the parts do not add up to the record (digest differs)")
-            state = tracker_codec.decode(blob)
-            return StoredTracker(target_id, state, parse_iso(head["updated_at"]), int(head["version"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            try:
-                version = int(head.get("version", 0))
-            except (TypeError, ValueError):
-                version = 0
-            raise MalformedTrackerError(f"tracker state of {target_id}: malformed ({exc})"[:500], version) from exc
-
-    def put_tracker_state(self, tracker: StoredTracker) -> StoredTracker:
-        from functions.adapters import tracker_codec
-
-        blob = tracker_codec.encode(tracker.state)
-        generation = _tracker_generation(blob)
-        chunks = [blob[i : i + TRACKER_PART_BYTES] for i in range(0, len(blob), TRACKER_PART_BYTES)] or [b""]
-        updated = require_aware(tracker.updated_at, "updated_at")
-        expires = epoch_seconds(updated + TRACKER_PART_TTL)
-        pk = target_pk(tracker.target_id)
-        for index, chunk in enumerate(chunks[1:], start=1):
-            part = {"pk": pk, "sk": f"TRACKER#{generation}#{index}", "blob": chunk, "expires_at": expires}
-            self._items.put(self._names.state, part)
-        head = {
-            "pk": pk,
-            "sk": "TRACKER",
-            "target_id": tracker.target_id,
-            "updated_at": iso(updated, "updated_at"),
-            "generation": generation,
-            "parts": len(chunks),
-            "size": len(blob),
-            "blob": chunks[0],
-        }
-        self._put_versioned(self._names.state, head, tracker.version, "tracker state")
-        return replace(tracker, version=tracker.version + 1)
 
     # ----------------------------------------------------------------- learned capacity (trainer)
 

@@ -11,13 +11,15 @@ unreadable) the reactive rule decides, and may add capacity but never remove it.
 
 The decider keeps the replay's forecast record (:class:`functions.domain.calibration.ForecastTracker`,
 sized by :func:`functions.domain.decision.tracker_for`) between invocations, so that the Lambda function
-runs exactly what ``forescale replay`` measures: before each decision the record is read from the state
-store (``TRACKER`` item), scored against the loads the collector stored since its oldest pending
-forecast (one day of S3 history at most), asked for the calibration the engine prices with, and after
-the decision the forecast it used is added and the record stored back. A malformed record, or one kept
-for other target settings, is replaced by a fresh one (the outcome says so); two deciders racing on a
-target: the first to store wins and the other's addition (one forecast window of ratios) is dropped,
-which a calibration record over a week of forecasts can afford (a retry would score the same loads).
+runs exactly what ``forescale replay`` measures: before each decision the record is read (one S3 object
+per target, :mod:`functions.adapters.tracker_records`, in :mod:`functions.adapters.tracker_codec`'s
+binary form), scored against the loads the collector stored since its oldest pending forecast (one day
+of S3 history at most), asked for the calibration the engine prices with, and after the decision the
+forecast it used is added and the record stored back, conditional on the version read. A malformed
+record, or one kept for other target settings, is replaced by a fresh one (the outcome says so); two
+deciders racing on a target: the first to store wins and the other's addition (one forecast window of
+ratios) is dropped, which a calibration record over a week of forecasts can afford (a retry would score
+the same loads).
 
 A target whose ``capacity_per_instance`` is ``learn`` is decided with the value the trainer learned
 (:mod:`functions.domain.capacity_model`, stored per target); until one is learned it is skipped with
@@ -37,11 +39,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from events.contracts import ForecastReady, ForecastSummary, ScalingDecided
-from functions.adapters.dynamodb import MalformedTrackerError, StateStore, StoredTracker
+from functions.adapters import tracker_codec
+from functions.adapters.dynamodb import StateStore
 from functions.adapters.dynamodb import TargetState as StoredTargetState
 from functions.adapters.errors import ConflictError
 from functions.adapters.eventbridge import EventPublisher
 from functions.adapters.s3 import Archive
+from functions.adapters.tracker_records import TrackerRecords
 from functions.domain.calibration import ForecastCalibration, ForecastTracker
 from functions.domain.capacity_model import MIN_SAMPLES, CapacityEstimate, capacity_of, instances_for, resolve_capacity
 from functions.domain.clock import Clock, IdSource
@@ -165,6 +169,8 @@ class DeciderService:
     catalog: TargetCatalog
     store: StateStore
     archive: Archive
+    #: the forecast record of each target between invocations
+    records: TrackerRecords
     publisher: EventPublisher
     clock: Clock
     ids: IdSource
@@ -230,22 +236,23 @@ class DeciderService:
 
     # ----------------------------------------------------------------- forecast record
 
-    def _load_tracker(self, target: ScalingTarget) -> tuple[ForecastTracker, int, str | None]:
-        """(record, stored version, note): the stored record, or a fresh one and why."""
+    def _load_tracker(self, target: ScalingTarget) -> tuple[ForecastTracker, str | None, str | None]:
+        """(record, stored version or None, note): the stored record, or a fresh one and why."""
         fresh = tracker_for(target, self.policy)
+        stored = self.records.get(target.target_id)
+        if stored is None:
+            return fresh, None, None
         try:
-            stored = self.store.get_tracker_state(target.target_id)
-        except MalformedTrackerError as error:
+            state = tracker_codec.decode(stored.body)
+        except (ValueError, KeyError, TypeError) as error:
             note = f"forecast record unreadable, started afresh ({error})"[:300]
             logger.warning("decider: %s: %s", target.target_id, note)
-            return fresh, error.version, note
-        if stored is None:
-            return fresh, 0, None
-        if not compatible(dict(stored.state.get("settings", {})), fresh.to_state()["settings"]):
+            return fresh, stored.version, note
+        if not compatible(dict(state.get("settings", {})), fresh.to_state()["settings"]):
             return fresh, stored.version, "forecast record kept for other target settings, started afresh"
         try:
-            return ForecastTracker.from_state(dict(stored.state)), stored.version, None
-        except ValueError as error:
+            return ForecastTracker.from_state(state), stored.version, None
+        except (ValueError, KeyError, TypeError) as error:
             note = f"forecast record malformed, started afresh ({error})"[:300]
             logger.warning("decider: %s: %s", target.target_id, note)
             return fresh, stored.version, note
@@ -267,16 +274,14 @@ class DeciderService:
 
     def _calibrate(
         self, target: ScalingTarget, aligned: datetime
-    ) -> tuple[ForecastTracker, int, str | None, ForecastCalibration]:
+    ) -> tuple[ForecastTracker, str | None, str | None, ForecastCalibration]:
         tracker, version, note = self._load_tracker(target)
         self._observe(tracker, target, aligned)
         return tracker, version, note, tracker.calibration(now_ns=_ns(aligned))
 
-    def _store_tracker(
-        self, target: ScalingTarget, tracker: ForecastTracker, version: int, now: datetime
-    ) -> str | None:
+    def _store_tracker(self, target: ScalingTarget, tracker: ForecastTracker, version: str | None) -> str | None:
         try:
-            self.store.put_tracker_state(StoredTracker(target.target_id, tracker.to_state(), now, version))
+            self.records.put(target.target_id, tracker_codec.encode(tracker.to_state()), version)
         except ConflictError:
             note = "another decider stored the forecast record first; this round's forecast is not added"
             logger.info("decider: %s: %s", target.target_id, note)
@@ -334,7 +339,7 @@ class DeciderService:
                 continue
             if isinstance(forecast, ForecastPath):
                 tracker.record(forecast, now_ns=_ns(aligned), bias=calibration.bias)
-            stored_note = self._store_tracker(target, tracker, tracker_version, now)
+            stored_note = self._store_tracker(target, tracker, tracker_version)
             outcome, event = self._record(target, summary, decision, sequence, now)
             outcome.calibration_note = "; ".join(n for n in (note, stored_note) if n) or None
             return outcome, event

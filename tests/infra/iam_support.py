@@ -95,6 +95,8 @@ def iam_requests(service: str, operation: str, params: Mapping[str, Any], lookup
         context = {}
         if operation == "PutObject" and params.get("IfNoneMatch") is not None:
             context["s3:if-none-match"] = str(params["IfNoneMatch"])
+        if operation == "PutObject" and params.get("IfMatch") is not None:
+            context["s3:if-match"] = str(params["IfMatch"])
         return one(f"arn:{PARTITION}:s3:::{params['Bucket']}/{params['Key']}", **context)
     if service == "s3" and operation in ("ListObjectsV2", "ListObjects"):
         return one(f"arn:{PARTITION}:s3:::{params['Bucket']}", **{"s3:prefix": str(params.get("Prefix", ""))})

@@ -38,10 +38,12 @@ import pytest
 from events.base import BusEvent, to_put_events_entry
 from events.contracts import BusinessEvent, ScalingDecided
 from functions import wiring
+from functions.adapters import tracker_codec
 from functions.adapters.capacity import ECS_DIMENSION
 from functions.adapters.discovery import ENABLED_TAG, target_from_tags
-from functions.adapters.dynamodb import DynamoStateStore, StoredTracker
+from functions.adapters.dynamodb import DynamoStateStore
 from functions.adapters.s3 import S3Store
+from functions.adapters.tracker_records import S3TrackerRecords
 from functions.catalog import FUNCTIONS
 from functions.domain.clock import FixedClock, SequentialIds
 from functions.domain.decision import tracker_for
@@ -304,14 +306,14 @@ def _history(archive: S3Store, target: ScalingTarget, level: float) -> None:
     archive.write_history(target.target_id, pd.DataFrame({"ds": ds, "y": y}), part_id="00000000T000000Z-seed")
 
 
-def _seed_forecast_record(store: DynamoStateStore, target: ScalingTarget) -> None:
+def _seed_forecast_record(records: S3TrackerRecords, target: ScalingTarget) -> None:
     tracker = tracker_for(target)
     issued = NOON - timedelta(seconds=3 * target.metric.period_seconds)
     ds = pd.date_range(issued.replace(tzinfo=None), periods=2, freq=f"{target.metric.period_seconds}s")
     p50 = np.full(len(ds), 300.0)
     path = ForecastPath(target.target_id, issued, ds, p50, p50 * 1.1, p50 * 1.2, 0.8, "seed")
     tracker.record(path, now_ns=int(pd.Timestamp(issued).value), bias=1.0)
-    store.put_tracker_state(StoredTracker(target.target_id, tracker.to_state(), issued))
+    records.put(target.target_id, tracker_codec.encode(tracker.to_state()), None)
 
 
 def _put_load(aws: LocalAws, target: ScalingTarget, value: float) -> None:
@@ -487,7 +489,7 @@ def run(moto_endpoint: str, synthesized: Synthesized) -> Iterator[Run]:
             clock.current = NOON + timedelta(seconds=10)
             # The decider ran a round before: its forecast record holds a forecast of steps now past, which
             # this round's decision scores against the stored history.
-            _seed_forecast_record(DynamoStateStore(aws.client("dynamodb"), aws.table_names()), everything["web-asg"])
+            _seed_forecast_record(S3TrackerRecords(aws.client("s3"), aws.bucket), everything["web-asg"])
             # A collection round fanned out over shards; forecasts, decisions and executions follow.
             router.invoke("collector", {})
             router.pump()

@@ -1,7 +1,7 @@
 """The decider Lambda runs what the replay measures: the same forecast record, the same decisions.
 
-The replay's predictive policy keeps a :class:`ForecastTracker` in memory; the decider stores it in the
-state store between invocations and scores it against the history the collector wrote. Driven over
+The replay's predictive policy keeps a :class:`ForecastTracker` in memory; the decider stores it (one
+object per target, :mod:`functions.adapters.tracker_records`) between invocations and scores it against the history the collector wrote. Driven over
 the same loads and forecasts, both must calibrate identically and decide identically.
 """
 
@@ -12,11 +12,14 @@ from datetime import UTC, timedelta
 
 import numpy as np
 import pandas as pd
+import pytest
 from service_support import NOON, target
 
 from events.contracts import ForecastReady, ForecastSummary
 from functions import wiring
-from functions.adapters.dynamodb import StoredForecast, StoredTracker
+from functions.adapters import tracker_codec
+from functions.adapters.dynamodb import StoredForecast
+from functions.adapters.errors import ConflictError
 from functions.domain.calibration import ForecastTracker
 from functions.domain.clock import FixedClock
 from functions.domain.decision import DecisionPolicy
@@ -37,6 +40,12 @@ TARGET = target(
     scale_in_stabilization_seconds=300,
     max_step_down=3,
 )
+
+
+def stored_state(world) -> dict | None:
+    """The record the decider stored for ``web``, decoded (None when there is none)."""
+    stored = world.tracker_records.get("web")
+    return None if stored is None else tracker_codec.decode(stored.body)
 
 
 def trace() -> tuple[pd.DatetimeIndex, np.ndarray, dict[int, ForecastPath]]:
@@ -151,8 +160,7 @@ def test_the_decider_stores_the_replays_record_and_decides_as_the_replay_does(me
         assert outcome.calibration_note is None, outcome.calibration_note
         lambda_desired.append(outcome.desired)
         # THEN after every round the stored record is the replay's, value for value
-        stored = world.store.get_tracker_state("web")
-        assert stored is not None and stored.state == replay_states[round_index], f"round {round_index}"
+        assert stored_state(world) == replay_states[round_index], f"round {round_index}"
         # AND the decision is the replay's (capacity, action, the whole reason)
         reference = replay_decisions[round_index]
         assert (outcome.desired, outcome.action, outcome.reason) == (
@@ -162,7 +170,7 @@ def test_the_decider_stores_the_replays_record_and_decides_as_the_replay_does(me
         ), f"round {round_index}"
     assert lambda_desired == replay_desired
     # AND the record was in play: past the engine's sample minimum, with the forecasts' low bias learned
-    final = ForecastTracker.from_state(dict(world.store.get_tracker_state("web").state))  # type: ignore[union-attr]
+    final = ForecastTracker.from_state(stored_state(world))  # type: ignore[arg-type]
     calibration = final.calibration(now_ns=int(pd.Timestamp(ds[START + ROUNDS]).value))
     assert calibration.samples >= policy.min_calibration_samples
     assert calibration.bias > 1.25
@@ -174,8 +182,8 @@ def test_the_decider_stores_the_replays_record_and_decides_as_the_replay_does(me
 def test_a_malformed_record_starts_afresh_and_says_so(memory, clock):
     # GIVEN a stored record that does not describe a tracker
     world = memory([TARGET])
-    world.store.put_tracker_state(StoredTracker("web", {"settings": {"nonsense": 1}, "pending": [], "ratios": [],
-                                                        "stamps": [], "recent": []}, NOON))  # fmt: skip
+    nonsense = {"settings": {"nonsense": 1}, "pending": [], "ratios": [], "stamps": [], "recent": []}
+    first = world.tracker_records.put("web", tracker_codec.encode(nonsense), None)
     ds, y, paths = trace()
     world.archive.write_history("web", pd.DataFrame({"ds": ds[:START], "y": y[:START]}), part_id="seed")
     now = ds[START].to_pydatetime().replace(tzinfo=UTC)
@@ -191,17 +199,15 @@ def test_a_malformed_record_starts_afresh_and_says_so(memory, clock):
     # THEN it decided, said that it started a fresh record, and stored a good one over the bad one
     assert outcome.decision_id is not None
     assert "started afresh" in (outcome.calibration_note or "")
-    stored = world.store.get_tracker_state("web")
-    assert stored is not None and stored.version == 2
-    assert ForecastTracker.from_state(dict(stored.state)).to_state()["pending"]  # this round's forecast is recorded
+    stored = world.tracker_records.get("web")
+    assert stored is not None and stored.version != first
+    assert ForecastTracker.from_state(stored_state(world)).to_state()["pending"]  # type: ignore[arg-type]
 
 
 def test_damaged_bytes_do_not_fail_the_batch(memory, clock):
     # GIVEN a record whose stored bytes are damaged
     world = memory([TARGET])
-    world.store.put_tracker_state(StoredTracker("web", ForecastTracker(1.0, 3, STEP).to_state(), NOON))
-    head = world.store.items.get(world.store.names.state, "TARGET#web", "TRACKER")
-    world.store.items.put(world.store.names.state, {**head, "blob": b"\x00garbage"})
+    world.tracker_records.put("web", b"\x00garbage", None)
     ds, y, paths = trace()
     world.archive.write_history("web", pd.DataFrame({"ds": ds[:START], "y": y[:START]}), part_id="seed")
     now = ds[START].to_pydatetime().replace(tzinfo=UTC)
@@ -214,5 +220,47 @@ def test_damaged_bytes_do_not_fail_the_batch(memory, clock):
     )  # fmt: skip
     (outcome,) = wiring.decider().decide_batch(ForecastReady(round_id="r-1", forecasts=[summary]))
     assert outcome.decision_id is not None
-    assert "unreadable" in (outcome.calibration_note or "") and "digest differs" in outcome.calibration_note
-    assert world.store.get_tracker_state("web") is not None  # replaced by a readable record
+    assert "unreadable" in (outcome.calibration_note or "") and "not zlib data" in outcome.calibration_note
+    assert stored_state(world) is not None  # replaced by a readable record
+
+
+class RacingRecords:
+    """The records, with another decider storing its own record right after each read (a lost race)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def get(self, target_id):
+        stored = self.inner.get(target_id)
+        self.inner.put(target_id, b"the other decider's record", None if stored is None else stored.version)
+        return stored
+
+    def put(self, target_id, body, expected_version):
+        return self.inner.put(target_id, body, expected_version)
+
+
+def test_a_lost_race_drops_this_rounds_addition_and_keeps_the_winners_record(memory, clock):
+    # GIVEN another decider that stores the record between this decider's read and write
+    world = memory([TARGET])
+    wiring.configure(tracker_records=RacingRecords(world.tracker_records))
+    ds, y, paths = trace()
+    world.archive.write_history("web", pd.DataFrame({"ds": ds[:START], "y": y[:START]}), part_id="seed")
+    now = ds[START].to_pydatetime().replace(tzinfo=UTC)
+    clock.current = now
+    world.store.put_forecast(StoredForecast.from_path(paths[START], forecast_id="f-1", model_version="scripted"))
+    summary = ForecastSummary(
+        target_id="web", forecast_id="f-1", issued_at=now, history_end=now - timedelta(seconds=STEP),
+        step_seconds=STEP, horizon_steps=HORIZON, model_version="scripted", confidence=0.8,
+        desired_capacity=20, in_service_capacity=20, recent_load=float(y[START - 1]),
+    )  # fmt: skip
+    # WHEN the decider runs
+    (outcome,) = wiring.decider().decide_batch(ForecastReady(round_id="r-1", forecasts=[summary]))
+    # THEN it still decided, said its addition was dropped, and the winner's record stands
+    assert outcome.decision_id is not None
+    assert "another decider stored the forecast record first" in (outcome.calibration_note or "")
+    assert world.tracker_records.get("web").body == b"the other decider's record"
+    # AND a write naming a stale version is refused by the twin, as S3 refuses it
+    stale = world.tracker_records.get("web").version
+    world.tracker_records.put("web", b"newer", stale)
+    with pytest.raises(ConflictError):
+        world.tracker_records.put("web", b"late", stale)
