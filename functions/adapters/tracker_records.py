@@ -6,8 +6,8 @@ Key (``<id>`` percent-encoded as in :mod:`functions.adapters.s3`)::
 
 Why S3 and not the State table: a default target's record is about 140 KB and is rewritten every
 decision (every 5 minutes). In DynamoDB that is ~140 write units per write, about 1.2 million per
-target and month (≈ $1.5 on demand); as an S3 object it is one PUT and one GET per decision,
-8,640 of each a month (≈ $0.05), with no 400 KB item limit to split around.
+target and month (≈ $0.77 on demand at $0.625 per million); as an S3 object it is one PUT and one GET
+per decision, 8,640 of each a month (≈ $0.05 with storage), with no 400 KB item limit to split around.
 
 Concurrency: :meth:`TrackerRecords.put` names the version it read: the object's ETag (S3's
 ``PutObject`` with ``IfMatch``), or None for "there was none" (``IfNoneMatch='*'``). When another
