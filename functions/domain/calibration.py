@@ -239,11 +239,20 @@ class ForecastTracker:
 
     def _add_spread(self, stamps: np.ndarray, ratios: np.ndarray) -> None:
         """Keep the newest ``max_samples`` ratios (a ring: the oldest are overwritten)."""
-        for stamp, ratio in zip(stamps[-self.max_samples :], ratios[-self.max_samples :], strict=True):
-            self._ring_ratios[self._next] = ratio
-            self._ring_stamps[self._next] = stamp
-            self._next = (self._next + 1) % self.max_samples
-            self._filled = min(self._filled + 1, self.max_samples)
+        if len(stamps) != len(ratios):
+            raise ValueError(f"stamps, ratios: {len(stamps)} stamps for {len(ratios)} ratios")
+        count = min(len(ratios), self.max_samples)
+        if count == 0:
+            return
+        slots = (self._next + np.arange(count)) % self.max_samples
+        self._ring_ratios[slots] = ratios[len(ratios) - count :]
+        self._ring_stamps[slots] = stamps[len(stamps) - count :]
+        self._next = (self._next + count) % self.max_samples
+        self._filled = min(self._filled + count, self.max_samples)
+
+    def oldest_pending_ns(self) -> int | None:
+        """The first step of the oldest forecast still waiting for its loads (what ``observe`` needs)."""
+        return min((int(p.stamps[0]) for p in self._pending if len(p.stamps)), default=None)
 
     def bias(self, *, now_ns: int) -> float:
         """Median ratio of the forecasts that ended within ``bias_seconds`` (1 without clear evidence)."""

@@ -261,7 +261,7 @@ class DeciderService:
         """Score the pending forecasts against the loads the collector stored since the oldest of them."""
         import numpy as np
 
-        oldest = min((int(stamps[0]) for stamps, *_ in tracker.to_state()["pending"] if len(stamps)), default=None)
+        oldest = tracker.oldest_pending_ns()
         if oldest is None:
             return
         half = timedelta(seconds=target.metric.period_seconds / 2)
