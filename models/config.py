@@ -23,9 +23,11 @@ class ForecastConfig:
     max_staleness_days: float = 1.0
     #: the holdout of the in-fit rolling-origin backtest (days), and its origin spacing
     holdout_days: float = 4.0
-    backtest_every_minutes: int = 120
+    backtest_every_minutes: int = 30
     #: a backtest error counts half as much in the weights for each ``backtest_half_life_days`` of age
     backtest_half_life_days: float = 1.0
+    #: backtest MAE (the weights) pooled over every horizon from this many minutes on (inf: per horizon only)
+    long_pool_minutes: float = 180.0
     #: horizons (minutes) where backtest errors are measured; weights and intervals interpolate between them
     horizon_minutes: tuple[int, ...] = (5, 10, 15, 30, 45, 60, 90, 120, 180, 240, 360, 480, 720, 960, 1200, 1440)
     #: models eligible for the ensemble; a model worse than ``prune_ratio`` x the best gets no weight (at short

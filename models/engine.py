@@ -357,13 +357,17 @@ class EnsembleForecaster:
                         complete.append((pos[int(h)], matrix[:, i], truth[i] / sc))
         mae = np.full((n_h, len(models)), np.inf)
         half_life = max(1.0, cfg.backtest_half_life_days * self.day)
+        # from ``long_pool_minutes`` on, one MAE over all those horizons: the ranking of the models barely
+        # changes between 3 h and 24 h, and a single-horizon MAE rests on a few dozen correlated errors
+        long = np.flatnonzero(self.horizons * self.step >= cfg.long_pool_minutes * 60)
         for c, m in enumerate(models):
             arrays = [np.asarray(v) for v in errs[m]]
             recency = [0.5 ** (np.asarray(a) / half_life) for a in ages[m]]
+            long_errors = np.concatenate([arrays[j] for j in long]) if len(long) else np.empty(0)
+            long_recency = np.concatenate([recency[j] for j in long]) if len(long) else np.empty(0)
             for j in range(n_h):
-                pooled = _pool(arrays, j)
+                pooled, w = (long_errors, long_recency) if j in long else (_pool(arrays, j), _pool(recency, j))
                 if len(pooled) >= 3:
-                    w = _pool(recency, j)
                     mae[j, c] = float(np.sum(w * np.abs(pooled)) / np.sum(w))
         # horizons without samples borrow from the nearest horizon that has them
         have = np.flatnonzero(np.isfinite(mae).any(axis=1))

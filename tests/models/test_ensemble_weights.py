@@ -87,3 +87,30 @@ def test_consensus_keeps_small_disagreements_and_can_be_turned_off():
     wild = stacked.copy()
     wild[2] = [1e6, 1e6]
     assert np.array_equal(_consensus(weights, wild, 100.0, math.inf, 0.2), weights)
+
+
+def _calibrated(config: ForecastConfig) -> TargetFit:
+    """Five backtest origins: MSTL misses by 1 at every horizon but 24 h (by 2), AutoETS by 1.4 everywhere."""
+    engine = EnsembleForecaster(STEP, config, EventEffectLearner())
+    fit = _fit(engine, [])
+    hs = engine.horizons
+    mstl_error = np.where(hs == hs[-1], 2.0, 1.0)
+    samples = [
+        (o, hs, np.full(len(hs), 10.0), 1.0, {"MSTL": 10.0 - mstl_error, "AutoETS": np.full(len(hs), 8.6)})
+        for o in range(5)
+    ]
+    engine._calibrate(fit, samples)
+    return fit
+
+
+def test_long_horizon_weights_rest_on_the_errors_of_every_long_horizon():
+    # GIVEN MSTL better than AutoETS at every horizon from 3 h but one bad 24 h reading
+    # WHEN calibrating with the long horizons pooled (default) and per horizon only
+    pooled = _calibrated(ForecastConfig())
+    per_horizon = _calibrated(ForecastConfig(long_pool_minutes=math.inf))
+    mstl, ets = pooled.models.index("MSTL"), pooled.models.index("AutoETS")
+    # THEN pooled, MSTL keeps the 24 h weight; per horizon, the single reading hands it to AutoETS
+    assert pooled.weights[-1, mstl] > pooled.weights[-1, ets]
+    assert per_horizon.weights[-1, ets] > per_horizon.weights[-1, mstl]
+    # and short horizons (under 3 h) are unaffected by the pooling
+    assert np.array_equal(pooled.weights[:5], per_horizon.weights[:5])
