@@ -9,14 +9,15 @@ Fit (the trainer's job), per target with at least ``full_history_days`` of histo
    at an origin every ``backtest_every_minutes`` in the holdout; the LightGBM global model is
    trained on rows whose target lies before each target's holdout and predicts the same points;
 3. from the holdout errors (divided by the target's mean load of the day before each origin):
-   per target and per horizon, each model's MAE, ensemble weights (~ MAE^-4, models more than
-   ``prune_ratio`` x the best dropped) and conformal quantiles of the errors of each model and
-   of the ensemble: the intervals;
+   per target and per horizon, each model's MAE (one MAE over every horizon from
+   ``long_pool_minutes``), ensemble weights (~ MAE^-4, models more than ``prune_ratio`` x the best
+   dropped) and conformal quantiles of the errors of each model and of the ensemble: the intervals;
 4. the statistical models are refitted on the whole history and LightGBM on all rows.
 
 Forecast (the forecaster's job) applies the fitted models to the newest data: statistical filters
 re-run forward, one LightGBM ``predict`` for all targets and horizons, weights and quantiles
-interpolated between the backtested horizons. Targets under ``full_history_days`` (or never
+interpolated between the backtested horizons, re-weighted by the last hour's accuracy, and paths
+straying far from the models' median dropped. Targets under ``full_history_days`` (or never
 fitted) get SeasonalNaive with intervals from its in-sample errors.
 """
 
