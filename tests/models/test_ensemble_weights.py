@@ -37,7 +37,7 @@ def _day_ahead_share(config: ForecastConfig, recent: dict[str, list[float]]) -> 
     return float(weights[0, 1] / weights[0].sum())
 
 
-def test_a_model_that_missed_the_last_hour_by_far_loses_its_weight_a_day_ahead():
+def test_a_model_that_missed_the_last_hour_by_far_loses_its_weight_a_day_ahead() -> None:
     # GIVEN two models equal in the backtest, AutoETS ten times worse than MSTL over the last hour
     recent = {"MSTL": [0.01] * 24, "AutoETS": [0.1] * 24}
     # WHEN weighting the step 24 h ahead, with and without the persistent penalty
@@ -48,7 +48,7 @@ def test_a_model_that_missed_the_last_hour_by_far_loses_its_weight_a_day_ahead()
     assert penalised == 0.0
 
 
-def test_a_model_within_the_veto_ratio_keeps_its_day_ahead_weight():
+def test_a_model_within_the_veto_ratio_keeps_its_day_ahead_weight() -> None:
     # GIVEN AutoETS only twice as bad as MSTL over the last hour (under the ratio of 3)
     recent = {"MSTL": [0.01] * 24, "AutoETS": [0.02] * 24}
     # THEN the penalty does not apply: the weights equal those without it
@@ -58,7 +58,7 @@ def test_a_model_within_the_veto_ratio_keeps_its_day_ahead_weight():
     )
 
 
-def test_consensus_drops_a_path_that_strays_from_the_others():
+def test_consensus_drops_a_path_that_strays_from_the_others() -> None:
     # GIVEN four models, one of which blows up at the last two steps
     stacked = np.array(
         [
@@ -78,7 +78,7 @@ def test_consensus_drops_a_path_that_strays_from_the_others():
     assert np.allclose(out.sum(axis=1), 1.0)
 
 
-def test_consensus_keeps_small_disagreements_and_can_be_turned_off():
+def test_consensus_keeps_small_disagreements_and_can_be_turned_off() -> None:
     stacked = np.array([[100.0, 100.0], [105.0, 110.0], [95.0, 90.0]])
     weights = np.array([[0.5, 0.2, 0.3], [0.6, 0.2, 0.2]])
     # disagreement within 5 x 20 % of the load: unchanged
@@ -103,7 +103,7 @@ def _calibrated(config: ForecastConfig) -> TargetFit:
     return fit
 
 
-def test_long_horizon_weights_rest_on_the_errors_of_every_long_horizon():
+def test_long_horizon_weights_rest_on_the_errors_of_every_long_horizon() -> None:
     # GIVEN MSTL better than AutoETS at every horizon from 3 h but one bad 24 h reading
     # WHEN calibrating with the long horizons pooled (default) and per horizon only
     pooled = _calibrated(ForecastConfig())
