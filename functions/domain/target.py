@@ -103,7 +103,7 @@ class ScalingTarget(_Strict):
     mode: Mode = "forecast_only"
     max_step_up: int = Field(default=100, ge=1, le=MAX_CAPACITY_LIMIT)
     max_step_down: int = Field(default=10, ge=1, le=MAX_CAPACITY_LIMIT)
-    scale_in_stabilization_seconds: int = Field(default=900, ge=0, le=86_400)
+    scale_in_stabilization_seconds: int = Field(default=300, ge=0, le=86_400)
     decision_interval_seconds: int = Field(default=300, ge=60, le=3600)
     timezone: str = Field(default="UTC", min_length=1, max_length=64)
     tags: dict[str, str] = Field(default_factory=dict, max_length=50, description="Used by business-event selectors.")

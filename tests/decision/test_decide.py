@@ -91,14 +91,15 @@ def test_step_limits_cap_each_decision():
 
 
 def test_scale_in_waits_for_the_stabilisation_window():
-    # GIVEN a plan that went lower (3 instances) with 9 running
-    first = _decide(make_path(flat(3000)), desired=9)
+    # GIVEN a target that stabilises for 15 minutes and a plan that went lower (3 instances) with 9 running
+    slow = make_target(scale_in_stabilization_seconds=900)
+    first = _decide(make_path(flat(3000)), desired=9, target=slow)
     assert first.desired == 9 and first.action == "hold"
     assert "waits for stabilisation (0 of 15 min)" in first.reason
     assert first.state.plan_lower_since == NOW
     # WHEN the plan stays lower for 15 minutes
     later = NOW + timedelta(minutes=15)
-    second = _decide(make_path(flat(3000), start=later), desired=9, state=first.state, now=later)
+    second = _decide(make_path(flat(3000), start=later), desired=9, state=first.state, now=later, target=slow)
     # THEN it scales in
     assert second.action == "scale_in" and second.desired == 3
     assert second.state.last_scale_in_at == later and second.state.plan_lower_since is None
@@ -251,16 +252,17 @@ def test_instances_added_now_are_priced_for_the_stabilisation_window():
     # GIVEN a wide forecast and prices where covering the tail is worth it for one interval only
     path = make_path(flat(6000), flat(9000), flat(14_000))
     cost = {"instance_hour_price": 0.10, "violation_minute_penalty": 0.05}
+    committed = DecisionPolicy(price_commitment=True)
     quick = _decide(
-        path, desired=2, target=make_target(cost=cost, scale_in_stabilization_seconds=0), policy=DecisionPolicy()
+        path, desired=2, target=make_target(cost=cost, scale_in_stabilization_seconds=0), policy=committed
     )
     slow = _decide(
-        path, desired=2, target=make_target(cost=cost, scale_in_stabilization_seconds=3600), policy=DecisionPolicy()
+        path, desired=2, target=make_target(cost=cost, scale_in_stabilization_seconds=3600), policy=committed
     )
     # THEN a long commitment buys less capacity (a lower quantile)
     assert slow.desired < quick.desired and slow.quantile < quick.quantile
-    # and without commitment pricing both choose alike
-    flat_price = DecisionPolicy(price_commitment=False)
+    # and without commitment pricing (the default) both choose alike
+    flat_price = DecisionPolicy()
     assert (
         _decide(
             path, desired=2, target=make_target(cost=cost, scale_in_stabilization_seconds=3600), policy=flat_price
