@@ -179,21 +179,26 @@ def test_the_decider_stores_the_replays_record_and_decides_as_the_replay_does(me
     assert uncalibrated != replay_desired
 
 
-def test_a_malformed_record_starts_afresh_and_says_so(memory, clock):
-    # GIVEN a stored record that does not describe a tracker
-    world = memory([TARGET])
-    nonsense = {"settings": {"nonsense": 1}, "pending": [], "ratios": [], "stamps": [], "recent": []}
-    first = world.tracker_records.put("web", tracker_codec.encode(nonsense), None)
+def first_round(world, clock) -> ForecastSummary:
+    """Seed the history and the first scripted forecast; the summary the decider then gets."""
     ds, y, paths = trace()
     world.archive.write_history("web", pd.DataFrame({"ds": ds[:START], "y": y[:START]}), part_id="seed")
     now = ds[START].to_pydatetime().replace(tzinfo=UTC)
     clock.current = now
     world.store.put_forecast(StoredForecast.from_path(paths[START], forecast_id="f-1", model_version="scripted"))
-    summary = ForecastSummary(
+    return ForecastSummary(
         target_id="web", forecast_id="f-1", issued_at=now, history_end=now - timedelta(seconds=STEP),
         step_seconds=STEP, horizon_steps=HORIZON, model_version="scripted", confidence=0.8,
         desired_capacity=20, in_service_capacity=20, recent_load=float(y[START - 1]),
     )  # fmt: skip
+
+
+def test_a_malformed_record_starts_afresh_and_says_so(memory, clock):
+    # GIVEN a stored record that does not describe a tracker
+    world = memory([TARGET])
+    nonsense = {"settings": {"nonsense": 1}, "pending": [], "ratios": [], "stamps": [], "recent": []}
+    first = world.tracker_records.put("web", tracker_codec.encode(nonsense), None)
+    summary = first_round(world, clock)
     # WHEN the decider runs
     (outcome,) = wiring.decider().decide_batch(ForecastReady(round_id="r-1", forecasts=[summary]))
     # THEN it decided, said that it started a fresh record, and stored a good one over the bad one
@@ -208,16 +213,7 @@ def test_damaged_bytes_do_not_fail_the_batch(memory, clock):
     # GIVEN a record whose stored bytes are damaged
     world = memory([TARGET])
     world.tracker_records.put("web", b"\x00garbage", None)
-    ds, y, paths = trace()
-    world.archive.write_history("web", pd.DataFrame({"ds": ds[:START], "y": y[:START]}), part_id="seed")
-    now = ds[START].to_pydatetime().replace(tzinfo=UTC)
-    clock.current = now
-    world.store.put_forecast(StoredForecast.from_path(paths[START], forecast_id="f-1", model_version="scripted"))
-    summary = ForecastSummary(
-        target_id="web", forecast_id="f-1", issued_at=now, history_end=now - timedelta(seconds=STEP),
-        step_seconds=STEP, horizon_steps=HORIZON, model_version="scripted", confidence=0.8,
-        desired_capacity=20, in_service_capacity=20, recent_load=float(y[START - 1]),
-    )  # fmt: skip
+    summary = first_round(world, clock)
     (outcome,) = wiring.decider().decide_batch(ForecastReady(round_id="r-1", forecasts=[summary]))
     assert outcome.decision_id is not None
     assert "unreadable" in (outcome.calibration_note or "") and "not zlib data" in outcome.calibration_note
@@ -243,16 +239,7 @@ def test_a_lost_race_drops_this_rounds_addition_and_keeps_the_winners_record(mem
     # GIVEN another decider that stores the record between this decider's read and write
     world = memory([TARGET])
     wiring.configure(tracker_records=RacingRecords(world.tracker_records))
-    ds, y, paths = trace()
-    world.archive.write_history("web", pd.DataFrame({"ds": ds[:START], "y": y[:START]}), part_id="seed")
-    now = ds[START].to_pydatetime().replace(tzinfo=UTC)
-    clock.current = now
-    world.store.put_forecast(StoredForecast.from_path(paths[START], forecast_id="f-1", model_version="scripted"))
-    summary = ForecastSummary(
-        target_id="web", forecast_id="f-1", issued_at=now, history_end=now - timedelta(seconds=STEP),
-        step_seconds=STEP, horizon_steps=HORIZON, model_version="scripted", confidence=0.8,
-        desired_capacity=20, in_service_capacity=20, recent_load=float(y[START - 1]),
-    )  # fmt: skip
+    summary = first_round(world, clock)
     # WHEN the decider runs
     (outcome,) = wiring.decider().decide_batch(ForecastReady(round_id="r-1", forecasts=[summary]))
     # THEN it still decided, said its addition was dropped, and the winner's record stands
