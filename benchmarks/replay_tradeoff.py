@@ -2,13 +2,14 @@
 
 A replay's forecasts depend only on the trace (the forecaster sees loads, never capacity), so they are
 recorded once per trace and the decision engine is then replayed with each setting in seconds instead
-of refitting every model again. For every pair of ``scale_in_stabilization_seconds`` and
-``violation_minute_penalty`` it prints the predictive policy's mean ``under_time_pct`` and
-``cost_ratio`` over the traces beside reactive's, and on how many traces predictive beats reactive
-on both (issue 4's targets).
+of refitting every model again. For every ``scale_in_stabilization_seconds``, commitment pricing
+(``DecisionPolicy.price_commitment``) and ``violation_minute_penalty`` it prints the predictive
+policy's mean ``under_time_pct`` and ``cost_ratio`` over the traces beside reactive's, and on how
+many traces predictive beats reactive on both (issue 4's targets).
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m benchmarks.replay_tradeoff [--max-days 30]
-        [--penalties 0.05,0.1,0.2] [--stabilisations 300,900] [--cache out/replay_forecasts]
+        [--penalties 0.05,0.1,0.2] [--stabilisations 300,900] [--commitment off,on]
+        [--cache out/replay_forecasts]
 
 The recorded forecasts are kept under ``--cache`` (a local pickle per trace, keyed by the engine's
 source digest, so a change to ``models/`` records them again).
@@ -32,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.traces import TRACES, long_traces, span_days
+from functions.domain.decision import DecisionPolicy
 from functions.domain.replay import Scenario, run_replay
 from functions.domain.trace import Trace
 from models.api import BusinessWindow, ForecastPath, NoForecast
@@ -108,6 +110,9 @@ def main() -> int:
     parser.add_argument("--max-days", type=float, help="leave out traces longer than this (bounds the time)")
     parser.add_argument("--penalties", default="0.05,0.07,0.1,0.15,0.25")
     parser.add_argument("--stabilisations", default="300,900")
+    parser.add_argument(
+        "--commitment", default="off", help="price added instances for the stabilisation window: off, on or off,on"
+    )
     parser.add_argument("--cache", type=Path, default=ROOT / "out" / "replay_forecasts")
     args = parser.parse_args()
 
@@ -116,24 +121,34 @@ def main() -> int:
         traces = {n: t for n, t in traces.items() if span_days(t) <= args.max_days}
     answers = {name: recorded(trace, args.cache) for name, trace in traces.items()}
     print(f"traces: {', '.join(traces)}")
-    print(f"{'stabilisation s':>16}{'penalty':>9}{'under pred':>12}{'under react/2':>15}{'cost pred':>11}{'wins':>6}")
-    for stabilisation in (int(v) for v in args.stabilisations.split(",")):
-        for penalty in (float(v) for v in args.penalties.split(",")):
-            scenario = Scenario(scale_in_stabilization_seconds=stabilisation, violation_minute_penalty=penalty)
-            under, react_under, cost, wins = [], [], [], 0
-            for name, trace in traces.items():
-                result = run_replay(trace, scenario, forecaster=ReplayedForecaster(answers[name]))
-                pred, react = result.runs["predictive"].scores, result.runs["reactive"].scores
-                under.append(pred.under_time_pct)
-                react_under.append(react.under_time_pct)
-                cost.append(pred.cost_ratio)
-                below = pred.under_time_pct < react.under_time_pct or pred.under_time_pct == react.under_time_pct == 0
-                wins += int(below and pred.cost_ratio < react.cost_ratio)
-            print(
-                f"{stabilisation:>16}{penalty:>9g}{np.mean(under):>12.2f}{np.mean(react_under) / 2:>15.2f}"
-                f"{np.mean(cost):>11.3f}{wins:>4}/{len(traces)}",
-                flush=True,
-            )
+    commitments = [{"off": False, "on": True}[v] for v in args.commitment.split(",")]
+    print(
+        f"{'stabilisation s':>16}{'commitment':>11}{'penalty':>9}{'under pred':>12}{'under react/2':>15}"
+        f"{'cost pred':>11}{'wins':>6}"
+    )
+    settings = [
+        (int(stab), committed, float(pen))
+        for stab in args.stabilisations.split(",")
+        for committed in commitments
+        for pen in args.penalties.split(",")
+    ]
+    for stabilisation, committed, penalty in settings:
+        scenario = Scenario(scale_in_stabilization_seconds=stabilisation, violation_minute_penalty=penalty)
+        policy = DecisionPolicy(price_commitment=committed)
+        under, react_under, cost, wins = [], [], [], 0
+        for name, trace in traces.items():
+            result = run_replay(trace, scenario, forecaster=ReplayedForecaster(answers[name]), decision_policy=policy)
+            pred, react = result.runs["predictive"].scores, result.runs["reactive"].scores
+            under.append(pred.under_time_pct)
+            react_under.append(react.under_time_pct)
+            cost.append(pred.cost_ratio)
+            below = pred.under_time_pct < react.under_time_pct or pred.under_time_pct == react.under_time_pct == 0
+            wins += int(below and pred.cost_ratio < react.cost_ratio)
+        print(
+            f"{stabilisation:>16}{'on' if committed else 'off':>11}{penalty:>9g}{np.mean(under):>12.2f}{np.mean(react_under) / 2:>15.2f}"
+            f"{np.mean(cost):>11.3f}{wins:>4}/{len(traces)}",
+            flush=True,
+        )
     return 0
 
 

@@ -261,8 +261,8 @@ def test_instances_added_now_are_priced_for_the_stabilisation_window():
     )
     # THEN a long commitment buys less capacity (a lower quantile)
     assert slow.desired < quick.desired and slow.quantile < quick.quantile
-    # and without commitment pricing (the default) both choose alike
-    flat_price = DecisionPolicy()
+    # and without commitment pricing both choose alike
+    flat_price = DecisionPolicy(price_commitment=False)
     assert (
         _decide(
             path, desired=2, target=make_target(cost=cost, scale_in_stabilization_seconds=3600), policy=flat_price
