@@ -12,7 +12,16 @@ from events.contracts import BusinessEvent, ForecastReady
 from functions import wiring
 from functions.adapters.dynamodb import DynamoStateStore
 from tests.support.fault_proxy import Request
-from tests.support.world import NOON, World, flat_forecast, for_group, report, short_timeout_client, summary
+from tests.support.world import (
+    NOON,
+    World,
+    alarm_envelope,
+    flat_forecast,
+    for_group,
+    report,
+    short_timeout_client,
+    summary,
+)
 
 pytestmark = pytest.mark.integration
 DAY = (NOON - timedelta(days=1), NOON + timedelta(days=1))
@@ -141,23 +150,6 @@ def test_intake_stores_valid_events_through_faults_and_keeps_an_invalid_one(worl
     report(figures, "intake", world, ledger, checks)
 
 
-def alarm(target_id: str, value: float = 0.97) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": f"alarm-{target_id}",
-        "detail-type": "CloudWatch Alarm State Change",
-        "source": "aws.cloudwatch",
-        "account": "123456789012",
-        "time": NOON.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {
-            "alarmName": f"forescale-slo-{target_id}",
-            "state": {"value": "ALARM", "reason": "test", "reasonData": f'{{"recentDatapoints": [{value}]}}'},
-        },
-    }
-
-
 def test_alarm_responder_scales_out_through_faults_and_dead_letters_an_unreachable_group(
     world: World, figures, monkeypatch
 ):
@@ -170,7 +162,7 @@ def test_alarm_responder_scales_out_through_faults_and_dead_letters_an_unreachab
                  action=competing_writer(store, "t1"), label="conflict")  # fmt: skip
     proxy.inject("server_error", "autoscaling", "DescribeAutoScalingGroups", times=12, when=for_group(group["t2"]))
     for target in targets:
-        responder.invoke(alarm(target.target_id), key=target.target_id)
+        responder.invoke(alarm_envelope(target.target_id), key=target.target_id)
     responder.settle()
 
     decided = {t.target_id: store.decisions(t.target_id, *DAY) for t in targets}

@@ -15,8 +15,7 @@ import pytest
 
 from events.contracts import ForecastReady
 from functions.adapters.dynamodb import KillSwitch, target_pk
-from functions.services.alarms import AlarmChange
-from tests.support.world import NOON, STEP, World, flat_forecast, report, summary
+from tests.support.world import NOON, STEP, World, alarm_envelope, flat_forecast, report, summary
 
 pytestmark = pytest.mark.integration
 DAY = (NOON - timedelta(days=1), NOON + timedelta(days=1))
@@ -91,26 +90,6 @@ def test_stale_missing_corrupt_forecasts_and_missing_or_late_metrics_never_scale
     report(figures, "decider", world, ledger, checks)
 
 
-def alarm_envelope(world: World, target_id: str) -> dict[str, Any]:
-    detail = {
-        "alarmName": f"forescale-slo-{target_id}",
-        "state": {"value": "ALARM", "reason": "test", "reasonData": '{"recentDatapoints": [0.97]}'},
-        "previousState": {"value": "OK"},
-    }
-    AlarmChange.model_validate(detail)
-    return {
-        "version": "0",
-        "id": f"alarm-{target_id}",
-        "detail-type": "CloudWatch Alarm State Change",
-        "source": "aws.cloudwatch",
-        "account": "123456789012",
-        "time": NOON.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": "us-east-1",
-        "resources": [],
-        "detail": detail,
-    }
-
-
 def test_the_kill_switch_stops_every_action_within_one_cadence(world: World, figures, monkeypatch):
     # GIVEN four groups at 10: two whose load needs 4 (scale in), two whose load needs far more (scale out)
     monkeypatch.setenv("FORESCALE_SLO_ALARM_PREFIX", "forescale-slo-")
@@ -143,7 +122,7 @@ def test_the_kill_switch_stops_every_action_within_one_cadence(world: World, fig
         if decided.sequence == 2 and decided.action != "hold":
             executor.invoke(world.envelope(decided), key=decided.decision_id)
     responder = world.function("alarm_responder")
-    responder.invoke(alarm_envelope(world, "t3"), key="alarm-t3")
+    responder.invoke(alarm_envelope("t3"), key="alarm-t3")
 
     # THEN nothing changed anywhere: in-flight decisions were refused, round 2 and the alarm held
     statuses = [i.result["status"] for i in executor.invocations]

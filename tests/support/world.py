@@ -27,6 +27,7 @@ from functions.adapters.s3 import S3Store
 from functions.domain.clock import FixedClock, SequentialIds
 from functions.domain.target import LoadMetric, ScalingTarget
 from functions.local_router import LocalAws
+from functions.services.alarms import AlarmChange
 from functions.services.common import RecordingSink
 from models.config import ForecastConfig
 from tests.support.fault_proxy import FaultProxy
@@ -311,3 +312,24 @@ def report(
     assert ledger.lost == 0, ledger
     failed = [name for name, passed in checks.items() if not passed]
     assert not failed, f"end-state checks failed: {failed}"
+
+
+def alarm_envelope(target_id: str, value: float = 0.97) -> dict[str, Any]:
+    """The EventBridge envelope of a target's SLO alarm going into ALARM (its detail checked by the contract)."""
+    detail = {
+        "alarmName": f"forescale-slo-{target_id}",
+        "state": {"value": "ALARM", "reason": "test", "reasonData": f'{{"recentDatapoints": [{value}]}}'},
+        "previousState": {"value": "OK"},
+    }
+    AlarmChange.model_validate(detail)
+    return {
+        "version": "0",
+        "id": f"alarm-{target_id}",
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "account": "123456789012",
+        "time": NOON.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+    }
