@@ -108,13 +108,13 @@ def business_event(targets: list[str], hours: int = 2, **changes: Any) -> dict[s
 
 
 def test_intake_stores_valid_events_through_faults_and_keeps_an_invalid_one(world: World, figures, monkeypatch):
-    monkeypatch.setattr(wiring, "client", short_timeout_client(0.5))
+    monkeypatch.setattr(wiring, "client", short_timeout_client(2.0))
     world.add_asg_targets(3, desired=4)
     proxy, intake = world.proxy, world.function("intake")
     table = world.aws.table_names().business_events
     proxy.inject("throttle", "dynamodb", "PutItem", times=2, when=lambda r: r.mentions(table))
     proxy.inject("reset", "dynamodb", "PutItem", times=1, when=lambda r: r.mentions(table))
-    proxy.inject("timeout", "s3", "GetObject", times=1, hold_seconds=1.0)
+    proxy.inject("timeout", "s3", "GetObject", times=1, hold_seconds=2.5)
     details = [
         business_event(["t0"]),
         business_event(["t1", "t2"], hours=4),

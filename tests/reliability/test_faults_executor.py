@@ -41,8 +41,9 @@ def idempotency_record_of(decision_id: str):
 
 
 def test_executor_survives_throttling_5xx_resets_timeouts_and_outages(world: World, figures, monkeypatch):
-    # GIVEN eight groups at 4, and short read timeouts so that an injected timeout costs a second
-    monkeypatch.setattr(wiring, "client", short_timeout_client(1.0))
+    # GIVEN eight groups at 4, and short read timeouts so that an injected timeout costs 2.5 s (long enough
+    # that an ordinary request on a loaded 2-core machine never times out by itself)
+    monkeypatch.setattr(wiring, "client", short_timeout_client(2.5))
     targets = world.add_asg_targets(8, desired=4)
     group = {t.target_id: t.asg_name or "" for t in targets}
     proxy = world.proxy
@@ -51,7 +52,7 @@ def test_executor_survives_throttling_5xx_resets_timeouts_and_outages(world: Wor
     proxy.inject("server_error", "autoscaling", "DescribeAutoScalingGroups", times=2, when=for_group(group["t1"]))
     proxy.inject("reset", "autoscaling", "SetDesiredCapacity", times=1, when=for_group(group["t2"]))
     proxy.inject("timeout", "autoscaling", "DescribeAutoScalingGroups", times=1, when=for_group(group["t3"]),
-                 hold_seconds=1.5)  # fmt: skip
+                 hold_seconds=3.0)  # fmt: skip
     proxy.inject("throttle", "events", "PutEvents", times=1, when=lambda r: r.mentions("decision-t4-1"))
     # t5: every SetDesiredCapacity throttled: the executor must give up, roll back and report it
     proxy.inject("throttle", "autoscaling", "SetDesiredCapacity", times=1000, when=for_group(group["t5"]))
