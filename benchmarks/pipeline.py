@@ -97,15 +97,22 @@ def child(step: str, args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
 
 
 class HttpClock:
-    """Time spent inside botocore's HTTP send (waiting for the emulator), accumulated."""
+    """Time spent inside botocore's HTTP send (waiting for the emulator), accumulated, and the S3
+    requests sent by kind (``LIST``, ``GET``, ``PUT``...: the figures of the S3 line of the cost formula)."""
 
     def __init__(self) -> None:
+        from collections import Counter
+
         from botocore.httpsession import URLLib3Session
 
         self.seconds = 0.0
+        self.s3: Counter[str] = Counter()
         original = URLLib3Session.send
 
         def timed(session: Any, request: Any) -> Any:
+            if "/s3/aws4_request" in str(request.headers.get("Authorization", "")):
+                listing = request.method == "GET" and "list-type=" in request.url
+                self.s3["LIST" if listing else request.method] += 1
             start = time.perf_counter()
             try:
                 return original(session, request)
@@ -201,6 +208,7 @@ def run_decide(args: argparse.Namespace) -> dict[str, Any]:
     http = HttpClock()
     totals: list[float] = []
     own: list[float] = []
+    s3_decider: dict[str, int] = {}
     for i in range(args.repeats + 5):
         at = NOON + timedelta(minutes=5 * i)
         level = 900.0 if i % 2 == 0 else 150.0  # alternately 10 and 2 instances: every decision acts
@@ -218,9 +226,13 @@ def run_decide(args: argparse.Namespace) -> dict[str, Any]:
             ForecastReady(round_id=f"r-{i}", forecasts=[summary]), event_id=f"e-{i}", time=clock.current
         )
         http.seconds = 0.0
+        http.s3.clear()
         start = time.perf_counter()
         result = decider.handler(ready, context("decider"))
         decided_in, waited = time.perf_counter() - start, http.seconds
+        if i >= 5:
+            for kind, count in http.s3.items():
+                s3_decider[kind] = s3_decider.get(kind, 0) + count
         (event,) = store.decisions("t00000", at, at + timedelta(minutes=1))
         envelope = to_envelope(event, event_id=f"d-{i}", time=clock.current)
         http.seconds = 0.0
@@ -239,8 +251,14 @@ def run_decide(args: argparse.Namespace) -> dict[str, Any]:
         "total_p99_ms": ms(totals, 99),
         "own_p50_ms": ms(own, 50),
         "own_p99_ms": ms(own, 99),
+        "decider_s3_per_decision": per(s3_decider, len(totals)),
         "peak_mib": round(peak_mib(), 1),
     }
+
+
+def per(counts: dict[str, int], divisor: int) -> dict[str, float]:
+    """S3 requests by kind, per target (or per decision)."""
+    return {kind: round(count / divisor, 2) for kind, count in sorted(counts.items())}
 
 
 def _store(aws: Any) -> Any:
@@ -291,6 +309,7 @@ def run_collect(args: argparse.Namespace) -> dict[str, Any]:
     ):
         clock.current = at
         http.seconds = 0.0
+        http.s3.clear()
         start = time.perf_counter()
         result = collector.handler({}, context("collector"))
         elapsed = time.perf_counter() - start
@@ -302,6 +321,7 @@ def run_collect(args: argparse.Namespace) -> dict[str, Any]:
             "points": result["points"],
             "compacted": result["compacted"],
             "batches": result["batches"],
+            "s3_per_target": per(http.s3, args.collect_targets),
         }
     out["peak_mib"] = round(peak_mib(), 1)
     return out
@@ -365,6 +385,7 @@ def run_forecast(args: argparse.Namespace) -> dict[str, Any]:
     wire(clock)
     ids = [f"t{i:05d}" for i in range(args.forecast_targets)]
     store = _store(aws_for(args, args.prefix))
+    http = HttpClock()
     out: dict[str, Any] = {}
 
     def invoke(label: str, at: datetime, chosen: list[str]) -> list[dict[str, Any]]:
@@ -381,9 +402,14 @@ def run_forecast(args: argparse.Namespace) -> dict[str, Any]:
             for tid in chosen
         ]
         event = MetricsCollected(round_id=f"r-{label}", collected_at=at, step_seconds=args.step, targets=items)
+        http.s3.clear()
         start = time.perf_counter()
         result = forecaster.handler(to_envelope(event, event_id=f"e-{label}", time=at), context("forecaster"))
-        out[label] = {"targets": len(chosen), "seconds": round(time.perf_counter() - start, 2)}
+        out[label] = {
+            "targets": len(chosen),
+            "seconds": round(time.perf_counter() - start, 2),
+            "s3_per_target": per(http.s3, len(chosen)),
+        }
         forecasts = result["forecasts"]
         if len(forecasts) != len(chosen):
             raise RuntimeError(f"{label}: {len(forecasts)} forecasts for {len(chosen)} targets")
@@ -391,34 +417,44 @@ def run_forecast(args: argparse.Namespace) -> dict[str, Any]:
         out[label]["no_forecast"] = sum(1 for f in forecasts if f["no_forecast_reason"])
         return forecasts
 
+    def decide(label: str, chosen: list[str], forecasts: list[dict[str, Any]]) -> None:
+        """The decider for ``chosen``, from the forecasts just stored."""
+        summaries = []
+        for tid, forecast in zip(chosen, forecasts, strict=True):
+            stored = store.latest_forecast(tid)
+            summaries.append(
+                {
+                    "target_id": tid,
+                    "forecast_id": forecast["forecast_id"],
+                    "issued_at": stored.issued_at,
+                    "history_end": stored.history_end,
+                    "step_seconds": args.step,
+                    "horizon_steps": len(stored.ds),
+                    "model_version": stored.model_version,
+                    "confidence": stored.confidence,
+                    "desired_capacity": 2,
+                    "in_service_capacity": 2,
+                    "recent_load": 100.0,
+                }
+            )
+        ready = ForecastReady(round_id=f"r-{label}", forecasts=summaries)
+        http.s3.clear()
+        start = time.perf_counter()
+        decider.handler(to_envelope(ready, event_id=f"e-{label}", time=clock.current), context("decider"))
+        out[label] = {
+            "targets": len(chosen),
+            "seconds": round(time.perf_counter() - start, 2),
+            "s3_per_target": per(http.s3, len(chosen)),
+        }
+
     invoke("first", NOON + timedelta(seconds=5), ids)
     out["peak_mib_after_first"] = round(peak_mib(), 1)
-    invoke("warm", NOON + timedelta(minutes=5, seconds=5), ids)
     batch = ids[: args.batch_size]
+    warm = {f["target_id"]: f for f in invoke("warm", NOON + timedelta(minutes=5, seconds=5), ids)}
+    # a first decision (fresh forecast records), then one that scores the forecasts still pending
+    decide("decider_first", batch, [warm[tid] for tid in batch])
     forecasts = invoke("batch", NOON + timedelta(minutes=10, seconds=5), batch)
-    # the decider for that batch, from the forecasts just stored
-    summaries = []
-    for tid, forecast in zip(batch, forecasts, strict=True):
-        stored = store.latest_forecast(tid)
-        summaries.append(
-            {
-                "target_id": tid,
-                "forecast_id": forecast["forecast_id"],
-                "issued_at": stored.issued_at,
-                "history_end": stored.history_end,
-                "step_seconds": args.step,
-                "horizon_steps": len(stored.ds),
-                "model_version": stored.model_version,
-                "confidence": stored.confidence,
-                "desired_capacity": 2,
-                "in_service_capacity": 2,
-                "recent_load": 100.0,
-            }
-        )
-    ready = ForecastReady(round_id="r-decide", forecasts=summaries)
-    start = time.perf_counter()
-    decider.handler(to_envelope(ready, event_id="e-decide", time=clock.current), context("decider"))
-    out["decider_batch"] = {"targets": len(batch), "seconds": round(time.perf_counter() - start, 2)}
+    decide("decider_batch", batch, forecasts)
     out["peak_mib"] = round(peak_mib(), 1)
     return out
 
