@@ -44,7 +44,10 @@ def busy_series_id(target_id: str) -> str:
 
 
 def utilization_metric(target: ScalingTarget) -> LoadMetric:
-    """The fleet's average CPU utilisation (percent) at the target's period, as CloudWatch reports it."""
+    """The fleet's average utilisation (percent) at the target's period: the target's own
+    ``utilization_metric`` if it names one, else CPU utilisation as CloudWatch reports it."""
+    if target.utilization_metric is not None:
+        return target.utilization_metric
     if target.kind == "asg":
         namespace, dimensions = "AWS/EC2", {"AutoScalingGroupName": str(target.asg_name)}
     else:

@@ -95,6 +95,14 @@ class ScalingTarget(_Strict):
     capacity_per_instance: float | Literal["learn"] = Field(
         description="Load one instance serves at 100 % utilisation, or 'learn' to fit it from history."
     )
+    utilization_metric: LoadMetric | None = Field(
+        default=None,
+        description=(
+            "With capacity_per_instance 'learn': the fleet's average utilisation in percent (0-100) that the load "
+            "is learnt against, e.g. memory from Container Insights. Default: the group's or service's "
+            "CPUUtilization. Its period must be the load metric's."
+        ),
+    )
     boot_seconds: int = Field(default=300, ge=0, le=3600)
     min_capacity: int = Field(default=1, ge=0, le=MAX_CAPACITY_LIMIT)
     max_capacity: int = Field(ge=1, le=MAX_CAPACITY_LIMIT)
@@ -143,6 +151,14 @@ class ScalingTarget(_Strict):
                 raise ValueError("asg_name: not allowed when kind is 'ecs'")
         if self.decision_interval_seconds % self.metric.period_seconds:
             raise ValueError("decision_interval_seconds: must be a multiple of metric.period_seconds")
+        if self.utilization_metric is not None:
+            if self.capacity_per_instance != "learn":
+                raise ValueError("utilization_metric: only used when capacity_per_instance is 'learn'")
+            if self.utilization_metric.period_seconds != self.metric.period_seconds:
+                raise ValueError(
+                    f"utilization_metric: period_seconds {self.utilization_metric.period_seconds} differs from "
+                    f"metric.period_seconds {self.metric.period_seconds} (the two series are paired step by step)"
+                )
         return self
 
     @property

@@ -253,9 +253,7 @@ def test_instances_added_now_are_priced_for_the_stabilisation_window():
     path = make_path(flat(6000), flat(9000), flat(14_000))
     cost = {"instance_hour_price": 0.10, "violation_minute_penalty": 0.05}
     committed = DecisionPolicy(price_commitment=True)
-    quick = _decide(
-        path, desired=2, target=make_target(cost=cost, scale_in_stabilization_seconds=0), policy=committed
-    )
+    quick = _decide(path, desired=2, target=make_target(cost=cost, scale_in_stabilization_seconds=0), policy=committed)
     slow = _decide(
         path, desired=2, target=make_target(cost=cost, scale_in_stabilization_seconds=3600), policy=committed
     )

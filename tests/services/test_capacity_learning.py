@@ -13,6 +13,7 @@ from events.contracts import ForecastReady, ForecastSummary
 from functions import wiring
 from functions.adapters.dynamodb import LearnedCapacity, StoredForecast
 from functions.domain.capacity_model import MIN_SAMPLES, busy_series_id, utilization_metric
+from functions.domain.target import LoadMetric
 from functions.services.collector import CollectRequest
 from functions.services.trainer import TrainRequest
 from models.api import ForecastPath
@@ -59,6 +60,40 @@ def test_utilization_metric_is_the_fleets_average_cpu():
     ecs = utilization_metric(target("api", kind="ecs", capacity_per_instance="learn"))
     assert (ecs.namespace, ecs.dimensions) == ("AWS/ECS", {"ClusterName": "c", "ServiceName": "api"})
     assert asg.period_seconds == ecs.period_seconds == 300
+
+
+MEMORY = LoadMetric(
+    namespace="CWAgent",
+    name="mem_used_percent",
+    dimensions={"AutoScalingGroupName": "web-asg"},
+    statistic="Average",
+    period_seconds=300,
+)
+
+
+def test_a_target_bound_by_another_resource_names_its_own_utilisation_metric(memory, clock):
+    # GIVEN a learn target that is memory-bound: CPU says 20 %, memory 70 %
+    web = target("web", capacity_per_instance="learn", utilization_metric=MEMORY)
+    assert utilization_metric(web) == MEMORY
+    world = memory([web])
+    world.capacity.add_asg("web-asg", desired=5, min_capacity=1, max_capacity=60)
+    at = NOON - timedelta(minutes=5)
+    for namespace, name, dimensions, value in (
+        ("T/Load", "Requests", {"Target": "web"}, 300.0),
+        ("AWS/EC2", "CPUUtilization", {"AutoScalingGroupName": "web-asg"}, 20.0),
+        ("CWAgent", "mem_used_percent", {"AutoScalingGroupName": "web-asg"}, 70.0),
+    ):
+        world.cloudwatch.put_metric_data(
+            Namespace=namespace,
+            MetricData=[{"MetricName": name, "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+                         "Timestamp": at, "Value": value}],
+        )  # fmt: skip
+    # WHEN a collector round runs
+    clock.current = NOON + timedelta(seconds=5)
+    wiring.collector().collect(CollectRequest())
+    # THEN the busy series is memory x in-service (0.70 x 5), not CPU's 0.20 x 5
+    busy = world.archive.read_history(busy_series_id("web"), NOON - timedelta(hours=1), NOON)
+    assert busy["y"].tolist() == pytest.approx([3.5])
 
 
 def test_the_collector_stores_utilisation_times_in_service_for_a_learn_target(memory, clock):

@@ -64,6 +64,19 @@ def test_ecs_target_resource_id():
         ({"decision_interval_seconds": 90}, "decision_interval_seconds", "multiple of metric.period_seconds"),
         ({"unexpected": True}, "unexpected", "Extra inputs are not permitted"),
         ({"target_id": "has space"}, "target_id", "pattern"),
+        (
+            {"utilization_metric": {"namespace": "CWAgent", "name": "mem_used_percent"}},
+            "utilization_metric",
+            "only used when capacity_per_instance is 'learn'",
+        ),
+        (
+            {
+                "capacity_per_instance": "learn",
+                "utilization_metric": {"namespace": "CWAgent", "name": "mem_used_percent", "period_seconds": 300},
+            },
+            "utilization_metric",
+            "period_seconds 300 differs from metric.period_seconds 60",
+        ),
     ],
 )
 def test_bad_target_is_rejected_naming_the_field(overrides, field, reason):
