@@ -283,11 +283,10 @@ class EnsembleForecaster:
         cfg = self.config
         xs, ys = [], []
         every = max(1, round(cfg.gbm_origin_every_minutes * 60 / self.step))
-        for uid, (prep, cut) in full.items():
+        for prep, cut in full.values():
             feats = SeriesFeatures.build(prep.filled, prep.series.t0, self.step)
             x, target = training_rows(
                 feats,
-                unique_id=uid,
                 label=prep.filled,
                 trainable=prep.trainable,
                 limit=cut if holdout_limit else len(prep.filled),

@@ -113,6 +113,20 @@ def test_no_look_ahead_rows_at_or_after_now_change_nothing(panel):
         np.testing.assert_array_equal(a[uid].p99, b[uid].p99)
 
 
+def test_a_series_forecasts_the_same_whatever_its_name(panel):
+    # GIVEN one series, once under its own name and once renamed (the same trace replayed as another target)
+    one = panel[panel.unique_id == "s1"]
+    renamed = one.assign(unique_id="checkout-api-eu-west-1")
+    # WHEN each is fitted and forecast alone
+    a = ForecastService(STEP, FAST).fit(one, now=NOW, events=[]).forecast(one, now=NOW, horizon_steps=48, events=[])
+    b = ForecastService(STEP, FAST).fit(renamed, now=NOW, events=[])
+    b_paths = b.forecast(renamed, now=NOW, horizon_steps=48, events=[])
+    # THEN the forecasts are identical, LightGBM included (its training rows do not depend on the name)
+    assert b.scores_["checkout-api-eu-west-1"]["LightGBM"]
+    np.testing.assert_array_equal(a["s1"].p50, b_paths["checkout-api-eu-west-1"].p50)
+    np.testing.assert_array_equal(a["s1"].p99, b_paths["checkout-api-eu-west-1"].p99)
+
+
 def test_save_and_load_in_a_fresh_process_gives_identical_forecasts(fitted, panel, tmp_path):
     # GIVEN a saved service and the history it forecasts from
     fitted.save(tmp_path / "model")
