@@ -104,6 +104,25 @@ def recorded(trace: Trace, cache: Path) -> dict[datetime, Paths]:
     return recorder.answers
 
 
+def perfect(trace: Trace, answers: dict[datetime, Paths]) -> dict[datetime, Paths]:
+    """The recorded forecasts with every quantile replaced by the load that came (unknown steps keep the
+    median): the decision rules' own cost, with forecasting error taken out."""
+    from dataclasses import replace
+
+    loads = pd.Series(trace.y, index=trace.ds)
+    tolerance = pd.Timedelta(seconds=trace.step_seconds / 2)
+    out: dict[datetime, Paths] = {}
+    for now, paths in answers.items():
+        out[now] = {}
+        for uid, path in paths.items():
+            out[now][uid] = path
+            if isinstance(path, ForecastPath):
+                came = loads.reindex(path.ds, method="nearest", tolerance=tolerance).to_numpy()
+                exact = np.clip(np.where(np.isfinite(came), came, path.p50), 0.0, None)
+                out[now][uid] = replace(path, p50=exact, p90=exact, p99=exact, confidence=1.0)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--traces", help="comma-separated trace names (default: every trace of >= 14 days)")
@@ -114,12 +133,19 @@ def main() -> int:
         "--commitment", default="off", help="price added instances for the stabilisation window: off, on or off,on"
     )
     parser.add_argument("--cache", type=Path, default=ROOT / "out" / "replay_forecasts")
+    parser.add_argument(
+        "--perfect", action="store_true", help="replace the forecasts by the loads that came (no forecast error)"
+    )
+    parser.add_argument("--per-trace", action="store_true", help="also print each trace's scores")
     args = parser.parse_args()
 
     traces = {n: TRACES[n]() for n in args.traces.split(",")} if args.traces else long_traces(14.0)
     if args.max_days is not None:
         traces = {n: t for n, t in traces.items() if span_days(t) <= args.max_days}
     answers = {name: recorded(trace, args.cache) for name, trace in traces.items()}
+    if args.perfect:
+        answers = {name: perfect(traces[name], found) for name, found in answers.items()}
+        print("perfect forecasts: every quantile is the load that came")
     print(f"traces: {', '.join(traces)}")
     commitments = [{"off": False, "on": True}[v] for v in args.commitment.split(",")]
     print(
@@ -144,6 +170,11 @@ def main() -> int:
             cost.append(pred.cost_ratio)
             below = pred.under_time_pct < react.under_time_pct or pred.under_time_pct == react.under_time_pct == 0
             wins += int(below and pred.cost_ratio < react.cost_ratio)
+            if args.per_trace:
+                print(
+                    f"  {name:24s} under {pred.under_time_pct:6.2f} / {react.under_time_pct:6.2f}"
+                    f"  cost {pred.cost_ratio:6.3f} / {react.cost_ratio:6.3f}"
+                )
         print(
             f"{stabilisation:>16}{'on' if committed else 'off':>11}{penalty:>9g}{np.mean(under):>12.2f}{np.mean(react_under) / 2:>15.2f}"
             f"{np.mean(cost):>11.3f}{wins:>4}/{len(traces)}",
