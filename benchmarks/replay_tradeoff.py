@@ -110,7 +110,7 @@ def perfect(trace: Trace, answers: dict[datetime, Paths]) -> dict[datetime, Path
     from dataclasses import replace
 
     loads = pd.Series(trace.y, index=trace.ds)
-    tolerance = pd.Timedelta(seconds=trace.step_seconds / 2)
+    tolerance = pd.Timedelta(int(trace.step_seconds) * 500, unit="ms")  # half a step
     out: dict[datetime, Paths] = {}
     for now, paths in answers.items():
         out[now] = {}
