@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -101,8 +102,6 @@ class HttpClock:
     requests sent by kind (``LIST``, ``GET``, ``PUT``...: the figures of the S3 line of the cost formula)."""
 
     def __init__(self) -> None:
-        from collections import Counter
-
         from botocore.httpsession import URLLib3Session
 
         self.seconds = 0.0
@@ -208,7 +207,7 @@ def run_decide(args: argparse.Namespace) -> dict[str, Any]:
     http = HttpClock()
     totals: list[float] = []
     own: list[float] = []
-    s3_decider: dict[str, int] = {}
+    s3_decider: Counter[str] = Counter()
     for i in range(args.repeats + 5):
         at = NOON + timedelta(minutes=5 * i)
         level = 900.0 if i % 2 == 0 else 150.0  # alternately 10 and 2 instances: every decision acts
@@ -231,8 +230,7 @@ def run_decide(args: argparse.Namespace) -> dict[str, Any]:
         result = decider.handler(ready, context("decider"))
         decided_in, waited = time.perf_counter() - start, http.seconds
         if i >= 5:
-            for kind, count in http.s3.items():
-                s3_decider[kind] = s3_decider.get(kind, 0) + count
+            s3_decider.update(http.s3)
         (event,) = store.decisions("t00000", at, at + timedelta(minutes=1))
         envelope = to_envelope(event, event_id=f"d-{i}", time=clock.current)
         http.seconds = 0.0
@@ -256,7 +254,7 @@ def run_decide(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def per(counts: dict[str, int], divisor: int) -> dict[str, float]:
+def per(counts: Counter[str], divisor: int) -> dict[str, float]:
     """S3 requests by kind, per target (or per decision)."""
     return {kind: round(count / divisor, 2) for kind, count in sorted(counts.items())}
 

@@ -111,16 +111,15 @@ def perfect(trace: Trace, answers: dict[datetime, Paths]) -> dict[datetime, Path
 
     loads = pd.Series(trace.y, index=trace.ds)
     tolerance = pd.Timedelta(int(trace.step_seconds) * 500, unit="ms")  # half a step
-    out: dict[datetime, Paths] = {}
-    for now, paths in answers.items():
-        out[now] = {}
-        for uid, path in paths.items():
-            out[now][uid] = path
-            if isinstance(path, ForecastPath):
-                came = loads.reindex(path.ds, method="nearest", tolerance=tolerance).to_numpy()
-                exact = np.clip(np.where(np.isfinite(came), came, path.p50), 0.0, None)
-                out[now][uid] = replace(path, p50=exact, p90=exact, p99=exact, confidence=1.0)
-    return out
+
+    def exact(path: ForecastPath | NoForecast) -> ForecastPath | NoForecast:
+        if isinstance(path, NoForecast):
+            return path
+        came = loads.reindex(path.ds, method="nearest", tolerance=tolerance).to_numpy()
+        load = np.clip(np.where(np.isfinite(came), came, path.p50), 0.0, None)
+        return replace(path, p50=load, p90=load, p99=load, confidence=1.0)
+
+    return {now: {uid: exact(path) for uid, path in paths.items()} for now, paths in answers.items()}
 
 
 def main() -> int:
