@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -26,9 +27,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def observed(handler: F, *, correlation_id_path: str | None = correlation_paths.EVENT_BRIDGE) -> F:
-    """Log context (with the event id as correlation id), X-Ray segment and metrics flush around a handler."""
-    wrapped = metrics.log_metrics(handler)
-    wrapped = tracer.capture_lambda_handler(wrapped)
+    """Log context (with the event id as correlation id), X-Ray segment and metrics flush around a handler.
+
+    With ``POWERTOOLS_METRICS_DISABLED`` (local runs, tests) nothing is flushed: :func:`count` adds
+    nothing then, and Powertools would warn on every invocation that it had no metrics to publish.
+    """
+    flushed = metrics.log_metrics(handler)
+
+    @functools.wraps(handler)
+    def measured(event: Any, context: Any) -> Any:
+        return handler(event, context) if is_metrics_disabled() else flushed(event, context)
+
+    wrapped = tracer.capture_lambda_handler(measured)
     return cast(F, logger.inject_lambda_context(correlation_id_path=correlation_id_path)(wrapped))
 
 
