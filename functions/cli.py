@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "functions.replay_cli",
         "replay a trace through forescale, reactive and oracle; write a report",
     ),
+    "history": ("functions.history_cli", "export a target's load history from CloudWatch as a replay trace"),
     "local": ("functions.local_cli", "run the whole pipeline locally against moto's server"),
 }
 

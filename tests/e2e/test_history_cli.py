@@ -1,0 +1,86 @@
+"""``forescale history`` end to end: a target's metric on moto's CloudWatch server becomes a replay trace."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from functions.adapters.cloudwatch import CloudWatchMetricsPublisher, MetricDatum
+from functions.cli import main as forescale
+from functions.domain.trace import read_trace
+from tests.conftest import REGION
+
+pytestmark = pytest.mark.integration
+
+END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def cdk_json(tmp_path, namespace: str, balancer: str = "app/web/1") -> str:
+    target = {
+        "target_id": "web",
+        "kind": "asg",
+        "asg_name": "web-asg",
+        "metric": {
+            "namespace": namespace,
+            "name": "RequestCount",
+            "dimensions": {"LoadBalancer": balancer},
+            "statistic": "Sum",
+            "period_seconds": 60,
+        },
+        "capacity_per_instance": 1200,
+        "min_capacity": 2,
+        "max_capacity": 20,
+    }
+    path = tmp_path / "cdk.json"
+    path.write_text(json.dumps({"app": "python -m infra_cdk.app", "context": {"forescale:targets": [target]}}))
+    return str(path)
+
+
+def test_a_targets_metric_becomes_a_trace_the_replay_reads(tmp_path, moto_client, moto_endpoint, unique_name, capsys):
+    # GIVEN six hours of one-minute request counts on CloudWatch, with minutes 100-109 never reported
+    namespace = unique_name("Forescale/History")
+    minutes = [m for m in range(360) if not 100 <= m < 110]
+    load = {m: 500.0 + 100.0 * math.sin(m / 30) for m in minutes}
+    start = END - timedelta(hours=6)
+    CloudWatchMetricsPublisher(moto_client("cloudwatch")).publish(
+        namespace,
+        [
+            MetricDatum("RequestCount", load[m], start + timedelta(minutes=m), {"LoadBalancer": "app/web/1"})
+            for m in minutes
+        ],
+    )
+    out = tmp_path / "web.csv"
+    # WHEN the history of the target named in cdk.json is exported
+    window = ["--days", "0.25", "--end", END.isoformat()]
+    aws = ["--endpoint-url", moto_endpoint, "--region", REGION]
+    code = forescale(["history", "web", "--targets", cdk_json(tmp_path, namespace), *window, "--out", str(out), *aws])
+    # THEN the replay's trace reader reads every minute, the unreported ones as gaps, values unchanged
+    assert code == 0
+    trace = read_trace(out)
+    assert trace.step_seconds == 60
+    assert len(trace) == 360
+    assert trace.ds[0] == start.replace(tzinfo=None)
+    assert np.isnan(trace.y[100:110]).all()
+    expected = np.array([load.get(m, np.nan) for m in range(360)])
+    np.testing.assert_allclose(trace.y, expected, equal_nan=True)
+    printed = capsys.readouterr().out
+    assert "350 steps of 60 s" in printed and "(10 without data: gaps)" in printed
+    assert "forescale replay" in printed and "--capacity-per-instance 1200.0 --boot-seconds 300" in printed
+
+
+def test_an_unknown_target_or_a_silent_metric_is_a_clear_error(tmp_path, moto_endpoint, unique_name, capsys):
+    # (a namespace and a dimension of their own: moto's GetMetricData matches metrics by name and dimensions)
+    targets = cdk_json(tmp_path, unique_name("Forescale/Empty"), unique_name("app/empty"))
+    common = ["--targets", targets, "--end", END.isoformat(), "--endpoint-url", moto_endpoint, "--region", REGION]
+    assert forescale(["history", "api", "--out", str(tmp_path / "a.csv"), *common]) == 2
+    assert "target_id: 'api' is not in" in capsys.readouterr().err
+    assert forescale(["history", "web", "--days", "30", "--out", str(tmp_path / "b.csv"), *common]) == 2
+    assert "days: CloudWatch keeps 60-second data for 15 days" in capsys.readouterr().err
+    # a metric with no datapoints writes nothing and says so
+    assert forescale(["history", "web", "--days", "1", "--out", str(tmp_path / "c.csv"), *common]) == 1
+    assert "CloudWatch returned no datapoints" in capsys.readouterr().err
+    assert not (tmp_path / "c.csv").exists()
