@@ -104,22 +104,33 @@ def recorded(trace: Trace, cache: Path) -> dict[datetime, Paths]:
     return recorder.answers
 
 
-def perfect(trace: Trace, answers: dict[datetime, Paths]) -> dict[datetime, Paths]:
-    """The recorded forecasts with every quantile replaced by the load that came (unknown steps keep the
-    median): the decision rules' own cost, with forecasting error taken out."""
+def perfect(trace: Trace, answers: dict[datetime, Paths], error_scale: float = 0.0) -> dict[datetime, Paths]:
+    """The recorded forecasts with every quantile moved to the load that came (unknown steps keep the
+    forecast): ``error_scale`` 0 takes forecasting error out (the decision rules' own cost); 0.8 keeps
+    80 % of each quantile's distance from the load that came (a forecaster with 20 % smaller errors)."""
     from dataclasses import replace
 
     loads = pd.Series(trace.y, index=trace.ds)
     tolerance = pd.Timedelta(int(trace.step_seconds) * 500, unit="ms")  # half a step
 
-    def exact(path: ForecastPath | NoForecast) -> ForecastPath | NoForecast:
+    def closer(path: ForecastPath | NoForecast) -> ForecastPath | NoForecast:
         if isinstance(path, NoForecast):
             return path
         came = loads.reindex(path.ds, method="nearest", tolerance=tolerance).to_numpy()
-        load = np.clip(np.where(np.isfinite(came), came, path.p50), 0.0, None)
-        return replace(path, p50=load, p90=load, p99=load, confidence=1.0)
+        known = np.isfinite(came)
 
-    return {now: {uid: exact(path) for uid, path in paths.items()} for now, paths in answers.items()}
+        def moved(values: np.ndarray) -> np.ndarray:
+            return np.clip(
+                np.where(known, came + error_scale * (values - np.where(known, came, 0.0)), values), 0.0, None
+            )
+
+        p50, p90, p99 = moved(path.p50), moved(path.p90), moved(path.p99)
+        p90 = np.maximum(p90, p50)
+        return replace(
+            path, p50=p50, p90=p90, p99=np.maximum(p99, p90), confidence=1.0 if error_scale == 0 else path.confidence
+        )
+
+    return {now: {uid: closer(path) for uid, path in paths.items()} for now, paths in answers.items()}
 
 
 def main() -> int:
@@ -135,6 +146,11 @@ def main() -> int:
     parser.add_argument(
         "--perfect", action="store_true", help="replace the forecasts by the loads that came (no forecast error)"
     )
+    parser.add_argument(
+        "--error-scale",
+        type=float,
+        help="keep this share of each forecast's distance from the load that came (0 = --perfect, 1 = as recorded)",
+    )
     parser.add_argument("--per-trace", action="store_true", help="also print each trace's scores")
     args = parser.parse_args()
 
@@ -142,9 +158,10 @@ def main() -> int:
     if args.max_days is not None:
         traces = {n: t for n, t in traces.items() if span_days(t) <= args.max_days}
     answers = {name: recorded(trace, args.cache) for name, trace in traces.items()}
-    if args.perfect:
-        answers = {name: perfect(traces[name], found) for name, found in answers.items()}
-        print("perfect forecasts: every quantile is the load that came")
+    if args.perfect or args.error_scale is not None:
+        scale = 0.0 if args.perfect else float(args.error_scale)
+        answers = {name: perfect(traces[name], found, scale) for name, found in answers.items()}
+        print(f"forecasts moved to the loads that came: {scale:g} of each error kept")
     print(f"traces: {', '.join(traces)}")
     commitments = [{"off": False, "on": True}[v] for v in args.commitment.split(",")]
     print(
