@@ -86,11 +86,17 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"forescale history: {exc}", file=sys.stderr)
         return 2
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from functions.adapters.cloudwatch import CloudWatchMetricsSource
 
-    series = CloudWatchMetricsSource(_client(args)).fetch(
-        {target.target_id: metric}, start=window.start, end=window.end
-    )
+    try:
+        series = CloudWatchMetricsSource(_client(args)).fetch(
+            {target.target_id: metric}, start=window.start, end=window.end
+        )
+    except (BotoCoreError, ClientError) as exc:
+        print(f"forescale history: {target.target_id}: CloudWatch GetMetricData failed: {exc}", file=sys.stderr)
+        return 1
     found = series.get(target.target_id)
     rows = [] if found is None else trace_rows(found.timestamps, found.values, window=window)
     if not rows:

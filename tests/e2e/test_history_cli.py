@@ -84,3 +84,18 @@ def test_an_unknown_target_or_a_silent_metric_is_a_clear_error(tmp_path, moto_en
     assert forescale(["history", "web", "--days", "1", "--out", str(tmp_path / "c.csv"), *common]) == 1
     assert "CloudWatch returned no datapoints" in capsys.readouterr().err
     assert not (tmp_path / "c.csv").exists()
+
+
+def test_an_unreachable_cloudwatch_is_a_clear_error_not_a_traceback(tmp_path, unique_name, capsys):
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    args = ["--targets", cdk_json(tmp_path, unique_name("Forescale/Down")), "--days", "1", "--end", END.isoformat()]
+    code = forescale(
+        ["history", "web", *args, "--out", str(tmp_path / "d.csv"), "--endpoint-url", closed, "--region", REGION]
+    )
+    assert code == 1
+    assert "web: CloudWatch GetMetricData failed: Could not connect to the endpoint URL" in capsys.readouterr().err
+    assert not (tmp_path / "d.csv").exists()
