@@ -1,4 +1,5 @@
-"""``forescale history TARGET_ID --out TRACE.csv``: a target's own load history from CloudWatch, as a trace.
+"""``forescale history TARGET_ID --out TRACE.csv`` (or ``--all --out DIR``): targets' own load history from
+CloudWatch, as replay traces.
 
 Reads the target's load metric (or metric-math expression) exactly as the collector does, over the
 last ``--days`` at the metric's period (or ``--period``: CloudWatch keeps 1-minute data 15 days,
@@ -15,12 +16,16 @@ import argparse
 import json
 import shlex
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from functions.domain.history import csv_lines, history_window, replay_flags, trace_rows
-from functions.domain.target import ScalingTarget, parse_targets
+from functions.domain.history import HistoryWindow, csv_lines, history_window, replay_flags, trace_rows
+from functions.domain.target import LoadMetric, ScalingTarget, parse_targets
+
+if TYPE_CHECKING:
+    from functions.adapters.cloudwatch import MetricSeries
 
 TARGETS_KEY = "forescale:targets"
 
@@ -28,13 +33,19 @@ TARGETS_KEY = "forescale:targets"
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="forescale history",
-        description="Export a target's load history from CloudWatch as a timestamp,value trace for forescale replay.",
+        description="Export targets' load history from CloudWatch as timestamp,value traces for forescale replay.",
     )
-    parser.add_argument("target_id", help="target_id of the target in --targets")
-    parser.add_argument("--out", type=Path, required=True, help="CSV file to write (timestamp,value)")
+    parser.add_argument("target_ids", nargs="*", metavar="target_id", help="target_id of a target in --targets")
+    parser.add_argument("--all", action="store_true", help="every target in --targets")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="one target: the CSV file to write; several or --all: a folder of <target_id>.csv",
+    )
     parser.add_argument("--targets", type=Path, default=Path("cdk.json"), help="cdk.json or a JSON list of targets")
     parser.add_argument("--days", type=float, default=14.0, help="days of history to read [default: 14]")
-    parser.add_argument("--period", type=int, help="seconds per step [default: the metric's period_seconds]")
+    parser.add_argument("--period", type=int, help="seconds per step [default: each metric's period_seconds]")
     parser.add_argument("--end", help="end of the window, ISO-8601 [default: now]; rounded down to the period")
     parser.add_argument("--region", help="AWS region [default: the usual AWS configuration]")
     parser.add_argument("--endpoint-url", help="CloudWatch endpoint [default: AWS's]")
@@ -72,17 +83,63 @@ def _client(args: argparse.Namespace) -> Any:
     return boto3.client("cloudwatch", region_name=args.region, endpoint_url=args.endpoint_url)
 
 
+@dataclass(frozen=True)
+class _Export:
+    target: ScalingTarget
+    window: HistoryWindow
+    metric: LoadMetric
+    out: Path
+
+
+def _plan(args: argparse.Namespace) -> list[_Export]:
+    """What to read and where to write it; raises ``ValueError`` naming the argument or field."""
+    targets = {t.target_id: t for t in load_targets(args.targets)}
+    if args.all == bool(args.target_ids):
+        raise ValueError("target_id: name one or more targets, or give --all")
+    wanted = sorted(targets) if args.all else list(dict.fromkeys(args.target_ids))
+    unknown = [t for t in wanted if t not in targets]
+    if unknown:
+        known = ", ".join(sorted(targets)) or "none"
+        raise ValueError(f"target_id: {unknown[0]!r} is not in {args.targets} (known: {known})")
+    end = _end(args.end)
+    plan = []
+    for target_id in wanted:
+        target = targets[target_id]
+        period = args.period or target.metric.period_seconds
+        metric = target.metric.model_validate({**target.metric.model_dump(), "period_seconds": period})
+        out = args.out if len(wanted) == 1 and not args.all else args.out / f"{target_id}.csv"
+        plan.append(_Export(target, history_window(end=end, days=args.days, period_seconds=period), metric, out))
+    return plan
+
+
+def _export(item: _Export, series: MetricSeries | None) -> bool:
+    """Write one trace and print how to replay it; False (said on stderr) when CloudWatch had nothing."""
+    target, window = item.target, item.window
+    rows = [] if series is None else trace_rows(series.timestamps, series.values, window=window)
+    if not rows:
+        print(
+            f"forescale history: {target.target_id}: CloudWatch returned no datapoints between "
+            f"{window.start:%Y-%m-%d %H:%M} and {window.end:%Y-%m-%d %H:%M} UTC (check the metric and region)",
+            file=sys.stderr,
+        )
+        return False
+    item.out.parent.mkdir(parents=True, exist_ok=True)
+    item.out.write_text("\n".join(csv_lines(rows)) + "\n")
+    period = window.period_seconds
+    print(
+        f"{target.target_id}: {len(rows)} steps of {period} s from {rows[0][0]:%Y-%m-%d %H:%M} to "
+        f"{rows[-1][0]:%Y-%m-%d %H:%M} UTC ({window.steps - len(rows)} without data: gaps) -> {item.out}"
+    )
+    command = ["forescale", "replay", str(item.out), "--out", f"out/replay-{target.target_id}"]
+    flags = replay_flags(target, period_seconds=period)
+    print("  replay it with its own configuration: " + shlex.join(command + flags))
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        targets = {t.target_id: t for t in load_targets(args.targets)}
-        if args.target_id not in targets:
-            known = ", ".join(sorted(targets)) or "none"
-            raise ValueError(f"target_id: {args.target_id!r} is not in {args.targets} (known: {known})")
-        target = targets[args.target_id]
-        period = args.period or target.metric.period_seconds
-        window = history_window(end=_end(args.end), days=args.days, period_seconds=period)
-        metric = target.metric.model_validate({**target.metric.model_dump(), "period_seconds": period})
+        plan = _plan(args)
     except ValueError as exc:
         print(f"forescale history: {exc}", file=sys.stderr)
         return 2
@@ -90,31 +147,16 @@ def main(argv: list[str] | None = None) -> int:
 
     from functions.adapters.cloudwatch import CloudWatchMetricsSource
 
-    try:
-        series = CloudWatchMetricsSource(_client(args)).fetch(
-            {target.target_id: metric}, start=window.start, end=window.end
-        )
-    except (BotoCoreError, ClientError) as exc:
-        print(f"forescale history: {target.target_id}: CloudWatch GetMetricData failed: {exc}", file=sys.stderr)
-        return 1
-    found = series.get(target.target_id)
-    rows = [] if found is None else trace_rows(found.timestamps, found.values, window=window)
-    if not rows:
-        print(
-            f"forescale history: {target.target_id}: CloudWatch returned no datapoints between "
-            f"{window.start:%Y-%m-%d %H:%M} and {window.end:%Y-%m-%d %H:%M} UTC (check the metric and region)",
-            file=sys.stderr,
-        )
-        return 1
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(csv_lines(rows)) + "\n")
-    missing = window.steps - len(rows)
-    print(
-        f"{target.target_id}: {len(rows)} steps of {period} s from {rows[0][0]:%Y-%m-%d %H:%M} to "
-        f"{rows[-1][0]:%Y-%m-%d %H:%M} UTC ({missing} without data: gaps) -> {args.out}"
-    )
-    command = ["forescale", "replay", str(args.out), "--out", f"out/replay-{target.target_id}"]
-    print(
-        "replay it with its own configuration:\n  " + shlex.join(command + replay_flags(target, period_seconds=period))
-    )
-    return 0
+    source = CloudWatchMetricsSource(_client(args))
+    written = 0
+    # one GetMetricData round per window (targets of one period share it; the adapter batches the queries)
+    for window in dict.fromkeys(item.window for item in plan):
+        group = [item for item in plan if item.window == window]
+        try:
+            series = source.fetch({i.target.target_id: i.metric for i in group}, start=window.start, end=window.end)
+        except (BotoCoreError, ClientError) as exc:
+            names = ", ".join(i.target.target_id for i in group)
+            print(f"forescale history: {names}: CloudWatch GetMetricData failed: {exc}", file=sys.stderr)
+            continue
+        written += sum(_export(item, series.get(item.target.target_id)) for item in group)
+    return 0 if written == len(plan) else 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,3 +100,33 @@ def test_an_unreachable_cloudwatch_is_a_clear_error_not_a_traceback(tmp_path, un
     assert code == 1
     assert "web: CloudWatch GetMetricData failed: Could not connect to the endpoint URL" in capsys.readouterr().err
     assert not (tmp_path / "d.csv").exists()
+
+
+def test_all_targets_each_get_a_trace_at_their_own_period(tmp_path, moto_client, moto_endpoint, unique_name, capsys):
+    # GIVEN two targets on CloudWatch: web at 1 minute, api at 5 minutes (another metric), six hours each
+    namespace, balancer = unique_name("Forescale/All"), unique_name("app/all")
+    start = END - timedelta(hours=6)
+    data = [
+        MetricDatum("RequestCount", 10.0 + m, start + timedelta(minutes=m), {"LoadBalancer": balancer})
+        for m in range(360)
+    ]
+    data += [MetricDatum("Latency", 1.0, start + timedelta(minutes=m), {"LoadBalancer": balancer}) for m in range(360)]
+    CloudWatchMetricsPublisher(moto_client("cloudwatch")).publish(namespace, data)
+    targets = json.loads(Path(cdk_json(tmp_path, namespace, balancer)).read_text())["context"]["forescale:targets"]
+    api = targets[0] | {"target_id": "api", "asg_name": "api-asg"}
+    api["metric"] = targets[0]["metric"] | {"name": "Latency", "statistic": "Average", "period_seconds": 300}
+    listing = tmp_path / "targets.json"
+    listing.write_text(json.dumps([*targets, api]))
+    # WHEN every target's history is exported into one folder
+    window = ["--days", "0.25", "--end", END.isoformat(), "--endpoint-url", moto_endpoint, "--region", REGION]
+    code = forescale(["history", "--all", "--targets", str(listing), "--out", str(tmp_path / "traces"), *window])
+    # THEN each target has its own trace at its own period, and its own replay command
+    assert code == 0
+    web, api_trace = read_trace(tmp_path / "traces" / "web.csv"), read_trace(tmp_path / "traces" / "api.csv")
+    assert (web.step_seconds, len(web)) == (60, 360) and web.y[-1] == 369.0
+    assert (api_trace.step_seconds, len(api_trace)) == (300, 72) and np.allclose(api_trace.y, 1.0)
+    printed = capsys.readouterr().out
+    assert printed.count("replay it with its own configuration") == 2
+    # naming no target (and no --all) is refused
+    assert forescale(["history", "--targets", str(listing), "--out", str(tmp_path / "x"), *window]) == 2
+    assert "target_id: name one or more targets, or give --all" in capsys.readouterr().err
