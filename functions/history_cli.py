@@ -97,6 +97,8 @@ def _plan(args: argparse.Namespace) -> list[_Export]:
     if args.all == bool(args.target_ids):
         raise ValueError("target_id: name one or more targets, or give --all")
     wanted = sorted(targets) if args.all else list(dict.fromkeys(args.target_ids))
+    if not wanted:
+        raise ValueError(f"targets: {args.targets} lists no targets")
     unknown = [t for t in wanted if t not in targets]
     if unknown:
         known = ", ".join(sorted(targets)) or "none"
@@ -115,7 +117,11 @@ def _plan(args: argparse.Namespace) -> list[_Export]:
 def _export(item: _Export, series: MetricSeries | None) -> bool:
     """Write one trace and print how to replay it; False (said on stderr) when CloudWatch had nothing."""
     target, window = item.target, item.window
-    rows = [] if series is None else trace_rows(series.timestamps, series.values, window=window)
+    try:
+        rows = [] if series is None else trace_rows(series.timestamps, series.values, window=window)
+    except ValueError as exc:  # a datapoint off the period grid: the replay could not read the file
+        print(f"forescale history: {target.target_id}: {exc}", file=sys.stderr)
+        return False
     if not rows:
         print(
             f"forescale history: {target.target_id}: CloudWatch returned no datapoints between "

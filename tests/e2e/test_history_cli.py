@@ -130,3 +130,7 @@ def test_all_targets_each_get_a_trace_at_their_own_period(tmp_path, moto_client,
     # naming no target (and no --all) is refused
     assert forescale(["history", "--targets", str(listing), "--out", str(tmp_path / "x"), *window]) == 2
     assert "target_id: name one or more targets, or give --all" in capsys.readouterr().err
+    # a target list without targets says so instead of writing nothing silently
+    (tmp_path / "none.json").write_text("[]")
+    assert forescale(["history", "--all", "--targets", str(tmp_path / "none.json"), "--out", str(tmp_path / "y")]) == 2
+    assert "lists no targets" in capsys.readouterr().err
