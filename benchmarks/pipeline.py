@@ -87,7 +87,16 @@ def moto_server() -> Iterator[str]:
 def child(step: str, args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
     """Run one step in a fresh interpreter; its last stdout line is JSON."""
     command = [sys.executable, "-m", "benchmarks.pipeline", "--child", step, "--endpoint", args.endpoint]
-    for name in ("repeats", "collect_targets", "forecast_targets", "history_days", "step", "batch_size", "models"):
+    for name in (
+        "repeats",
+        "collect_targets",
+        "forecast_targets",
+        "history_days",
+        "step",
+        "batch_size",
+        "models",
+        "learn",
+    ):
         command += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     for key, value in extra.items():
         command += [f"--{key.replace('_', '-')}", str(value)]
@@ -142,7 +151,7 @@ def aws_for(args: argparse.Namespace, prefix: str) -> Any:
     return aws
 
 
-def targets_for(prefix: str, count: int, *, step: int, mode: str = "direct") -> list[Any]:
+def targets_for(prefix: str, count: int, *, step: int, mode: str = "direct", learn: bool = False) -> list[Any]:
     from functions.domain.target import LoadMetric, ScalingTarget
 
     interval = max(300, step) // step * step
@@ -154,7 +163,7 @@ def targets_for(prefix: str, count: int, *, step: int, mode: str = "direct") -> 
             metric=LoadMetric(
                 namespace="Bench/Load", name="Requests", dimensions={"Target": f"{prefix}-{i}"}, period_seconds=step
             ),
-            capacity_per_instance=100.0,
+            capacity_per_instance="learn" if learn else 100.0,
             min_capacity=0,
             max_capacity=20,
             mode=mode,
@@ -272,11 +281,13 @@ def setup_collect(args: argparse.Namespace) -> dict[str, Any]:
     prefix = f"bench-collect-{uuid.uuid4().hex[:8]}"
     aws = aws_for(args, prefix)
     aws.create()
-    targets = targets_for(prefix, args.collect_targets, step=60)
+    learn = args.learn == "yes"
+    targets = targets_for(prefix, args.collect_targets, step=60, learn=learn)
     for target in targets:
         aws.create_asg(target.asg_name, desired=0, min_size=0, max_size=20)
     aws.put_targets(targets)
     cloudwatch = aws.client("cloudwatch")
+    minutes = range(1, 11)
     data = [
         {
             "MetricName": "Requests",
@@ -285,10 +296,23 @@ def setup_collect(args: argparse.Namespace) -> dict[str, Any]:
             "Value": 100.0 + m,
         }
         for i in range(len(targets))
-        for m in range(1, 11)
+        for m in minutes
     ]
     for offset in range(0, len(data), 1000):
         cloudwatch.put_metric_data(Namespace="Bench/Load", MetricData=data[offset : offset + 1000])
+    if learn:  # the fleet's CPU, what a learning target's collector also reads
+        cpu = [
+            {
+                "MetricName": "CPUUtilization",
+                "Dimensions": [{"Name": "AutoScalingGroupName", "Value": t.asg_name}],
+                "Timestamp": NOON - timedelta(minutes=m),
+                "Value": 50.0,
+            }
+            for t in targets
+            for m in minutes
+        ]
+        for offset in range(0, len(cpu), 1000):
+            cloudwatch.put_metric_data(Namespace="AWS/EC2", MetricData=cpu[offset : offset + 1000])
     return {"prefix": prefix}
 
 
@@ -506,6 +530,12 @@ def main(argv: list[str] | None = None) -> int:
         "--models",
         default="SeasonalNaive,SeasonalWindowAverage,LightGBM",
         help="models of the champion fitted before the forecast scenario ('none': unfitted fallback)",
+    )
+    parser.add_argument(
+        "--learn",
+        choices=("no", "yes"),
+        default="no",
+        help="collect scenario: targets learn capacity_per_instance (the collector also reads CPU and stores busy)",
     )
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
