@@ -67,9 +67,9 @@ def load_targets(path: Path) -> list[ScalingTarget]:
     return parse_targets(raw)
 
 
-def _end(text: str | None) -> datetime:
+def _end(text: str | None, now: datetime) -> datetime:
     if text is None:
-        return datetime.now(UTC)
+        return now
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
@@ -103,14 +103,17 @@ def _plan(args: argparse.Namespace) -> list[_Export]:
     if unknown:
         known = ", ".join(sorted(targets)) or "none"
         raise ValueError(f"target_id: {unknown[0]!r} is not in {args.targets} (known: {known})")
-    end = _end(args.end)
+    now = datetime.now(UTC)
+    end = _end(args.end, now)
     plan = []
     for target_id in wanted:
         target = targets[target_id]
         period = args.period or target.metric.period_seconds
         metric = target.metric.model_validate({**target.metric.model_dump(), "period_seconds": period})
         out = args.out if len(wanted) == 1 and not args.all else args.out / f"{target_id}.csv"
-        plan.append(_Export(target, history_window(end=end, days=args.days, period_seconds=period), metric, out))
+        plan.append(
+            _Export(target, history_window(end=end, days=args.days, period_seconds=period, now=now), metric, out)
+        )
     return plan
 
 

@@ -41,22 +41,33 @@ class HistoryWindow:
         return int((self.end - self.start).total_seconds()) // self.period_seconds
 
 
-def history_window(*, end: datetime, days: float, period_seconds: int) -> HistoryWindow:
-    """The last ``days`` before ``end`` on the period grid; raises ``ValueError`` naming what is wrong."""
-    if end.tzinfo is None:
-        raise ValueError("end: must carry a time zone (UTC)")
+def history_window(*, end: datetime, days: float, period_seconds: int, now: datetime) -> HistoryWindow:
+    """The last ``days`` before ``end`` on the period grid; raises ``ValueError`` naming what is wrong.
+
+    CloudWatch's retention counts back from ``now``, not from ``end``: a window that starts further back
+    than the period's retention is refused, naming a period that still has it.
+    """
+    for name, moment in (("end", end), ("now", now)):
+        if moment.tzinfo is None:
+            raise ValueError(f"{name}: must carry a time zone (UTC)")
     if period_seconds <= 0 or 86_400 % period_seconds:
         raise ValueError(f"period_seconds: must divide a day, got {period_seconds}")
     if not (math.isfinite(days) and days > 0):
         raise ValueError(f"days: must be a positive number of days, got {days}")
-    kept = retention_days(period_seconds)
-    if days > kept:
-        longer = [f"{p} s: {d:g} days" for p, d in reversed(RETENTION) if p > period_seconds and d >= days]
-        hint = f"ask for at most {kept:g} days" + (f" or a longer period ({longer[0]})" if longer else "")
-        raise ValueError(f"days: CloudWatch keeps {period_seconds}-second data for {kept:g} days; {hint}")
+    if end > now:
+        raise ValueError(f"end: {end:%Y-%m-%d %H:%M} is in the future")
     epoch = int(end.astimezone(UTC).timestamp())
     aligned = datetime.fromtimestamp(epoch - epoch % period_seconds, UTC)
     start = aligned - timedelta(seconds=round(days * 86_400 / period_seconds) * period_seconds)
+    kept = retention_days(period_seconds)
+    back = (now - start).total_seconds() / 86_400
+    if back > kept:
+        longer = [f"{p} s: {d:g} days" for p, d in reversed(RETENTION) if p > period_seconds and d >= back]
+        hint = "ask for a later or shorter window" + (f" or a longer period ({longer[0]})" if longer else "")
+        raise ValueError(
+            f"days: CloudWatch keeps {period_seconds}-second data for {kept:g} days and the window starts "
+            f"{back:.1f} days ago; {hint}"
+        )
     return HistoryWindow(start=start, end=aligned, period_seconds=period_seconds)
 
 

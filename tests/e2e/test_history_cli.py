@@ -17,7 +17,8 @@ from tests.conftest import REGION
 
 pytestmark = pytest.mark.integration
 
-END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+# CloudWatch's retention counts back from the real clock the command reads: the window ends a day ago
+END = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
 
 
 def cdk_json(tmp_path, namespace: str, balancer: str = "app/web/1") -> str:

@@ -14,6 +14,7 @@ from functions.domain.target import ScalingTarget
 from functions.replay_cli import _parser as replay_parser
 
 END = datetime(2026, 11, 20, 12, 7, 31, tzinfo=UTC)
+NOW = END + timedelta(minutes=1)
 
 
 def target(**overrides: object) -> ScalingTarget:
@@ -38,15 +39,23 @@ def test_cloudwatch_keeps_shorter_periods_for_less_time(period, days):
 
 
 def test_the_window_ends_on_the_period_grid_and_spans_the_days_asked():
-    window = history_window(end=END, days=2, period_seconds=300)
+    window = history_window(end=END, days=2, period_seconds=300, now=NOW)
     assert window.end == datetime(2026, 11, 20, 12, 5, tzinfo=UTC)
     assert window.start == window.end - timedelta(days=2)
     assert window.steps == 576
 
 
 def test_more_days_than_cloudwatch_keeps_is_refused_naming_a_period_that_has_them():
-    with pytest.raises(ValueError, match=r"days: CloudWatch keeps 60-second data for 15 days; .*300 s: 63 days"):
-        history_window(end=END, days=30, period_seconds=60)
+    with pytest.raises(ValueError, match=r"days: CloudWatch keeps 60-second data for 15 days .*300 s: 63 days"):
+        history_window(end=END, days=30, period_seconds=60, now=NOW)
+
+
+def test_retention_counts_back_from_now_not_from_the_end_of_the_window():
+    # ten days ending ten days ago start twenty days back: 1-minute data is gone by then
+    old_end = NOW - timedelta(days=10)
+    with pytest.raises(ValueError, match=r"starts 20.0 days ago; ask for a later or shorter window"):
+        history_window(end=old_end, days=10, period_seconds=60, now=NOW)
+    assert history_window(end=old_end, days=10, period_seconds=300, now=NOW).steps == 2880
 
 
 @pytest.mark.parametrize(
@@ -56,15 +65,16 @@ def test_more_days_than_cloudwatch_keeps_is_refused_naming_a_period_that_has_the
         ({"end": END, "days": 0, "period_seconds": 60}, "days"),
         ({"end": END, "days": math.nan, "period_seconds": 60}, "days"),
         ({"end": END, "days": 1, "period_seconds": 7}, "period_seconds"),
+        ({"end": NOW + timedelta(hours=1), "days": 1, "period_seconds": 60}, "end"),
     ],
 )
 def test_a_bad_window_is_refused_naming_the_field(kwargs, field):
     with pytest.raises(ValueError, match=f"^{field}: "):
-        history_window(**kwargs)
+        history_window(**kwargs, now=NOW)
 
 
 def test_rows_keep_gaps_as_missing_rows_and_drop_what_is_not_load():
-    window = history_window(end=END, days=1 / 24, period_seconds=300)  # 12 steps
+    window = history_window(end=END, days=1 / 24, period_seconds=300, now=NOW)  # 12 steps
     stamps = [window.start + timedelta(minutes=5 * i) for i in (3, 0, 1, 4, 5)]
     rows = trace_rows(stamps, [30.0, 0.0, 10.0, math.nan, -1.0], window=window)
     # unsorted input comes out ascending; step 2 (no datapoint), NaN and a negative value are gaps
@@ -74,7 +84,7 @@ def test_rows_keep_gaps_as_missing_rows_and_drop_what_is_not_load():
 
 
 def test_a_datapoint_off_the_grid_is_an_error_naming_it():
-    window = history_window(end=END, days=1 / 24, period_seconds=300)
+    window = history_window(end=END, days=1 / 24, period_seconds=300, now=NOW)
     with pytest.raises(ValueError, match=r"timestamps: .* is off the 300-second grid"):
         trace_rows([window.start + timedelta(minutes=7)], [1.0], window=window)
 
