@@ -298,8 +298,7 @@ def setup_collect(args: argparse.Namespace) -> dict[str, Any]:
         for i in range(len(targets))
         for m in minutes
     ]
-    for offset in range(0, len(data), 1000):
-        cloudwatch.put_metric_data(Namespace="Bench/Load", MetricData=data[offset : offset + 1000])
+    put_all(cloudwatch, "Bench/Load", data)
     if learn:  # the fleet's CPU, what a learning target's collector also reads
         cpu = [
             {
@@ -311,9 +310,14 @@ def setup_collect(args: argparse.Namespace) -> dict[str, Any]:
             for t in targets
             for m in minutes
         ]
-        for offset in range(0, len(cpu), 1000):
-            cloudwatch.put_metric_data(Namespace="AWS/EC2", MetricData=cpu[offset : offset + 1000])
+        put_all(cloudwatch, "AWS/EC2", cpu)
     return {"prefix": prefix}
+
+
+def put_all(cloudwatch: Any, namespace: str, data: list[dict[str, Any]]) -> None:
+    """``PutMetricData`` in calls of at most 1,000 datums (the API's limit)."""
+    for offset in range(0, len(data), 1000):
+        cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[offset : offset + 1000])
 
 
 def run_collect(args: argparse.Namespace) -> dict[str, Any]:

@@ -104,7 +104,7 @@ def recorded(trace: Trace, cache: Path) -> dict[datetime, Paths]:
     return recorder.answers
 
 
-def perfect(trace: Trace, answers: dict[datetime, Paths], error_scale: float = 0.0) -> dict[datetime, Paths]:
+def toward_actual(trace: Trace, answers: dict[datetime, Paths], error_scale: float = 0.0) -> dict[datetime, Paths]:
     """The recorded forecasts with every quantile moved to the load that came (unknown steps keep the
     forecast): ``error_scale`` 0 takes forecasting error out (the decision rules' own cost); 0.8 keeps
     80 % of each quantile's distance from the load that came (a forecaster with 20 % smaller errors)."""
@@ -160,7 +160,7 @@ def main() -> int:
     answers = {name: recorded(trace, args.cache) for name, trace in traces.items()}
     if args.perfect or args.error_scale is not None:
         scale = 0.0 if args.perfect else float(args.error_scale)
-        answers = {name: perfect(traces[name], found, scale) for name, found in answers.items()}
+        answers = {name: toward_actual(traces[name], found, scale) for name, found in answers.items()}
         print(f"forecasts moved to the loads that came: {scale:g} of each error kept")
     print(f"traces: {', '.join(traces)}")
     commitments = [{"off": False, "on": True}[v] for v in args.commitment.split(",")]

@@ -159,8 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     source = CloudWatchMetricsSource(_client(args))
     written = 0
     # one GetMetricData round per window (targets of one period share it; the adapter batches the queries)
-    for window in dict.fromkeys(item.window for item in plan):
-        group = [item for item in plan if item.window == window]
+    by_window: dict[HistoryWindow, list[_Export]] = {}
+    for item in plan:
+        by_window.setdefault(item.window, []).append(item)
+    for window, group in by_window.items():
         try:
             series = source.fetch({i.target.target_id: i.metric for i in group}, start=window.start, end=window.end)
         except (BotoCoreError, ClientError) as exc:
