@@ -6,8 +6,9 @@ Measured on this machine (14 days at 5 min, see models/README.md): statsforecast
 
 - ``MSTL``: statsforecast's ``mstl`` decomposition of the *hourly* means (seasons 24 h and, with
   two weeks of history, 168 h; ~60 ms) gives the daily and weekly seasonal components; the
-  sub-hour shape is the mean 5-minute deviation from the hourly mean per time of day; the trend is
-  forecast by ``AutoETS(model="ZZN")`` on the hourly deseasonalised series (MSTL's own default).
+  sub-hour shape is the mean 5-minute deviation from the hourly mean per time of day over the last
+  week, applied at the size the last 12 hours show (:func:`detail_amplitude`); the trend is forecast
+  by ``AutoETS(model="ZZN")`` on the hourly deseasonalised series (MSTL's own default).
 - ``AutoTheta``: the same deseasonalised hourly series forecast by statsforecast's AutoTheta.
 - ``AutoETS``: statsforecast's AutoETS (ZZN) on the deseasonalised series at 5-minute resolution
   (the last 7 days), which tracks the current level best for the next hour.
@@ -32,6 +33,10 @@ WEEK_SECONDS = 7 * 86_400
 STAT_MODELS: tuple[str, ...] = ("SeasonalNaive", "SeasonalWindowAverage", "MSTL", "AutoETS", "AutoTheta")
 SWA_WINDOW_DAYS = 7
 FINE_DAYS = 3
+#: the sub-hour shape's current size is measured over this many seconds ...
+DETAIL_WINDOW_SECONDS = 12 * 3600
+#: ... and kept within [0, this] times the fitted shape
+DETAIL_AMPLITUDE_MAX = 1.5
 
 
 def block_steps(step: int, seconds: int) -> int:
@@ -81,6 +86,8 @@ class StatState:
     theta_trend: Any | None
     ets_fine: Any | None
     seasons: tuple[int, ...]
+    #: the sub-hour shape (mean deviation from the hourly mean per step of the day), part of ``seasonal_by_slot``
+    detail_by_slot: np.ndarray | None = None
 
     def seasonal_at(self, times: np.ndarray) -> np.ndarray:
         return np.asarray(self.seasonal_by_slot[(times // self.step) % len(self.seasonal_by_slot)])
@@ -149,7 +156,9 @@ def fit_stat(y: np.ndarray, t0: int, step: int) -> StatState:
         )
         detail -= detail.mean()
         seasonal += np.tile(detail, 7)
-    state = StatState(step, seasonal, None, None, None, tuple(seasons))
+    else:
+        detail = None
+    state = StatState(step, seasonal, None, None, None, tuple(seasons), detail)
     deseasonalised = y - state.seasonal_at(times)
     hourly_sa = end_aligned_blocks(deseasonalised, hour_block)
     if len(hourly_sa) >= 2 * per_day:
@@ -159,6 +168,31 @@ def fit_stat(y: np.ndarray, t0: int, step: int) -> StatState:
     if len(fine) >= 24:
         state.ets_fine = _quiet_fit(AutoETS(model="ZZN"), fine)
     return state
+
+
+def _hourly_smooth(values: np.ndarray, hour_block: int) -> np.ndarray:
+    """Centred moving mean over one hour (edges padded with the edge value)."""
+    kernel = np.ones(hour_block) / hour_block
+    padded = np.pad(values, hour_block // 2, mode="edge")
+    return np.convolve(padded, kernel, mode="same")[hour_block // 2 : hour_block // 2 + len(values)]
+
+
+def detail_amplitude(y: np.ndarray, detail: np.ndarray, hour_block: int) -> float:
+    """How large the sub-hour shape is now, relative to the fitted one.
+
+    The least-squares factor of the fitted shape ``detail`` (one value per step of ``y``'s tail) in the
+    recent deviations from the hourly mean, within ``[0, DETAIL_AMPLITUDE_MAX]``. After a level shift the
+    shape learnt over the last week can be far larger than the load now has (a spike of +45 every hour
+    above a load that dropped to 12); this scales it to what the last hours show.
+    """
+    window = len(detail)
+    recent = y[-window:]
+    shape = detail[-window:]
+    energy = float(np.dot(shape, shape))
+    if len(recent) < hour_block or energy <= 0:
+        return 1.0
+    deviation = recent - _hourly_smooth(recent, hour_block)
+    return float(np.clip(np.dot(deviation, shape) / energy, 0.0, DETAIL_AMPLITUDE_MAX))
 
 
 def _blocks_to_steps(
@@ -189,6 +223,14 @@ def apply_stat(state: StatState | None, y: np.ndarray, t0: int, horizon: int) ->
     n_blocks = math.ceil(horizon / hour_block) + 1
     # the hourly trend starts from the newest level (mean of the last 3 steps), not the last hour's mean
     level_now = float(np.mean(deseasonalised[-3:]))
+    if state.detail_by_slot is not None and hour_block > 1:
+        # the sub-hour shape at the size the last hours show (see detail_amplitude)
+        day = len(state.detail_by_slot)
+        window = min(n, DETAIL_WINDOW_SECONDS // step)
+        detail_past = state.detail_by_slot[(times[-window:] // step) % day]
+        amplitude = detail_amplitude(y, detail_past, hour_block)
+        seasonal_future = seasonal_future + (amplitude - 1.0) * state.detail_by_slot[(future // step) % day]
+        level_now = float(np.mean(deseasonalised[-3:] - (amplitude - 1.0) * detail_past[-3:]))
     for name, model in (("MSTL", state.mstl_trend), ("AutoTheta", state.theta_trend)):
         if model is None:
             continue

@@ -39,6 +39,37 @@ def test_statistical_family_learns_a_daily_cycle():
         assert np.mean(np.abs(path - truth)) < 3.0, name
 
 
+def _hourly_spikes(days: int, level: float, spike: float, seed: int) -> np.ndarray:
+    """A noisy flat load with a spike in the second 5-minute step of every hour (a job run at :05)."""
+    y = level + np.random.default_rng(seed).normal(0, 0.05 * level, 288 * days)
+    y[1::12] += spike
+    return y
+
+
+def _spike_height(path: np.ndarray) -> float:
+    return float(path[1] - (path[0] + path[2]) / 2)
+
+
+def test_the_sub_hour_shape_shrinks_with_the_load_it_rides_on():
+    # GIVEN a week at 50 with +45 every hour, fitted; then 12 hours at 12 with a spike of +8
+    fitted_on = _hourly_spikes(7, 50.0, 45.0, seed=0)
+    state = fit_stat(fitted_on, 0, 300)
+    y = np.concatenate([fitted_on, _hourly_spikes(1, 12.0, 8.0, seed=1)[:144]])
+    # WHEN the fitted models forecast the next hour from the newest data
+    paths = apply_stat(state, y, 0, 12)
+    # THEN the spike they forecast is the size the last hours show, not the week's +45
+    for name in ("MSTL", "AutoETS", "AutoTheta"):
+        assert _spike_height(paths[name]) == pytest.approx(8.0, abs=4.0), name
+
+
+def test_an_unchanged_sub_hour_shape_keeps_its_fitted_size():
+    y = _hourly_spikes(8, 50.0, 45.0, seed=3)
+    state = fit_stat(y[: 288 * 7], 0, 300)
+    paths = apply_stat(state, y, 0, 12)
+    for name in ("MSTL", "AutoETS", "AutoTheta"):
+        assert _spike_height(paths[name]) == pytest.approx(45.0, abs=5.0), name
+
+
 def test_spike_is_flagged_but_a_level_shift_is_not():
     rng = np.random.default_rng(2)
     y = 50 + rng.normal(0, 1, 288 * 3)
