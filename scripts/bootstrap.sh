@@ -13,10 +13,12 @@ if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
 fi
 
 # Python 3.12 (the Lambda runtime's); pyenv honours .python-version, else any python3.12 on PATH, else python3.
+# With a virtual environment active (this project's .venv or another) the interpreter it was made from is
+# used: a venv has neither pip nor uv.
 python=""
 for candidate in python3.12 python3; do
   if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
-    python=$("$candidate" -c 'import sys; print(sys.executable)'); break
+    python=$("$candidate" -c 'import sys; print(getattr(sys, "_base_executable", sys.executable))'); break
   fi
 done
 [ -n "$python" ] || { echo "bootstrap: no Python >= 3.11 found" >&2; exit 1; }
