@@ -751,7 +751,12 @@ class Forescale(Construct):
                     queue.metric_approximate_number_of_messages_visible(period=five, statistic="Maximum", label=name)
                     for name, queue in self.dead_letter_queues.items()
                 ],
-                width=12,
+                width=8,
+            ),
+            cw.GraphWidget(
+                title="Rejected events (each attempt)",
+                left=[forescale_metric(telemetry.REJECTED_EVENTS, None, statistic="Sum", period=five)],
+                width=8,
             ),
             cw.GraphWidget(
                 title="Forecast age at decision (s)",
@@ -761,7 +766,7 @@ class Forescale(Construct):
                 ]
                 or [forescale_metric(telemetry.FORECAST_AGE, None, statistic="Maximum", period=five)],
                 left_annotations=[cw.HorizontalAnnotation(value=60 * self.cadence.stale_after_minutes, label="stale")],
-                width=12,
+                width=8,
             ),
         )
         for target in self.targets:

@@ -52,6 +52,14 @@ UTILIZATION = MetricSpec(
 SCALING_FAILURES = MetricSpec(
     "ScalingFailures", "Count", "executor", "ScalingFailed events published (after retries)", per_target=False
 )
+REJECTED_EVENTS = MetricSpec(
+    "RejectedEvents",
+    "Count",
+    "every event-driven function",
+    "events a function refused (not its contract, or a business event it rejected), counted at each attempt: "
+    "after Lambda's retries the event waits in that function's dead-letter queue",
+    per_target=False,
+)
 
 ALL_METRICS: tuple[MetricSpec, ...] = (
     FORECAST_P50,
@@ -61,6 +69,7 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     DECIDED_CAPACITY,
     UTILIZATION,
     SCALING_FAILURES,
+    REJECTED_EVENTS,
 )
 
 

@@ -14,8 +14,10 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+from pydantic import ValidationError
 
-from functions.services.common import METRICS_NAMESPACE
+from functions.services.common import METRICS_NAMESPACE, REJECTED_EVENTS
+from functions.services.intake import RejectedEventError
 
 SERVICE = "forescale"
 
@@ -29,10 +31,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 def observed(handler: F, *, correlation_id_path: str | None = correlation_paths.EVENT_BRIDGE) -> F:
     """Log context (with the event id as correlation id), X-Ray segment and metrics flush around a handler.
 
-    With ``POWERTOOLS_METRICS_DISABLED`` (local runs, tests) nothing is flushed: :func:`count` adds
+    An event the handler refuses (its contract's ``ValidationError``, a rejected business event) adds
+    one ``RejectedEvents`` and is raised again. With ``POWERTOOLS_METRICS_DISABLED`` (local runs, tests) nothing is flushed: :func:`count` adds
     nothing then, and Powertools would warn on every invocation that it had no metrics to publish.
     """
-    flushed = metrics.log_metrics(handler)
+
+    @functools.wraps(handler)
+    def counted(event: Any, context: Any) -> Any:
+        try:
+            return handler(event, context)
+        except (ValidationError, RejectedEventError):
+            count(REJECTED_EVENTS, 1)  # re-raised: Lambda retries it, then keeps it in the dead-letter queue
+            raise
+
+    flushed = metrics.log_metrics(counted)
 
     @functools.wraps(handler)
     def measured(event: Any, context: Any) -> Any:

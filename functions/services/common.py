@@ -19,6 +19,7 @@ FORECAST_AGE = "ForecastAgeSeconds"
 DECIDED_CAPACITY = "DecidedCapacity"
 UTILIZATION = "Utilization"
 SCALING_FAILURES = "ScalingFailures"
+REJECTED_EVENTS = "RejectedEvents"
 #: Forecast accuracy of the trainer's backtests (published with the CloudWatch metrics publisher).
 FORECAST_MASE = "ForecastMASE"
 FORECAST_MAPE = "ForecastMAPEPercent"

@@ -1,0 +1,52 @@
+"""A refused event is counted as ``RejectedEvents`` (the dashboard's widget) and still raised for the DLQ."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+from service_support import target
+
+from functions.handlers.observability import metrics
+from functions.local_router import LambdaContext, load_handler
+from functions.services.common import REJECTED_EVENTS
+from functions.services.intake import RejectedEventError
+from tests.fuzz.fuzzing import sample
+
+
+def emitted(out: str) -> list[dict[str, Any]]:
+    """The embedded-metric-format documents Powertools printed."""
+    return [doc for doc in map(json.loads, filter(None, out.splitlines())) if "_aws" in doc]
+
+
+@pytest.fixture
+def metrics_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Forescale")
+    metrics.clear_metrics()
+
+
+@pytest.mark.parametrize(
+    ("function", "breaks", "error"),
+    [
+        ("decider", lambda e: e["detail"].pop("round_id"), ValidationError),
+        ("executor", lambda e: e["detail"].update(desired="many"), ValidationError),
+        ("intake", lambda e: e["detail"].update(event_type="Not A Type"), RejectedEventError),
+    ],
+)
+def test_a_refused_event_is_counted_and_raised(memory, metrics_on, capsys, function, breaks, error):
+    memory([target("web")])
+    event = sample({"decider": "ForecastReady", "executor": "ScalingDecided", "intake": "BusinessEvent"}[function])
+    breaks(event)
+    with pytest.raises(error):
+        load_handler(function)(event, LambdaContext(function, "req-1"))
+    docs = emitted(capsys.readouterr().out)
+    assert [doc[REJECTED_EVENTS] for doc in docs if REJECTED_EVENTS in doc] == [[1.0]]
+
+
+def test_an_accepted_event_counts_no_rejection(memory, metrics_on, capsys):
+    memory([target("web-asg"), target("api-ecs")])  # the sample's targets
+    load_handler("intake")(sample("BusinessEvent"), LambdaContext("intake", "req-1"))
+    assert not [doc for doc in emitted(capsys.readouterr().out) if REJECTED_EVENTS in doc]
