@@ -146,12 +146,8 @@ def fit_stat(y: np.ndarray, t0: int, step: int) -> StatState:
     if hour_block > 1 and len(y) >= day:
         recent = y[-min(len(y), SWA_WINDOW_DAYS * day) :]
         recent_t = times[-len(recent) :]
-        kernel = np.ones(hour_block) / hour_block
-        smooth = np.convolve(np.pad(recent, hour_block // 2, mode="edge"), kernel, mode="same")[
-            hour_block // 2 : hour_block // 2 + len(recent)
-        ]
         slot = (recent_t // step) % day
-        detail = np.bincount(slot, weights=recent - smooth, minlength=day) / np.maximum(
+        detail = np.bincount(slot, weights=recent - _hourly_smooth(recent, hour_block), minlength=day) / np.maximum(
             np.bincount(slot, minlength=day), 1
         )
         detail -= detail.mean()
@@ -221,16 +217,16 @@ def apply_stat(state: StatState | None, y: np.ndarray, t0: int, horizon: int) ->
     hour_block = block_steps(step, 3600)
     hourly_sa = end_aligned_blocks(deseasonalised, hour_block)
     n_blocks = math.ceil(horizon / hour_block) + 1
-    # the hourly trend starts from the newest level (mean of the last 3 steps), not the last hour's mean
-    level_now = float(np.mean(deseasonalised[-3:]))
+    newest = deseasonalised[-3:]
     if state.detail_by_slot is not None and hour_block > 1:
         # the sub-hour shape at the size the last hours show (see detail_amplitude)
         day = len(state.detail_by_slot)
-        window = min(n, DETAIL_WINDOW_SECONDS // step)
-        detail_past = state.detail_by_slot[(times[-window:] // step) % day]
-        amplitude = detail_amplitude(y, detail_past, hour_block)
-        seasonal_future = seasonal_future + (amplitude - 1.0) * state.detail_by_slot[(future // step) % day]
-        level_now = float(np.mean(deseasonalised[-3:] - (amplitude - 1.0) * detail_past[-3:]))
+        detail_past = state.detail_by_slot[(times[-min(n, DETAIL_WINDOW_SECONDS // step) :] // step) % day]
+        extra = detail_amplitude(y, detail_past, hour_block) - 1.0
+        seasonal_future = seasonal_future + extra * state.detail_by_slot[(future // step) % day]
+        newest = newest - extra * detail_past[-3:]
+    # the hourly trend starts from the newest level (mean of the last 3 steps), not the last hour's mean
+    level_now = float(np.mean(newest))
     for name, model in (("MSTL", state.mstl_trend), ("AutoTheta", state.theta_trend)):
         if model is None:
             continue

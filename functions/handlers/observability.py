@@ -32,8 +32,9 @@ def observed(handler: F, *, correlation_id_path: str | None = correlation_paths.
     """Log context (with the event id as correlation id), X-Ray segment and metrics flush around a handler.
 
     An event the handler refuses (its contract's ``ValidationError``, a rejected business event) adds
-    one ``RejectedEvents`` and is raised again. With ``POWERTOOLS_METRICS_DISABLED`` (local runs, tests) nothing is flushed: :func:`count` adds
-    nothing then, and Powertools would warn on every invocation that it had no metrics to publish.
+    one ``RejectedEvents`` and is raised again. With ``POWERTOOLS_METRICS_DISABLED`` (local runs, tests)
+    nothing is flushed: :func:`count` adds nothing then, and Powertools would warn on every invocation
+    that it had no metrics to publish.
     """
 
     @functools.wraps(handler)
