@@ -95,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"forescale replay: {exc}", file=sys.stderr)
             return 2
+    try:
+        scenario.resolve(trace)  # refuse a bad scenario before drawing a progress bar
+    except ValueError as exc:
+        print(f"forescale replay: {exc}", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     bar = None
     if not args.no_progress:

@@ -85,7 +85,8 @@ def test_bad_input_exits_2_naming_the_problem(tmp_path, capsys):
     assert main([str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "header must be 'timestamp,value'" in capsys.readouterr().err
     trace = _slice(tmp_path / "asg.csv", 300)
-    assert main([str(trace), "--out", str(tmp_path / "o"), "--policies", "reactive", "--no-progress"]) == 2
-    assert "warmup_days" in capsys.readouterr().err
+    assert main([str(trace), "--out", str(tmp_path / "o"), "--policies", "reactive"]) == 2
+    refused = capsys.readouterr().err
+    assert "warmup_days" in refused and "step/s" not in refused  # refused before any progress bar is drawn
     assert main([str(trace), "--out", str(tmp_path / "o"), "--min-instances", "9", "--max-instances", "3"]) == 2
     assert "min_instances" in capsys.readouterr().err

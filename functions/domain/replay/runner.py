@@ -109,8 +109,6 @@ def run_replay(
         raise ValueError(f"policies: unknown {sorted(unknown)}; choose from {list(POLICY_NAMES)}")
     resolved = (scenario or Scenario()).resolve(trace)
     s = resolved.scenario
-    if resolved.warmup_steps >= len(trace):
-        raise ValueError(f"warmup_days: {s.warmup_days} days leave no step of the trace to score")
     load = trace.y
     need = demand(
         load,

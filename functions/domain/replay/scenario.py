@@ -78,12 +78,15 @@ class Scenario:
             interval = math.ceil(interval / step) * step
         if interval % step:
             raise ValueError(f"decision_interval_seconds: {interval} is not a multiple of the trace step {step}")
+        warmup_steps = round(self.warmup_days * 86_400 / step)
+        if warmup_steps >= len(trace):
+            raise ValueError(f"warmup_days: {self.warmup_days} days leave no step of the trace to score")
         return ResolvedScenario(
             scenario=self,
             capacity_per_instance=cap,
             step_seconds=step,
             boot_steps=math.ceil(self.boot_seconds / step),
-            warmup_steps=round(self.warmup_days * 86_400 / step),
+            warmup_steps=warmup_steps,
             decision_interval_seconds=interval,
             decision_steps=interval // step,
         )
