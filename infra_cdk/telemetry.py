@@ -56,8 +56,9 @@ REJECTED_EVENTS = MetricSpec(
     "RejectedEvents",
     "Count",
     "every event-driven function",
-    "events a function refused (not its contract, or a business event it rejected), counted at each attempt: "
-    "after Lambda's retries the event waits in that function's dead-letter queue",
+    "invocations that ended in a validation error (an event not matching its contract, a rejected business "
+    "event, or data failing validation while it was handled), counted at each attempt: after Lambda's retries "
+    "the event waits in that function's dead-letter queue",
     per_target=False,
 )
 

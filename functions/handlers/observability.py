@@ -31,8 +31,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 def observed(handler: F, *, correlation_id_path: str | None = correlation_paths.EVENT_BRIDGE) -> F:
     """Log context (with the event id as correlation id), X-Ray segment and metrics flush around a handler.
 
-    An event the handler refuses (its contract's ``ValidationError``, a rejected business event) adds
-    one ``RejectedEvents`` and is raised again. With ``POWERTOOLS_METRICS_DISABLED`` (local runs, tests)
+    An invocation that ends in a validation error (the event does not match its contract, a business
+    event is rejected, or data fails validation while it is handled) adds one ``RejectedEvents`` and
+    the error is raised again. With ``POWERTOOLS_METRICS_DISABLED`` (local runs, tests)
     nothing is flushed: :func:`count` adds nothing then, and Powertools would warn on every invocation
     that it had no metrics to publish.
     """
