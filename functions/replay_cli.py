@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"replayed {len(trace)} steps in {elapsed:.1f} s")
     print(f"report: {files.html}")
-    print(f"        {files.png}, {files.summary}, " + ", ".join(str(p) for p in files.csvs.values()))
+    others = [files.png, files.summary, *files.csvs.values(), *([files.decisions] if files.decisions else [])]
+    print("        " + ", ".join(str(p) for p in others))
     return 0
 
 

@@ -6,7 +6,9 @@ Files written to the output folder:
 - ``summary.txt``: the scenario and the score table;
 - ``report.png``: load (as instances needed at the SLO utilisation), the forecast band p50-p99 and the
   in-service capacity of each policy, over the scored period and over its last three days;
-- ``report.html``: the same picture embedded (base64), the score table and examples of decisions.
+- ``report.html``: the same picture embedded (base64), the score table, forescale's largest scale-outs
+  and latest decisions with their reasons;
+- ``decisions.csv``: every decision forescale took, with its one-line reason (why it scaled).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from functions.domain.decision import Decision
 from functions.domain.replay import SCORE_NAMES, ReplayResult
 
 COLOURS = {"predictive": "#1f77b4", "reactive": "#d62728", "oracle": "#2ca02c"}
@@ -33,6 +36,7 @@ class ReportFiles:
     summary: Path
     png: Path
     html: Path
+    decisions: Path | None = None
 
 
 def write_policy_csv(result: ReplayResult, policy: str, path: Path) -> None:
@@ -42,6 +46,42 @@ def write_policy_csv(result: ReplayResult, policy: str, path: Path) -> None:
         writer.writerow(["timestamp", "desired", "in_service"])
         for stamp, desired, in_service in zip(result.trace.ds, run.desired, run.in_service, strict=True):
             writer.writerow([stamp.strftime("%Y-%m-%dT%H:%M:%SZ"), int(desired), int(in_service)])
+
+
+DECISION_COLUMNS = (
+    "decided_at",
+    "action",
+    "previous_desired",
+    "desired",
+    "in_service",
+    "quantile",
+    "peak_load",
+    "confidence",
+    "reactive",
+    "reason",
+)
+
+
+def write_decisions_csv(result: ReplayResult, path: Path) -> None:
+    """Every predictive decision with its reason: what a user reads to see *why* forescale scaled."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(DECISION_COLUMNS)
+        for _, d in result.decisions:
+            writer.writerow(
+                [
+                    d.decided_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    d.action,
+                    d.previous_desired,
+                    d.desired,
+                    d.in_service,
+                    "" if d.quantile is None else f"{d.quantile:g}",
+                    "" if d.peak_load is None else f"{d.peak_load:.6g}",
+                    f"{d.confidence:.3f}",
+                    str(d.reactive).lower(),
+                    d.reason,
+                ]
+            )
 
 
 def _cell(name: str, value: float) -> str:
@@ -162,10 +202,13 @@ def _html_page(result: ReplayResult, png: bytes) -> str:
         rows.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
     head = "".join(f"<th>{name}</th>" for name in SCORE_NAMES)
     scenario = "".join(f"<li>{html.escape(line)}</li>" for line in scenario_lines(result))
-    examples = [d for _, d in result.decisions if d.action != "hold"][-8:]
-    decisions = "".join(
-        f"<li><code>{d.decided_at:%Y-%m-%d %H:%M}</code> {html.escape(d.reason)}</li>" for d in examples
-    )
+    changes = [d for _, d in result.decisions if d.action != "hold"]
+    largest = sorted(changes, key=lambda d: (d.previous_desired - d.desired, d.decided_at))[:8]
+
+    def listed(chosen: list[Decision]) -> str:
+        items = "".join(f"<li><code>{d.decided_at:%Y-%m-%d %H:%M}</code> {html.escape(d.reason)}</li>" for d in chosen)
+        return items or "<li>none</li>"
+
     image = base64.b64encode(png).decode()
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>forescale replay: {html.escape(result.trace.name)}</title>
@@ -182,8 +225,11 @@ img {{ max-width: 100%; }} code {{ color: #555; }}
 instance-hours over the oracle's). Each policy's capacity is in <code>&lt;policy&gt;.csv</code>.</p>
 <h2>Load, forecast and capacity</h2>
 <img alt="load, forecast band and capacity of each policy" src="data:image/png;base64,{image}">
+<h2>Largest scale-outs of forescale</h2>
+<ul>{listed([d for d in largest if d.action == "scale_out"])}</ul>
 <h2>Latest scaling decisions of forescale</h2>
-<ul>{decisions or "<li>none</li>"}</ul>
+<ul>{listed(changes[-8:])}</ul>
+<p>Every decision with its reason: <code>decisions.csv</code>.</p>
 </body></html>
 """
 
@@ -202,4 +248,8 @@ def write_report(result: ReplayResult, folder: str | Path) -> ReportFiles:
     plot(result, png)
     page = out / "report.html"
     page.write_text(_html_page(result, png.read_bytes()))
-    return ReportFiles(folder=out, csvs=csvs, summary=summary, png=png, html=page)
+    decisions = None
+    if result.decisions:
+        decisions = out / "decisions.csv"
+        write_decisions_csv(result, decisions)
+    return ReportFiles(folder=out, csvs=csvs, summary=summary, png=png, html=page, decisions=decisions)

@@ -54,6 +54,14 @@ def test_replay_writes_csvs_picture_and_page(tmp_path, capsys):
     assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = (out / "report.html").read_text()
     assert 'src="data:image/png;base64,' in page and "<table>" in page and "predictive" in page
+    assert "Largest scale-outs" in page
+    # every forescale decision with its reason, one per decision interval from the switch-on
+    with (out / "decisions.csv").open() as handle:
+        decisions = list(csv.DictReader(handle))
+    assert decisions and all(row["reason"] for row in decisions)
+    assert {row["action"] for row in decisions} <= {"scale_out", "scale_in", "hold"}
+    assert all(int(row["desired"]) >= 1 for row in decisions)
+    assert str(out / "decisions.csv") in printed
     summary = (out / "summary.txt").read_text()
     assert "capacity_per_instance" in summary and "oracle" in summary
 
