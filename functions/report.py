@@ -203,7 +203,8 @@ def _html_page(result: ReplayResult, png: bytes) -> str:
     head = "".join(f"<th>{name}</th>" for name in SCORE_NAMES)
     scenario = "".join(f"<li>{html.escape(line)}</li>" for line in scenario_lines(result))
     changes = [d for _, d in result.decisions if d.action != "hold"]
-    largest = sorted(changes, key=lambda d: (d.previous_desired - d.desired, d.decided_at))[:8]
+    outs = [d for d in changes if d.action == "scale_out"]
+    largest = sorted(outs, key=lambda d: (d.previous_desired - d.desired, d.decided_at))[:8]
 
     def listed(chosen: list[Decision]) -> str:
         items = "".join(f"<li><code>{d.decided_at:%Y-%m-%d %H:%M}</code> {html.escape(d.reason)}</li>" for d in chosen)
@@ -226,7 +227,7 @@ instance-hours over the oracle's). Each policy's capacity is in <code>&lt;policy
 <h2>Load, forecast and capacity</h2>
 <img alt="load, forecast band and capacity of each policy" src="data:image/png;base64,{image}">
 <h2>Largest scale-outs of forescale</h2>
-<ul>{listed([d for d in largest if d.action == "scale_out"])}</ul>
+<ul>{listed(largest)}</ul>
 <h2>Latest scaling decisions of forescale</h2>
 <ul>{listed(changes[-8:])}</ul>
 <p>Every decision with its reason: <code>decisions.csv</code>.</p>
