@@ -1,8 +1,9 @@
-"""Turn pydantic validation errors into messages that name the field and the reason."""
+"""Turn pydantic validation errors into messages that name the field and the reason; the errors of refused input."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 
 from pydantic import ValidationError
 
@@ -36,3 +37,13 @@ class ContractError(ValueError):
     def __init__(self, what: str, exc: ValidationError) -> None:
         self.errors = field_errors(exc)
         super().__init__(f"invalid {what}: {describe(exc)}")
+
+
+class RejectedEventError(ValueError):
+    """A business event was refused (and kept); ``errors`` lists ``{"field", "reason"}`` pairs."""
+
+    def __init__(self, event_id: str, errors: Sequence[Mapping[str, str]]) -> None:
+        self.event_id = event_id
+        self.errors = [dict(e) for e in errors]
+        text = "; ".join(f"{e['field']}: {e['reason']}" for e in self.errors)
+        super().__init__(f"business event {event_id} rejected and kept: {text}")

@@ -16,8 +16,8 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from pydantic import ValidationError
 
+from events.errors import RejectedEventError
 from functions.services.common import METRICS_NAMESPACE, REJECTED_EVENTS
-from functions.services.intake import RejectedEventError
 
 SERVICE = "forescale"
 

@@ -22,22 +22,12 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from events.contracts import BusinessEvent
-from events.errors import ContractError
+from events.errors import ContractError, RejectedEventError
 from functions.adapters.dynamodb import BusinessEventStore, RejectedBusinessEvent, StoredBusinessEvent
 from functions.domain.target import ScalingTarget
 from functions.services.targets import TargetCatalog
 
 MAX_PAYLOAD_CHARS = 64 * 1024
-
-
-class RejectedEventError(ValueError):
-    """A business event was refused (and kept); ``errors`` lists ``{"field", "reason"}`` pairs."""
-
-    def __init__(self, event_id: str, errors: Sequence[Mapping[str, str]]) -> None:
-        self.event_id = event_id
-        self.errors = [dict(e) for e in errors]
-        text = "; ".join(f"{e['field']}: {e['reason']}" for e in self.errors)
-        super().__init__(f"business event {event_id} rejected and kept: {text}")
 
 
 def affected_targets(event: BusinessEvent, targets: Sequence[ScalingTarget]) -> tuple[list[str], list[dict[str, str]]]:
