@@ -33,6 +33,7 @@ class ForecastConfig:
     #: models eligible for the ensemble; a model worse than ``prune_ratio`` x the best gets no weight (at short
     #: horizons; ``prune_ratio_long`` and ``weight_power_long`` apply as the horizon grows, see recent_decay_seconds)
     models: tuple[str, ...] = (
+        "Naive",
         "SeasonalNaive",
         "SeasonalWindowAverage",
         "MSTL",
@@ -40,6 +41,16 @@ class ForecastConfig:
         "AutoTheta",
         "LightGBM",
     )
+    #: the newest value held flat (statsforecast's Naive) is an ensemble member up to this horizon only: over
+    #: the next minutes it often beats every seasonal model, beyond an hour it is a poor guess of the load
+    naive_max_minutes: float = 60.0
+    #: a lasting level shift (models/regime.py): the load has stayed beyond the range of the reference week,
+    #: widened by ``shift_margin`` x its width, for ``shift_min_minutes``; for ``shift_max_days`` after it the
+    #: ensemble follows the new level beyond ``shift_after_minutes`` (Naive the first day, then SeasonalNaive)
+    shift_min_minutes: float = 20.0
+    shift_margin: float = 0.5
+    shift_max_days: float = 2.0
+    shift_after_minutes: float = 60.0
     prune_ratio: float = 1.08
     prune_ratio_long: float = 1.08
     #: recent accuracy at forecast time: models re-applied at this many origins this far apart over the last
@@ -94,6 +105,7 @@ class ForecastConfig:
         if self.min_history_days <= 0 or self.full_history_days < self.min_history_days:
             raise ValueError("full_history_days: must be at least min_history_days (> 0)")
         unknown = set(self.models) - {
+            "Naive",
             "SeasonalNaive",
             "SeasonalWindowAverage",
             "MSTL",

@@ -37,6 +37,7 @@ from models.config import ForecastConfig
 from models.events import EventEffectLearner, learn_and_remove, observed_uplift
 from models.gbm import GlobalBooster, SeriesFeatures, horizon_steps, training_rows
 from models.prep import GridSeries, fill_gaps, from_unix_seconds, season_steps, to_unix_seconds
+from models.regime import level_shift_start
 from models.statistical import StatState, apply_stat, block_steps, fit_stat, seasonal_naive
 
 PROBS = np.array([0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995])
@@ -84,6 +85,8 @@ class ModelForecast:
     bands: dict[str, dict[float, np.ndarray]]  # model -> prob -> values
     confidence: float
     kind: str
+    #: Unix seconds of the start of a lasting level shift the ensemble follows (models/regime.py)
+    shift_start: int | None = None
 
 
 def _quantile_table(errors_by_h: list[np.ndarray]) -> np.ndarray:
@@ -375,8 +378,9 @@ class EnsembleForecaster:
             if len(have) and not np.isfinite(mae[j]).any():
                 mae[j] = mae[have[np.argmin(np.abs(have - j))]]
         weights = np.zeros_like(mae)
+        eligible = self._short_range_only(models, self.horizons, mae)
         for j in range(n_h):
-            row = mae[j]
+            row = eligible[j]
             if not np.isfinite(row).any():
                 weights[j, models.index(FALLBACK) if FALLBACK in models else 0] = 1.0
                 continue
@@ -418,7 +422,9 @@ class EnsembleForecaster:
         decay = np.exp(-hs * self.step / cfg.recent_decay_seconds)
         mae = np.full((len(hs), len(models)), np.inf)
         recents = {m: _recent_mae(recent, m) for m in models} if cfg.recent_origins else {}
-        trusted = [value for value, trust in recents.values() if trust > 0]
+        # the reference of the veto below: the best last-hour MAE of the models that forecast every horizon
+        # (Naive, a short-range member, beats them all over an hour without any of them being broken)
+        trusted = [value for m, (value, trust) in recents.items() if trust > 0 and m != "Naive"]
         recent_best = min(trusted) if trusted else math.nan
         for c, m in enumerate(models):
             usual = fit.mae.get(m)
@@ -434,6 +440,7 @@ class EnsembleForecaster:
             if trust and np.isfinite(veto) and recent_mae > veto:
                 log_mae = log_mae + np.maximum(cfg.recent_veto_share - share, 0.0) * np.log(recent_mae / veto)
             mae[:, c] = np.exp(log_mae)
+        mae = self._short_range_only(models, hs, mae)
         # sharp selection at short horizons (where the last hour tells which model follows the load),
         # broader averaging at long ones (where only the backtest speaks)
         prune = (cfg.prune_ratio_long + (cfg.prune_ratio - cfg.prune_ratio_long) * decay)[:, None]
@@ -443,6 +450,14 @@ class EnsembleForecaster:
         relative = np.where(np.isfinite(mae), mae, np.inf) / np.where(np.isfinite(best) & (best > 0), best, 1.0)
         weights = np.where(use, np.maximum(np.where(use, relative, 1.0), 1e-12) ** -power, 0.0)
         return np.asarray(weights)
+
+    def _short_range_only(self, models: list[str], hs: np.ndarray, mae: np.ndarray) -> np.ndarray:
+        """``mae`` (horizons x models) with Naive out of the running beyond ``naive_max_minutes``."""
+        if "Naive" not in models:
+            return mae
+        out = mae.copy()
+        out[hs * self.step > self.config.naive_max_minutes * 60, models.index("Naive")] = np.inf
+        return out
 
     # ----------------------------------------------------------------- forecasting
     def forecast(
@@ -456,7 +471,7 @@ class EnsembleForecaster:
         """Forecasts for ``horizon`` grid steps from the first step at or after ``now``; and refusals."""
         cfg = self.config
         refused: dict[str, str] = {}
-        work: list[tuple[str, Prepared, TargetFit, np.ndarray, dict[str, np.ndarray], float]] = []
+        work: list[tuple[str, Prepared, TargetFit, np.ndarray, dict[str, np.ndarray], float, int | None]] = []
         gbm_blocks: list[np.ndarray] = []
         gbm_meta: list[tuple[int, np.ndarray, np.ndarray]] = []
         recent: list[dict[str, list[float]]] = []
@@ -496,7 +511,16 @@ class EnsembleForecaster:
                 paths[FALLBACK] = paths[FALLBACK][hs - 1]
             feats_scale = SeriesFeatures.build(prep.filled[-self.day * 2 :], prep.series.t0, self.step)
             sc = float(feats_scale.scale(np.array([len(feats_scale.y) - 1]))[0])
-            work.append((uid, prep, fit, hs, paths, sc))
+            shift = None
+            if fit.kind == "full":
+                shift = level_shift_start(
+                    prep.raw,
+                    self.step,
+                    min_minutes=cfg.shift_min_minutes,
+                    margin=cfg.shift_margin,
+                    max_days=cfg.shift_max_days,
+                )
+            work.append((uid, prep, fit, hs, paths, sc, shift))
             recent.append(errors)
         if recent_gbm:
             pred = self.booster_.predict(np.vstack([x for _k, x, _b, _t in recent_gbm]))
@@ -515,9 +539,10 @@ class EnsembleForecaster:
                     work[k][4]["LightGBM"] = np.maximum(base + sc_rows * pred[pos : pos + len(base)], 0)
                 pos += len(base)
         out: dict[str, ModelForecast] = {}
-        for (uid, prep, fit, hs, paths, sc), errors in zip(work, recent, strict=True):
+        for (uid, prep, fit, hs, paths, sc, shift), errors in zip(work, recent, strict=True):
             times = prep.series.t_last + self.step * hs
-            out[uid] = self._combine(uid, fit, hs=hs, times=times, paths=paths, sc=sc, recent=errors)
+            start = None if shift is None else prep.series.t0 + self.step * shift
+            out[uid] = self._combine(uid, fit, hs=hs, times=times, paths=paths, sc=sc, recent=errors, shift_start=start)
         return out, refused
 
     def _recent_stat_errors(
@@ -574,6 +599,7 @@ class EnsembleForecaster:
         paths: dict[str, np.ndarray],
         sc: float,
         recent: dict[str, list[float]] | None = None,
+        shift_start: int | None = None,
     ) -> ModelForecast:
         models = [m for m in fit.models if m in paths]
         if not models:
@@ -586,6 +612,10 @@ class EnsembleForecaster:
         stacked = np.vstack([paths[m] for m in models])
         if fit.kind == "full" and len(models) > 2:
             weights = _consensus(weights, stacked, sc, self.config.consensus_mads, self.config.consensus_floor)
+        followed = False
+        if shift_start is not None and fit.kind == "full":
+            newest = int(times[0]) - self.step * int(hs[0])
+            followed = self._follow_shift(weights, models, hs, (newest - shift_start) // self.step + 1)
         ensemble = np.einsum("hm,mh->h", weights, stacked)
         points = {m: np.maximum(paths[m], 0) for m in models}
         points[ENSEMBLE] = np.maximum(ensemble, 0)
@@ -600,7 +630,26 @@ class EnsembleForecaster:
                 else np.repeat(table, len(hs), axis=0)
             )
             bands[m] = {float(p): np.maximum(point + sc * qs[:, i], 0) for i, p in enumerate(PROBS)}
-        return ModelForecast(uid, times, points, bands, fit.confidence, fit.kind)
+        shift = shift_start if followed else None
+        return ModelForecast(uid, times, points, bands, fit.confidence, fit.kind, shift_start=shift)
+
+    def _follow_shift(self, weights: np.ndarray, models: list[str], hs: np.ndarray, shift_age: int) -> bool:
+        """After a lasting level shift, beyond the first hour: the new level (in place; True if applied).
+
+        Every fitted model returns to the old level within hours and the last hour cannot tell which is right
+        (they all missed the shift). Under a day after it the newest value held flat (Naive), then the day
+        before (SeasonalNaive, all of it after the shift). Measured in models/README.md.
+        """
+        cfg = self.config
+        if shift_age >= cfg.shift_max_days * self.day:
+            return False
+        follow = "Naive" if shift_age < self.day else FALLBACK
+        if follow not in models:
+            return False
+        far = hs * self.step > cfg.shift_after_minutes * 60
+        weights[far] = 0.0
+        weights[far, models.index(follow)] = 1.0
+        return True
 
 
 def _consensus(weights: np.ndarray, stacked: np.ndarray, scale: float, mads: float, floor: float) -> np.ndarray:

@@ -135,6 +135,8 @@ class ForecastService:
             p90 = np.maximum(np.nan_to_num(quantiles["p90"]), p50)
             p99 = np.maximum(np.nan_to_num(quantiles["p99"]), p90)
             model = ENSEMBLE if fc.kind == "full" else "SeasonalNaive"
+            if fc.shift_start is not None:
+                model += "+level-shift"
             if applied:
                 model += "+" + ",".join(applied)
             out[uid] = ForecastPath(

@@ -30,7 +30,7 @@ import numpy as np
 from models.prep import season_steps
 
 WEEK_SECONDS = 7 * 86_400
-STAT_MODELS: tuple[str, ...] = ("SeasonalNaive", "SeasonalWindowAverage", "MSTL", "AutoETS", "AutoTheta")
+STAT_MODELS: tuple[str, ...] = ("Naive", "SeasonalNaive", "SeasonalWindowAverage", "MSTL", "AutoETS", "AutoTheta")
 SWA_WINDOW_DAYS = 7
 FINE_DAYS = 3
 #: the sub-hour shape's current size is measured over this many seconds ...
@@ -208,6 +208,7 @@ def apply_stat(state: StatState | None, y: np.ndarray, t0: int, horizon: int) ->
     out: dict[str, np.ndarray] = {}
     if step is None or day_steps is None or state is None:
         return out
+    out["Naive"] = np.full(horizon, float(y[-1]))
     out["SeasonalNaive"] = seasonal_naive(y, horizon, day_steps)
     out["SeasonalWindowAverage"] = seasonal_window_average(y, horizon, day_steps)
     times = t0 + step * np.arange(n, dtype=np.int64)

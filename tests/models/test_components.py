@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from statsforecast.models import SeasonalNaive, SeasonalWindowAverage
+from statsforecast.models import Naive, SeasonalNaive, SeasonalWindowAverage
 
 from models.anomaly import detect
 from models.gbm import calendar_features
@@ -33,10 +33,17 @@ def test_statistical_family_learns_a_daily_cycle():
     # WHEN every model forecasts the next day
     paths = apply_stat(state, y, 0, 288)
     truth = 100 + 30 * np.sin(2 * np.pi * (t[-1] + 1 + np.arange(288)) / 288)
-    # THEN all five are there and close to the truth
-    assert set(paths) == {"SeasonalNaive", "SeasonalWindowAverage", "MSTL", "AutoETS", "AutoTheta"}
+    # THEN all six are there, and the seasonal ones close to the truth (Naive holds the newest value)
+    assert set(paths) == {"Naive", "SeasonalNaive", "SeasonalWindowAverage", "MSTL", "AutoETS", "AutoTheta"}
     for name, path in paths.items():
-        assert np.mean(np.abs(path - truth)) < 3.0, name
+        if name != "Naive":
+            assert np.mean(np.abs(path - truth)) < 3.0, name
+
+
+def test_naive_matches_statsforecast():
+    y = 100 + np.random.default_rng(2).random(288 * 3)
+    paths = apply_stat(fit_stat(y, 0, 300), y, 0, 24)
+    np.testing.assert_allclose(paths["Naive"], Naive().forecast(y, h=24)["mean"])
 
 
 def _hourly_spikes(days: int, level: float, spike: float, seed: int) -> np.ndarray:

@@ -48,6 +48,20 @@ def test_a_model_that_missed_the_last_hour_by_far_loses_its_weight_a_day_ahead()
     assert penalised == 0.0
 
 
+def test_naive_is_weighted_only_up_to_its_horizon() -> None:
+    # GIVEN Naive far better than MSTL in the backtest at every horizon
+    engine = EnsembleForecaster(STEP, ForecastConfig(naive_max_minutes=60), EventEffectLearner())
+    fit = _fit(engine, ["Naive", "MSTL"])
+    fit.mae["Naive"] = np.full(len(engine.horizons), 0.01)
+    # WHEN weighting steps 5 min, 1 h, 65 min and 24 h ahead
+    weights = engine._weights(fit, ["Naive", "MSTL"], np.array([1, 12, 13, 288]), {})
+    # THEN Naive carries the next hour and gets nothing beyond it
+    assert weights[0, 0] > 0 and weights[1, 0] > 0
+    assert weights[0, 1] == 0 and weights[1, 1] == 0
+    assert weights[2, 0] == 0 and weights[3, 0] == 0
+    assert weights[2, 1] > 0 and weights[3, 1] > 0
+
+
 def test_a_model_within_the_veto_ratio_keeps_its_day_ahead_weight() -> None:
     # GIVEN AutoETS only twice as bad as MSTL over the last hour (under the ratio of 3)
     recent = {"MSTL": [0.01] * 24, "AutoETS": [0.02] * 24}
