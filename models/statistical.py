@@ -11,7 +11,8 @@ Measured on this machine (14 days at 5 min, see models/README.md): statsforecast
   by ``AutoETS(model="ZZN")`` on the hourly deseasonalised series (MSTL's own default).
 - ``AutoTheta``: the same deseasonalised hourly series forecast by statsforecast's AutoTheta.
 - ``AutoETS``: statsforecast's AutoETS (ZZN) on the deseasonalised series at 5-minute resolution
-  (the last 7 days), which tracks the current level best for the next hour.
+  (the last 3 days), which tracks the current level best for the next hour; its trend is followed for
+  that hour only, then the level is held (``ETS_TREND_SECONDS``).
 - ``SeasonalNaive`` and ``SeasonalWindowAverage`` (mean of the same time on the last 7 days):
   the definitions of statsforecast's models of those names, computed directly with numpy.
 
@@ -33,6 +34,8 @@ WEEK_SECONDS = 7 * 86_400
 STAT_MODELS: tuple[str, ...] = ("Naive", "SeasonalNaive", "SeasonalWindowAverage", "MSTL", "AutoETS", "AutoTheta")
 SWA_WINDOW_DAYS = 7
 FINE_DAYS = 3
+#: AutoETS's trend (fitted at 5 minutes) is followed this far ahead, then its level is held
+ETS_TREND_SECONDS = 3600
 #: the sub-hour shape's current size is measured over this many seconds ...
 DETAIL_WINDOW_SECONDS = 12 * 3600
 #: ... and kept within [0, this] times the fitted shape
@@ -244,5 +247,9 @@ def apply_stat(state: StatState | None, y: np.ndarray, t0: int, horizon: int) ->
                 path = trend[:horizon]
             else:
                 path = _blocks_to_steps(float(fine[-1]), trend, fine_block, horizon, -(fine_block - 1) / 2)
+            # a slope fitted on 5-minute changes is not carried past ETS_TREND_SECONDS: sustained for a day it
+            # drifts far from any load (bitbrains_411: +3,000 on a mean of 1,500 at 24 h)
+            hold = max(1, ETS_TREND_SECONDS // step)
+            path = np.concatenate([path[:hold], np.full(max(0, len(path) - hold), path[min(hold, len(path)) - 1])])
             out["AutoETS"] = path + seasonal_future
     return out

@@ -116,3 +116,13 @@ def test_calendar_features_know_month_end_payday_and_holidays():
     np.testing.assert_allclose(cal["hour"], [12, 12, 12])
     with pytest.raises(ValueError, match="holiday_country"):
         calendar_features(seconds, "XX")
+
+
+def test_autoets_follows_its_trend_for_an_hour_then_holds_the_level():
+    # GIVEN four days of a steady ramp (+0.5 per 5 minutes) without a daily cycle
+    t = np.arange(288 * 4)
+    y = 100 + 0.5 * t + np.random.default_rng(0).normal(0, 0.5, len(t))
+    ets = apply_stat(fit_stat(y, 0, 300), y, 0, 288)["AutoETS"]
+    # THEN AutoETS rises over the first hour and then holds (a 5-minute slope sustained for a day would add 138)
+    assert ets[11] - ets[0] > 3.0
+    assert abs(ets[287] - ets[11]) < 3.0
