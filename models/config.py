@@ -69,6 +69,12 @@ class ForecastConfig:
     #: weights ~ MAE ** -weight_power
     weight_power: float = 4.0
     weight_power_long: float = 4.0
+    #: from ``hedge_from_minutes`` on, ``hedge_share`` of the weight goes to the models within ``hedge_prune_ratio``
+    #: x the best, ~ MAE ** -hedge_weight_power (a hedge against the sharp pick when the ranking turns)
+    hedge_share: float = 0.5
+    hedge_from_minutes: float = 180.0
+    hedge_prune_ratio: float = 1.5
+    hedge_weight_power: float = 1.0
     #: anomaly cleaning: "robust" (rolling median / MAD rule) or "isolation_forest", and its threshold
     anomaly_method: str = "robust"
     anomaly_threshold: float = 8.0

@@ -384,10 +384,10 @@ class EnsembleForecaster:
             if not np.isfinite(row).any():
                 weights[j, models.index(FALLBACK) if FALLBACK in models else 0] = 1.0
                 continue
-            best = np.min(row)
-            use = np.isfinite(row) & (row <= cfg.prune_ratio * best + 1e-12)
-            w = np.where(use, np.maximum(row, 1e-9) ** -cfg.weight_power, 0.0)
-            weights[j] = w / w.sum()
+            weights[j] = _normalised(_selection(row[None, :], cfg.prune_ratio, cfg.weight_power))[0]
+            if cfg.hedge_share > 0 and self.horizons[j] * self.step >= cfg.hedge_from_minutes * 60:
+                broad = _normalised(_selection(row[None, :], cfg.hedge_prune_ratio, cfg.hedge_weight_power))[0]
+                weights[j] = (1 - cfg.hedge_share) * weights[j] + cfg.hedge_share * broad
         ens: list[list[float]] = [[] for _ in range(n_h)]
         for j, e_models, _level in complete:
             ens[j].append(float(weights[j] @ e_models))
@@ -445,10 +445,14 @@ class EnsembleForecaster:
         # broader averaging at long ones (where only the backtest speaks)
         prune = (cfg.prune_ratio_long + (cfg.prune_ratio - cfg.prune_ratio_long) * decay)[:, None]
         power = (cfg.weight_power_long + (cfg.weight_power - cfg.weight_power_long) * decay)[:, None]
-        best = np.min(mae, axis=1, keepdims=True)
-        use = np.isfinite(mae) & (mae <= prune * best + 1e-12)
-        relative = np.where(np.isfinite(mae), mae, np.inf) / np.where(np.isfinite(best) & (best > 0), best, 1.0)
-        weights = np.where(use, np.maximum(np.where(use, relative, 1.0), 1e-12) ** -power, 0.0)
+        weights = _selection(mae, prune, power)
+        hedged = hs * self.step >= cfg.hedge_from_minutes * 60
+        if cfg.hedge_share > 0 and hedged.any():
+            # from 3 h on the backtest ranking lags the turns between models by a day or so (nyc_taxi): half the
+            # weight is spread over every model near the best instead of the sharp pick
+            broad = _selection(mae, cfg.hedge_prune_ratio, cfg.hedge_weight_power)
+            blend = (1 - cfg.hedge_share) * _normalised(weights) + cfg.hedge_share * _normalised(broad)
+            weights = np.where(hedged[:, None], blend, weights)
         return np.asarray(weights)
 
     def _short_range_only(self, models: list[str], hs: np.ndarray, mae: np.ndarray) -> np.ndarray:
@@ -650,6 +654,20 @@ class EnsembleForecaster:
         weights[far] = 0.0
         weights[far, models.index(follow)] = 1.0
         return True
+
+
+def _selection(mae: np.ndarray, prune: np.ndarray | float, power: np.ndarray | float) -> np.ndarray:
+    """Unnormalised weights (rows: horizons): (MAE / best) ** -power for the models within ``prune`` x the best."""
+    best = np.min(mae, axis=1, keepdims=True)
+    use = np.isfinite(mae) & (mae <= prune * best + 1e-12)
+    relative = np.where(np.isfinite(mae), mae, np.inf) / np.where(np.isfinite(best) & (best > 0), best, 1.0)
+    return np.asarray(np.where(use, np.maximum(np.where(use, relative, 1.0), 1e-12) ** -power, 0.0))
+
+
+def _normalised(weights: np.ndarray) -> np.ndarray:
+    """Rows summing to 1 (rows of zeros stay zero)."""
+    total = weights.sum(axis=1, keepdims=True)
+    return np.asarray(np.where(total > 0, weights / np.where(total > 0, total, 1.0), 0.0))
 
 
 def _consensus(weights: np.ndarray, stacked: np.ndarray, scale: float, mads: float, floor: float) -> np.ndarray:

@@ -62,6 +62,23 @@ def test_naive_is_weighted_only_up_to_its_horizon() -> None:
     assert weights[2, 1] > 0 and weights[3, 1] > 0
 
 
+def test_from_three_hours_half_the_weight_hedges_over_the_models_near_the_best() -> None:
+    # GIVEN MSTL best in the backtest, AutoTheta 20 % worse, LightGBM four times worse
+    engine = EnsembleForecaster(STEP, ForecastConfig(), EventEffectLearner())
+    models = ["MSTL", "AutoTheta", "LightGBM"]
+    fit = _fit(engine, models)
+    fit.mae["AutoTheta"] = np.full(len(engine.horizons), 0.06)
+    fit.mae["LightGBM"] = np.full(len(engine.horizons), 0.2)
+    # WHEN weighting 1 h and 24 h ahead
+    weights = engine._weights(fit, models, np.array([12, 288]), {})
+    weights = weights / weights.sum(axis=1, keepdims=True)
+    # THEN the next hour is MSTL's alone; a day ahead AutoTheta shares the hedge, LightGBM stays out
+    np.testing.assert_allclose(weights[0], [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(
+        weights[1], [0.5 + 0.5 * (1 / 1.0) / (1 / 1.0 + 1 / 1.2), 0.5 * (1 / 1.2) / (1 / 1.0 + 1 / 1.2), 0.0]
+    )
+
+
 def test_a_model_within_the_veto_ratio_keeps_its_day_ahead_weight() -> None:
     # GIVEN AutoETS only twice as bad as MSTL over the last hour (under the ratio of 3)
     recent = {"MSTL": [0.01] * 24, "AutoETS": [0.02] * 24}
