@@ -7,7 +7,8 @@ ratio of the ensemble to SeasonalNaive and, per trace, the ensemble against the 
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m benchmarks.forecast_accuracy [--quick] [--traces a,b] [--json out.json]
 
-``--quick`` puts origins every 24 h (7 instead of 28) for fast iteration.
+``--quick`` puts origins every 24 h (7 instead of 28) for fast iteration. ``--level-shifts`` instead
+lists where the level-shift rule (models/regime.py) fires at any step of every trace of >= 14 days.
 """
 
 from __future__ import annotations
@@ -86,15 +87,47 @@ def anomaly_comparison() -> int:
     return 0
 
 
+def level_shift_scan() -> int:
+    """Every start the level-shift rule finds, scanning each long trace step by step as the forecaster sees it."""
+    from benchmarks.traces import long_traces
+    from models.regime import level_shift_start
+
+    config = ForecastConfig()
+    total = 0
+    for name, trace in long_traces(14.0).items():
+        y, step = np.asarray(trace.y, dtype=float), trace.step_seconds
+        followed: dict[int, int] = {}  # start -> newest step at which it was still followed
+        for n in range(1, len(y) + 1):
+            start = level_shift_start(
+                y[:n],
+                step,
+                min_minutes=config.shift_min_minutes,
+                margin=config.shift_margin,
+                max_days=config.shift_max_days,
+            )
+            if start is not None and (n - start) * step < config.shift_max_days * 86_400:
+                followed[start] = n
+        total += len(followed)
+        spans = ", ".join(
+            f"{trace.ds[s]:%Y-%m-%d %H:%M} for {(n - s) * step / 3600:.1f} h" for s, n in followed.items()
+        )
+        print(f"{name:24s} {len(followed)} shift(s){': ' + spans if spans else ''}", flush=True)
+    print(f"total: {total} shift starts")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="origins every 24 h instead of 6 h")
     parser.add_argument("--traces", default=",".join(BENCHMARK_TRACES))
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     parser.add_argument("--anomalies", action="store_true", help="compare the anomaly detectors on NAB labels")
+    parser.add_argument("--level-shifts", action="store_true", help="where the level-shift rule fires on long traces")
     args = parser.parse_args(argv)
     if args.anomalies:
         return anomaly_comparison()
+    if args.level_shifts:
+        return level_shift_scan()
     names = [n for n in args.traces.split(",") if n]
     unknown = [n for n in names if n not in TRACES]
     if unknown:
