@@ -788,6 +788,7 @@ class Forescale(Construct):
                 forescale_metric(telemetry.FORECAST_P50, target, statistic="Average", label="forecast p50"),
                 forescale_metric(telemetry.FORECAST_P90, target, statistic="Average", label="forecast p90"),
             ],
+            right=[forescale_metric(telemetry.LEVEL_SHIFT, target, statistic="Maximum", label="level shift followed")],
             width=8,
         )
         capacity = cw.GraphWidget(

@@ -62,6 +62,15 @@ REJECTED_EVENTS = MetricSpec(
     per_target=False,
 )
 
+LEVEL_SHIFT = MetricSpec(
+    "LevelShiftFollowed",
+    "Count",
+    "forecaster",
+    "1 at each forecast that follows a lasting level shift beyond its first hour (models/regime.py: the load "
+    "left the range of the week before and stayed out); not emitted otherwise, so it costs nothing for "
+    "targets without shifts",
+)
+
 ALL_METRICS: tuple[MetricSpec, ...] = (
     FORECAST_P50,
     FORECAST_P90,
@@ -71,6 +80,7 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     UTILIZATION,
     SCALING_FAILURES,
     REJECTED_EVENTS,
+    LEVEL_SHIFT,
 )
 
 

@@ -44,6 +44,8 @@ class ForecastPath:
     p99: np.ndarray
     confidence: float
     model: str
+    #: start of a lasting level shift the forecast follows beyond its first hour (models/regime.py), else None
+    level_shift_since: datetime | None = None
 
     def __post_init__(self) -> None:
         n = len(self.ds)

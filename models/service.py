@@ -148,6 +148,7 @@ class ForecastService:
                 p99=p99,
                 confidence=float(np.clip(fc.confidence, 0, 1)),
                 model=model,
+                level_shift_since=None if fc.shift_start is None else datetime.fromtimestamp(fc.shift_start, UTC),
             )
         return out
 

@@ -20,6 +20,7 @@ DECIDED_CAPACITY = "DecidedCapacity"
 UTILIZATION = "Utilization"
 SCALING_FAILURES = "ScalingFailures"
 REJECTED_EVENTS = "RejectedEvents"
+LEVEL_SHIFT = "LevelShiftFollowed"
 #: Forecast accuracy of the trainer's backtests (published with the CloudWatch metrics publisher).
 FORECAST_MASE = "ForecastMASE"
 FORECAST_MAPE = "ForecastMAPEPercent"

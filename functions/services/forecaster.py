@@ -38,7 +38,15 @@ from functions.adapters.eventbridge import EventPublisher
 from functions.adapters.s3 import Archive
 from functions.domain.clock import Clock, IdSource
 from functions.domain.target import ScalingTarget
-from functions.services.common import FORECAST_ERROR, FORECAST_P50, FORECAST_P90, MetricSink, NullSink, floor_time
+from functions.services.common import (
+    FORECAST_ERROR,
+    FORECAST_P50,
+    FORECAST_P90,
+    LEVEL_SHIFT,
+    MetricSink,
+    NullSink,
+    floor_time,
+)
 from functions.services.models import ModelLoader, learned_effects
 from functions.services.targets import TargetCatalog
 
@@ -206,6 +214,8 @@ class ForecasterService:
             peak = float(result.p90.max()) if len(result.p90) else None
             self.sink.emit(FORECAST_P50, float(result.p50[0]), target_id=tid)
             self.sink.emit(FORECAST_P90, float(result.p90[0]), target_id=tid)
+            if result.level_shift_since is not None:  # only then: a per-target metric costs each month it has data
+                self.sink.emit(LEVEL_SHIFT, 1.0, target_id=tid)
         else:
             reason = result.reason if result is not None else "the forecasting service returned nothing for the target"
             model = version[:64]

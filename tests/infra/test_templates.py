@@ -343,6 +343,7 @@ def test_dashboard_has_pipeline_health_and_a_section_per_target(stateless):
         "ForecastP90",
         "DecidedCapacity",
         "ForecastErrorPercent",
+        "LevelShiftFollowed",
     ):
         assert f'"{metric}"' in body, metric
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC
 
 import numpy as np
 
@@ -73,6 +74,8 @@ def test_the_forecast_follows_a_lasting_jump_beyond_the_first_hour() -> None:
     plain = ignored.forecast(frame, now=NOW, horizon_steps=DAY, events=[])["s0"]
     # THEN with it the day ahead stays at the new level; without it the models return to the old one
     assert path.model == "Ensemble+level-shift" and plain.model == "Ensemble"
+    assert path.level_shift_since == frame["ds"].iloc[-6].to_pydatetime().replace(tzinfo=UTC)
+    assert plain.level_shift_since is None
     assert float(np.mean(path.p50[12:])) > 18.0
     assert float(np.mean(plain.p50[12:])) < 10.0
 

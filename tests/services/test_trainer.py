@@ -212,3 +212,38 @@ def test_a_daily_refit_does_not_count_the_same_past_business_event_again(memory:
     assert first is not None and first.samples == 1 and 1.6 < first.multiplier < 2.4
     assert second is not None and second.version == first.version + 1
     assert (second.samples, second.multiplier) == (first.samples, first.multiplier)
+
+
+def test_the_forecaster_reports_a_followed_level_shift(memory, clock, sink):
+    # GIVEN two targets with six days of a daily cycle around 500; "web" jumped to 5,000 half an hour ago
+    world = memory([target("web"), target("api")])
+    now = DAY + timedelta(days=6, seconds=5)
+    jump = now - timedelta(minutes=30, seconds=5)
+    for i, tid in enumerate(("web", "api")):
+        seed(world, tid, days=6, end=jump if tid == "web" else now, seed=i)
+    steps = pd.date_range(jump.replace(tzinfo=None), periods=6, freq="300s")
+    world.archive.write_history("web", pd.DataFrame({"ds": steps, "y": np.full(6, 5000.0)}), part_id="1-jump")
+    wiring.configure(forecast_config=ForecastConfig(models=("Naive", "SeasonalNaive"), backtest_every_minutes=240))
+    clock.current = now
+    wiring.trainer().train(TrainRequest())
+    # WHEN the forecaster runs for both
+    collected = MetricsCollected(
+        round_id="r-1",
+        collected_at=now,
+        step_seconds=300,
+        targets=[
+            {
+                "target_id": tid,
+                "last_timestamp": now - timedelta(minutes=5, seconds=5),
+                "last_value": 1.0,
+                "points_written": 1,
+            }
+            for tid in ("web", "api")
+        ],
+    )
+    delivery = world.router.invoke("forecaster", to_envelope(collected, event_id="e-1", time=now))
+    # THEN web's forecast follows the new level and says so, in its model and in the LevelShiftFollowed metric
+    models = {f["target_id"]: f["model"] for f in delivery.result["forecasts"]}
+    assert models["web"].endswith("Ensemble+level-shift") and models["api"].endswith(":Ensemble")
+    shifts = {tid: value for name, value, _unit, tid in sink.records if name == "LevelShiftFollowed"}
+    assert shifts == {"web": 1.0}
