@@ -90,7 +90,7 @@ def anomaly_comparison() -> int:
 def level_shift_scan() -> int:
     """Every start the level-shift rule finds, scanning each long trace step by step as the forecaster sees it."""
     from benchmarks.traces import long_traces
-    from models.regime import level_shift_start
+    from models.regime import followed_shift_start
 
     config = ForecastConfig()
     total = 0
@@ -98,14 +98,8 @@ def level_shift_scan() -> int:
         y, step = np.asarray(trace.y, dtype=float), trace.step_seconds
         followed: dict[int, int] = {}  # start -> newest step at which it was still followed
         for n in range(1, len(y) + 1):
-            start = level_shift_start(
-                y[:n],
-                step,
-                min_minutes=config.shift_min_minutes,
-                margin=config.shift_margin,
-                max_days=config.shift_max_days,
-            )
-            if start is not None and (n - start) * step < config.shift_max_days * 86_400:
+            start = followed_shift_start(y[:n], step, config)
+            if start is not None:
                 followed[start] = n
         total += len(followed)
         spans = ", ".join(

@@ -37,12 +37,13 @@ from models.config import ForecastConfig
 from models.events import EventEffectLearner, learn_and_remove, observed_uplift
 from models.gbm import GlobalBooster, SeriesFeatures, horizon_steps, training_rows
 from models.prep import GridSeries, fill_gaps, from_unix_seconds, season_steps, to_unix_seconds
-from models.regime import level_shift_start
+from models.regime import followed_shift_start
 from models.statistical import StatState, apply_stat, block_steps, fit_stat, seasonal_naive
 
 PROBS = np.array([0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995])
 ENSEMBLE = "Ensemble"
 FALLBACK = "SeasonalNaive"
+NAIVE = "Naive"
 MIN_POOLED = 8
 
 
@@ -424,7 +425,7 @@ class EnsembleForecaster:
         recents = {m: _recent_mae(recent, m) for m in models} if cfg.recent_origins else {}
         # the reference of the veto below: the best last-hour MAE of the models that forecast every horizon
         # (Naive, a short-range member, beats them all over an hour without any of them being broken)
-        trusted = [value for m, (value, trust) in recents.items() if trust > 0 and m != "Naive"]
+        trusted = [value for m, (value, trust) in recents.items() if trust > 0 and m != NAIVE]
         recent_best = min(trusted) if trusted else math.nan
         for c, m in enumerate(models):
             usual = fit.mae.get(m)
@@ -457,10 +458,10 @@ class EnsembleForecaster:
 
     def _short_range_only(self, models: list[str], hs: np.ndarray, mae: np.ndarray) -> np.ndarray:
         """``mae`` (horizons x models) with Naive out of the running beyond ``naive_max_minutes``."""
-        if "Naive" not in models:
+        if NAIVE not in models:
             return mae
         out = mae.copy()
-        out[hs * self.step > self.config.naive_max_minutes * 60, models.index("Naive")] = np.inf
+        out[hs * self.step > self.config.naive_max_minutes * 60, models.index(NAIVE)] = np.inf
         return out
 
     # ----------------------------------------------------------------- forecasting
@@ -515,15 +516,7 @@ class EnsembleForecaster:
                 paths[FALLBACK] = paths[FALLBACK][hs - 1]
             feats_scale = SeriesFeatures.build(prep.filled[-self.day * 2 :], prep.series.t0, self.step)
             sc = float(feats_scale.scale(np.array([len(feats_scale.y) - 1]))[0])
-            shift = None
-            if fit.kind == "full":
-                shift = level_shift_start(
-                    prep.raw,
-                    self.step,
-                    min_minutes=cfg.shift_min_minutes,
-                    margin=cfg.shift_margin,
-                    max_days=cfg.shift_max_days,
-                )
+            shift = followed_shift_start(prep.raw, self.step, cfg) if fit.kind == "full" else None
             work.append((uid, prep, fit, hs, paths, sc, shift))
             recent.append(errors)
         if recent_gbm:
@@ -644,13 +637,10 @@ class EnsembleForecaster:
         (they all missed the shift). Under a day after it the newest value held flat (Naive), then the day
         before (SeasonalNaive, all of it after the shift). Measured in models/README.md.
         """
-        cfg = self.config
-        if shift_age >= cfg.shift_max_days * self.day:
-            return False
-        follow = "Naive" if shift_age < self.day else FALLBACK
+        follow = NAIVE if shift_age < self.day else FALLBACK
         if follow not in models:
             return False
-        far = hs * self.step > cfg.shift_after_minutes * 60
+        far = hs * self.step > self.config.shift_after_minutes * 60
         weights[far] = 0.0
         weights[far, models.index(follow)] = 1.0
         return True

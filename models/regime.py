@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.config import ForecastConfig
+
 #: the reference range: these quantiles of the reference week
 RANGE_QUANTILES = (0.005, 0.995)
 #: share of the points since the start that must lie beyond the widened range (a few may fall back)
@@ -57,3 +59,13 @@ def level_shift_start(y: np.ndarray, step: int, *, min_minutes: float, margin: f
     known_after = np.cumsum(known[::-1])[::-1]
     qualifies = beyond & (beyond_after >= BEYOND_SHARE * known_after)
     return reference_end + int(np.argmax(qualifies))
+
+
+def followed_shift_start(y: np.ndarray, step: int, config: ForecastConfig) -> int | None:
+    """The start of the shift the ensemble follows (``config``'s rule), None if there is none or it is too old."""
+    start = level_shift_start(
+        y, step, min_minutes=config.shift_min_minutes, margin=config.shift_margin, max_days=config.shift_max_days
+    )
+    if start is None or (len(y) - start) * step >= config.shift_max_days * 86_400:
+        return None
+    return start
