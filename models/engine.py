@@ -35,7 +35,7 @@ from models.anomaly import detect
 from models.api import BusinessWindow
 from models.config import ForecastConfig
 from models.events import EventEffectLearner, learn_and_remove, observed_uplift
-from models.gbm import GlobalBooster, SeriesFeatures, horizon_steps, training_rows
+from models.gbm import GlobalBooster, SeriesFeatures, horizon_steps, newest_scale, training_rows
 from models.prep import GridSeries, fill_gaps, from_unix_seconds, season_steps, to_unix_seconds
 from models.regime import followed_shift_start
 from models.statistical import StatState, apply_stat, block_steps, fit_stat, seasonal_naive
@@ -190,8 +190,7 @@ class EnsembleForecaster:
     def _short_fit(self, prep: Prepared) -> TargetFit:
         """SeasonalNaive with intervals from its in-sample errors (or wide defaults when too few)."""
         y, raw = prep.filled, prep.raw
-        feats = SeriesFeatures.build(y, prep.series.t0, self.step)
-        sc = float(feats.scale(np.array([len(y) - 1]))[0])
+        sc = newest_scale(y, self.step)
         errors = np.empty(0)
         if len(y) > self.day:
             errors = (raw[self.day :] - y[: -self.day]) / sc
@@ -246,7 +245,7 @@ class EnsembleForecaster:
             stride = max(1, round(cfg.backtest_every_minutes * 60 / self.step))
             origins = np.arange(cut - 1, n - 1, stride)
             samples: list[tuple[int, np.ndarray, np.ndarray, float, dict[str, np.ndarray]]] = []
-            feats = SeriesFeatures.build(prep.filled, prep.series.t0, self.step)
+            feats = SeriesFeatures.build(prep.filled, prep.series.t0, self.step, cfg.holiday_country)
             for o in origins:
                 hs = self.horizons[self.horizons <= n - 1 - o]
                 if len(hs) == 0:
@@ -288,7 +287,7 @@ class EnsembleForecaster:
         xs, ys = [], []
         every = max(1, round(cfg.gbm_origin_every_minutes * 60 / self.step))
         for prep, cut in full.values():
-            feats = SeriesFeatures.build(prep.filled, prep.series.t0, self.step)
+            feats = SeriesFeatures.build(prep.filled, prep.series.t0, self.step, cfg.holiday_country)
             x, target = training_rows(
                 feats,
                 label=prep.filled,
@@ -297,7 +296,6 @@ class EnsembleForecaster:
                 horizons=self.horizons,
                 origin_every=every,
                 per_origin=cfg.gbm_horizons_per_origin,
-                country=cfg.holiday_country,
             )
             xs.append(x)
             ys.append(target)
@@ -318,7 +316,7 @@ class EnsembleForecaster:
             for uid in full:
                 feats: SeriesFeatures = holdout[uid]["feats"]
                 for k, (o, hs, _truth, _sc, _paths) in enumerate(holdout[uid]["samples"]):
-                    xr, base, sc = feats.rows(np.full(len(hs), o), hs, cfg.holiday_country)
+                    xr, base, sc = feats.rows(np.full(len(hs), o), hs)
                     blocks.append(xr)
                     index.append((uid, k, base, sc))
             if blocks:
@@ -506,16 +504,15 @@ class EnsembleForecaster:
                     if m in fit.models
                 }
                 if "LightGBM" in fit.models and self.booster_.booster is not None:
-                    feats = SeriesFeatures.build(prep.filled, prep.series.t0, self.step)
+                    feats = SeriesFeatures.build(prep.filled, prep.series.t0, self.step, cfg.holiday_country)
                     o = np.full(len(hs), len(prep.filled) - 1)
-                    xr, base, sc_rows = feats.rows(o, hs, cfg.holiday_country)
+                    xr, base, sc_rows = feats.rows(o, hs)
                     gbm_blocks.append(xr)
                     gbm_meta.append((len(work), base, sc_rows))
                 paths = {m: p[hs - 1] for m, p in paths.items()}
             if FALLBACK in paths and len(paths[FALLBACK]) != len(hs):
                 paths[FALLBACK] = paths[FALLBACK][hs - 1]
-            feats_scale = SeriesFeatures.build(prep.filled[-self.day * 2 :], prep.series.t0, self.step)
-            sc = float(feats_scale.scale(np.array([len(feats_scale.y) - 1]))[0])
+            sc = newest_scale(prep.filled[-self.day * 2 :], self.step)
             shift = followed_shift_start(prep.raw, self.step, cfg) if fit.kind == "full" else None
             work.append((uid, prep, fit, hs, paths, sc, shift))
             recent.append(errors)
@@ -570,19 +567,15 @@ class EnsembleForecaster:
                 break
             hmax = min(hour, n - 1 - o)
             truth = prep.raw[o + 1 : o + 1 + hmax]
-            sc = float(
-                SeriesFeatures.build(prep.filled[max(0, o - self.day) : o + 1], 0, self.step).scale(
-                    np.array([min(o, self.day)])
-                )[0]
-            )
+            sc = newest_scale(prep.filled[max(0, o - self.day) : o + 1], self.step)
             for m, path in apply_stat(fit.stat, prep.filled[: o + 1], prep.series.t0, hmax).items():
                 if m in fit.models:
                     errors.setdefault(m, []).extend(np.abs(truth - path[:hmax]) / sc)
             if "LightGBM" in fit.models and self.booster_.booster is not None:
                 if feats is None:
-                    feats = SeriesFeatures.build(prep.filled, prep.series.t0, self.step)
+                    feats = SeriesFeatures.build(prep.filled, prep.series.t0, self.step, cfg.holiday_country)
                 h = np.arange(1, hmax + 1)
-                x, base, sc_rows = feats.rows(np.full(hmax, o), h, cfg.holiday_country)
+                x, base, sc_rows = feats.rows(np.full(hmax, o), h)
                 gbm_requests.append((work_index, x, np.vstack([base, sc_rows]), truth))
         return errors
 

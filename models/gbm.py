@@ -2,13 +2,14 @@
 
 Each training row is (target, origin ``o``, horizon ``h``): features known at ``o`` plus calendar
 features of the target time ``o + h``; the label is the gap between the load at ``o + h`` and a
-seasonal baseline (mean of the same time on the last 7 days), divided by the target's recent mean
-load. Normalising makes targets of any unit share one model; the baseline lets trees, which cannot
+seasonal baseline (mean of the same time of the week on the last 3 comparable weeks when two are
+known, else of the same time of day on the last 7 comparable days), divided by the target's recent
+mean load. A day is comparable unless it is a public holiday or the eve of one. Normalising makes targets of any unit share one model; the baseline lets trees, which cannot
 extrapolate, work on small corrections. Direct (not recursive) forecasting: one prediction per
 horizon step, no feedback of predictions, so 288 steps x 1,000 targets is one ``predict`` call.
 
 Features: recent lags, rolling means / standard deviations, rate of change, deviation from the
-daily profile, seasonal lags of the target time (1 day, 1 week), calendar (hour, weekday, month
+daily profile, seasonal lags of the target time (1 day, 1 comparable week), calendar (hour, weekday, month
 end, payday, public holiday via ``holidays``) and Fourier terms of the day and week.
 """
 
@@ -21,6 +22,9 @@ import numpy as np
 from models.prep import season_steps
 
 PROFILE_DAYS = 7
+PROFILE_WEEKS = 3
+#: how many more periods a seasonal average looks back to replace the holidays it skips
+HOLIDAY_SLACK = 2
 FEATURES: tuple[str, ...] = (
     "h_days",
     "lvl0",
@@ -130,15 +134,24 @@ class SeriesFeatures:
     y: np.ndarray
     t0: int
     step: int
+    country: str
+    #: per step: False on a public holiday and on the eve of one (their load is not their weekday's)
+    comparable: np.ndarray
     csum: np.ndarray
     csum2: np.ndarray
     dev_csum: np.ndarray
     profile: np.ndarray
 
     @classmethod
-    def build(cls, y: np.ndarray, t0: int, step: int) -> SeriesFeatures:
+    def build(cls, y: np.ndarray, t0: int, step: int, country: str) -> SeriesFeatures:
         y = np.asarray(y, dtype=float)
         day = season_steps(step)
+        days = (t0 + step * np.arange(len(y), dtype=np.int64)) // 86_400
+        comparable = np.ones(len(y), dtype=bool)
+        if len(y):
+            years = days[[0, -1]].astype("datetime64[D]").astype("datetime64[Y]").astype(int) + 1970
+            holidays = np.fromiter(_holiday_days(country, int(years[0]), int(years[1]) + 1), dtype=np.int64)
+            comparable = ~np.isin(days, np.concatenate([holidays, holidays - 1]))
         total = np.zeros(len(y))
         count = np.zeros(len(y))
         for k in range(1, PROFILE_DAYS + 1):
@@ -152,6 +165,8 @@ class SeriesFeatures:
             y=y,
             t0=t0,
             step=step,
+            country=country,
+            comparable=comparable,
             csum=np.concatenate([[0.0], np.cumsum(y)]),
             csum2=np.concatenate([[0.0], np.cumsum(y * y)]),
             dev_csum=np.concatenate([[0.0], np.cumsum(dev)]),
@@ -172,26 +187,36 @@ class SeriesFeatures:
         return np.asarray(swa + (recent - now) * np.exp(-h / tau))
 
     def profile_at(self, o: np.ndarray, h: np.ndarray) -> np.ndarray:
-        """Seasonal-window average for target ``o + h`` using values up to ``o`` only (h = 0: at ``o``)."""
+        """Seasonal average for target ``o + h`` using values up to ``o`` only (h = 0: at ``o``).
+
+        The same time of the week on the last 3 comparable weeks where two are known (weekly seasonal
+        loads: nyc_taxi's weekend is not its weekdays' mean), else of the day on the last 7 comparable
+        days; holidays and their eves are skipped (a long weekend last week is not this week's).
+        """
         day = season_steps(self.step)
+        daily, days = self._seasonal_mean(o, h, day, PROFILE_DAYS)
+        weekly, weeks = self._seasonal_mean(o, h, 7 * day, PROFILE_WEEKS)
+        return np.where(weeks >= 2, weekly, np.where(days > 0, daily, self.y[o]))
+
+    def _seasonal_mean(self, o: np.ndarray, h: np.ndarray, period: int, wanted: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mean of the values one or more ``period`` before ``o + h`` (and not after ``o``) on comparable
+        days, the newest ``wanted`` of them, and how many there were."""
         j = o + h
-        first = np.maximum(np.ceil(h / day).astype(np.int64), 1)
+        first = np.maximum(np.ceil(h / period).astype(np.int64), 1)
         total = np.zeros(len(o))
         count = np.zeros(len(o))
-        for extra in range(PROFILE_DAYS):
-            idx = j - day * (first + extra)
-            ok = idx >= 0
+        for extra in range(wanted + HOLIDAY_SLACK):
+            idx = j - period * (first + extra)
+            ok = (idx >= 0) & (count < wanted)
+            ok &= self.comparable[np.maximum(idx, 0)]
             total[ok] += self.y[idx[ok]]
             count[ok] += 1
-        return np.where(count > 0, total / np.maximum(count, 1), self.y[o])
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan), count
 
     def scale(self, o: np.ndarray) -> np.ndarray:
-        day = season_steps(self.step)
-        mean = self._window_mean(self.csum, o, day)
-        overall = abs(self.csum[-1]) / max(1, len(self.y))
-        return np.maximum(np.abs(mean), max(1e-6, 0.01 * overall))
+        return _scale(self.csum, o, season_steps(self.step))
 
-    def rows(self, o: np.ndarray, h: np.ndarray, country: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def rows(self, o: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Feature matrix, baseline and scale for origins ``o`` and horizons ``h`` (equal-length arrays)."""
         o = np.asarray(o, dtype=np.int64)
         h = np.asarray(h, dtype=np.int64)
@@ -212,6 +237,9 @@ class SeriesFeatures:
 
         sn_day_idx = j - day * np.ceil(h / day).astype(np.int64)
         sn_week_idx = j - week * np.ceil(h / week).astype(np.int64)
+        for _ in range(HOLIDAY_SLACK + 1):  # the newest comparable week
+            holiday = (sn_week_idx >= 0) & ~self.comparable[np.maximum(sn_week_idx, 0)]
+            sn_week_idx = np.where(holiday, sn_week_idx - week, sn_week_idx)
         sn_week = np.where(sn_week_idx >= 0, y[np.maximum(sn_week_idx, 0)] / sc, np.nan)
         profile_now = np.where(np.isnan(self.profile[o]), np.nan, self.profile[o] / sc)
         columns: dict[str, np.ndarray] = {
@@ -237,9 +265,23 @@ class SeriesFeatures:
             "profile_now": profile_now,
         }
         target_seconds = self.t0 + self.step * j
-        columns.update(calendar_features(target_seconds, country))
+        columns.update(calendar_features(target_seconds, self.country))
         matrix = np.column_stack([columns[name] for name in FEATURES]).astype(np.float64)
         return matrix, base, sc
+
+
+def _scale(csum: np.ndarray, o: np.ndarray, day: int) -> np.ndarray:
+    """Mean load of the day up to each ``o`` (cumulative sums ``csum``), floored at 1 % of the series' mean."""
+    start = np.maximum(o + 1 - day, 0)
+    mean = (csum[o + 1] - csum[start]) / (o + 1 - start)
+    overall = abs(csum[-1]) / max(1, len(csum) - 1)
+    return np.asarray(np.maximum(np.abs(mean), max(1e-6, 0.01 * overall)))
+
+
+def newest_scale(y: np.ndarray, step: int) -> float:
+    """The scale of :meth:`SeriesFeatures.scale` at the newest value of ``y``, without building features."""
+    y = np.asarray(y, dtype=float)
+    return float(_scale(np.concatenate([[0.0], np.cumsum(y)]), np.array([len(y) - 1]), season_steps(step))[0])
 
 
 def horizon_steps(step: int, minutes: tuple[int, ...]) -> np.ndarray:
@@ -262,7 +304,6 @@ def training_rows(
     horizons: np.ndarray,
     origin_every: int,
     per_origin: int,
-    country: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rows (X, label) whose target position is below ``limit`` and trainable (known, not anomalous)."""
     day = season_steps(features.step)
@@ -280,7 +321,7 @@ def training_rows(
     o, h, j = o[ok], h[ok], j[ok]
     if len(o) == 0:
         return np.empty((0, len(FEATURES))), np.empty(0)
-    x, base, sc = features.rows(o, h, country)
+    x, base, sc = features.rows(o, h)
     target = np.clip((label[j] - base) / sc, -10, 10)
     return x, target
 
