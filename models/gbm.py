@@ -4,13 +4,14 @@ Each training row is (target, origin ``o``, horizon ``h``): features known at ``
 features of the target time ``o + h``; the label is the gap between the load at ``o + h`` and a
 seasonal baseline (mean of the same time of the week on the last 3 comparable weeks when two are
 known, else of the same time of day on the last 7 comparable days), divided by the target's recent
-mean load. A day is comparable unless it is a public holiday or the eve of one. Normalising makes targets of any unit share one model; the baseline lets trees, which cannot
-extrapolate, work on small corrections. Direct (not recursive) forecasting: one prediction per
-horizon step, no feedback of predictions, so 288 steps x 1,000 targets is one ``predict`` call.
+mean load. A day is comparable unless it is a public holiday or the eve of one. Normalising makes
+targets of any unit share one model; the baseline lets trees, which cannot extrapolate, work on
+small corrections. Direct (not recursive) forecasting: one prediction per horizon step, no
+feedback of predictions, so 288 steps x 1,000 targets is one ``predict`` call.
 
 Features: recent lags, rolling means / standard deviations, rate of change, deviation from the
-daily profile, seasonal lags of the target time (1 day, 1 comparable week), calendar (hour, weekday, month
-end, payday, public holiday via ``holidays``) and Fourier terms of the day and week.
+daily profile, seasonal lags of the target time (1 day, 1 comparable week), calendar (hour,
+weekday, month end, payday, public holiday via ``holidays``) and Fourier terms of the day and week.
 """
 
 from __future__ import annotations
