@@ -497,14 +497,19 @@ class EnsembleForecaster:
                 fit = self._short_fit(prep)
                 paths = {FALLBACK: seasonal_naive(prep.filled, int(hs[-1]), self.day)}
             else:
-                errors = self._recent_stat_errors(fit, prep, recent_gbm, len(work))
+                # one feature build per target serves the last hour's LightGBM re-forecasts and this one
+                feats = (
+                    SeriesFeatures.build(prep.filled, prep.series.t0, self.step, cfg.holiday_country)
+                    if "LightGBM" in fit.models and self.booster_.booster is not None
+                    else None
+                )
+                errors = self._recent_stat_errors(fit, prep, feats, recent_gbm, len(work))
                 paths = {
                     m: p
                     for m, p in apply_stat(fit.stat, prep.filled, prep.series.t0, int(hs[-1])).items()
                     if m in fit.models
                 }
-                if "LightGBM" in fit.models and self.booster_.booster is not None:
-                    feats = SeriesFeatures.build(prep.filled, prep.series.t0, self.step, cfg.holiday_country)
+                if feats is not None:
                     o = np.full(len(hs), len(prep.filled) - 1)
                     xr, base, sc_rows = feats.rows(o, hs)
                     gbm_blocks.append(xr)
@@ -543,6 +548,7 @@ class EnsembleForecaster:
         self,
         fit: TargetFit,
         prep: Prepared,
+        feats: SeriesFeatures | None,
         gbm_requests: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
         work_index: int,
     ) -> dict[str, list[float]]:
@@ -550,7 +556,8 @@ class EnsembleForecaster:
 
         Models applied at origins every ``recent_every_minutes`` in the last ``recent_origins`` steps of
         that spacing, horizons up to 1 h: the recent out-of-sample accuracy that re-weights the short
-        horizons when the load changes regime (a drop, a surge) after the last training.
+        horizons when the load changes regime (a drop, a surge) after the last training. LightGBM's rows
+        (from ``feats``, None when it is not used) are queued on ``gbm_requests`` for one batched predict.
         """
         cfg = self.config
         assert fit.stat is not None
@@ -558,7 +565,6 @@ class EnsembleForecaster:
         every = max(1, round(cfg.recent_every_minutes * 60 / self.step))
         hour = max(1, round(3600 / self.step))
         errors: dict[str, list[float]] = {}
-        feats = None
         # at coarse steps (30 min) look further back so that about 24 errors are measured
         origins = max(cfg.recent_origins, math.ceil(24 / hour)) if cfg.recent_origins else 0
         for k in range(1, origins + 1):
@@ -571,9 +577,7 @@ class EnsembleForecaster:
             for m, path in apply_stat(fit.stat, prep.filled[: o + 1], prep.series.t0, hmax).items():
                 if m in fit.models:
                     errors.setdefault(m, []).extend(np.abs(truth - path[:hmax]) / sc)
-            if "LightGBM" in fit.models and self.booster_.booster is not None:
-                if feats is None:
-                    feats = SeriesFeatures.build(prep.filled, prep.series.t0, self.step, cfg.holiday_country)
+            if feats is not None:
                 h = np.arange(1, hmax + 1)
                 x, base, sc_rows = feats.rows(np.full(hmax, o), h)
                 gbm_requests.append((work_index, x, np.vstack([base, sc_rows]), truth))
