@@ -31,6 +31,10 @@ from functions.domain.target import LoadMetric, ScalingTarget
 
 #: Guard against ``ceil(30.000000000004) == 31`` when a load sits exactly on an instance boundary.
 _CEIL_TOLERANCE = 1e-9
+#: Needs are counted up to this many instances, far above any ``max_capacity`` (at most 10,000): a larger,
+#: infinite or overflowing need (a forecast of 1e30, a capacity of 1e-6 per instance) saturates here and is
+#: then capped at ``max_capacity``, never wrapped around by integer arithmetic into a small number.
+MAX_NEED = 1_000_000_000
 MIN_SAMPLES = 30
 #: how much history the trainer learns ``capacity_per_instance`` from
 LEARN_DAYS = 14.0
@@ -64,17 +68,28 @@ def utilization_metric(target: ScalingTarget) -> LoadMetric:
 
 
 def instances_for(load: float, load_per_instance: float) -> int:
-    """Instances needed so that ``load`` stays at or below ``load_per_instance`` each (0 for no load)."""
+    """Instances needed so that ``load`` stays at or below ``load_per_instance`` each: 0 for no (or unknown)
+    load, at most :data:`MAX_NEED` (an infinite or overflowing need saturates)."""
+    if not load_per_instance > 0:
+        raise ValueError(f"load_per_instance: must be positive, got {load_per_instance!r}")
     if not load > 0:
         return 0
-    return max(0, math.ceil(load / load_per_instance - _CEIL_TOLERANCE))
+    ratio = load / load_per_instance
+    if not ratio < MAX_NEED:
+        return MAX_NEED
+    return max(0, math.ceil(ratio - _CEIL_TOLERANCE))
 
 
 def instances_for_array(load: np.ndarray, load_per_instance: float) -> np.ndarray:
-    """Vectorised :func:`instances_for`; NaN (unknown load) gives -1."""
+    """Vectorised :func:`instances_for`, saturating at :data:`MAX_NEED` likewise; NaN (unknown load) gives -1."""
+    if not load_per_instance > 0:
+        raise ValueError(f"load_per_instance: must be positive, got {load_per_instance!r}")
+    load = np.asarray(load, dtype=float)
     out = np.full(np.shape(load), -1, dtype=np.int64)
     known = ~np.isnan(load)
-    out[known] = np.maximum(0, np.ceil(load[known] / load_per_instance - _CEIL_TOLERANCE)).astype(np.int64)
+    with np.errstate(over="ignore"):
+        ratio = np.minimum(load[known] / load_per_instance, float(MAX_NEED))
+    out[known] = np.maximum(0.0, np.ceil(ratio - _CEIL_TOLERANCE)).astype(np.int64)
     return out
 
 

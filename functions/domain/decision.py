@@ -57,7 +57,7 @@ import numpy as np
 
 from events.contracts import Mode, ScalingDecided
 from functions.domain.calibration import ForecastCalibration, ForecastTracker
-from functions.domain.capacity_model import capacity_of, instances_for, instances_for_array
+from functions.domain.capacity_model import MAX_NEED, capacity_of, instances_for, instances_for_array
 from functions.domain.reactive import reactive_need
 from functions.domain.target import ScalingTarget
 from models.api import ForecastPath, NoForecast
@@ -263,9 +263,18 @@ def _from_ns(value: int) -> datetime:
 
 
 def format_load(value: float, unit: str = "") -> str:
-    """``12,400 req/min`` for large loads, three significant digits for small ones."""
-    text = f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+    """``12,400 req/min`` for large loads, three significant digits for small and absurd ones (``1e+30``)."""
+    text = f"{value:,.0f}" if 100 <= value < 1e15 else f"{value:.3g}"
     return f"{text} {unit}" if unit else text
+
+
+_LARGEST = float(np.finfo(float).max)
+
+
+def _finite_loads(loads: np.ndarray) -> np.ndarray:
+    """Forecast loads with overflow (inf) and broken arithmetic (NaN, e.g. inf - inf) read as the largest load:
+    an absurd forecast saturates the need at ``max_capacity``; it never reads as no load."""
+    return np.nan_to_num(loads, nan=_LARGEST, posinf=_LARGEST, neginf=0.0)
 
 
 def _quantile_label(q: float) -> str:
@@ -326,7 +335,7 @@ def _cost_optimal_quantile(
     minutes = step_seconds / 60.0
     best: tuple[float, int, float] | None = None
     for q in policy.quantiles:
-        load = window.load_at(q)
+        load = _finite_loads(window.load_at(q))
         need = target.clamp(int(instances_for_array(load, per_instance).max()))
         violation_minutes = float(window.exceedance(need * per_instance).sum()) * minutes
         cost = (
@@ -434,10 +443,10 @@ def decide(
             stamps=stamps[ahead],
             calibration=usable_calibration,
         )
-        loads = horizon.load_at(plain_q)
+        loads = _finite_loads(horizon.load_at(plain_q))
         per_step = instances_for_array(loads, per_instance)
         if quantile != plain_q:
-            loads = horizon.load_at(quantile)
+            loads = _finite_loads(horizon.load_at(quantile))
         window_loads = np.where(priced[ahead], loads, -1.0)
         top = int(np.argmax(window_loads))
         peak_load, peak_at = float(loads[top]), _from_ns(int(horizon.stamps[top]))
@@ -573,6 +582,8 @@ def tracker_for(target: ScalingTarget, policy: DecisionPolicy | None = None) -> 
 
 
 def _instances(count: int) -> str:
+    if count >= MAX_NEED:
+        return f"at least {MAX_NEED:,} instances"
     return f"{count} instance" if count == 1 else f"{count} instances"
 
 

@@ -7,8 +7,10 @@ import pytest
 from decision_helpers import make_target
 
 from functions.domain.capacity_model import (
+    MAX_NEED,
     CapacityEstimate,
     instances_for,
+    instances_for_array,
     learn_capacity_per_instance,
     resolve_capacity,
 )
@@ -76,3 +78,14 @@ def test_instances_for_rounds_up_but_not_on_float_noise():
     assert instances_for(10.0000000001, 10) == 1
     assert instances_for(10.01, 10) == 2
     assert instances_for(float("nan"), 10) == 0
+
+
+def test_needs_saturate_instead_of_overflowing():
+    # GIVEN needs beyond int64 (1e30 / 100), beyond a float (1e305 / 1e-6) and infinite
+    loads = np.array([1e30, 1e305, np.inf, 3e18, 250.0, np.nan, -5.0])
+    # THEN each saturates at MAX_NEED (never a wrapped-around or negative count); unknown stays -1
+    assert instances_for_array(loads, 100.0).tolist() == [MAX_NEED, MAX_NEED, MAX_NEED, MAX_NEED, 3, -1, 0]
+    assert instances_for(1e305, 1e-6) == instances_for(float("inf"), 1.0) == MAX_NEED
+    assert instances_for_array(np.array([1e15]), 1e-6)[0] == MAX_NEED
+    with pytest.raises(ValueError, match="load_per_instance"):
+        instances_for(10.0, 0.0)

@@ -267,3 +267,34 @@ def test_instances_added_now_are_priced_for_the_stabilisation_window():
         ).desired
         == quick.desired
     )
+
+
+@pytest.mark.parametrize("load", [1e30, 1e300, 3e18])
+def test_an_enormous_forecast_never_scales_in(load):
+    # GIVEN 20 instances of at most 40, a newest load of 300 and a forecast of `load` everywhere (above 2^63
+    # instances' worth for the two first: int64 arithmetic used to wrap and scale in to 4)
+    target = make_target(max_capacity=40, capacity_per_instance=100.0)
+    stable = TargetState(plan_lower_since=NOW - timedelta(hours=1))
+    decision = _decide(make_path(flat(load)), desired=20, recent=300, target=target, state=stable, policy=None)
+    # THEN the need saturates at max_capacity: scale out as far as the step limit allows, never in
+    assert decision.action == "scale_out" and decision.desired == 40
+    assert "max_capacity 40 caps it" in decision.reason
+    assert all(step.capacity == 40 for step in decision.plan)
+
+
+def test_a_tiny_capacity_per_instance_saturates_at_max_capacity():
+    # GIVEN one instance serves 1e-6 of a unit and the load is 1e15 units (1e21 instances, beyond int64);
+    # no newest load to guard the decision, and a plan that has been lower for an hour
+    target = make_target(max_capacity=40, capacity_per_instance=1e-6)
+    stable = TargetState(plan_lower_since=NOW - timedelta(hours=1))
+    decision = _decide(make_path(flat(1e15)), desired=20, target=target, state=stable, policy=None)
+    # THEN the need is max_capacity
+    assert decision.desired == 40 and decision.action == "scale_out"
+
+
+def test_the_reactive_rule_saturates_too():
+    # GIVEN no forecast and a newest load whose need overflows a float division (load / 1e-6 per instance)
+    target = make_target(max_capacity=40, capacity_per_instance=1e-6)
+    decision = _decide(None, desired=20, recent=1e305, target=target)
+    # THEN the reactive need is max_capacity
+    assert decision.desired == 40 and decision.reactive
