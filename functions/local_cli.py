@@ -206,7 +206,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             aws.create_asg(web.asg_name or "", desired=initial, min_size=1, max_size=web.max_capacity)
             aws.create_ecs_service(api.ecs_cluster or "", "api", desired=initial)
             aws.put_targets([web, api])
-            archive = S3Store.for_bucket(aws.client("s3"), aws.bucket)
+            archive = S3Store.for_bucket(aws.client("s3"), aws.bucket, audit_bucket=aws.audit_bucket)
             warm = frame[frame["ds"] < start.replace(tzinfo=None)]
             for target in (web, api):
                 archive.write_history(target.target_id, warm[["ds", "y"]], part_id="00000000T000000Z-warmup")

@@ -296,6 +296,10 @@ class LocalAws:
         return f"{self.prefix}-bucket"
 
     @property
+    def audit_bucket(self) -> str:
+        return f"{self.prefix}-audit"
+
+    @property
     def bus(self) -> str:
         return f"{self.prefix}-bus"
 
@@ -320,6 +324,7 @@ class LocalAws:
             tables.MODEL_REGISTRY.env_var: names.model_registry,
             tables.IDEMPOTENCY.env_var: self.idempotency_table,
             "BUCKET_NAME": self.bucket,
+            "AUDIT_BUCKET_NAME": self.audit_bucket,
             "EVENT_BUS_NAME": self.bus,
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_REGION": REGION,
@@ -333,7 +338,17 @@ class LocalAws:
         dynamodb = self.client("dynamodb")
         create_tables(dynamodb, self.table_names())
         dynamodb.create_table(**tables.create_table_kwargs(tables.IDEMPOTENCY, self.idempotency_table))
-        self.client("s3").create_bucket(Bucket=self.bucket)
+        from functions.adapters.s3 import DEFAULT_AUDIT_RETENTION_DAYS
+
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=self.bucket)
+        # as deployed: Object Lock in compliance mode, every audit version locked when written
+        s3.create_bucket(Bucket=self.audit_bucket, ObjectLockEnabledForBucket=True)
+        retention = {"Mode": "COMPLIANCE", "Days": DEFAULT_AUDIT_RETENTION_DAYS}
+        s3.put_object_lock_configuration(
+            Bucket=self.audit_bucket,
+            ObjectLockConfiguration={"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": retention}},
+        )
         self.client("events").create_event_bus(Name=self.bus)
 
     def put_targets(self, targets: list[Any], key: str = "config/targets.json") -> None:

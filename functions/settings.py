@@ -32,6 +32,8 @@ class Settings:
     idempotency_table: str
     bucket: str
     event_bus: str
+    #: the audit trail's bucket (Object Lock); None keeps it in ``bucket`` (in-memory and local runs)
+    audit_bucket: str | None = None
     targets_key: str = "config/targets.json"
     endpoint_url: str | None = None
     batch_size: int = 50
@@ -57,6 +59,7 @@ class Settings:
             idempotency_table=_require(env, IDEMPOTENCY.env_var),
             bucket=_require(env, "BUCKET_NAME"),
             event_bus=_require(env, "EVENT_BUS_NAME"),
+            audit_bucket=_require(env, "AUDIT_BUCKET_NAME"),
             targets_key=env.get("TARGETS_CONFIG_KEY", "config/targets.json"),
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             batch_size=int(env.get("FORESCALE_BATCH_SIZE", "50")),

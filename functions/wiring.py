@@ -157,9 +157,14 @@ def objects() -> ObjectStore:
 
 
 def archive() -> Archive:
-    from functions.adapters.s3 import S3Store
+    from functions.adapters.s3 import S3Objects, S3Store
 
-    return _get("archive", lambda: S3Store(objects()))
+    def build() -> Archive:
+        audit_bucket = settings().audit_bucket
+        audit = S3Objects(client("s3"), audit_bucket) if audit_bucket else None
+        return S3Store(objects(), audit=audit)
+
+    return _get("archive", build)
 
 
 def tracker_records() -> TrackerRecords:

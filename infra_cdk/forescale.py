@@ -45,6 +45,7 @@ from functions.domain.target import ScalingTarget
 from functions.routing import ALARM_STATE_CHANGE_PATTERN, ROUTES, Route
 from infra_cdk import staging, telemetry
 from infra_cdk.access import (
+    AUDIT_PREFIX,
     ENABLED_TAG_KEY,
     ENABLED_TAG_VALUE,
     FUNCTION_ACCESS,
@@ -313,6 +314,7 @@ class Forescale(Construct):
             "POWERTOOLS_LOG_LEVEL": "INFO",
             **{table.env_var: storage.table_name(table) for table in ALL_TABLES},
             "BUCKET_NAME": storage.bucket_name,
+            "AUDIT_BUCKET_NAME": storage.audit_bucket_name,
             "EVENT_BUS_NAME": storage.bus_name,
         }
         values = {
@@ -342,9 +344,11 @@ class Forescale(Construct):
             object_actions = (["s3:GetObject"] if prefix in access.reads else []) + (
                 ["s3:PutObject"] if prefix in access.writes else []
             )
+            # the audit trail has a bucket of its own (Object Lock), under the same key layout
+            bucket_arn = storage.audit_bucket_arn if prefix == AUDIT_PREFIX else storage.bucket_arn
             policy.allow(
                 object_actions,
-                [f"{storage.bucket_arn}/{prefix}*"],
+                [f"{bucket_arn}/{prefix}*"],
                 reason=f"{spec.name} reaches objects under the {prefix} prefix only",
             )
         if access.lists:

@@ -17,7 +17,7 @@ from constructs import Construct
 from events.contracts import Mode
 from functions.domain.target import ScalingTarget
 from infra_cdk.forescale import Cadence, Forescale
-from infra_cdk.storage import ForescaleStorage, StorageRef
+from infra_cdk.storage import DEFAULT_AUDIT_RETENTION_DAYS, ForescaleStorage, StorageRef
 
 
 class ForescaleStatefulStack(Stack):
@@ -29,12 +29,18 @@ class ForescaleStatefulStack(Stack):
         construct_id: str,
         *,
         business_event_accounts: Sequence[str] = (),
+        audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS,
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            scope, construct_id, description="forescale: tables, bucket and event bus (stateful)", **kwargs
+            scope, construct_id, description="forescale: tables, buckets and event bus (stateful)", **kwargs
         )
-        self.storage = ForescaleStorage(self, "Storage", business_event_accounts=business_event_accounts)
+        self.storage = ForescaleStorage(
+            self,
+            "Storage",
+            business_event_accounts=business_event_accounts,
+            audit_retention_days=audit_retention_days,
+        )
         self.storage.export(self.export_prefix)
 
     @property

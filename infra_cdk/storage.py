@@ -19,10 +19,14 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from events.contracts import ALL_CONTRACTS, BusinessEvent
+from functions.adapters.s3 import DEFAULT_AUDIT_RETENTION_DAYS
 from functions.adapters.tables import ALL_TABLES, TableSpec
 from infra_cdk.access import AUDIT_PREFIX, HISTORY, MODELS, TARGETS_KEY, TRACKER
 from infra_cdk.names import default_bus_name
 from infra_cdk.policies import acknowledge
+
+#: S3's own ceiling for a default retention period.
+MAX_AUDIT_RETENTION_DAYS = 36_500
 
 #: Every ``source`` the forescale contracts use: the only sources the bus accepts.
 BUS_SOURCES: tuple[str, ...] = tuple(dict.fromkeys(contract.SOURCE for contract in ALL_CONTRACTS))
@@ -34,6 +38,8 @@ class StorageRef:
 
     bucket_name: str
     bucket_arn: str
+    audit_bucket_name: str
+    audit_bucket_arn: str
     bus_name: str
     bus_arn: str
     table_names: dict[str, str]
@@ -50,6 +56,8 @@ class StorageRef:
         items = {
             "BucketName": self.bucket_name,
             "BucketArn": self.bucket_arn,
+            "AuditBucketName": self.audit_bucket_name,
+            "AuditBucketArn": self.audit_bucket_arn,
             "BusName": self.bus_name,
             "BusArn": self.bus_arn,
         }
@@ -68,6 +76,8 @@ class StorageRef:
         return cls(
             bucket_name=value("BucketName"),
             bucket_arn=value("BucketArn"),
+            audit_bucket_name=value("AuditBucketName"),
+            audit_bucket_arn=value("AuditBucketArn"),
             bus_name=value("BusName"),
             bus_arn=value("BusArn"),
             table_names={spec.logical_name: value(f"{spec.logical_name}TableName") for spec in ALL_TABLES},
@@ -76,14 +86,18 @@ class StorageRef:
 
 
 class ForescaleStorage(Construct):
-    """DynamoDB tables, the S3 bucket (with its access-log bucket) and the forescale event bus.
+    """DynamoDB tables, the S3 buckets (data, audit, access logs) and the forescale event bus.
 
     Tables: on demand, point-in-time recovery, AWS-managed encryption, TTL where the spec has one,
-    deletion protection, retained on removal. Bucket: versioned, S3-managed encryption, public
-    access blocked, TLS only, lifecycle per prefix, and ``audit/`` objects can be neither deleted
-    nor overwritten (writes must carry ``If-None-Match``). ``tracker/`` holds the one object per target
-    the decider replaces every decision: writes must be conditional (``If-Match`` or ``If-None-Match``),
-    and the versions it replaces expire after a day (no Object Lock on this bucket, so they can). Bus: archived for replay; a resource
+    deletion protection, retained on removal. Buckets: versioned, S3-managed encryption, public
+    access blocked, TLS only. The data bucket has a lifecycle per prefix; ``tracker/`` holds the one
+    object per target the decider replaces every decision: writes must be conditional (``If-Match`` or
+    ``If-None-Match``), and the versions it replaces expire after a day. The audit bucket is apart so
+    that it can have S3 Object Lock in compliance mode: every version is locked for
+    ``audit_retention_days`` when written and nobody, an administrator or the root user included, can
+    delete it, shorten its lock or disable the lock before then (a lifecycle rule cannot either; a
+    bucket policy is not enough, as an administrator may rewrite it). Its policy also refuses deletion
+    and overwrite (writes must carry ``If-None-Match``). Bus: archived for replay; a resource
     policy refuses events from other accounts (except ``business_event_accounts``, which may send
     business events only) and events whose source is not a forescale contract's.
     """
@@ -96,9 +110,15 @@ class ForescaleStorage(Construct):
         business_event_accounts: Sequence[str] = (),
         bus_name: str | None = None,
         archive_retention: Duration | None = None,
+        audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
+        if isinstance(audit_retention_days, bool) or not 1 <= audit_retention_days <= MAX_AUDIT_RETENTION_DAYS:
+            raise ValueError(
+                f"audit_retention_days: {audit_retention_days!r} is not a whole number of days "
+                f"from 1 to {MAX_AUDIT_RETENTION_DAYS}"
+            )
         for account in business_event_accounts:
             if not (len(account) == 12 and account.isdigit()):
                 raise ValueError(f"business_event_accounts: {account!r} is not a 12-digit AWS account id")
@@ -107,6 +127,7 @@ class ForescaleStorage(Construct):
         }
         self.access_log_bucket = self._access_log_bucket(removal_policy)
         self.bucket = self._bucket(removal_policy)
+        self.audit_bucket = self._audit_bucket(removal_policy, audit_retention_days)
         self.bus = events.EventBus(
             self,
             "Bus",
@@ -186,39 +207,10 @@ class ForescaleStorage(Construct):
                 s3.LifecycleRule(
                     id="targets-config-history", prefix=TARGETS_KEY, noncurrent_version_expiration=Duration.days(365)
                 ),
-                s3.LifecycleRule(
-                    id="audit-to-infrequent-access",
-                    prefix=AUDIT_PREFIX,
-                    transitions=[
-                        s3.Transition(
-                            storage_class=s3.StorageClass.INFREQUENT_ACCESS, transition_after=Duration.days(90)
-                        )
-                    ],
-                ),
             ],
             removal_policy=removal_policy,
         )
         self._log_to(bucket, prefix="forescale/")
-        audit_objects = bucket.arn_for_objects(f"{AUDIT_PREFIX}*")
-        bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="DenyAuditDeletion",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectRetention"],
-                resources=[audit_objects],
-            )
-        )
-        bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="DenyAuditOverwrite",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["s3:PutObject"],
-                resources=[audit_objects],
-                conditions={"Null": {"s3:if-none-match": "true"}},
-            )
-        )
         bucket.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="DenyUnconditionalForecastRecordWrites",
@@ -232,6 +224,64 @@ class ForescaleStorage(Construct):
         )
         return bucket
 
+    def _audit_bucket(self, removal_policy: RemovalPolicy, retention_days: int) -> s3.Bucket:
+        """The audit trail (``audit/`` keys), locked in compliance mode: Object Lock needs a bucket of its own,
+        since its default retention applies to every object and the data bucket's versions must expire."""
+        bucket = s3.Bucket(
+            self,
+            "AuditBucket",
+            versioned=True,
+            object_lock_enabled=True,
+            object_lock_default_retention=s3.ObjectLockRetention.compliance(Duration.days(retention_days)),
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            # transitions only: a locked version is never expired, and no rule here asks to
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)
+                ),
+                s3.LifecycleRule(
+                    id="audit-to-infrequent-access",
+                    prefix=AUDIT_PREFIX,
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.INFREQUENT_ACCESS, transition_after=Duration.days(90)
+                        )
+                    ],
+                ),
+            ],
+            removal_policy=removal_policy,
+        )
+        self._log_to(bucket, prefix="audit/")
+        audit_objects = bucket.arn_for_objects("*")
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyAuditDeletion",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=[
+                    "s3:DeleteObject",
+                    "s3:DeleteObjectVersion",
+                    "s3:PutObjectRetention",
+                    "s3:BypassGovernanceRetention",
+                ],
+                resources=[audit_objects],
+            )
+        )
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyAuditOverwrite",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[audit_objects],
+                conditions={"Null": {"s3:if-none-match": "true"}},
+            )
+        )
+        return bucket
+
     def _log_to(self, bucket: s3.Bucket, *, prefix: str) -> None:
         """Server access logging through a bucket policy (no ACLs, whatever the app's feature flags)."""
         cfn_bucket = bucket.node.default_child
@@ -241,7 +291,7 @@ class ForescaleStorage(Construct):
         )
         self.access_log_bucket.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="AllowServerAccessLogs",
+                sid=f"AllowServerAccessLogs{prefix.strip('/').title()}",
                 principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
                 actions=["s3:PutObject"],
                 resources=[self.access_log_bucket.arn_for_objects(f"{prefix}*")],
@@ -297,6 +347,8 @@ class ForescaleStorage(Construct):
         return StorageRef(
             bucket_name=self.bucket.bucket_name,
             bucket_arn=self.bucket.bucket_arn,
+            audit_bucket_name=self.audit_bucket.bucket_name,
+            audit_bucket_arn=self.audit_bucket.bucket_arn,
             bus_name=self.bus.event_bus_name,
             bus_arn=self.bus.event_bus_arn,
             table_names={name: table.table_name for name, table in self.tables.items()},

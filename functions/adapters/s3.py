@@ -4,7 +4,7 @@ Keys (``<id>`` is the target id percent-encoded, so ``/`` or ``:`` in an id cann
 
     history/target=<id>/date=YYYY-MM-DD/<part_id>.parquet        one part per collector write
     history/target=<id>/date=YYYY-MM-DD/compacted-NNNN.parquet   compaction generation NNNN of that day
-    audit/target=<id>/date=YYYY-MM-DD/<record_id>.parquet        one audit batch
+    audit/target=<id>/date=YYYY-MM-DD/<record_id>.parquet        one audit batch (in the audit bucket)
     models/<id>/<version>/<relative path>                        artifact files, then
     models/<id>/<version>/metadata.json                          written last: files, sizes, sha256
 
@@ -18,6 +18,8 @@ compacted file's Parquet metadata), applied in part-name order; for a timestamp 
 parts the later one wins (CloudWatch revises recent points, so the collector re-reads them). Part
 ids should therefore sort chronologically (e.g. ``20261122T0843Z-round-000042``).
 
+The audit trail has a bucket of its own when deployed (S3 Object Lock in compliance mode, which would also
+lock every history and tracker version if it shared their bucket); without one it shares the data bucket.
 The twin is the same :class:`S3Store` over :class:`functions.adapters.memory.InMemoryObjects`.
 """
 
@@ -47,6 +49,8 @@ _PART_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=-]{0,199}$")
 _COMPACTED = re.compile(r"^compacted-(\d{4,})\.parquet$")
 _PARTS_METADATA_KEY = b"forescale.parts"
 METADATA_FILE = "metadata.json"
+#: Days each audit object version stays locked (S3 Object Lock, compliance mode) unless the deployment says otherwise.
+DEFAULT_AUDIT_RETENTION_DAYS = 365
 
 
 class ObjectExistsError(AlreadyExistsError):
@@ -131,7 +135,7 @@ def put_once(objects: ObjectStore, key: str, body: bytes, *, content_type: str =
 
 
 class Archive(Protocol):
-    """Metric history, audit trail and model artifacts (the S3 bucket of forescale)."""
+    """Metric history, audit trail and model artifacts (the S3 buckets of forescale)."""
 
     def write_history(self, target_id: str, frame: pd.DataFrame, *, part_id: str) -> list[str]:
         """Store ``frame`` (``ds``, ``y``) as one new part per UTC day it covers; returns the keys."""
@@ -277,12 +281,14 @@ def _merge_last_wins(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
 class S3Store:
     """:class:`Archive` over an :class:`ObjectStore` (:class:`S3Objects` in AWS, in memory in the twin)."""
 
-    def __init__(self, objects: ObjectStore) -> None:
+    def __init__(self, objects: ObjectStore, *, audit: ObjectStore | None = None) -> None:
         self.objects = objects
+        #: the audit trail's objects: a bucket of their own when deployed (Object Lock), else ``objects``
+        self.audit_objects = audit if audit is not None else objects
 
     @classmethod
-    def for_bucket(cls, client: S3Client, bucket: str) -> S3Store:
-        return cls(S3Objects(client, bucket))
+    def for_bucket(cls, client: S3Client, bucket: str, *, audit_bucket: str | None = None) -> S3Store:
+        return cls(S3Objects(client, bucket), audit=S3Objects(client, audit_bucket) if audit_bucket else None)
 
     # ----------------------------------------------------------------- history
 
@@ -389,7 +395,7 @@ class S3Store:
             for row in rows
         ]
         key = f"{audit_prefix(target_id)}date={recorded_at.date().isoformat()}/{record_id}.parquet"
-        put_once(self.objects, key, _to_parquet(pa.Table.from_pylist(clean)))
+        put_once(self.audit_objects, key, _to_parquet(pa.Table.from_pylist(clean)))
         return key
 
     def read_audit(self, target_id: str, start: datetime, end: datetime) -> pd.DataFrame:
@@ -398,8 +404,8 @@ class S3Store:
         start_utc, end_utc = require_aware(start, "start"), require_aware(end, "end")
         frames = []
         for day in _days(start_utc, end_utc) if end_utc > start_utc else []:
-            for key in self.objects.list_keys(f"{audit_prefix(target_id)}date={day.isoformat()}/"):
-                frames.append(_read_parquet(self.objects.get(key)).to_pandas())
+            for key in self.audit_objects.list_keys(f"{audit_prefix(target_id)}date={day.isoformat()}/"):
+                frames.append(_read_parquet(self.audit_objects.get(key)).to_pandas())
         if not frames:
             return pd.DataFrame(
                 {"target_id": [], "record_id": [], "recorded_at": pd.Series([], dtype="datetime64[us]")}

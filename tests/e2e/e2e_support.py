@@ -78,7 +78,7 @@ class Pipeline:
 
     @property
     def archive(self) -> S3Store:
-        return S3Store.for_bucket(self.aws.client("s3"), self.aws.bucket)
+        return S3Store.for_bucket(self.aws.client("s3"), self.aws.bucket, audit_bucket=self.aws.audit_bucket)
 
     def seed_history(self, target_id: str, ds: pd.DatetimeIndex, y: np.ndarray) -> None:
         """History as the collector would have written it over the past days (one part per day)."""

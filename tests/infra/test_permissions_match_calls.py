@@ -98,6 +98,7 @@ DEPLOYMENT_SETTINGS = {
     "model_registry_table": "MODEL_REGISTRY_TABLE",
     "idempotency_table": "IDEMPOTENCY_TABLE",
     "bucket": "BUCKET_NAME",
+    "audit_bucket": "AUDIT_BUCKET_NAME",
     "event_bus": "EVENT_BUS_NAME",
     "targets_key": "TARGETS_CONFIG_KEY",
     "discovery_tag": "FORESCALE_DISCOVERY_TAG",

@@ -8,7 +8,7 @@ from typing import Any
 
 from events.contracts import ALL_CONTRACTS, BusinessEvent
 from functions.adapters.tables import ALL_TABLES
-from infra_cdk.access import ALL_PREFIXES, ENABLED_TAG_KEY, FUNCTION_ACCESS, TARGETS_KEY
+from infra_cdk.access import ALL_PREFIXES, AUDIT_PREFIX, ENABLED_TAG_KEY, FUNCTION_ACCESS, TARGETS_KEY
 from tests.infra.conftest import (
     STATEFUL,
     STATELESS,
@@ -119,8 +119,12 @@ def test_each_function_reaches_only_its_own_tables_and_prefixes(stateless):
                 text = json.dumps(resource)
                 if any(a.startswith("dynamodb:") for a in as_list(statement["Action"])):
                     tables.add(table_arns[resource["Fn::ImportValue"]])
-                if f"{STATEFUL}-BucketArn" in text and any(a.startswith("s3:") for a in as_list(statement["Action"])):
+                if not any(a.startswith("s3:") for a in as_list(statement["Action"])):
+                    continue
+                if f"{STATEFUL}-BucketArn" in text or f"{STATEFUL}-AuditBucketArn" in text:
                     objects.add(render(resource).removeprefix("TOKEN").lstrip("/"))
+                # the audit trail is written to the audit bucket only, nothing else is
+                assert (f"{STATEFUL}-AuditBucketArn" in text) == (render(resource).endswith(f"/{AUDIT_PREFIX}*")), name
         assert tables == set(access.tables), name
         expected = {f"{p}*" for p in (*access.reads, *access.writes)} | {TARGETS_KEY}
         if access.lists:
@@ -201,7 +205,7 @@ def test_audit_objects_can_be_neither_deleted_nor_overwritten(stateful):
     deletion, overwrite = statements["DenyAuditDeletion"], statements["DenyAuditOverwrite"]
     for statement in (deletion, overwrite):
         assert statement["Effect"] == "Deny" and statement["Principal"] == {"AWS": "*"}
-        assert render(statement["Resource"]).endswith("/audit/*")
+        assert render(statement["Resource"]).endswith("/*")  # every object of the audit bucket
     assert {"s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(deletion["Action"])
     assert overwrite["Action"] == "s3:PutObject"
     assert overwrite["Condition"] == {"Null": {"s3:if-none-match": "true"}}  # only create-if-absent writes

@@ -401,9 +401,14 @@ def test_bucket_is_versioned_encrypted_private_logged_and_has_lifecycle_rules(st
     }
     assert "DestinationBucketName" in props["LoggingConfiguration"]
     rules = {rule["Id"]: rule for rule in props["LifecycleConfiguration"]["Rules"]}
-    assert {"abort-incomplete-uploads", "history", "models", "audit-to-infrequent-access"} <= set(rules)
-    assert "ExpirationInDays" not in rules["audit-to-infrequent-access"]  # audit records never expire
+    assert {"abort-incomplete-uploads", "history", "models"} <= set(rules)
     assert bucket["DeletionPolicy"] == "Retain"
+    # the audit trail's own bucket: its lifecycle moves records to cheaper storage, never expires them
+    (audit,) = [b for k, b in _of_type(stateful, "AWS::S3::Bucket").items() if k.startswith("StorageAuditBucket")]
+    audit_rules = {rule["Id"]: rule for rule in audit["Properties"]["LifecycleConfiguration"]["Rules"]}
+    assert "ExpirationInDays" not in audit_rules["audit-to-infrequent-access"]
+    assert "DestinationBucketName" in audit["Properties"]["LoggingConfiguration"]
+    assert audit["DeletionPolicy"] == "Retain"
 
 
 def test_bus_has_the_name_people_type_in_put_events(stateful):

@@ -30,6 +30,7 @@ from tests.infra.iam_support import (
 )
 
 BUCKET = "forescale-bucket"
+AUDIT_BUCKET = "forescale-audit"
 BUS = "forescale-bus"
 STRANGER = "999988887777"
 ENABLED = {"forescale:enabled": "true"}
@@ -45,7 +46,13 @@ class Policies:
             if kind == "AWS::DynamoDB::Table":
                 self.deployment.names[logical] = f"forescale-{logical}"
             elif kind == "AWS::S3::Bucket":
-                self.deployment.names[logical] = BUCKET if "StorageBucket" in logical else f"logs-{logical}".lower()
+                self.deployment.names[logical] = (
+                    BUCKET
+                    if "StorageBucket" in logical
+                    else AUDIT_BUCKET
+                    if "StorageAuditBucket" in logical
+                    else f"logs-{logical}".lower()
+                )
             elif kind == "AWS::Events::EventBus":
                 self.deployment.names[logical] = BUS
         self.functions = function_ids(stateless)
@@ -61,7 +68,10 @@ class Policies:
         self.bucket: list[Statement] = []
         self.bus: list[tuple[Statement, Any]] = []
         for logical, resource in stateful["Resources"].items():
-            if resource["Type"] == "AWS::S3::BucketPolicy" and "StorageBucket" in str(resource["Properties"]["Bucket"]):
+            bucket = str(resource.get("Properties", {}).get("Bucket"))
+            if resource["Type"] == "AWS::S3::BucketPolicy" and (
+                "StorageBucket" in bucket or "StorageAuditBucket" in bucket
+            ):
                 for raw in resource["Properties"]["PolicyDocument"]["Statement"]:
                     self.bucket.append(Statement.from_template(raw, self.deployment, origin=f"bucket policy {logical}"))
             if resource["Type"] == "AWS::Events::EventBusPolicy":
@@ -172,16 +182,17 @@ def test_only_the_executor_changes_capacity_and_only_of_tagged_or_listed_targets
 def dangerous_requests(policies: Policies) -> list[IamRequest]:
     audit = policies.table("Audit")
     bucket = f"arn:aws:s3:::{BUCKET}"
+    audit_bucket = f"arn:aws:s3:::{AUDIT_BUCKET}"
     functions = [arn("lambda", f"function:{name}") for name in policies.functions]
     out = [
         request("dynamodb:DeleteItem", audit),
         request("dynamodb:UpdateItem", audit),
         request("dynamodb:BatchWriteItem", audit),
         request("dynamodb:DeleteTable", audit),
-        request("s3:DeleteObject", f"{bucket}/audit/target=web/2026/03/10/decision-1.parquet"),
-        request("s3:DeleteObjectVersion", f"{bucket}/audit/target=web/2026/03/10/decision-1.parquet"),
+        request("s3:DeleteObject", f"{audit_bucket}/audit/target=web/2026/03/10/decision-1.parquet"),
+        request("s3:DeleteObjectVersion", f"{audit_bucket}/audit/target=web/2026/03/10/decision-1.parquet"),
         # a write that may replace an existing audit object (no If-None-Match)
-        request("s3:PutObject", f"{bucket}/audit/target=web/2026/03/10/decision-1.parquet"),
+        request("s3:PutObject", f"{audit_bucket}/audit/target=web/2026/03/10/decision-1.parquet"),
         request("s3:PutBucketPolicy", bucket),
         request("s3:PutBucketVersioning", bucket),
         request("s3:DeleteBucket", bucket),
@@ -235,7 +246,7 @@ def test_no_function_can_rewrite_the_audit_trail_escalate_or_modify_itself(polic
 
 def test_the_bucket_refuses_audit_deletion_and_overwrite_to_everyone_and_plain_http(policies, synthesized, figures):
     # GIVEN the bucket policy alone, asked about an administrator of the account (who has every permission)
-    key = f"arn:aws:s3:::{BUCKET}/audit/target=web/2026/03/10/decision-1.parquet"
+    key = f"arn:aws:s3:::{AUDIT_BUCKET}/audit/target=web/2026/03/10/decision-1.parquet"
     administrator = [Statement("Allow", ("*",), ("*",), {}, origin="an administrator")]
     cases = {
         "delete an audit object": (request("s3:DeleteObject", key), False),
@@ -257,10 +268,10 @@ def test_the_bucket_refuses_audit_deletion_and_overwrite_to_everyone_and_plain_h
     buckets = [
         r["Properties"]
         for logical, r in synthesized.templates[STATEFUL]["Resources"].items()
-        if r["Type"] == "AWS::S3::Bucket" and "StorageBucket" in logical
+        if r["Type"] == "AWS::S3::Bucket" and ("StorageBucket" in logical or "StorageAuditBucket" in logical)
     ]
-    if [b.get("VersioningConfiguration", {}).get("Status") for b in buckets] != ["Enabled"]:
-        wrong.append("the bucket is not versioned")
+    if [b.get("VersioningConfiguration", {}).get("Status") for b in buckets] != ["Enabled", "Enabled"]:
+        wrong.append("the buckets are not versioned")
     figures.add(
         "security",
         "audit objects: no deletion, no overwrite, TLS only, versioned",

@@ -108,7 +108,7 @@ class World:
 
     @property
     def archive(self) -> S3Store:
-        return S3Store.for_bucket(self.aws.client("s3"), self.aws.bucket)
+        return S3Store.for_bucket(self.aws.client("s3"), self.aws.bucket, audit_bucket=self.aws.audit_bucket)
 
     def listen(self) -> None:
         """Create the stack's rules (the local router's: EventBridge rule -> SQS queue per function)."""
