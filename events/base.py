@@ -28,9 +28,12 @@ MAX_DETAIL_BYTES = 256 * 1024 - 2048
 
 
 class BusEvent(BaseModel):
-    """A ``detail`` payload on the forescale bus."""
+    """A ``detail`` payload on the forescale bus.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    No number on the bus is infinite or NaN (``allow_inf_nan=False``): JSON has no such numbers, so a stored
+    ``Infinity`` would come back as ``null`` and silently change the event's meaning."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False)
 
     SOURCE: ClassVar[str]
     DETAIL_TYPE: ClassVar[str]

@@ -20,13 +20,25 @@ ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 TagValue = Annotated[str, StringConstraints(max_length=256)]
 
-#: Business events further out or longer than this are refused: they are almost always typos.
+#: Business events longer than this, or arriving more than this before their start, are refused: they are
+#: almost always typos (a wrong year). The start is judged against the receiver's clock (the intake and the
+#: operator API), since a contract has none.
 MAX_EVENT_DAYS = 31
+#: Business events that ended longer ago than this when they arrive are refused: stored events are dropped
+#: this long after their end (and the trainer learns from the last 21 days), so one would be stored for nothing.
+#: A recent past event is accepted: the trainer learns its effect.
+MAX_EVENT_AGE_DAYS = 90
 MAX_MULTIPLIER = 100.0
+#: The largest load any contract carries, in any unit: 10,000 instances (the largest ``max_capacity``) of the
+#: largest ``capacity_per_instance`` (1e12, the bytes a minute of a 100 Gbit/s instance are 7.5e11). A larger
+#: number is a unit mistake or corruption, never a load to size capacity for.
+MAX_LOAD = 1e16
 
 
 class _Part(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """A part nested in a contract: as strict as the contract (no unknown field, no infinite or NaN number)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- collection
@@ -37,7 +49,7 @@ class CollectedTarget(_Part):
 
     target_id: TargetId
     last_timestamp: Timestamp | None = Field(description="Newest load sample stored; None when none arrived.")
-    last_value: float | None = Field(default=None, ge=0)
+    last_value: float | None = Field(default=None, ge=0, le=MAX_LOAD)
     points_written: int = Field(ge=0)
     desired_capacity: int | None = Field(default=None, ge=0)
     in_service_capacity: int | None = Field(default=None, ge=0)
@@ -80,7 +92,9 @@ class ForecastSummary(_Part):
         default=None, ge=0, description="Desired capacity the collector saw in the round this forecast answers."
     )
     in_service_capacity: int | None = Field(default=None, ge=0)
-    recent_load: float | None = Field(default=None, ge=0, description="Newest observed load (at history_end).")
+    recent_load: float | None = Field(
+        default=None, ge=0, le=MAX_LOAD, description="Newest observed load (at history_end)."
+    )
 
 
 class ForecastReady(BusEvent):
@@ -93,7 +107,7 @@ class ForecastReady(BusEvent):
 
 class AnomalousPoint(_Part):
     ds: Timestamp
-    value: float
+    value: float = Field(ge=-MAX_LOAD, le=MAX_LOAD)
     score: float
 
 
@@ -210,7 +224,9 @@ class BusinessEvent(BusEvent):
     start: Timestamp
     end: Timestamp
     expected_multiplier: float | None = Field(default=None, gt=0, le=MAX_MULTIPLIER)
-    expected_load: float | None = Field(default=None, ge=0)
+    expected_load: float | None = Field(
+        default=None, ge=0, le=MAX_LOAD, description="Load expected during the event, in the target metric's unit."
+    )
     note: str = Field(default="", max_length=1000)
 
     @model_validator(mode="after")

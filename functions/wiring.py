@@ -372,7 +372,7 @@ def execute_once(decision: ScalingDecided, context: LambdaContext | None = None)
 def intake() -> IntakeService:
     from functions.services.intake import IntakeService
 
-    return _get("intake", lambda: IntakeService(catalog(), state_store()))
+    return _get("intake", lambda: IntakeService(catalog(), state_store(), clock()))
 
 
 def alarm_responder() -> AlarmResponderService:

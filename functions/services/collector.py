@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from events.base import EventId, TargetId
-from events.contracts import CollectedTarget, MetricsCollected
+from events.contracts import MAX_LOAD, CollectedTarget, MetricsCollected
 from functions.adapters.capacity import CapacityApi, CapacityError, CapacitySnapshot
 from functions.adapters.cloudwatch import MetricSeries, MetricsSource
 from functions.adapters.eventbridge import EventPublisher
@@ -247,7 +247,8 @@ class CollectorService:
         values: list[float] = []
         if series is not None:
             for stamp, value in zip(series.timestamps, series.values, strict=True):
-                if stamp + period <= end and math.isfinite(value) and value >= 0:
+                # a value beyond MAX_LOAD is a unit mistake or corruption: skipped like a gap, never sized for
+                if stamp + period <= end and math.isfinite(value) and 0 <= value <= MAX_LOAD:
                     stamps.append(stamp)
                     values.append(value)
         if stamps:

@@ -1,9 +1,9 @@
 """What the operator API answers: health, targets with their state, forecasts, decisions, business events.
 
 The response models below are the API's contract (its OpenAPI schema is generated from them). A
-business event posted to the API is validated here (contract, known targets, selector) and then put on
-the bus, so that the intake function stays the one writer of business events; an invalid one is
-answered 422 with each field and reason and never reaches the bus.
+business event posted to the API is validated here (contract, times against the clock, known targets,
+selector) and then put on the bus, so that the intake function stays the one writer of business events;
+an invalid one is answered 422 with each field and reason and never reaches the bus.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from functions.adapters.dynamodb import ScalingAction, StateStore
 from functions.adapters.eventbridge import EventPublisher
 from functions.domain.clock import Clock
 from functions.domain.target import ScalingTarget
-from functions.services.intake import affected_targets
+from functions.services.intake import affected_targets, timing_errors
 from functions.services.targets import TargetCatalog
 
 MAX_QUERY_DAYS = 31
@@ -254,7 +254,9 @@ class OperatorService:
         return EventsView(start=low, end=high, events=events, rejected=rejected)
 
     def submit(self, event: BusinessEvent) -> Submitted:
-        target_ids, errors = affected_targets(event, self.catalog.targets())
+        errors = timing_errors(event, self.clock.now())
+        target_ids, target_errors = affected_targets(event, self.catalog.targets())
+        errors += target_errors
         if errors:
             raise InvalidRequestError(errors)
         (event_id,) = self.publisher.publish([event])

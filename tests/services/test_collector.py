@@ -103,3 +103,21 @@ def test_bad_collect_requests_are_refused_by_the_parser(memory, bad):
     except ValueError as error:  # pydantic's ValidationError is a ValueError
         delivery_error = error
     assert delivery_error is not None
+
+
+def test_a_load_above_max_load_is_skipped_like_a_gap_and_the_round_goes_on(memory, clock):
+    # GIVEN two targets, one of which reports 1e17 (beyond MAX_LOAD: a unit mistake, not a load)
+    web, api = target("web"), target("api")
+    world = memory([web, api])
+    for t in (web, api):
+        world.capacity.add_asg(t.asg_name or "", desired=3, min_capacity=1, max_capacity=60)
+    put_load(world, web, NOON - timedelta(minutes=5), 1e17)
+    put_load(world, api, NOON - timedelta(minutes=5), 120.0)
+    clock.current = NOON + timedelta(seconds=10)
+    # WHEN the collector runs
+    result = wiring.collector().collect(CollectRequest())
+    # THEN the absurd point is neither stored nor published; the other target is collected as usual
+    collected = {c.target_id: c for c in result.collected}
+    assert collected["web"].metric_missing and collected["web"].last_value is None
+    assert collected["api"].last_value == 120.0
+    assert world.archive.read_history("web", NOON - timedelta(days=1), NOON + timedelta(hours=1)).empty

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -46,7 +47,9 @@ def test_a_refused_event_is_counted_and_raised(memory, metrics_on, capsys, funct
     assert [doc[REJECTED_EVENTS] for doc in docs if REJECTED_EVENTS in doc] == [[1.0]]
 
 
-def test_an_accepted_event_counts_no_rejection(memory, metrics_on, capsys):
+def test_an_accepted_event_counts_no_rejection(memory, clock, metrics_on, capsys):
     memory([target("web-asg"), target("api-ecs")])  # the sample's targets
-    load_handler("intake")(sample("BusinessEvent"), LambdaContext("intake", "req-1"))
+    event = sample("BusinessEvent")
+    clock.current = datetime.fromisoformat(event["time"])  # a week before the sample's campaign
+    load_handler("intake")(event, LambdaContext("intake", "req-1"))
     assert not [doc for doc in emitted(capsys.readouterr().out) if REJECTED_EVENTS in doc]

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
+from types import UnionType
+from typing import get_args, get_origin
 
 import pytest
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.envelopes import EventBridgeEnvelope
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from events import ALL_CONTRACTS, BusinessEvent, ContractError, ScalingDecided, describe, field_errors
 from events.base import MAX_DETAIL_BYTES, event_pattern, matches, parse_envelope, to_envelope, to_put_events_entry
+from events.contracts import MAX_LOAD, ForecastReady, MetricsCollected
 from events.schema_gen import load_sample, render, schema_path
 
 CONTRACT_IDS = [c.DETAIL_TYPE for c in ALL_CONTRACTS]
@@ -118,3 +122,93 @@ def test_envelope_time_is_utc():
     envelope = to_envelope(event, event_id="e-1", time=when)
     assert envelope["time"] == "2026-01-01T13:00:00Z"
     assert json.loads(json.dumps(envelope))["detail"]["name"] == event.name
+
+
+def _float_paths(model: type[BaseModel], prefix: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Every float field of a contract, nested parts and list items included (lists at their first item)."""
+    return [path for name, info in model.model_fields.items() for path in _paths_of(info.annotation, (*prefix, name))]
+
+
+def _paths_of(annotation: object, path: tuple[str | int, ...]) -> list[tuple[str | int, ...]]:
+    if annotation is float:
+        return [path]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _float_paths(annotation, path)
+    if get_origin(annotation) is list:
+        return _paths_of(get_args(annotation)[0], (*path, 0))
+    if get_origin(annotation) is UnionType:
+        return [found for arg in get_args(annotation) for found in _paths_of(arg, path)]
+    return []
+
+
+def _set(detail: dict, path: tuple[str | int, ...], value: object) -> dict:
+    copy = json.loads(json.dumps(detail))
+    node = copy
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    return copy
+
+
+NON_FINITE_CASES = [
+    (contract, path, value)
+    for contract in ALL_CONTRACTS
+    for path in _float_paths(contract)
+    for value in (math.inf, -math.inf, math.nan, "inf", "Infinity", "NaN")
+]
+
+
+@pytest.mark.parametrize(
+    ("contract", "path", "value"),
+    NON_FINITE_CASES,
+    ids=[f"{c.DETAIL_TYPE}.{'.'.join(map(str, p))}={v}" for c, p, v in NON_FINITE_CASES],
+)
+def test_no_contract_accepts_a_non_finite_number(contract, path, value):
+    # GIVEN the contract's valid sample with one float field (nested parts too) set to a non-finite number
+    detail = load_sample(contract)["detail"]
+    if contract is BusinessEvent:  # one of the two, or "not both" would name the field anyway
+        detail = detail | {"expected_multiplier": None, "expected_load": None}
+    detail = _set(detail, path, value)
+    # WHEN it is validated THEN it is refused, naming that field
+    with pytest.raises(ValidationError) as caught:
+        contract.model_validate(detail)
+    fields = [e["field"] for e in field_errors(caught.value)]
+    assert ".".join(map(str, path)) in fields, fields
+
+
+def test_float_fields_are_found_in_every_contract_with_numbers():
+    # the walk above reaches the nested parts (a walk that found nothing would make the test above vacuous)
+    found = {c.DETAIL_TYPE: _float_paths(c) for c in ALL_CONTRACTS}
+    assert ("targets", 0, "last_value") in found["MetricsCollected"]
+    assert ("forecasts", 0, "recent_load") in found["ForecastReady"]
+    assert ("points", 0, "value") in found["AnomalyDetected"]
+    assert ("expected_load",) in found["BusinessEvent"]
+
+
+def test_json_infinity_is_refused_as_text_too():
+    # GIVEN `Infinity` as a JSON literal (Python's json writes it; pydantic's JSON reader accepts it)
+    detail = load_sample(BusinessEvent)["detail"] | {"expected_multiplier": None}
+    text = json.dumps(detail).replace('"expected_load": null', '"expected_load": Infinity')
+    with pytest.raises(ValidationError) as caught:
+        BusinessEvent.model_validate_json(text)
+    assert [e["field"] for e in field_errors(caught.value)] == ["expected_load"]
+
+
+@pytest.mark.parametrize(
+    ("contract", "path", "value"),
+    [
+        (BusinessEvent, ("expected_load",), 1e17),
+        (MetricsCollected, ("targets", 0, "last_value"), 1e17),
+        (ForecastReady, ("forecasts", 0, "recent_load"), 1e17),
+    ],
+)
+def test_loads_have_an_upper_bound(contract, path, value):
+    # GIVEN a load above MAX_LOAD (10,000 instances of the largest capacity_per_instance, 1e12)
+    detail = load_sample(contract)["detail"]
+    if contract is BusinessEvent:
+        detail = detail | {"expected_multiplier": None}
+    with pytest.raises(ValidationError) as caught:
+        contract.model_validate(_set(detail, path, value))
+    assert ".".join(map(str, path)) in [e["field"] for e in field_errors(caught.value)]
+    # ... while MAX_LOAD itself is accepted
+    assert contract.model_validate(_set(detail, path, MAX_LOAD))
