@@ -80,7 +80,10 @@ def test_executor_survives_throttling_5xx_resets_timeouts_and_outages(world: Wor
         recorded = actions[invocation.key]
         return len(recorded) == 1 and recorded[0].decision_id == f"decision-{invocation.key}-1"
 
-    ledger = executor.ledger(confirmed)
+    # t5's decision ended as a recorded ScalingFailed, rolled back: contained, not a success
+    ledger = executor.ledger(
+        confirmed, reported_failed=lambda i: any(isinstance(a, ScalingFailed) for a in actions[i.key])
+    )
     state = {t.target_id: world.desired(t) for t in targets}
     outcomes = {i.key: (i.state, (i.result or {}).get("status")) for i in executor.invocations}
     failed = actions["t5"][0] if actions["t5"] else None

@@ -52,6 +52,12 @@ def test_trainer_survives_faults_and_dead_letters_a_batch_without_history(world:
     report(figures, "trainer", world, ledger, checks)
 
 
+def end_of(status: int | None) -> str:
+    """Where a synchronous request ended: answered, or refused to the caller (an error status or a failed
+    function: the caller still holds its request)."""
+    return "succeeded" if status is not None and status < 300 else "returned"
+
+
 def test_operator_api_answers_through_faults_and_never_half_accepts_an_event(world: World, figures):
     # GIVEN the API over three targets, and the rules that route business events to the intake
     world.add_asg_targets(3, desired=4)
@@ -81,20 +87,19 @@ def test_operator_api_answers_through_faults_and_never_half_accepts_an_event(wor
     proxy.inject("throttle", "dynamodb", "GetItem", times=2)
     proxy.inject("reset", "dynamodb", "Query", times=1)
     proxy.inject("throttle", "events", "PutEvents", times=2)
-    answers = [
-        request("GET", "/targets"),
-        request("GET", "/targets/t0/decisions"),
-        request("POST", "/events", sale),
-    ]
+    calls = [("GET", "/targets", None), ("GET", "/targets/t0/decisions", None), ("POST", "/events", sale)]
+    answers = []
+    for index, call in enumerate(calls):
+        with proxy.attributed_to(f"request-{index}"):
+            answers.append(request(*call))
     proxy.inject("server_error", "events", "PutEvents", times=1000)
-    answers.append(request("POST", "/events", {**sale, "name": "second sale"}))
+    with proxy.attributed_to("request-3"):
+        answers.append(request("POST", "/events", {**sale, "name": "second sale"}))
 
     # THEN reads answered, the first event is on the bus once, the second is refused to the caller and absent
     delivered = [e["detail"]["name"] for e in world.delivered("BusinessEvent")]
     statuses = [status for status, _ in answers]
-    succeeded = sum(1 for s in statuses if s is not None and s < 300)
-    returned = sum(1 for s in statuses if s is None or s >= 500)
-    ledger = Ledger(inputs=len(answers), succeeded=succeeded, pending=0, dead_lettered=0, returned=returned)
+    ledger = Ledger.of({f"request-{index}": end_of(status) for index, status in enumerate(statuses)})
     checks = {
         "reads answered": statuses[:2] == [200, 200],
         "event accepted once": statuses[2] == 202 and delivered.count("sale") == 1,

@@ -15,6 +15,7 @@ import pytest
 
 from events.contracts import ForecastReady
 from functions.adapters.dynamodb import KillSwitch, target_pk
+from tests.support.figures import scenario_checks
 from tests.support.world import NOON, STEP, World, alarm_envelope, flat_forecast, report, summary
 
 pytestmark = pytest.mark.integration
@@ -85,8 +86,7 @@ def test_stale_missing_corrupt_forecasts_and_missing_or_late_metrics_never_scale
         "reactive scale-out on stale forecast": desired["t6"] > 10 and decided["t6"][-1].reactive,
         "one decision each, one invocation": len(decider.invocations[0].attempts) == 1,
     }
-    failed = sum(1 for passed in checks.values() if not passed)
-    figures.add("invariants", "never scale on bad data (handlers on moto; checks)", runs=len(checks), violations=failed)
+    scenario_checks(figures, "never scale on bad data (handlers on moto)", checks)
     report(figures, "decider", world, ledger, checks)
 
 
@@ -149,8 +149,5 @@ def test_the_kill_switch_stops_every_action_within_one_cadence(world: World, fig
     execute_published(world, since=world.clock.now())
     checks["released: acts again"] = world.desired(targets[0])[0] < 10 and world.desired(targets[2])[0] > 10
     ledger = executor.ledger(lambda i: i.result is not None)
-    failed = sum(1 for passed in checks.values() if not passed)
-    figures.add(
-        "invariants", "kill switch stops every action within one cadence (checks)", runs=len(checks), violations=failed
-    )
+    scenario_checks(figures, "kill switch stops every action within one cadence (handlers on moto)", checks)
     report(figures, "executor", world, ledger, checks)

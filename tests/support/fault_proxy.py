@@ -17,8 +17,11 @@ path) and fire a given number of times:
 - ``before``: run a callable first, then forward (e.g. a competing writer that changes a DynamoDB item
   so that the request's own condition really fails in moto).
 
-:attr:`FaultProxy.injected` counts every fault that fired, by kind; :attr:`FaultProxy.seen` counts
-every request by ``service.Operation``.
+:attr:`FaultProxy.injected` counts every faulted response, by kind; :attr:`FaultProxy.seen` counts
+every request by ``service.Operation``. An *injection* is one rule as it hit one input event (the test
+names the event being handled with :meth:`FaultProxy.attributed_to`): a rule that throttles a call twice,
+or fails it on every one of botocore's retries, is one injection of several faulted responses.
+:meth:`FaultProxy.injections` lists them.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ import socket
 import struct
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -153,6 +157,16 @@ def _rest_operation(service: str, method: str, path: str) -> str:
     return f"{method} {urlsplit(path).path}"
 
 
+@dataclass(frozen=True)
+class Injection:
+    """One rule as it hit one input event: ``responses`` faulted responses (botocore's retries included)."""
+
+    kind: str
+    input_key: str | None
+    rule: int
+    responses: int
+
+
 @dataclass
 class FaultProxy:
     """See the module docstring. ``start()`` returns the URL to give as ``endpoint_url``."""
@@ -163,6 +177,10 @@ class FaultProxy:
     rules: list[Rule] = field(default_factory=list)
     injected: Counter[str] = field(default_factory=Counter)
     seen: Counter[str] = field(default_factory=Counter)
+    #: the input event being handled (set by :meth:`attributed_to`)
+    current_input: str | None = None
+    #: faulted responses by (rule index, kind, input key)
+    _hits: Counter[tuple[int, str, str | None]] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _server: ThreadingHTTPServer | None = None
@@ -181,13 +199,40 @@ class FaultProxy:
         with self._lock:
             self.rules.clear()
 
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.injected.clear()
+            self.seen.clear()
+            self._hits.clear()
+            self.current_input = None
+
+    @contextmanager
+    def attributed_to(self, input_key: str) -> Iterator[None]:
+        """Faults fired while the block runs hit the input event ``input_key`` (one handler at a time)."""
+        with self._lock:
+            previous, self.current_input = self.current_input, input_key
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.current_input = previous
+
+    def injections(self) -> list[Injection]:
+        """Every injection so far: one per rule and input event it hit."""
+        with self._lock:
+            return [
+                Injection(kind, key, rule, responses)
+                for (rule, kind, key), responses in sorted(self._hits.items(), key=lambda item: str(item[0]))
+            ]
+
     def _take(self, request: Request) -> Rule | None:
         with self._lock:
             self.seen[f"{request.service}.{request.operation}"] += 1
-            for rule in self.rules:
+            for index, rule in enumerate(self.rules):
                 if rule.matches(request):
                     rule.fired += 1
                     self.injected[rule.label or rule.kind] += 1
+                    self._hits[(index, rule.label or rule.kind, self.current_input)] += 1
                     return rule
         return None
 

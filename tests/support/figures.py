@@ -1,8 +1,8 @@
 """Figures the reliability, security and fuzz tests measure, written for the README table.
 
 Each test that measures something records rows through the ``figures`` fixture
-(``figures.add("faults", "executor/throttle", injected=4, survived=4, lost=0)``); at the end of the
-test they are written as one JSON file under ``$FORESCALE_FIGURES_DIR`` (default
+(``figures.add("invariants", "executor: capacity within bounds", examples=1, violations=0)``); at the end
+of the test they are written as one JSON file under ``$FORESCALE_FIGURES_DIR`` (default
 ``out/reliability/figures``), named after the test, whether the test passed or not (a failing test
 still reports what it counted). ``python -m tests.support.report`` runs the tests and prints the table.
 """
@@ -29,9 +29,20 @@ def figures_dir() -> Path:
     return Path(os.environ.get(ENV) or REPO / "out" / "reliability" / "figures")
 
 
+def merged(old: Any, new: Any) -> Any:
+    """Counts add up, lists (names of what was checked) join, other values replace."""
+    if old is None:
+        return list(new) if isinstance(new, list) else new
+    if isinstance(new, list) and isinstance(old, list):
+        return [*old, *new]
+    if isinstance(new, int | float) and not isinstance(new, bool) and isinstance(old, int | float):
+        return old + new
+    return new
+
+
 @dataclass
 class Figures:
-    """Counts of one test: ``rows[table][name] = {column: value}`` (counts add up, other values replace)."""
+    """Counts of one test: ``rows[table][name] = {column: value}`` (see :func:`merged`)."""
 
     test: str
     rows: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: defaultdict(dict))
@@ -43,10 +54,7 @@ class Figures:
         with self._lock:
             row = self.rows[table].setdefault(name, {})
             for key, value in values.items():
-                if isinstance(value, bool) or not isinstance(value, int | float) or key not in row:
-                    row[key] = value
-                else:
-                    row[key] += value
+                row[key] = merged(row.get(key), value)
 
     def write(self) -> Path | None:
         if not self.rows:
@@ -66,10 +74,17 @@ class Figures:
 
 @contextmanager
 def property_run(figures: Figures, invariant: str) -> Iterator[None]:
-    """One example of a property test: counted as a run, and as a violation when an assertion fails."""
+    """One hypothesis example of a property test: counted as an example, and as a violation when an
+    assertion fails (while hypothesis shrinks a failure, every failing example counts)."""
     try:
         yield
     except AssertionError:
-        figures.add("invariants", invariant, runs=1, violations=1)
+        figures.add("invariants", invariant, examples=1, violations=1)
         raise
-    figures.add("invariants", invariant, runs=1, violations=0)
+    figures.add("invariants", invariant, examples=1, violations=0)
+
+
+def scenario_checks(figures: Figures, invariant: str, checks: dict[str, bool]) -> None:
+    """A scenario test's named end-state checks: one example, ``len(checks)`` checks, the failed ones."""
+    failed = sorted(name for name, passed in checks.items() if not passed)
+    figures.add("invariants", invariant, examples=1, checks=len(checks), violations=len(failed), failed=failed)

@@ -19,7 +19,7 @@ import threading
 import time
 import types
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,9 +82,13 @@ class Invocation:
         return self.attempts[-1].error if self.attempts else None
 
 
+#: Where an input event can end (``lost``: none of the others).
+ENDS = ("succeeded", "reported_failed", "pending", "dead_lettered", "returned", "lost")
+
+
 @dataclass(frozen=True)
 class Ledger:
-    """Where every input event ended. ``lost`` counts what is none of the three."""
+    """Where every input event ended. ``lost`` counts what is none of the others."""
 
     inputs: int
     succeeded: int
@@ -92,20 +96,27 @@ class Ledger:
     dead_lettered: int
     #: synchronous calls (operator API) answered with an error: the caller still holds the request
     returned: int = 0
+    #: handled without error, but what it asked for was not done and that is on record (``ScalingFailed``)
+    reported_failed: int = 0
+    #: each input's end (one of :data:`ENDS`) by input key
+    outcomes: dict[str, str] = field(default_factory=dict)
 
     @property
     def lost(self) -> int:
-        return self.inputs - self.succeeded - self.pending - self.dead_lettered - self.returned
+        ended = self.succeeded + self.reported_failed + self.pending + self.dead_lettered + self.returned
+        return self.inputs - ended
 
     def as_dict(self) -> dict[str, int]:
-        return {
-            "inputs": self.inputs,
-            "succeeded": self.succeeded,
-            "pending": self.pending,
-            "dead_lettered": self.dead_lettered,
-            "returned": self.returned,
-            "lost": self.lost,
-        }
+        return {end: getattr(self, end) for end in ENDS} | {"inputs": self.inputs}
+
+    @classmethod
+    def of(cls, outcomes: dict[str, str]) -> Ledger:
+        """The ledger of inputs whose ends are known one by one (``key -> end``)."""
+        unknown = {end for end in outcomes.values() if end not in ENDS}
+        if unknown:
+            raise ValueError(f"outcomes: unknown ends {sorted(unknown)}, expected one of {ENDS}")
+        count = {end: sum(1 for e in outcomes.values() if e == end) for end in ENDS if end != "lost"}
+        return cls(len(outcomes), **count, outcomes=dict(outcomes))
 
 
 @dataclass
@@ -117,6 +128,9 @@ class AsyncLambda:
     dlq_url: str
     sleep: VirtualSleep
     handler: Callable[[dict[str, Any], Any], Any] | None = None
+    #: names the input event an attempt handles (:meth:`FaultProxy.attributed_to`), so that a fault is
+    #: counted against the event it hit
+    attribute: Callable[[str], AbstractContextManager[None]] | None = None
     invocations: list[Invocation] = field(default_factory=list)
     _requests: int = 0
 
@@ -156,7 +170,8 @@ class AsyncLambda:
         started = time.monotonic()
         error: str | None = None
         try:
-            result = self.handler(invocation.event, context)
+            with self.attribute(invocation.key) if self.attribute else nullcontext():
+                result = self.handler(invocation.event, context)
         except Exception as raised:  # any function error: Lambda retries it, then dead-letters it
             error = f"{type(raised).__name__}: {raised}"
             result = None
@@ -203,14 +218,26 @@ class AsyncLambda:
             self.sqs.change_message_visibility(QueueUrl=self.dlq_url, ReceiptHandle=handle, VisibilityTimeout=0)
         return keys
 
-    def ledger(self, confirmed: Callable[[Invocation], bool]) -> Ledger:
-        """Count each input once: a success only when ``confirmed`` finds its success record in the store,
-        a dead letter only when the message is really in the queue."""
+    def ledger(
+        self, confirmed: Callable[[Invocation], bool], *, reported_failed: Callable[[Invocation], bool] | None = None
+    ) -> Ledger:
+        """Count each input once: a success only when ``confirmed`` finds its success record in the store
+        (``reported_failed``: its failure record instead), a dead letter only when the message is really in
+        the queue."""
         in_queue = set(self.dead_letter_keys())
-        succeeded = sum(1 for i in self.invocations if i.state == "succeeded" and confirmed(i))
-        pending = sum(1 for i in self.invocations if i.state == "retrying")
-        dead = sum(1 for i in self.invocations if i.state == "dead-lettered" and i.key in in_queue)
-        return Ledger(len(self.invocations), succeeded, pending, dead)
+
+        def end(invocation: Invocation) -> str:
+            if invocation.state == "succeeded":
+                if reported_failed is not None and reported_failed(invocation):
+                    return "reported_failed"
+                return "succeeded" if confirmed(invocation) else "lost"
+            if invocation.state == "retrying":
+                return "pending"
+            return "dead_lettered" if invocation.state == "dead-lettered" and invocation.key in in_queue else "lost"
+
+        if len({i.key for i in self.invocations}) != len(self.invocations):
+            raise ValueError(f"{self.function}: input keys must be unique to count each input once")
+        return Ledger.of({i.key: end(i) for i in self.invocations})
 
     @property
     def longest_attempt(self) -> float:

@@ -23,7 +23,7 @@ import xml.etree.ElementTree as ElementTree
 from collections import defaultdict
 from typing import Any
 
-from tests.support.figures import ENV, REPO
+from tests.support.figures import ENV, REPO, merged
 
 OUT = REPO / "out" / "reliability"
 FIGURES = OUT / "figures"
@@ -70,10 +70,7 @@ def load_figures() -> dict[str, dict[str, dict[str, Any]]]:
             for name, values in rows.items():
                 row = total[table][name]
                 for key, value in values.items():
-                    if isinstance(value, int | float) and not isinstance(value, bool) and key in row:
-                        row[key] += value
-                    else:
-                        row[key] = value
+                    row[key] = merged(row.get(key), value)
     return total
 
 
@@ -82,16 +79,22 @@ def _sum(rows: dict[str, dict[str, Any]], column: str) -> int:
 
 
 def summarise(figures: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
-    faults: dict[str, dict[str, Any]] = defaultdict(lambda: {"injected": 0, "survived": 0, "handlers": set()})
+    outcomes = ("survived", "contained", "lost")
+    faults: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"injections": 0, "responses": 0, **dict.fromkeys(outcomes, 0), "handlers": set()}
+    )
     for row in figures.get("faults", {}).values():
         kind = KIND_NAMES.get(row["kind"], row["kind"])
-        faults[kind]["injected"] += row["injected"]
-        faults[kind]["survived"] += row["survived"]
+        for column in ("injections", "responses", *outcomes):
+            faults[kind][column] += int(row.get(column, 0))
         faults[kind]["handlers"].add(row["handler"])
     events = figures.get("events", {})
     fuzz = figures.get("fuzz", {})
     invariants = figures.get("invariants", {})
     security = figures.get("security", {})
+    for row in security.values():  # names of the properties checked, each once
+        if "properties" in row:
+            row["properties"] = sorted(set(row["properties"]))
     return {
         "faults": {k: {**v, "handlers": sorted(v["handlers"])} for k, v in sorted(faults.items())},
         "events": {k: dict(v) for k, v in sorted(events.items())},
@@ -100,33 +103,38 @@ def summarise(figures: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
         "security": {k: dict(v) for k, v in sorted(security.items())},
         "load": {k: dict(v) for k, v in sorted(figures.get("load", {}).items())},
         "totals": {
-            "faults_injected": sum(v["injected"] for v in faults.values()),
-            "faults_survived": sum(v["survived"] for v in faults.values()),
+            "injections": sum(v["injections"] for v in faults.values()),
+            "faulted_responses": sum(v["responses"] for v in faults.values()),
+            **{o: sum(v[o] for v in faults.values()) for o in outcomes},
             "events": _sum(events, "inputs"),
             "events_lost": _sum(events, "lost"),
             "inputs_fuzzed": _sum(fuzz, "inputs"),
             "crashes": _sum(fuzz, "crashes"),
             "refused": _sum(fuzz, "refused"),
             "invariants": len(invariants),
-            "property_runs": _sum(invariants, "runs"),
+            "examples": _sum(invariants, "examples"),
+            "scenario_checks": _sum(invariants, "checks"),
             "violations": _sum(invariants, "violations"),
-            "security_checks": _sum(security, "checks"),
+            "security_properties": _sum(security, "checks"),
             "security_violations": _sum(security, "violations"),
         },
     }
 
 
-def render(summary: dict[str, Any], tests: dict[str, int] | None, seconds: float | None) -> str:
+def render(summary: dict[str, Any], tests: dict[str, int] | None, run: dict[str, Any] | None) -> str:
+    """The table; ``run``: what was measured of the run (``seconds`` of wall time, ``cpus`` visible)."""
     t = summary["totals"]
     lines = [
         "| | count | outcome |",
         "|---|---:|---|",
-        f"| faults injected | {t['faults_injected']:,} | {t['faults_survived']:,} survived, "
-        f"{t['events_lost']} of {t['events']} input events lost |",
+        f"| fault injections | {t['injections']:,} | {t['survived']:,} survived, {t['contained']:,} contained, "
+        f"{t['lost']} lost ({t['faulted_responses']:,} faulted responses); {t['events_lost']} of {t['events']} "
+        "input events lost |",
         f"| inputs fuzzed | {t['inputs_fuzzed']:,} | {t['crashes']} crashes; {t['refused']:,} refused, each naming "
         "the field and the reason |",
-        f"| invariants | {t['invariants']} | {t['property_runs']:,} property runs, {t['violations']} violations |",
-        f"| security checks | {t['security_checks']:,} | {t['security_violations']} violations |",
+        f"| invariants | {t['invariants']} | {t['examples']:,} examples run ({t['scenario_checks']} named checks in "
+        f"the scenario tests), {t['violations']} violations |",
+        f"| security properties | {t['security_properties']:,} | {t['security_violations']} violations |",
     ]
     for name, row in summary["load"].items():
         lines.append(
@@ -134,40 +142,85 @@ def render(summary: dict[str, Any], tests: dict[str, int] | None, seconds: float
             f"dead-lettered; traced memory during the burst: peak {row['traced_peak_mib']} MiB, growth over its "
             f"second half {row['growth_second_half_mib']:+} MiB |"
         )
-    lines += ["", "Faults, by kind:", "", "| fault | injected | survived | handlers |", "|---|---:|---:|---|"]
+    lines += [
+        "",
+        "Fault injections, by kind:",
+        "",
+        "| fault | injections | faulted responses | survived | contained | lost | handlers |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
     for kind, row in summary["faults"].items():
-        lines.append(f"| {kind} | {row['injected']:,} | {row['survived']:,} | {', '.join(row['handlers'])} |")
+        lines.append(
+            f"| {kind} | {row['injections']:,} | {row['responses']:,} | {row['survived']:,} | {row['contained']:,} | "
+            f"{row['lost']:,} | {', '.join(row['handlers'])} |"
+        )
     lines += [
         "",
         "Where every input event ended, by handler:",
         "",
-        "| handler | inputs | succeeded | pending retry | dead-lettered | refused to the caller | lost |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| handler | inputs | succeeded | reported failed | pending retry | dead-lettered | refused to the caller "
+        "| lost |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in summary["events"].items():
         lines.append(
-            f"| {name} | {row['inputs']} | {row['succeeded']} | {row['pending']} | {row['dead_lettered']} | "
-            f"{row.get('returned', 0)} | {row['lost']} |"
+            f"| {name} | {row['inputs']} | {row['succeeded']} | {row.get('reported_failed', 0)} | {row['pending']} | "
+            f"{row['dead_lettered']} | {row.get('returned', 0)} | {row['lost']} |"
         )
-    lines += ["", "Fuzzed inputs:", "", "| input | fuzzed | refused | crashes |", "|---|---:|---:|---:|"]
-    fuzz_groups: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    lines += [
+        "",
+        "Fuzzed inputs:",
+        "",
+        "| input | fuzzed | refused | crashes | reached the engine |",
+        "|---|---:|---:|---:|---|",
+    ]
+    fuzz_groups: dict[str, dict[str, Any]] = defaultdict(lambda: {"inputs": 0, "refused": 0, "crashes": 0})
     for name, row in summary["fuzz"].items():
         group = name.split(" GET ")[0].split(" POST ")[0] if name.startswith("operator API ") else name
-        for index, column in enumerate(("inputs", "refused", "crashes")):
-            fuzz_groups[group][index] += int(row.get(column, 0))
-    for name, (inputs, refused, crashes) in sorted(fuzz_groups.items()):
-        lines.append(f"| {name} | {inputs:,} | {refused:,} | {crashes} |")
-    lines += ["", "Invariants:", "", "| invariant | runs | violations |", "|---|---:|---:|"]
+        for column in ("inputs", "refused", "crashes"):
+            fuzz_groups[group][column] += int(row.get(column, 0))
+        if "engine" in row:
+            fuzz_groups[group]["reached"] = f"{int(row.get('reached', 0)):,} ({row['engine']})"
+    for name, row in sorted(fuzz_groups.items()):
+        reached = row.get("reached", "")
+        lines.append(f"| {name} | {row['inputs']:,} | {row['refused']:,} | {row['crashes']} | {reached} |")
+    lines += [
+        "",
+        "Invariants:",
+        "",
+        "| invariant | examples run | named checks | violations |",
+        "|---|---:|---:|---:|",
+    ]
     for name, row in summary["invariants"].items():
-        lines.append(f"| {name} | {row['runs']:,} | {row['violations']} |")
-    lines += ["", "Security:", "", "| check | checked | violations |", "|---|---:|---:|"]
+        checks = f"{row['checks']:,}" if "checks" in row else ""
+        lines.append(f"| {name} | {row.get('examples', 0):,} | {checks} | {row['violations']} |")
+    lines += [
+        "",
+        "Security:",
+        "",
+        "| property checked | properties | evaluated over | violations |",
+        "|---|---:|---|---:|",
+    ]
+    defaults: list[str] = []
     for name, row in summary["security"].items():
-        lines.append(f"| {name} | {row['checks']:,} | {row['violations']} |")
+        over = f"{row['evaluated']:,} {row.get('unit', '')}".strip() if "evaluated" in row else ""
+        lines.append(f"| {name} | {row['checks']:,} | {over} | {row['violations']} |")
+        defaults += row.get("service_default", [])
+    if defaults:
+        lines += [
+            "",
+            f"Not counted as checks: {', '.join(defaults)}, encrypted at rest by the service with AWS-owned keys "
+            "by default; the templates name no customer key for them, so there is nothing to judge.",
+        ]
     if tests is not None:
         failed = tests["failures"] + tests["errors"]
         verdict = "all passed" if failed == 0 else f"**{failed} FAILED**"
-        took = f" in {seconds:.0f} s (2 cores, measured under contention)" if seconds else ""
-        lines += ["", f"Produced by `{COMMAND}`: {tests['tests']} tests, {verdict}{took}."]
+        skipped = f", {tests['skipped']} skipped" if tests.get("skipped") else ""
+        measured = ""
+        if run and run.get("seconds"):
+            cpus = f" on a machine with {run['cpus']} CPUs" if run.get("cpus") else ""
+            measured = f" in {run['seconds']:.0f} s of wall time{cpus}"
+        lines += ["", f"Produced by `{COMMAND}`: {tests['tests']} tests, {verdict}{skipped}{measured}."]
     return "\n".join(lines)
 
 
@@ -176,16 +229,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-run", action="store_true", help="print from the figures of the last run")
     parser.add_argument("--readme", action="store_true", help=f"replace the table between {START} and {END}")
     args = parser.parse_args(argv)
-    code, tests, seconds = 0, None, None
+    code, tests, run = 0, None, None
     if not args.no_run:
         code, tests, seconds = run_tests()
+        run = {"seconds": seconds, "cpus": os.cpu_count()}
     elif (OUT / "summary.json").exists():  # the figures are the last run's: so are its test counts
         last = json.loads((OUT / "summary.json").read_text())
-        tests, seconds = last.get("tests"), last.get("seconds")
+        tests, run = last.get("tests"), last.get("run")
     summary = summarise(load_figures())
-    table = render(summary, tests, seconds)
+    table = render(summary, tests, run)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "summary.json").write_text(json.dumps({**summary, "tests": tests, "seconds": seconds}, indent=1))
+    (OUT / "summary.json").write_text(json.dumps({**summary, "tests": tests, "run": run}, indent=1))
     (OUT / "table.md").write_text(table + "\n")
     print(table)
     if args.readme:

@@ -127,7 +127,9 @@ class World:
 
     def function(self, name: str) -> AsyncLambda:
         if name not in self.functions:
-            self.functions[name] = AsyncLambda(name, self.aws.client("sqs"), self.dlq_url, self.sleep)
+            self.functions[name] = AsyncLambda(
+                name, self.aws.client("sqs"), self.dlq_url, self.sleep, attribute=self.proxy.attributed_to
+            )
         return self.functions[name]
 
     def envelope(self, event: BusEvent) -> dict[str, Any]:
@@ -223,8 +225,7 @@ def world(
     clock = FixedClock(NOON)
     sink = RecordingSink()
     fault_proxy.clear()
-    fault_proxy.injected.clear()
-    fault_proxy.seen.clear()
+    fault_proxy.reset_counts()
     wiring.reset()
     wiring.configure(clock=clock, ids=SequentialIds(), sleep=sleep, sink=sink, forecast_config=CHEAP)
     with virtual_botocore_sleep(sleep):
@@ -286,6 +287,16 @@ def for_group(name: str) -> Callable[[Any], bool]:
     return lambda request: name in query_names(request)
 
 
+#: How an injection ended, by the end of the input event it hit.
+FAULT_OUTCOME = {
+    "succeeded": "survived",
+    "reported_failed": "contained",
+    "dead_lettered": "contained",
+    "returned": "contained",
+    "lost": "lost",
+}
+
+
 def report(
     figures: Any,
     handler: str,
@@ -293,20 +304,31 @@ def report(
     ledger: Any,
     checks: dict[str, bool],
     *,
-    extra: dict[str, int] | None = None,
+    extra: dict[str, list[str]] | None = None,
 ) -> None:
     """Record the faults this test injected and where its input events ended, then assert the outcome.
 
-    ``extra`` counts faults made without the proxy (a corrupt model artifact, a late metric...). A fault
-    counts as survived when no input event was lost and every end-state check held.
+    An injection is one proxy rule as it hit one input event (its faulted responses, botocore's retries
+    included, are counted apart); ``extra`` names faults made without the proxy (a corrupt model artifact,
+    a late metric...) as ``kind -> [input key hit, one per injection]``. An injection *survived* when its
+    event still ended in success (possibly after Lambda's retry), was *contained* when the event ended in
+    the dead-letter queue, was refused to its caller or was reported failed, and is *lost* otherwise.
     """
-    survived = ledger.lost == 0 and all(checks.values())
-    injected = dict(world.proxy.injected)
-    for kind, count in (extra or {}).items():
-        injected[kind] = injected.get(kind, 0) + count
-    for kind, count in sorted(injected.items()):
+    hits = [(i.kind, i.input_key, i.responses) for i in world.proxy.injections()]
+    hits += [(kind, key, 0) for kind, keys in (extra or {}).items() for key in keys]
+    for kind, key, responses in hits:
+        end = ledger.outcomes.get(key) if key is not None else None
+        if end is None or end == "pending":
+            raise AssertionError(f"{kind} injection hit input {key!r}, which has no end in the ledger: {ledger}")
+        outcome = FAULT_OUTCOME[end]
         figures.add(
-            "faults", f"{handler}/{kind}", handler=handler, kind=kind, injected=count, survived=count if survived else 0
+            "faults",
+            f"{handler}/{kind}",
+            handler=handler,
+            kind=kind,
+            injections=1,
+            responses=responses,
+            **{o: int(o == outcome) for o in ("survived", "contained", "lost")},
         )
     figures.add("events", handler, handler=handler, **ledger.as_dict())
     assert ledger.lost == 0, ledger
