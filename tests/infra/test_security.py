@@ -55,16 +55,16 @@ def _statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]
 
 def test_no_policy_anywhere_allows_a_wildcard_action(all_templates):
     # GIVEN every policy of every synthesized template THEN no Allow statement names "service:*" or "*"
-    checked = 0
+    allows = 0
     for stack, template in all_templates:
         for logical, statement in _statements(template):
-            checked += 1
             if statement["Effect"] == "Allow":
+                allows += 1
                 wildcards = [a for a in as_list(statement.get("Action", [])) if "*" in a]
                 assert not wildcards, f"{stack}/{logical} allows {wildcards}"
             else:  # denials may be broad: they only ever take permissions away
                 assert statement["Effect"] == "Deny"
-    assert checked > 50
+    assert allows > 50  # the Allow statements checked, denials not counted
 
 
 def _scaling_statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

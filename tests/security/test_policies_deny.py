@@ -168,9 +168,12 @@ def test_only_the_executor_changes_capacity_and_only_of_tagged_or_listed_targets
     ]
     figures.add(
         "security",
-        "capacity changes: only the executor, only tagged or listed targets",
-        checks=len(results),
-        violations=len(wrong),
+        "capacity changes: only the executor, only of tagged or listed targets (one per target case)",
+        checks=1,
+        properties=[f"{kind} {name} {tags or 'untagged'}: {'executor only' if executor_may else 'nobody'}"],
+        evaluated=len(results),
+        unit="(role, request) evaluations",
+        violations=int(bool(wrong)),
     )
     # THEN the executor may exactly when the target is listed as acting or tagged, and nobody else ever may
     assert not wrong, wrong
@@ -233,13 +236,17 @@ def dangerous_requests(policies: Policies) -> list[IamRequest]:
 
 
 def test_no_function_can_rewrite_the_audit_trail_escalate_or_modify_itself(policies, figures):
-    results = list(verdicts(policies, dangerous_requests(policies)))
+    requests = dangerous_requests(policies)
+    results = list(verdicts(policies, requests))
     allowed = [(function, r.describe()) for function, r, ok in results if ok]
     figures.add(
         "security",
-        "no function may rewrite the audit trail, escalate or modify itself",
-        checks=len(results),
-        violations=len(allowed),
+        "no function's role may do a dangerous request (one per request of dangerous_requests)",
+        checks=len({r.describe() for r in requests}),
+        properties=sorted({r.describe() for r in requests}),
+        evaluated=len(results),
+        unit="(role, request) evaluations",
+        violations=len({what for _, what in allowed}),
     )
     assert not allowed, allowed
 
@@ -343,14 +350,23 @@ def all_statements(templates: list[dict[str, Any]]) -> Iterator[tuple[str, dict[
 
 
 def test_no_allow_statement_names_a_wildcard_action(synthesized, figures):
-    statements = list(all_statements(list(synthesized.templates.values())))
+    allows = [
+        (logical, s) for logical, s in all_statements(list(synthesized.templates.values())) if s["Effect"] == "Allow"
+    ]
     wild = [
         (logical, statement["Action"])
-        for logical, statement in statements
-        if statement["Effect"] == "Allow" and any("*" in str(a) for a in as_list(statement.get("Action", [])))
+        for logical, statement in allows
+        if any("*" in str(a) for a in as_list(statement.get("Action", [])))
     ]
-    figures.add("security", "no wildcard action in any Allow", checks=len(statements), violations=len(wild))
-    assert len(statements) > 50 and not wild, wild
+    figures.add(
+        "security",
+        "no wildcard action in any Allow statement",
+        checks=1,
+        evaluated=len(allows),
+        unit="Allow statements",
+        violations=len(wild),
+    )
+    assert len(allows) > 50 and not wild, wild
 
 
 def test_the_operator_api_requires_iam_auth(synthesized, figures):
@@ -361,25 +377,36 @@ def test_the_operator_api_requires_iam_auth(synthesized, figures):
     problems += [p for p in permissions if p.get("Principal") == "*" or p.get("FunctionUrlAuthType") == "NONE"]
     figures.add(
         "security",
-        "operator API: IAM auth, no public invoke",
-        checks=len(urls) + len(permissions),
+        "operator API: every function URL needs IAM auth; no Lambda permission is public",
+        checks=2,
+        evaluated=len(urls) + len(permissions),
+        unit="function URLs and Lambda permissions",
         violations=len(problems),
     )
     assert urls and not problems, problems
 
 
-#: Every resource type of the templates that keeps data, and how its encryption at rest is checked.
+#: Every resource type of the templates that keeps data: what its encryption at rest is judged by.
 ENCRYPTED = {
-    "AWS::DynamoDB::Table": lambda p: p.get("SSESpecification", {}).get("SSEEnabled") is True,
-    "AWS::S3::Bucket": lambda p: bool(p.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration")),
-    "AWS::SQS::Queue": lambda p: p.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in p,
-    "AWS::SNS::Topic": lambda p: "KmsMasterKeyId" in p,
-    "AWS::KMS::Key": lambda p: p.get("EnableKeyRotation") is True,
-    # CloudWatch Logs and EventBridge archives are always encrypted at rest by the service; logs must
-    # also expire
-    "AWS::Logs::LogGroup": lambda p: "RetentionInDays" in p,
-    "AWS::Events::Archive": lambda p: True,
+    "AWS::DynamoDB::Table": (
+        "SSESpecification.SSEEnabled",
+        lambda p: p.get("SSESpecification", {}).get("SSEEnabled") is True,
+    ),
+    "AWS::S3::Bucket": (
+        "a default server-side encryption rule",
+        lambda p: bool(p.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration")),
+    ),
+    "AWS::SQS::Queue": (
+        "SQS-managed SSE or a KMS key",
+        lambda p: p.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in p,
+    ),
+    "AWS::SNS::Topic": ("a KMS key", lambda p: "KmsMasterKeyId" in p),
+    "AWS::KMS::Key": ("key rotation enabled", lambda p: p.get("EnableKeyRotation") is True),
 }
+#: Types the service always encrypts at rest (CloudWatch Logs, EventBridge archives: AWS-owned keys by
+#: default). Only a customer key named in the template can be checked; without one there is nothing to judge
+#: and the resource is listed as "encrypted by the service by default", not counted as a check.
+SERVICE_ENCRYPTED = {"AWS::Logs::LogGroup": "KmsKeyId", "AWS::Events::Archive": "KmsKeyIdentifier"}
 #: Types that hold no data of their own.
 STATELESS_TYPES = {
     "AWS::Lambda::Function", "AWS::Lambda::LayerVersion", "AWS::Lambda::Url", "AWS::Lambda::Permission",
@@ -391,19 +418,58 @@ STATELESS_TYPES = {
 
 
 def test_every_resource_that_stores_data_is_encrypted_at_rest(synthesized, figures):
-    checked, problems = 0, []
+    checked: dict[str, int] = {}  # property -> resources judged by it
+    by_default: dict[str, int] = {}
+    problems = []
     for stack, template in synthesized.templates.items():
         for logical, resource in template["Resources"].items():
-            kind = resource["Type"]
+            kind, props = resource["Type"], resource.get("Properties", {})
             if kind in STATELESS_TYPES:
                 continue
-            checked += 1
-            check = ENCRYPTED.get(kind)
-            if check is None:
+            if kind in SERVICE_ENCRYPTED and not props.get(SERVICE_ENCRYPTED[kind]):  # "" is the AWS-owned key
+                by_default[kind] = by_default.get(kind, 0) + 1
+                continue
+            if kind in SERVICE_ENCRYPTED:
+                what, check = (
+                    f"a KMS key ({SERVICE_ENCRYPTED[kind]})",
+                    lambda p, key=SERVICE_ENCRYPTED[kind]: bool(p[key]),
+                )
+            elif kind in ENCRYPTED:
+                what, check = ENCRYPTED[kind]
+            else:
                 problems.append(f"{stack}/{logical}: {kind} is not known to this test: say how it is encrypted")
-            elif not check(resource.get("Properties", {})):
-                problems.append(f"{stack}/{logical}: {kind} is not encrypted at rest")
+                continue
+            name = f"{kind}: {what}"
+            checked[name] = checked.get(name, 0) + 1
+            if not check(props):
+                problems.append(f"{stack}/{logical}: {kind} is not encrypted at rest ({what} missing)")
     figures.add(
-        "security", "encryption at rest on every resource that stores data", checks=checked, violations=len(problems)
+        "security",
+        "encryption at rest: each resource type that stores data, judged by its template (one per type)",
+        checks=len(checked),
+        properties=sorted(checked),
+        evaluated=sum(checked.values()),
+        unit="resources",
+        violations=len(problems),
+        service_default=[f"{count} {kind}" for kind, count in sorted(by_default.items())],
     )
-    assert checked > 5 and not problems, problems
+    assert len(checked) >= 4 and not problems, problems
+
+
+def test_every_log_group_expires_its_logs(synthesized, figures):
+    groups = [
+        (stack, logical, resource.get("Properties", {}))
+        for stack, template in synthesized.templates.items()
+        for logical, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Logs::LogGroup"
+    ]
+    endless = [f"{stack}/{logical}" for stack, logical, props in groups if "RetentionInDays" not in props]
+    figures.add(
+        "security",
+        "every log group has a retention (RetentionInDays)",
+        checks=1,
+        evaluated=len(groups),
+        unit="log groups",
+        violations=len(endless),
+    )
+    assert groups and not endless, endless
