@@ -144,6 +144,14 @@ class ModelTrained(BusEvent):
 # --------------------------------------------------------------------------- decisions and actions
 
 
+#: The largest sequence: exact as a JSON number in every reader (a double holds integers up to 2^53, and
+#: EventBridge compares numbers as doubles); one decision a minute takes 17 billion years to reach it.
+MAX_SEQUENCE = 2**53 - 1
+#: The longest a decision may stay valid: the longest decision interval (1 h) with a round's slack, and
+#: room for the alarm responder's decisions; anything longer is a corrupt or forged event.
+MAX_VALIDITY_SECONDS = 7200
+
+
 class ScalingDecided(BusEvent):
     SOURCE = "forescale.decider"
     DETAIL_TYPE = "ScalingDecided"
@@ -153,7 +161,16 @@ class ScalingDecided(BusEvent):
     kind: TargetKind
     mode: Mode
     decided_at: Timestamp
-    sequence: int = Field(ge=0, description="Monotonic per target: an older decision never overrides a newer one.")
+    valid_until: Timestamp = Field(
+        description="After this the executor refuses the decision as expired: about one decision interval "
+        "after it was made, since a newer decision is due by then."
+    )
+    sequence: int = Field(
+        ge=0,
+        le=MAX_SEQUENCE,
+        description="Monotonic per target, one per recorded decision (holds included): the executor carries "
+        "out only the newest.",
+    )
     previous_desired: int = Field(ge=0)
     desired_capacity: int = Field(ge=0)
     min_capacity: int = Field(ge=0)
@@ -165,6 +182,11 @@ class ScalingDecided(BusEvent):
 
     @model_validator(mode="after")
     def _within_bounds(self) -> Self:
+        validity = (self.valid_until - self.decided_at).total_seconds()
+        if not 0 < validity <= MAX_VALIDITY_SECONDS:
+            raise ValueError(
+                f"valid_until: must be after decided_at and at most {MAX_VALIDITY_SECONDS} s later, not {validity:g} s"
+            )
         if self.min_capacity > self.max_capacity:
             raise ValueError("min_capacity: must not exceed max_capacity")
         if not self.min_capacity <= self.desired_capacity <= self.max_capacity:

@@ -340,12 +340,13 @@ def idempotency_config() -> IdempotencyConfig:
 
     return _get(
         "idempotency_config",
-        lambda: IdempotencyConfig(event_key_jmespath="decision_id", expires_after_seconds=7 * 86_400),
+        # keyed by the whole decision: an altered copy under a real decision_id gets a record of its own
+        lambda: IdempotencyConfig(event_key_jmespath="", expires_after_seconds=7 * 86_400),
     )
 
 
 def execute_once(decision: ScalingDecided, context: LambdaContext | None = None) -> dict[str, Any]:
-    """:meth:`ExecutorService.execute` at most once per ``decision_id`` (Powertools idempotency, DynamoDB)."""
+    """:meth:`ExecutorService.execute` at most once per decision (Powertools idempotency, DynamoDB)."""
 
     def build() -> Callable[..., dict[str, Any]]:
         from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function

@@ -156,7 +156,8 @@ FUNCTION_ACCESS: dict[str, FunctionAccess] = {
         trigger="bus",
         tables={
             STATE.logical_name: (GET, PUT),
-            AUDIT.logical_name: (PUT,),
+            # GetItem: the decision as the decider recorded it; Query: the newer one a refusal names
+            AUDIT.logical_name: (GET, PUT, QUERY),
             IDEMPOTENCY.logical_name: IDEMPOTENCY_ACTIONS,
         },
         writes=(AUDIT_PREFIX,),

@@ -293,6 +293,10 @@ class DecisionLog(Protocol):
         """Decisions with ``start <= decided_at < end``, oldest first."""
         ...
 
+    def recorded_decision(self, target_id: str, decided_at: datetime, decision_id: str) -> ScalingDecided | None:
+        """The decision recorded under this key (one read), or None: what the executor checks an event against."""
+        ...
+
     def record_action(self, action: ScalingAction) -> None:
         """Append an executor outcome (``ScalingExecuted`` or ``ScalingFailed``), immutable like decisions."""
         ...
@@ -529,7 +533,11 @@ def target_pk(target_id: str) -> str:
 
 
 def decision_sk(decision: ScalingDecided) -> str:
-    return f"DECISION#{iso(decision.decided_at)}#{decision.decision_id}"
+    return decision_key(decision.decided_at, decision.decision_id)
+
+
+def decision_key(decided_at: datetime, decision_id: str) -> str:
+    return f"DECISION#{iso(decided_at, 'decided_at')}#{decision_id}"
 
 
 def action_at(action: ScalingAction) -> datetime:
@@ -773,6 +781,10 @@ class DynamoStateStore:
             ScalingDecided.model_validate_json(item["body"])
             for item in self._items.query(self._names.audit, target_pk(target_id), low, high)
         ]
+
+    def recorded_decision(self, target_id: str, decided_at: datetime, decision_id: str) -> ScalingDecided | None:
+        item = self._items.get(self._names.audit, target_pk(target_id), decision_key(decided_at, decision_id))
+        return None if item is None else ScalingDecided.model_validate_json(item["body"])
 
     def record_action(self, action: ScalingAction) -> None:
         self._put_new(self._names.audit, _action_values(action), "action", "body")

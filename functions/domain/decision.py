@@ -164,14 +164,17 @@ class Decision:
     plan: tuple[PlanStep, ...] = ()
     state: TargetState = field(default_factory=TargetState)
 
-    def to_event(self, *, decision_id: str, sequence: int, kind: Literal["asg", "ecs"]) -> ScalingDecided:
-        """The ``ScalingDecided`` event the decider publishes for this decision."""
+    def to_event(
+        self, *, decision_id: str, sequence: int, kind: Literal["asg", "ecs"], valid_until: datetime
+    ) -> ScalingDecided:
+        """The ``ScalingDecided`` event the decider publishes for this decision (refused after ``valid_until``)."""
         return ScalingDecided(
             decision_id=decision_id,
             target_id=self.target_id,
             kind=kind,
             mode=self.mode,
             decided_at=self.decided_at,
+            valid_until=valid_until,
             sequence=sequence,
             previous_desired=self.previous_desired,
             desired_capacity=self.desired,

@@ -18,4 +18,6 @@ from functions.handlers.observability import count, observed
 def handler(event: ScalingDecided, context: LambdaContext) -> dict[str, Any]:
     outcome = wiring.execute_once(event, context)
     count(f"Executions{outcome['status'].title()}", 1)
+    if outcome.get("refused"):
+        count(f"Decisions{str(outcome['refused']).title()}", 1)
     return outcome

@@ -30,7 +30,7 @@ from functions.adapters.eventbridge import EventPublisher
 from functions.adapters.s3 import Archive
 from functions.domain.clock import Clock, IdSource
 from functions.domain.target import ScalingTarget
-from functions.services.common import Retrier
+from functions.services.common import Retrier, decision_validity
 from functions.services.targets import TargetCatalog
 
 MAX_CONFLICT_RETRIES = 5
@@ -163,6 +163,7 @@ class AlarmResponderService:
             kind=target.kind,
             mode=target.mode,
             decided_at=now,
+            valid_until=now + decision_validity(target.decision_interval_seconds),
             sequence=sequence,
             previous_desired=target.clamp(snapshot.desired),
             desired_capacity=desired,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
 T = TypeVar("T")
@@ -25,6 +25,18 @@ LEVEL_SHIFT = "LevelShiftFollowed"
 FORECAST_MASE = "ForecastMASE"
 FORECAST_MAPE = "ForecastMAPEPercent"
 METRICS_NAMESPACE = "Forescale"
+
+
+#: How long a decision outlives its decision interval: a round (collect, forecast, decide) and the
+#: event's delivery take seconds; two minutes more and the next round's decision has been made.
+VALIDITY_SLACK = timedelta(seconds=120)
+
+
+def decision_validity(decision_interval_seconds: int) -> timedelta:
+    """How long a decision stays valid: one decision interval (a newer decision is due by then) and
+    :data:`VALIDITY_SLACK`. The stack lets an event wait up to 600 s at the rule and in Lambda's queue, and
+    a dead-letter redrive has no age limit: the executor refuses a decision that arrives after this."""
+    return timedelta(seconds=decision_interval_seconds) + VALIDITY_SLACK
 
 
 def floor_time(moment: datetime, seconds: int) -> datetime:

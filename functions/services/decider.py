@@ -28,7 +28,9 @@ the reason.
 Each decision takes the next sequence number of its target (stored with optimistic concurrency: two
 deciders racing on one target cannot issue the same number), is recorded in the audit table and the S3
 audit trail, and is published as ``ScalingDecided`` when it changes something (a ``hold`` is recorded,
-not sent).
+not sent). A decision is valid for one decision interval and two minutes
+(:func:`functions.services.common.decision_validity`): the executor carries out only the newest recorded
+decision of a target, and only while it is valid.
 """
 
 from __future__ import annotations
@@ -59,7 +61,14 @@ from functions.domain.decision import (
     tracker_for,
 )
 from functions.domain.target import ScalingTarget
-from functions.services.common import DECIDED_CAPACITY, FORECAST_AGE, MetricSink, NullSink, floor_time
+from functions.services.common import (
+    DECIDED_CAPACITY,
+    FORECAST_AGE,
+    MetricSink,
+    NullSink,
+    decision_validity,
+    floor_time,
+)
 from functions.services.targets import TargetCatalog
 from models.api import ForecastPath, NoForecast
 
@@ -349,7 +358,12 @@ class DeciderService:
         self, target: ScalingTarget, summary: ForecastSummary, decision: Decision, sequence: int, now: datetime
     ) -> tuple[DecisionOutcome, ScalingDecided]:
         decision_id = self.ids.new_id("decision")
-        event = decision.to_event(decision_id=decision_id, sequence=sequence, kind=target.kind)
+        event = decision.to_event(
+            decision_id=decision_id,
+            sequence=sequence,
+            kind=target.kind,
+            valid_until=now + decision_validity(target.decision_interval_seconds),
+        )
         self.store.record_decision(event)
         self.archive.write_audit(target.target_id, decision_id, now, [decision_row(event, decision, summary)])
         self.sink.emit(DECIDED_CAPACITY, decision.desired, unit="Count", target_id=target.target_id)

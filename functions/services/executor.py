@@ -1,8 +1,20 @@
 """The executor: carry out one ``ScalingDecided`` on its Auto Scaling group or ECS service, or refuse.
 
-Refused (recorded in the result, nothing changed): ``forecast_only`` decisions or targets; a target
-the configuration no longer knows; an engaged kill switch; a decision whose sequence is not newer than
-the last one this target executed (an older decision arriving late never overrides a newer one).
+Skipped (recorded in the result, nothing changed): ``forecast_only`` decisions or targets; a target
+the configuration no longer knows; an engaged kill switch. Refused as well, and kept in the S3 audit
+trail with the reason (a ``refusal`` row; the result says ``refused``):
+
+- ``unrecorded``: the decider did not record this decision (looked up in the audit table by target,
+  ``decided_at`` and id, and compared field by field): a forged or corrupt event never acts;
+- ``superseded``: a newer decision is recorded for the target (the decider numbers every decision,
+  holds included, which it records but does not publish), or one as new was already executed: a
+  scale-in delivered late never overrides the hold decided after it;
+- ``expired``: the executor's clock is past the decision's ``valid_until`` (one decision interval and
+  two minutes after it was made), although events may wait 600 s at the rule and in Lambda's queue,
+  and a dead-letter redrive has no age limit.
+
+A decision the decider records while this one is being carried out is the next one to run: the window
+is the seconds a capacity change takes.
 
 Modes:
 
@@ -20,7 +32,8 @@ says whether that worked, and the outcome is recorded. On success, ``ScalingExec
 never set outside the target's configured bounds (and the adapters refuse it a second time).
 
 Duplicate deliveries of one decision are absorbed before this service runs: the handler wraps
-:meth:`ExecutorService.execute` in Powertools idempotency keyed by ``decision_id``.
+:meth:`ExecutorService.execute` in Powertools idempotency keyed by the whole decision (an altered copy
+under a real ``decision_id`` gets its own refusal and does not take the real decision's place).
 
 Two executors never act on one target at once: each takes the target's lease (a conditional write in
 the state table, expiring after ``lease_seconds`` should its holder die) before it reads the target's
@@ -32,9 +45,10 @@ one's sequence. A lease still held after a few waits (backoff with jitter) raise
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from events.contracts import ScalingDecided, ScalingExecuted, ScalingFailed
@@ -49,6 +63,8 @@ from functions.services.common import SCALING_FAILURES, Backoff, MetricSink, Nul
 from functions.services.targets import TargetCatalog
 
 Status = Literal["executed", "failed", "skipped"]
+#: Why a decision was refused (status ``skipped``), see the module docstring.
+Refusal = Literal["unrecorded", "superseded", "expired"]
 T = TypeVar("T")
 MAX_CONFLICT_RETRIES = 5
 #: Longer than the executor function's timeout (120 s): a lease outlives no invocation that died holding it.
@@ -68,6 +84,15 @@ class ChangeNotVerifiedError(Exception):
     retryable = True
 
 
+#: How far past now the executor looks for a newer decision to name (the decider's clock may run ahead).
+LOOKAHEAD = timedelta(hours=1)
+
+
+def _part(decision_id: str) -> str:
+    """``decision_id`` as a part of an audit object's name (``:`` is not allowed there)."""
+    return re.sub(r"[^A-Za-z0-9_.=-]", "-", decision_id)[:120]
+
+
 def _retryable(error: Exception) -> bool:
     return bool(getattr(error, "retryable", False))
 
@@ -82,6 +107,7 @@ class ExecutionOutcome:
     new: int | None = None
     attempts: int = 0
     rolled_back: bool | None = None
+    refused: Refusal | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -93,6 +119,7 @@ class ExecutionOutcome:
             "new": self.new,
             "attempts": self.attempts,
             "rolled_back": self.rolled_back,
+            "refused": self.refused,
         }
 
 
@@ -125,6 +152,9 @@ class ExecutorService:
             return skip("not a configured or discovered target")
         if target.mode == "forecast_only":
             return skip("the target is forecast_only now")
+        unrecorded = self._unrecorded(decision)
+        if unrecorded is not None:
+            return self._refuse(target, decision, "unrecorded", unrecorded)
         self._lease(tid, decision.decision_id)
         try:
             return self._run_leased(target, decision)
@@ -149,8 +179,14 @@ class ExecutorService:
         if switch is not None:
             return skip(f"kill switch on ({switch.reason}, by {switch.changed_by})")
         state = self.store.get_target_state(tid)
+        if decision.sequence < state.sequence:
+            return self._refuse(target, decision, "superseded", self._newer(decision, state.sequence))
         if decision.sequence <= state.executed_sequence:
-            return skip(f"superseded: sequence {decision.sequence} is not newer than {state.executed_sequence}")
+            why = f"sequence {decision.sequence} is not newer than {state.executed_sequence}, already carried out"
+            return self._refuse(target, decision, "superseded", why)
+        if self.clock.now() >= decision.valid_until:
+            why = f"valid until {decision.valid_until:%H:%M:%S}, now {self.clock.now():%H:%M:%S} UTC"
+            return self._refuse(target, decision, "expired", why)
         desired = target.clamp(max(decision.min_capacity, min(decision.max_capacity, decision.desired_capacity)))
         now = self.clock.now()
         try:
@@ -172,6 +208,48 @@ class ExecutorService:
         except (CapacityError, ChangeNotVerifiedError) as error:
             return self._failed(target, decision, now, error, before)
         return self._succeeded(target, decision=decision, now=now, before=before, after=after, attempts=attempts)
+
+    # ----------------------------------------------------------------- refusals
+
+    def _unrecorded(self, decision: ScalingDecided) -> str | None:
+        """Why ``decision`` is not the one the decider recorded under its key, or None when it is."""
+        recorded = self.store.recorded_decision(decision.target_id, decision.decided_at, decision.decision_id)
+        if recorded is None:
+            at = f"{decision.decided_at:%Y-%m-%d %H:%M:%S} UTC"
+            return f"no decision {decision.decision_id} of {decision.target_id} decided at {at}"
+        if recorded == decision:
+            return None
+        theirs, ours = decision.model_dump(mode="json"), recorded.model_dump(mode="json")
+        fields = [f"{name} {theirs[name]!r} (recorded {ours[name]!r})" for name in ours if theirs[name] != ours[name]]
+        return "differs from the recorded decision in " + ", ".join(fields)
+
+    def _newer(self, decision: ScalingDecided, latest: int) -> str:
+        """The reason naming the newest recorded decision, when the audit table has it."""
+        newer = [
+            d
+            for d in self.store.decisions(
+                decision.target_id, decision.decided_at, max(self.clock.now(), decision.decided_at) + LOOKAHEAD
+            )
+            if d.sequence > decision.sequence
+        ]
+        if not newer:
+            return f"sequence {decision.sequence}: the decider has since numbered decision {latest}"
+        last = max(newer, key=lambda d: d.sequence)
+        return (
+            f"sequence {decision.sequence}: newer decision {last.decision_id} (sequence {last.sequence}, "
+            f"{last.action} {last.desired_capacity}, decided {last.decided_at:%H:%M:%S} UTC)"
+        )
+
+    def _refuse(self, target: ScalingTarget, decision: ScalingDecided, refusal: Refusal, why: str) -> ExecutionOutcome:
+        """Refuse ``decision`` and keep the refusal in the S3 audit trail (each delivery its own record)."""
+        now = self.clock.now()
+        reason = f"{refusal}: {why}"[:1000]
+        if refusal == "unrecorded":
+            reason = f"not recorded by the decider: {why}"[:1000]
+        row = {**decision.model_dump(mode="json"), "record": "refusal", "refused": refusal, "reason": reason}
+        record_id = f"refusal-{_part(decision.decision_id)}-{now:%Y%m%dT%H%M%S%fZ}"
+        self.archive.write_audit(target.target_id, record_id, now, [row])
+        return ExecutionOutcome(decision.decision_id, target.target_id, "skipped", reason, refused=refusal)
 
     # ----------------------------------------------------------------- changing capacity
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
@@ -73,6 +73,7 @@ def decision(
         kind="asg",
         mode="direct",
         decided_at=at,
+        valid_until=at + timedelta(minutes=7),
         sequence=1,
         previous_desired=3,
         desired_capacity=desired,
@@ -226,6 +227,21 @@ def test_decisions_are_immutable(store):
     with pytest.raises(AlreadyExistsError, match="decision"):
         store.record_decision(decision("d-1", T0, desired=9))
     assert store.decisions("web", T0, T0 + timedelta(seconds=1)) == [original]
+
+
+def test_a_recorded_decision_is_found_by_its_key_and_nothing_else_is(store):
+    # GIVEN two recorded decisions of web and one of api
+    original = decision("d-1", T0)
+    store.record_decision(original)
+    store.record_decision(decision("d-2", T0 + timedelta(minutes=5)))
+    store.record_decision(decision("d-1", T0, target="api"))
+    # WHEN looked up by target, time and id THEN the very decision comes back, the time in any zone
+    assert store.recorded_decision("web", T0, "d-1") == original
+    assert store.recorded_decision("web", T0.astimezone(timezone(timedelta(hours=2))), "d-1") == original
+    # ... and a key that was never recorded (another id, time or target) finds nothing
+    assert store.recorded_decision("web", T0, "d-3") is None
+    assert store.recorded_decision("web", T0 + timedelta(microseconds=1), "d-1") is None
+    assert store.recorded_decision("other", T0, "d-1") is None
 
 
 def test_actions_round_trip_and_are_immutable(store):

@@ -238,8 +238,9 @@ def test_path_quantiles_interpolate_and_invert_consistently():
 
 def test_the_decision_becomes_a_valid_scaling_decided_event():
     decision = _decide(make_path(flat(12_400)), desired=6)
-    event = decision.to_event(decision_id="dec-000001", sequence=3, kind="asg")
-    assert isinstance(event, ScalingDecided)
+    until = decision.decided_at + timedelta(minutes=7)
+    event = decision.to_event(decision_id="dec-000001", sequence=3, kind="asg", valid_until=until)
+    assert isinstance(event, ScalingDecided) and event.valid_until == until
     assert event.desired_capacity == 9 and event.previous_desired == 6 and event.action == "scale_out"
 
 

@@ -10,6 +10,7 @@ from e2e_support import Pipeline, asg_target, count_calls, fail_calls, five_minu
 
 from events.contracts import ScalingDecided, ScalingExecuted, ScalingFailed
 from functions import wiring
+from tests.support.decisions import record
 
 pytestmark = pytest.mark.integration
 
@@ -23,6 +24,7 @@ def decision(target_id: str, *, desired: int, previous: int, sequence: int = 1, 
         kind="asg",
         mode="direct",
         decided_at=DAY + timedelta(hours=12),
+        valid_until=DAY + timedelta(hours=12, minutes=7),
         sequence=sequence,
         previous_desired=previous,
         desired_capacity=desired,
@@ -32,6 +34,12 @@ def decision(target_id: str, *, desired: int, previous: int, sequence: int = 1, 
         confidence=0.9,
         reason="test decision",
     )
+
+
+def publish(pipeline: Pipeline, *decisions: ScalingDecided) -> None:
+    """Record the decisions as the decider does (the executor acts only on those), then put them on the bus."""
+    record(pipeline.store, *decisions)
+    pipeline.put_events(*decisions)
 
 
 def actions(pipeline: Pipeline, target_id: str) -> list[ScalingExecuted | ScalingFailed]:
@@ -77,7 +85,7 @@ def test_failing_capacity_call_is_retried_then_rolled_back_and_reported(pipeline
     throttled = fail_calls(autoscaling, "SetDesiredCapacity", times=100)
     bounds = count_calls(autoscaling, "UpdateAutoScalingGroup")
     # WHEN the decision arrives through the bus
-    pipeline.put_events(decision("web", desired=3, previous=8))
+    publish(pipeline, decision("web", desired=3, previous=8))
     delivered = pipeline.router.pump()
     # THEN it was tried 4 times (backoff with jitter, sleep injected), the minimum was put back,
     # and ScalingFailed says so; the group is exactly as before
@@ -104,7 +112,7 @@ def test_throttling_that_clears_within_the_attempts_succeeds(pipeline: Pipeline)
     pipeline.aws.create_asg(asg, desired=2, min_size=1, max_size=60)
     pipeline.aws.put_targets([web])
     throttled = fail_calls(wiring.client("autoscaling", retries=1), "SetDesiredCapacity", times=2)
-    pipeline.put_events(decision("web", desired=9, previous=2))
+    publish(pipeline, decision("web", desired=9, previous=2))
     (delivered,) = pipeline.router.pump()
     assert delivered.result["status"] == "executed" and delivered.result["attempts"] == 3
     assert len(throttled) == 2 and pipeline.aws.asg_desired(asg)[0] == 9
@@ -120,7 +128,7 @@ def test_duplicate_delivery_of_one_decision_scales_once(pipeline: Pipeline):
     pipeline.aws.put_targets([web])
     sets = count_calls(wiring.client("autoscaling", retries=1), "SetDesiredCapacity")
     same = decision("web", desired=5, previous=2)
-    pipeline.put_events(same, same)
+    publish(pipeline, same, same)
     # WHEN both deliveries reach the executor
     delivered = pipeline.router.pump()
     # THEN the group was changed once; the second delivery got the first one's stored outcome
@@ -128,7 +136,7 @@ def test_duplicate_delivery_of_one_decision_scales_once(pipeline: Pipeline):
     assert delivered[0].result == delivered[1].result and delivered[0].result["status"] == "executed"
     assert len(sets) == 1 and pipeline.aws.asg_desired(asg)[0] == 5
     assert len(actions(pipeline, "web")) == 1
-    # ... and the idempotency record is keyed by the decision id, in the idempotency table
+    # ... and the idempotency record (keyed by the whole decision) is in the idempotency table
     items = pipeline.aws.client("dynamodb").scan(TableName=pipeline.aws.idempotency_table)["Items"]
     assert len(items) == 1 and items[0]["status"]["S"] == "COMPLETED"
 
@@ -138,11 +146,17 @@ def test_an_older_decision_arriving_late_is_ignored(pipeline: Pipeline):
     asg = web.asg_name or ""
     pipeline.aws.create_asg(asg, desired=2, min_size=1, max_size=60)
     pipeline.aws.put_targets([web])
-    pipeline.put_events(decision("web", desired=7, previous=2, sequence=2, decision_id="decision-new"))
+    # GIVEN two recorded decisions, the newer one delivered first
+    old = decision("web", desired=3, previous=2, sequence=1, decision_id="decision-old")
+    new = decision("web", desired=7, previous=2, sequence=2, decision_id="decision-new")
+    record(pipeline.store, old, new)
+    pipeline.put_events(new)
     pipeline.router.pump()
-    pipeline.put_events(decision("web", desired=3, previous=2, sequence=1, decision_id="decision-old"))
+    # WHEN the older one arrives THEN it is refused as superseded, naming the newer one
+    pipeline.put_events(old)
     (late,) = pipeline.router.pump()
-    assert late.result["status"] == "skipped" and "superseded" in late.result["reason"]
+    assert late.result["status"] == "skipped" and late.result["refused"] == "superseded"
+    assert "newer decision decision-new" in late.result["reason"], late.result["reason"]
     assert pipeline.aws.asg_desired(asg)[0] == 7
 
 
@@ -152,6 +166,6 @@ def test_decision_outside_the_configured_bounds_is_clamped(pipeline: Pipeline):
     asg = web.asg_name or ""
     pipeline.aws.create_asg(asg, desired=2, min_size=1, max_size=60)
     pipeline.aws.put_targets([web])
-    pipeline.put_events(decision("web", desired=40, previous=2).model_copy(update={"max_capacity": 60}))
+    publish(pipeline, decision("web", desired=40, previous=2).model_copy(update={"max_capacity": 60}))
     (delivered,) = pipeline.router.pump()
     assert delivered.result["status"] == "executed" and pipeline.aws.asg_desired(asg)[0] == 10

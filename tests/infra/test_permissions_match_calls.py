@@ -65,6 +65,7 @@ from tests.infra.iam_support import (
     evaluate,
     iam_requests,
 )
+from tests.support.decisions import record
 from tests.support.function_url import url_event
 
 pytestmark = pytest.mark.integration
@@ -342,6 +343,7 @@ def _decision(target: ScalingTarget, sequence: int, *, previous: int, desired: i
         kind=target.kind,
         mode=target.mode,
         decided_at=NOON,
+        valid_until=NOON + timedelta(minutes=7),
         sequence=sequence,
         previous_desired=previous,
         desired_capacity=desired,
@@ -508,16 +510,25 @@ def run(moto_endpoint: str, synthesized: Synthesized) -> Iterator[Run]:
                 _decision(everything[tagged_asg], 100, previous=4, desired=2),
                 _decision(everything[f"{tagged_cluster}/svc"], 100, previous=2, desired=5),
             ]
+            # The executor acts only on decisions the decider recorded, the newest of each target.
+            store = DynamoStateStore(aws.client("dynamodb"), aws.table_names())
+            stale = _decision(worker, 99, previous=2, desired=3)
+            record(store, stale, *decisions)
             _put_events(aws, *decisions)
             router.pump()
             # EventBridge delivers at least once: a second delivery gets the first one's stored outcome.
             _put_events(aws, decisions[0])
             router.pump()
+            # A decision delivered after a newer one was recorded is refused, naming the newer one.
+            _put_events(aws, stale)
+            (superseded,) = router.pump()
+            assert superseded.result["refused"] == "superseded", superseded
             # Another executor holds batch/asg:1's lease past every wait: the execution raises, and the
             # idempotency layer removes its in-progress record so that Lambda's retry can run it again.
-            store = DynamoStateStore(aws.client("dynamodb"), aws.table_names())
             assert store.acquire_lease("web-asg", "another-executor", now=clock.now(), seconds=3600)
-            _put_events(aws, _decision(web, 101, previous=6, desired=7))
+            held = _decision(web, 101, previous=6, desired=7)
+            record(store, held)
+            _put_events(aws, held)
             (busy,) = router.pump()
             assert "another executor holds its lease" in str(busy.error), busy
             store.release_lease("web-asg", "another-executor")

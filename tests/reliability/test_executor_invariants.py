@@ -1,10 +1,12 @@
 """Executor invariants by property tests over the in-memory twins (hypothesis).
 
 - capacity always within the target's bounds, whatever the decision and the resource's own bounds;
-- an older decision arriving after a newer one never changes capacity;
+- a decision is executed only when it is the newest the decider recorded for its target (holds
+  included, which are never sent), newer than any executed, and not past its ``valid_until`` by the
+  executor's clock; decisions arrive out of order, twice, late, with clocks that go backwards, and
+  forged ones never recorded (any sequence) in between: those are refused and change nothing;
 - two executors racing on one target, in any interleaving of their store and capacity calls, leave
-  one consistent result: the newest decision's capacity, recorded as executed, the older one either
-  executed before it or skipped.
+  one consistent result: the newest decision's capacity, recorded as executed, the older one skipped.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from events.contracts import ScalingDecided, ScalingExecuted
+from events.contracts import MAX_SEQUENCE, ScalingDecided, ScalingExecuted
 from functions import wiring
 from functions.domain.clock import FixedClock
 from functions.domain.target import LoadMetric, ScalingTarget
 from functions.local_router import configure_memory
 from functions.services.common import Retrier
 from functions.services.executor import ExecutorService
+from tests.support.decisions import record
 from tests.support.figures import property_run
 from tests.support.interleave import Gated, Interleaver
 
@@ -45,14 +48,17 @@ def target(mode: str = "direct", **overrides: Any) -> ScalingTarget:
     return ScalingTarget.model_validate(config)
 
 
-def decision(t: ScalingTarget, *, sequence: int, desired: int, low: int = 0, high: int = 100) -> ScalingDecided:
+def decision(
+    t: ScalingTarget, *, sequence: int, desired: int, low: int = 0, high: int = 100, at: datetime = NOON
+) -> ScalingDecided:
     low, high = min(low, desired), max(high, desired)
     return ScalingDecided(
         decision_id=f"decision-{sequence}",
         target_id=t.target_id,
         kind=t.kind,
         mode=t.mode,
-        decided_at=NOON,
+        decided_at=at,
+        valid_until=at + timedelta(minutes=7),
         sequence=sequence,
         previous_desired=0,
         desired_capacity=desired,
@@ -129,7 +135,9 @@ def test_capacity_stays_within_the_targets_bounds(
         before = (group.desired, group.min_capacity, group.max_capacity)
         effective = EffectiveCalls(world.capacity)
         # WHEN the executor carries it out
-        outcome = make_executor(world, capacity=effective).run(decision(t, sequence=1, desired=desired))
+        decided = decision(t, sequence=1, desired=desired)
+        record(world.store, decided)
+        outcome = make_executor(world, capacity=effective).run(decided)
         after = (group.desired, group.min_capacity, group.max_capacity)
         # THEN every change that took effect is within the target's bounds and the result too, or the
         # group is exactly as before; the group's maximum is never raised
@@ -145,25 +153,90 @@ def test_capacity_stays_within_the_targets_bounds(
 # --------------------------------------------------------------------------- late decisions
 
 
+#: A decision is valid this long after it was made (the targets' 300 s decision interval and 120 s).
+VALIDITY = timedelta(minutes=7)
+
+
+@st.composite
+def decision_histories(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
+    """What the decider recorded, and the order things happened in: each decision recorded in sequence
+    order; those that change something (not holds) delivered once or twice, any time after they were
+    recorded, out of order, the executor's clock anywhere from 10 minutes before to 40 after noon (it goes
+    backwards as often as not); the decider's clock goes backwards too; forged decisions in between."""
+    n = draw(st.integers(2, 7))
+    decisions = [
+        {
+            "sequence": k,
+            "decided": draw(st.integers(-10, 30)),  # minutes after noon: not monotonic in the sequence
+            "published": draw(st.booleans()),
+            "desired": draw(st.integers(2, 30)),
+        }
+        for k in range(1, n + 1)
+    ]
+    ops: list[tuple[Any, ...]] = [("record", k) for k in range(1, n + 1)]
+    for d in decisions:
+        if not d["published"]:
+            continue  # a hold: recorded, never sent
+        for _ in range(draw(st.integers(1, 2))):
+            after = ops.index(("record", d["sequence"])) + 1
+            ops.insert(draw(st.integers(after, len(ops))), ("deliver", d["sequence"], draw(st.integers(-10, 40))))
+    for forged in range(draw(st.integers(0, 2))):
+        sequence = draw(st.sampled_from([n, n + 1, 2**40, MAX_SEQUENCE]))
+        ops.insert(draw(st.integers(0, len(ops))), ("forge", forged, sequence, draw(st.integers(-10, 40))))
+    return decisions, ops
+
+
 @PROPERTY
-@given(st.permutations(list(range(1, 6))), st.lists(st.integers(2, 30), min_size=5, max_size=5))
-def test_an_older_decision_arriving_after_a_newer_one_is_ignored(figures, order, desires):
-    with property_run(figures, "executor: older decision after newer ignored"):
+@given(decision_histories())
+def test_only_the_newest_recorded_decision_is_executed_and_only_while_valid(figures, history):
+    with property_run(figures, "executor: only the newest valid recorded decision executed"):
+        decisions, ops = history
         t = target()
-        world = configure_memory([t], clock=FixedClock(NOON))
+        clock = FixedClock(NOON)
+        world = configure_memory([t], clock=clock)
         world.capacity.add_asg("web-asg", desired=2, min_capacity=2, max_capacity=30)
         executor = make_executor(world)
-        newest = 0
-        for sequence in order:
+        made = {
+            d["sequence"]: decision(
+                t,
+                sequence=d["sequence"],
+                desired=d["desired"],
+                at=NOON + timedelta(minutes=d["decided"]),
+            )
+            for d in decisions
+        }
+        latest = executed = 0
+        for op in ops:
+            if op[0] == "record":
+                record(world.store, made[op[1]])
+                latest = op[1]
+                continue
             before = world.capacity.resources["web-asg"].desired
-            outcome = executor.run(decision(t, sequence=sequence, desired=desires[sequence - 1]))
+            clock.current = NOON + timedelta(minutes=op[-1])
+            if op[0] == "forge":
+                # GIVEN an event the decider never recorded, whatever its sequence
+                forged = decision(t, sequence=op[2], desired=30).model_copy(update={"decision_id": f"forged-{op[1]}"})
+                outcome = executor.run(forged)
+                # THEN it is refused and changes nothing
+                assert (outcome.status, outcome.refused) == ("skipped", "unrecorded"), outcome
+                assert world.capacity.resources["web-asg"].desired == before
+                continue
+            # WHEN a recorded decision is delivered
+            sent = made[op[1]]
+            outcome = executor.run(sent)
             after = world.capacity.resources["web-asg"].desired
-            if sequence < newest:
-                assert outcome.status == "skipped" and after == before, (order, sequence, outcome)
+            # THEN it is executed exactly when it is the newest recorded, newer than any executed, and
+            # still valid by the executor's clock; otherwise refused with the reason, the group unchanged
+            if sent.sequence < latest or sent.sequence <= executed:
+                assert (outcome.status, outcome.refused) == ("skipped", "superseded"), (op, latest, outcome)
+                assert after == before
+            elif clock.now() >= sent.valid_until:
+                assert (outcome.status, outcome.refused) == ("skipped", "expired"), (op, outcome)
+                assert after == before
             else:
-                assert outcome.status == "executed" and after == desires[sequence - 1]
-                newest = sequence
-        assert world.store.get_target_state("web").executed_sequence == max(order)
+                assert outcome.status == "executed" and after == sent.desired_capacity, (op, outcome)
+                executed = sent.sequence
+        assert world.store.get_target_state("web").executed_sequence == executed
 
 
 # --------------------------------------------------------------------------- racing executors
@@ -188,6 +261,7 @@ def test_two_executors_racing_on_one_target_leave_one_consistent_result(figures,
                 capacity=Gated(world.capacity, interleaver, capacity_calls),
             )
 
+        record(world.store, decision(t, sequence=1, desired=old), decision(t, sequence=2, desired=new))
         first, second = executor(), executor()
         # WHEN they run side by side in an interleaving hypothesis chooses (a refused one is retried by Lambda)
         results = interleaver.run(

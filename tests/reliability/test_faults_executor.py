@@ -10,6 +10,7 @@ import pytest
 
 from events.contracts import ScalingDecided, ScalingExecuted, ScalingFailed
 from functions import wiring
+from tests.support.decisions import record
 from tests.support.world import NOON, World, for_group, report, short_timeout_client
 
 pytestmark = pytest.mark.integration
@@ -22,6 +23,7 @@ def decision(target_id: str, *, desired: int, previous: int = 4, sequence: int =
         kind="asg",
         mode="direct",
         decided_at=NOON,
+        valid_until=NOON + timedelta(minutes=7),
         sequence=sequence,
         previous_desired=previous,
         desired_capacity=desired,
@@ -33,10 +35,10 @@ def decision(target_id: str, *, desired: int, previous: int = 4, sequence: int =
     )
 
 
-def idempotency_record_of(decision_id: str):
-    """A proxy rule condition: a DynamoDB request about the Powertools idempotency record of ``decision_id``
-    (keyed by the md5 of the JSON of the decision id, as ``event_key_jmespath="decision_id"`` makes it)."""
-    digest = hashlib.md5(json.dumps(decision_id).encode()).hexdigest()
+def idempotency_record_of(decided: ScalingDecided):
+    """A proxy rule condition: a DynamoDB request about the Powertools idempotency record of ``decided``
+    (keyed by the md5 of the decision's JSON, keys sorted, as ``event_key_jmespath=""`` makes it)."""
+    digest = hashlib.md5(json.dumps(decided.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
     return lambda request: request.mentions(digest)
 
 
@@ -57,15 +59,18 @@ def test_executor_survives_throttling_5xx_resets_timeouts_and_outages(world: Wor
     # t5: every SetDesiredCapacity throttled: the executor must give up, roll back and report it
     proxy.inject("throttle", "autoscaling", "SetDesiredCapacity", times=1000, when=for_group(group["t5"]))
     # t6: DynamoDB refuses the idempotency record on every attempt: the invocation fails cleanly
-    proxy.inject("server_error", "dynamodb", "PutItem", times=1000, when=idempotency_record_of("decision-t6-1"))
+    proxy.inject(
+        "server_error", "dynamodb", "PutItem", times=1000, when=idempotency_record_of(decision("t6", desired=9))
+    )
     # t7: DynamoDB throttles long enough to fail the first invocation, then recovers (Lambda's retry wins)
-    proxy.inject("throttle", "dynamodb", "PutItem", times=3, when=idempotency_record_of("decision-t7-1"))
+    proxy.inject("throttle", "dynamodb", "PutItem", times=3, when=idempotency_record_of(decision("t7", desired=9)))
     executor = world.function("executor")
 
     # WHEN one decision per group arrives (scale out to 9; t1 scales in to 2)
     for target in targets:
-        desired = 2 if target.target_id == "t1" else 9
-        executor.invoke(world.envelope(decision(target.target_id, desired=desired)), key=target.target_id)
+        decided = decision(target.target_id, desired=2 if target.target_id == "t1" else 9)
+        record(world.store, decided)
+        executor.invoke(world.envelope(decided), key=target.target_id)
     # ... Lambda's first retry has run, the second not yet
     executor.retry_pending()
     midway = executor.ledger(lambda i: True)
@@ -122,8 +127,10 @@ def test_an_older_decision_racing_a_newer_one_never_wins(world: World, figures):
     """Decisions 1 and 2 for one group arrive out of order (EventBridge does not order events)."""
     (target,) = world.add_asg_targets(1, desired=4)
     executor = world.function("executor")
-    executor.invoke(world.envelope(decision("t0", desired=12, sequence=2)), key="new")
-    executor.invoke(world.envelope(decision("t0", desired=6, sequence=1)), key="old")
+    old, new = decision("t0", desired=6, sequence=1), decision("t0", desired=12, sequence=2)
+    record(world.store, old, new)
+    executor.invoke(world.envelope(new), key="new")
+    executor.invoke(world.envelope(old), key="old")
     results = {i.key: i.result for i in executor.invocations}
     ledger = executor.ledger(lambda i: i.result is not None)
     checks = {

@@ -80,7 +80,7 @@ def test_health_targets_forecast_and_decisions(memory, clock):
     assert status == 404 and unknown["errors"][0]["field"] == "target_id"
     decision = ScalingDecided(
         decision_id="d-1", target_id="web", kind="asg", mode="direct", decided_at=NOON - timedelta(minutes=5),
-        sequence=1, previous_desired=2, desired_capacity=4, min_capacity=1, max_capacity=60, action="scale_out",
+        valid_until=NOON + timedelta(minutes=2), sequence=1, previous_desired=2, desired_capacity=4, min_capacity=1, max_capacity=60, action="scale_out",
         confidence=0.8, reason="test",
     )  # fmt: skip
     world.store.record_decision(decision)

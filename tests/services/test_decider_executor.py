@@ -16,6 +16,7 @@ from functions.adapters.capacity import CapacityError
 from functions.adapters.dynamodb import StoredForecast
 from functions.adapters.errors import ConflictError
 from models.api import ForecastPath
+from tests.support.decisions import record
 
 
 def store_forecast(world, target_id: str, level: float, *, issued_at=NOON, forecast_id: str = "f-1") -> ForecastSummary:
@@ -170,6 +171,7 @@ def decision(desired: int, *, previous: int = 2, sequence: int = 1, mode: str = 
         kind="asg",
         mode=mode,  # type: ignore[arg-type]
         decided_at=NOON,
+        valid_until=NOON + timedelta(minutes=7),
         sequence=sequence,
         previous_desired=previous,
         desired_capacity=desired,
@@ -181,12 +183,18 @@ def decision(desired: int, *, previous: int = 2, sequence: int = 1, mode: str = 
     )
 
 
+def recorded(world, decision: ScalingDecided) -> ScalingDecided:
+    """``decision`` recorded as the decider records it (the executor acts only on those)."""
+    record(world.store, decision)
+    return decision
+
+
 def test_a_change_that_does_not_take_is_rolled_back(memory, monkeypatch):
     world = memory([target("web")])
     world.capacity.add_asg("web-asg", desired=2, min_capacity=1, max_capacity=60)
     # GIVEN a group that accepts the call but does not change (another actor resets it)
     monkeypatch.setattr(world.capacity, "set_desired", lambda target, desired: None)
-    outcome = wiring.executor().run(decision(7))
+    outcome = wiring.executor().run(recorded(world, decision(7)))
     assert outcome.status == "failed" and outcome.rolled_back is True
     (failed,) = world.store.actions("web", NOON - timedelta(days=1), NOON + timedelta(days=1))
     assert isinstance(failed, ScalingFailed) and failed.error_code == "NotVerified"
@@ -197,7 +205,7 @@ def test_a_permanent_error_is_not_retried(memory):
     world = memory([target("web")])
     world.capacity.add_asg("web-asg", desired=2, min_capacity=1, max_capacity=60)
     world.capacity.fail_next(1, code="ValidationError")
-    outcome = wiring.executor().run(decision(7))
+    outcome = wiring.executor().run(recorded(world, decision(7)))
     # describe failed permanently: nothing was changed, nothing to roll back
     assert outcome.status == "failed" and outcome.attempts == 1 and outcome.rolled_back is False
     assert world.capacity.describe(target("web")).desired == 2
@@ -206,7 +214,7 @@ def test_a_permanent_error_is_not_retried(memory):
 def test_floor_mode_raises_the_minimum_and_moves_desired_up(memory):
     world = memory([target("web", mode="floor")])
     world.capacity.add_asg("web-asg", desired=3, min_capacity=1, max_capacity=60)
-    outcome = wiring.executor().run(decision(9, previous=3, mode="floor"))
+    outcome = wiring.executor().run(recorded(world, decision(9, previous=3, mode="floor")))
     snapshot = world.capacity.describe(target("web"))
     assert outcome.status == "executed" and (snapshot.min_capacity, snapshot.desired) == (9, 9)
     assert world.store.get_target_state("web").last_desired == 9

@@ -13,6 +13,7 @@ from events.schema_gen import load_sample
 from functions.adapters.dynamodb import KillSwitch
 from functions.local_router import pattern_matches, subscriptions
 from functions.routing import ALARM_STATE_CHANGE_PATTERN, ROUTES
+from tests.support.decisions import record
 
 
 def test_each_contract_reaches_exactly_the_function_the_routing_table_names():
@@ -81,6 +82,7 @@ def test_the_executor_refuses_when_the_switch_is_engaged_after_the_decision(memo
         kind="asg",
         mode="direct",
         decided_at=NOON,
+        valid_until=NOON + timedelta(minutes=7),
         sequence=1,
         previous_desired=2,
         desired_capacity=9,
@@ -90,6 +92,7 @@ def test_the_executor_refuses_when_the_switch_is_engaged_after_the_decision(memo
         confidence=0.9,
         reason="test",
     )
+    record(world.store, decision)
     delivery = world.router.invoke("executor", to_envelope(decision, event_id="e-1", time=NOON))
     assert delivery.result["status"] == "skipped" and "kill switch on (maintenance" in delivery.result["reason"]
     assert world.capacity.describe(web).desired == 2
