@@ -156,7 +156,16 @@ def main(argv: list[str] | None = None) -> int:
 
     from functions.adapters.cloudwatch import CloudWatchMetricsSource
 
-    source = CloudWatchMetricsSource(_client(args))
+    try:
+        client = _client(args)
+    except BotoCoreError as exc:  # NoRegionError: nothing says which region's CloudWatch to ask
+        reason = str(exc).rstrip(".")
+        print(
+            f"forescale history: --region: {reason}: give --region, or set AWS_REGION (or a region in ~/.aws/config)",
+            file=sys.stderr,
+        )
+        return 2
+    source = CloudWatchMetricsSource(client)
     written = 0
     # one GetMetricData round per window (targets of one period share it; the adapter batches the queries)
     by_window: dict[HistoryWindow, list[_Export]] = {}

@@ -166,18 +166,31 @@ def _printer(out: TextIO, clock: Any) -> Any:
 # --------------------------------------------------------------------------- the run
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse an option out of range before moto's server starts, naming it."""
+    if not (math.isfinite(args.warmup_days) and args.warmup_days >= 0):
+        raise ValueError(f"--warmup-days: {args.warmup_days} must be a number of days, 0 or more")
+    for flag, value, least in (
+        ("--minutes", args.minutes, 1),
+        ("--p99-instances", args.p99_instances, 1),
+        ("--boot-seconds", args.boot_seconds, 0),
+    ):
+        if value < least:
+            raise ValueError(f"{flag}: {value} must be {least} or more")
+
+
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     from functions import wiring
     from functions.adapters.s3 import S3Store
     from functions.domain.clock import FixedClock
-    from functions.domain.trace import read_trace
+    from functions.domain.trace import check_step, read_trace
     from functions.local_router import LocalAws, LocalRouter
     from functions.services.common import RecordingSink
 
+    _check_options(args)
     trace = read_trace(args.trace)
     step = trace.step_seconds
-    if step % 60:
-        raise ValueError(f"trace: step {step} s is not a multiple of 60 s (CloudWatch periods are)")
+    check_step(step)  # CloudWatch periods are whole minutes
     frame = trace.frame
     # CloudWatch stamps each period with its start: the history is kept on that grid.
     frame["ds"] = frame["ds"].dt.floor(f"{step}s")

@@ -9,6 +9,7 @@ and writes the report (CSV per policy, summary, PNG, HTML) to ``--out``. Every s
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from dataclasses import fields
@@ -73,16 +74,45 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _policies(text: str) -> list[str]:
+    policies = list(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+    if not policies:
+        raise ValueError(f"--policies: give at least one of {','.join(POLICY_NAMES)}")
+    unknown = [p for p in policies if p not in POLICY_NAMES]
+    if unknown:
+        raise ValueError(f"--policies: {unknown[0]!r} is not a policy (known: {','.join(POLICY_NAMES)})")
+    return policies
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """A number option that is NaN or infinite names no field once inside the scenario: refuse it here."""
+    for item in fields(Scenario):
+        value = getattr(args, item.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"--{item.name.replace('_', '-')}: {value} is not a finite number")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from functions.domain.replay import run_replay
-    from functions.domain.trace import TraceError, read_trace
-    from functions.report import score_table, write_report
+    from functions.domain.trace import TraceError, check_step, read_trace
+    from functions.report import check_report_folder, score_table, write_report
 
-    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     try:
+        policies = _policies(args.policies)
+        _check_numbers(args)
         scenario = Scenario(**{item.name: getattr(args, item.name) for item in fields(Scenario)})
+    except ValueError as exc:
+        print(f"forescale replay: {exc}", file=sys.stderr)
+        return 2
+    try:
+        check_report_folder(args.out, policies)  # before a replay of minutes or hours, not after
+    except ValueError as exc:
+        print(f"forescale replay: --out: {exc}", file=sys.stderr)
+        return 2
+    try:
         trace = read_trace(args.trace)
+        check_step(trace.step_seconds)
     except (TraceError, ValueError, OSError) as exc:
         print(f"forescale replay: {exc}", file=sys.stderr)
         return 2

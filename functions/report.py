@@ -17,6 +17,8 @@ import base64
 import csv
 import html
 import math
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -233,6 +235,35 @@ instance-hours over the oracle's). Each policy's capacity is in <code>&lt;policy
 <p>Every decision with its reason: <code>decisions.csv</code>.</p>
 </body></html>
 """
+
+
+def report_paths(folder: str | Path, policies: Sequence[str]) -> list[Path]:
+    """Every file :func:`write_report` may write for a replay of ``policies`` (oracle is always run)."""
+    out = Path(folder)
+    files = [f"{name}.csv" for name in dict.fromkeys([*policies, "oracle"])]
+    files += ["summary.txt", "report.png", "report.html", "decisions.csv"]
+    return [out / name for name in files]
+
+
+def check_report_folder(folder: str | Path, policies: Sequence[str]) -> None:
+    """Create ``folder`` and prove every report file can be written there, before a replay of minutes or hours.
+
+    Raises ``ValueError`` naming the path and the reason.
+    """
+    import tempfile
+
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".forescale-write-check-"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{out}: cannot write there ({exc.strerror or exc})") from exc
+    for path in report_paths(out, policies):
+        if path.exists() and (path.is_dir() or not os.access(path, os.W_OK)):
+            raise ValueError(f"{path} exists and cannot be replaced ({'a folder' if path.is_dir() else 'read-only'})")
 
 
 def write_report(result: ReplayResult, folder: str | Path) -> ReportFiles:

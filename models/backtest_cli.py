@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from functions.domain.trace import TraceError, read_trace
+from functions.domain.trace import TraceError, check_step, read_trace
 from models.backtest import parse_horizons, run_backtest
 from models.config import ForecastConfig
 
@@ -29,6 +30,13 @@ def _to_protocol_step(ds: pd.DatetimeIndex, y: np.ndarray, step: int) -> tuple[p
     return pd.DatetimeIndex(series.index), np.asarray(series.to_numpy(dtype=float)), PROTOCOL_STEP
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse spans and spacings that give no forecast origin (a zero spacing would never end)."""
+    for flag, value in (("--last-days", args.last_days), ("--every-hours", args.every_hours)):
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{flag}: {value} must be a positive number")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="forescale backtest", description=__doc__.splitlines()[0])
     parser.add_argument("trace", help="CSV with header timestamp,value")
@@ -37,19 +45,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--every-hours", type=float, default=6.0, help="spacing of the forecast origins (hours)")
     args = parser.parse_args(list(argv) if argv is not None else None)
     try:
+        _check_options(args)
         horizons = parse_horizons(args.horizons)
         trace = read_trace(args.trace)
+        if not np.isfinite(trace.y).any():
+            raise TraceError("trace: no known value (every value is empty or NaN)")
+        ds, y, step = _to_protocol_step(trace.ds, trace.y, trace.step_seconds)
+        check_step(step)
     except (ValueError, TraceError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    ds, y, step = _to_protocol_step(trace.ds, trace.y, trace.step_seconds)
     span_days = len(ds) * step / 86_400
     needed = args.last_days + 2
     if span_days < needed:
         print(f"error: trace: spans {span_days:.1f} days; the protocol needs at least {needed:g}", file=sys.stderr)
         return 2
-    if 86_400 % step:
-        print(f"error: trace: step {step} s does not divide a day", file=sys.stderr)
+    longest = max(horizons.values())
+    if args.last_days * 86_400 < longest:
+        print(
+            f"error: --last-days: {args.last_days:g} days leave no origin with the longest horizon "
+            f"({longest} s) of known load after it",
+            file=sys.stderr,
+        )
         return 2
     result = run_backtest(
         ds,

@@ -135,3 +135,17 @@ def test_all_targets_each_get_a_trace_at_their_own_period(tmp_path, moto_client,
     (tmp_path / "none.json").write_text("[]")
     assert forescale(["history", "--all", "--targets", str(tmp_path / "none.json"), "--out", str(tmp_path / "y")]) == 2
     assert "lists no targets" in capsys.readouterr().err
+
+
+def test_no_region_anywhere_is_one_line_naming_the_option(tmp_path, unique_name, capsys, monkeypatch):
+    # GIVEN no region in the options, the environment or the AWS configuration (before: NoRegionError traceback)
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    args = ["--targets", cdk_json(tmp_path, unique_name("Forescale/NoRegion")), "--days", "1", "--end", END.isoformat()]
+    # WHEN the history is asked for
+    code = forescale(["history", "web", *args, "--out", str(tmp_path / "e.csv")])
+    # THEN one line names --region and how to give it
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("forescale history: --region: ") and "AWS_REGION" in err, err

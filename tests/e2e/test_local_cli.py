@@ -50,3 +50,21 @@ def test_bad_trace_is_refused_with_the_reason(tmp_path, capsys):
     path.write_text("timestamp,value\n" + "\n".join(rows) + "\n")
     assert local_cli.main(["run", str(path), "--endpoint", "http://127.0.0.1:9"]) == 2
     assert "shorter than --warmup-days plus --minutes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--warmup-days", "nan"], "--warmup-days"),  # before: "cannot convert float NaN to integer"
+        (["--warmup-days", "-1"], "--warmup-days"),
+        (["--minutes", "0"], "--minutes"),
+        (["--p99-instances", "0"], "--p99-instances"),
+        (["--boot-seconds", "-5"], "--boot-seconds"),
+    ],
+)
+def test_a_bad_option_is_refused_naming_it_before_moto_starts(trace_csv, capsys, flags, named):
+    # WHEN an option is out of range (the endpoint is closed: nothing may reach it)
+    code = local_cli.main(["run", str(trace_csv), *flags, "--endpoint", "http://127.0.0.1:9"])
+    # THEN one line names it, exit 2
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith(f"forescale local: {named}: "), err

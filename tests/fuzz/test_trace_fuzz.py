@@ -106,3 +106,54 @@ def test_an_oversized_file_is_refused_before_it_is_read(figures, tmp_path, monke
         read_trace(path)
     assert os.path.getsize(path) == trace_module.MAX_TRACE_BYTES + 1
     figures.add("fuzz", "trace CSV reader: oversized", inputs=1, crashes=0, refused=1)
+
+
+def local_rows(start: datetime, end: datetime, zone: str) -> list[str]:
+    """Rows every 5 minutes stamped in ``zone``'s wall-clock time without an offset, as a local export does."""
+    from zoneinfo import ZoneInfo
+
+    rows, at = [], start
+    while at < end:
+        wall = at.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+        rows.append(f"{wall:%Y-%m-%d %H:%M:%S},{100 + at.minute}")
+        at += timedelta(minutes=5)
+    return rows
+
+
+def test_local_time_repeating_an_hour_in_autumn_is_refused_with_the_line_and_the_fix():
+    # GIVEN Paris wall-clock times across 2024-10-27 (03:00 becomes 02:00: 02:00-02:55 come twice)
+    rows = local_rows(datetime(2024, 10, 26, 22, tzinfo=UTC), datetime(2024, 10, 27, 4, tzinfo=UTC), "Europe/Paris")
+    # WHEN it is parsed (before: the second 02:00-02:55 silently replaced or clashed with the first, read as UTC)
+    with pytest.raises(TraceError) as refused:
+        parse_trace("timestamp,value\n" + "\n".join(rows) + "\n")
+    # THEN the line where the hour repeats is named, with the reason and the fix
+    message = str(refused.value)
+    repeat = 2 + rows.index("2024-10-27 02:00:00,100", rows.index("2024-10-27 02:00:00,100") + 1)
+    assert message.startswith(f"line {repeat}: ") and "daylight-saving" in message and "offset" in message, message
+
+
+def test_local_time_skipping_an_hour_in_spring_is_refused_with_the_line_and_the_fix():
+    # GIVEN New York wall-clock times across 2024-03-10 (02:00-02:55 never happen)
+    rows = local_rows(datetime(2024, 3, 10, 4, tzinfo=UTC), datetime(2024, 3, 10, 10, tzinfo=UTC), "America/New_York")
+    # WHEN it is parsed (before: read as UTC with a one-hour gap)
+    with pytest.raises(TraceError) as refused:
+        parse_trace("timestamp,value\n" + "\n".join(rows) + "\n")
+    # THEN the line after the missing hour is named, with the reason and the fix
+    message = str(refused.value)
+    after = 2 + next(i for i, row in enumerate(rows) if row.startswith("2024-03-10 03:00"))
+    assert message.startswith(f"line {after}: ") and "daylight-saving" in message and "offset" in message, message
+
+
+def test_the_same_times_with_offsets_or_in_utc_are_read():
+    # GIVEN the autumn night with offsets, and an hour-long outage of a UTC trace on the spring date
+    from zoneinfo import ZoneInfo
+
+    paris = ZoneInfo("Europe/Paris")
+    at, rows = datetime(2024, 10, 26, 22, tzinfo=UTC), []
+    while at < datetime(2024, 10, 27, 4, tzinfo=UTC):
+        rows.append(f"{at.astimezone(paris).isoformat()},1")
+        at += timedelta(minutes=5)
+    # THEN both are read: offsets say which 02:00 is which; a gap in UTC-marked times is a gap
+    assert len(parse_trace("timestamp,value\n" + "\n".join(rows) + "\n")) == 72
+    utc = [f"2024-03-10T{h:02d}:{m:02d}:00Z,1" for h in range(0, 6) for m in range(0, 60, 5) if h != 2]
+    assert len(parse_trace("timestamp,value\n" + "\n".join(utc) + "\n")) == 72

@@ -65,3 +65,50 @@ def test_metric_definitions():
         parse_horizons(",")
     assert mase_scale(np.array([1.0, 2.0, 3.0, 5.0]), 2) == pytest.approx(2.5)
     assert smape(np.array([100.0, 0.0]), np.array([50.0, 0.0])) == pytest.approx(200 * 50 / 150)
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--every-hours", "0"], "--every-hours"),  # before: looped forever, growing to 14 GiB
+        (["--every-hours", "-6"], "--every-hours"),
+        (["--every-hours", "nan"], "--every-hours"),
+        (["--last-days", "-1"], "--last-days"),  # before: exit 0 with zero origins
+        (["--last-days", "0"], "--last-days"),
+        (["--last-days", "inf"], "--last-days"),
+    ],
+)
+def test_an_option_that_gives_no_forecast_origin_is_refused_naming_it(tmp_path, capsys, flags, named):
+    # GIVEN a good trace
+    trace = tmp_path / "trace.csv"
+    _write_trace(trace)
+    # WHEN the origins' spacing or span is zero, negative or not a number
+    code = main([str(trace), "--horizons", "1h", "--last-days", "1", *flags])  # the last --last-days wins
+    # THEN one line names the option and the reason, exit 2, before any model is fitted
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"error: {named}: "), err
+
+
+def test_a_trace_with_no_known_value_is_refused(tmp_path, capsys):
+    # GIVEN a trace whose every value is a gap (before: exit 0 with zero origins)
+    trace = tmp_path / "nan.csv"
+    ds = pd.date_range("2024-01-01", periods=4 * 288, freq="300s")
+    pd.DataFrame({"timestamp": ds.strftime("%Y-%m-%dT%H:%M:%SZ"), "value": ["nan"] * len(ds)}).to_csv(
+        trace, index=False
+    )
+    # WHEN it is backtested THEN it is refused with the reason
+    assert main([str(trace), "--horizons", "1h", "--last-days", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "trace: no known value" in err, err
+
+
+def test_a_step_the_engine_does_not_forecast_is_refused_naming_the_supported_range(tmp_path, capsys):
+    # GIVEN a daily trace (before: ModuleNotFoundError: supersmoother, from MSTL with one step per day)
+    trace = tmp_path / "daily.csv"
+    _write_trace(trace, days=60, step=86_400)
+    # WHEN it is backtested THEN one line names the step and the supported range
+    assert main([str(trace), "--horizons", "24h"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "step 86400 s" in err and "60 s to 3600 s" in err, err

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
+
 from functions.cli import main as forescale
 from functions.replay_cli import main
 
@@ -98,3 +100,80 @@ def test_bad_input_exits_2_naming_the_problem(tmp_path, capsys):
     assert "warmup_days" in refused and "step/s" not in refused  # refused before any progress bar is drawn
     assert main([str(trace), "--out", str(tmp_path / "o"), "--min-instances", "9", "--max-instances", "3"]) == 2
     assert "min_instances" in capsys.readouterr().err
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused_before_the_replay(tmp_path, capsys):
+    # GIVEN a trace and --out naming a file (before: replayed to the end, then a traceback)
+    trace = _slice(tmp_path / "asg.csv", 720)
+    taken = tmp_path / "report.txt"
+    taken.write_text("not a folder\n")
+    common = ["--warmup-days", "2", "--no-progress", "--policies", "reactive"]
+    # WHEN replayed THEN refused at once, naming --out and the reason
+    assert main([str(trace), "--out", str(taken), *common]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith("forescale replay: --out: ") and "not a folder" in line, line
+    # GIVEN a folder whose report page is taken by a folder of the same name
+    out = tmp_path / "report"
+    (out / "report.html").mkdir(parents=True)
+    assert main([str(trace), "--out", str(out), *common]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "--out: " in line and "report.html" in line, line
+    # GIVEN a folder below a file: it cannot be created
+    assert main([str(trace), "--out", str(taken / "sub"), *common]) == 2
+    assert "--out: " in _one_line(capsys.readouterr().err)
+
+
+def test_policies_that_name_none_or_an_unknown_one_are_refused(tmp_path, capsys):
+    trace = _slice(tmp_path / "asg.csv", 720)
+    # before: "--policies ," raised StopIteration
+    for given, reason in ((",", "give at least one"), ("reactive,psychic", "'psychic'")):
+        flags = ["--policies", given, "--warmup-days", "2", "--no-progress"]
+        assert main([str(trace), "--out", str(tmp_path / "o"), *flags]) == 2
+        line = _one_line(capsys.readouterr().err)
+        assert line.startswith("forescale replay: --policies: ") and reason in line, line
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_number_option_that_is_not_finite_is_refused_naming_it(tmp_path, capsys, value):
+    # GIVEN --warmup-days nan (before: a message naming no option)
+    trace = _slice(tmp_path / "asg.csv", 720)
+    assert main([str(trace), "--out", str(tmp_path / "o"), f"--warmup-days={value}", "--no-progress"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith("forescale replay: --warmup-days: ") and "finite" in line, line
+
+
+def test_a_step_forescale_does_not_scale_on_is_refused_naming_the_supported_range(tmp_path, capsys):
+    # GIVEN a trace at 1-second steps (before: a raw pydantic message about LoadMetric period_seconds)
+    trace = tmp_path / "seconds.csv"
+    rows = [f"2024-01-01T00:{i // 60:02d}:{i % 60:02d}Z,{100 + i % 7}" for i in range(600)]
+    trace.write_text("timestamp,value\n" + "\n".join(rows) + "\n")
+    assert main([str(trace), "--out", str(tmp_path / "o"), "--warmup-days", "0.001", "--no-progress"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "step 1 s" in line and "60 s to 3600 s" in line and "LoadMetric" not in line, line
+
+
+def test_a_trace_in_local_time_across_a_daylight_saving_change_is_refused(tmp_path, capsys):
+    # GIVEN the real trace's values stamped in Paris wall-clock time, without offset, across the night the
+    # clocks go back (2024-10-27: 02:00-02:55 come twice)
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    values = [line.split(",")[1] for line in TRACE.read_text().splitlines()[1:721]]
+    start = datetime(2024, 10, 25, 12, tzinfo=UTC)
+    rows = [
+        f"{(start + timedelta(minutes=5 * i)).astimezone(ZoneInfo('Europe/Paris')):%Y-%m-%d %H:%M:%S},{value}"
+        for i, value in enumerate(values)
+    ]
+    trace = tmp_path / "local.csv"
+    trace.write_text("timestamp,value\n" + "\n".join(rows) + "\n")
+    # WHEN it is replayed (before: read as UTC without a word)
+    assert main([str(trace), "--out", str(tmp_path / "o"), "--warmup-days", "1", "--no-progress"]) == 2
+    # THEN one line names the line of the file, the reason and the fix
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith("forescale replay: line ") and "daylight-saving" in line and "offset" in line, line
