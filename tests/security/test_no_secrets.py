@@ -46,7 +46,14 @@ def test_no_credential_in_code_samples_or_configuration(figures):
     # GIVEN every file git would commit (code, event samples, cdk.json, docs, scripts)
     scanned, found = scan_repository()
     assert (REPO / "events" / "samples" / "BusinessEvent.json").exists()
-    figures.add("security", "no credential in code, samples, configuration", checks=scanned, violations=len(found))
+    figures.add(
+        "security",
+        "no credential in code, samples, configuration",
+        checks=1,
+        evaluated=scanned,
+        unit="committed files",
+        violations=len(found),
+    )
     # THEN none holds a credential
     assert scanned > 100
     assert not found, "\n".join(f"{f.where}: {f.kind}: {f.excerpt}" for f in found)
@@ -128,7 +135,9 @@ def test_no_credential_in_logs_audit_trail_bus_events_or_dead_letters(
     figures.add(
         "security",
         "no credential in logs, audit trail, bus events, dead letters",
-        checks=len(written),
+        checks=1,
+        evaluated=len(written),
+        unit="outputs of the run (logs, results, S3 objects, tables...)",
         violations=len(leaks) + len(patterns),
     )
     assert not leaks, leaks
