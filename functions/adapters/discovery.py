@@ -118,8 +118,8 @@ def target_from_tags(kind: str, resource: Mapping[str, str], tags: Mapping[str, 
     config.setdefault(
         "target_id", resource.get("asg_name") or f"{resource.get('ecs_cluster')}/{resource.get('ecs_service')}"
     )
-    try:
-        return ScalingTarget.model_validate(config)
+    try:  # tag values are text: numbers are read from it here (a configuration file is strict)
+        return ScalingTarget.model_validate(config, strict=False)
     except ValidationError as error:
         raise ValueError(describe(error)) from error
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from functions.domain.target import LoadMetric, ScalingTarget
+from functions.domain.target import MAX_CAPACITY_PER_INSTANCE, MIN_CAPACITY_PER_INSTANCE, LoadMetric, ScalingTarget
 
 #: Guard against ``ceil(30.000000000004) == 31`` when a load sits exactly on an instance boundary.
 _CEIL_TOLERANCE = 1e-9
@@ -141,6 +141,11 @@ def learn_capacity_per_instance(
     slope = float(model.coef_[0]) * scale
     if not slope > 0:
         raise ValueError("history: load does not grow with utilisation; capacity_per_instance cannot be learned")
+    if not MIN_CAPACITY_PER_INSTANCE <= slope <= MAX_CAPACITY_PER_INSTANCE:
+        raise ValueError(
+            f"capacity_per_instance: learned {slope:.3g}, outside the bounds a configuration accepts (at least "
+            f"{MIN_CAPACITY_PER_INSTANCE:g}, at most {MAX_CAPACITY_PER_INSTANCE:g}): check the load metric's unit"
+        )
     residual = y - slope * x
     total = float(((y - y.mean()) ** 2).sum())
     r2 = 1.0 - float((residual**2).sum()) / total if total > 0 else 1.0

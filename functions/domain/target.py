@@ -1,7 +1,9 @@
 """Configuration of one scaling target: what to watch, what to scale, and within which limits.
 
-Strict on purpose: an unknown field or an inconsistent bound is rejected with a message naming the
-field, at synth time (CDK reads the targets from ``cdk.json``) and at run time alike.
+Strict on purpose: an unknown field, a value of the wrong type (``true`` or ``"1200"`` where a number is
+due: nothing is coerced), a number that is not finite or out of its bounds, or an inconsistent bound is
+rejected with a message naming the field, at synth time (CDK reads the targets from ``cdk.json``) and at run
+time alike. Tag discovery, whose values are all text, validates with ``strict=False``.
 """
 
 from __future__ import annotations
@@ -26,10 +28,17 @@ from events.errors import ContractError
 
 _STATISTIC = re.compile(r"^(SampleCount|Average|Sum|Minimum|Maximum|p\d{1,2}(\.\d{1,2})?)$")
 MAX_CAPACITY_LIMIT = 10_000
+#: ``capacity_per_instance`` bounds, for any load unit: below a millionth of a unit per instance or above
+#: 1e12 (the bytes a minute of a 100 Gbit/s instance are 7.5e11) the unit is wrong, not the instance.
+MIN_CAPACITY_PER_INSTANCE = 1e-6
+MAX_CAPACITY_PER_INSTANCE = 1e12
+#: Zone keys whose meaning depends on the host's time zone database or configuration.
+_HOST_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+_HOST_ZONE_PREFIXES = ("posix/", "right/")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True, allow_inf_nan=False)
 
 
 class LoadMetric(_Strict):
@@ -42,7 +51,7 @@ class LoadMetric(_Strict):
     )
     statistic: str = "Sum"
     expression: str | None = Field(default=None, min_length=1, max_length=2048)
-    period_seconds: int = Field(default=60, description="Step of the load series.")
+    period_seconds: int = Field(default=60, le=86_400, description="Step of the load series (60 s to one day).")
     unit_label: str = Field(default="req/min", max_length=32, description="Unit shown in reasons and dashboards.")
 
     @field_validator("statistic")
@@ -94,7 +103,10 @@ class ScalingTarget(_Strict):
     ecs_service: str | None = Field(default=None, min_length=1, max_length=255)
     metric: LoadMetric
     capacity_per_instance: float | Literal["learn"] = Field(
-        description="Load one instance serves at 100 % utilisation, or 'learn' to fit it from history."
+        description=(
+            "Load one instance serves at 100 % utilisation, in the metric's unit (a JSON number from 1e-06 to "
+            "1e12: outside that the unit is wrong), or 'learn' to fit it from history."
+        )
     )
     utilization_metric: LoadMetric | None = Field(
         default=None,
@@ -114,20 +126,35 @@ class ScalingTarget(_Strict):
     max_step_down: int = Field(default=10, ge=1, le=MAX_CAPACITY_LIMIT)
     scale_in_stabilization_seconds: int = Field(default=300, ge=0, le=86_400)
     decision_interval_seconds: int = Field(default=300, ge=60, le=3600)
-    timezone: str = Field(default="UTC", min_length=1, max_length=64)
+    timezone: str = Field(
+        default="UTC",
+        min_length=1,
+        max_length=64,
+        description="IANA zone in which reasons show times, e.g. 'Europe/Paris' (not 'localtime': host-dependent).",
+    )
     tags: dict[str, str] = Field(default_factory=dict, max_length=50, description="Used by business-event selectors.")
     cost: CostModel = Field(default_factory=CostModel)
 
     @field_validator("capacity_per_instance")
     @classmethod
     def _capacity(cls, value: float | str) -> float | str:
-        if isinstance(value, float | int) and not (0 < float(value) < 1e12):
-            raise ValueError("must be a positive number or 'learn'")
+        if isinstance(value, str):
+            return value
+        if value < MIN_CAPACITY_PER_INSTANCE:
+            raise ValueError(
+                f"must be at least {MIN_CAPACITY_PER_INSTANCE:g} or 'learn' (is the load's unit too large?)"
+            )
+        if value > MAX_CAPACITY_PER_INSTANCE:
+            raise ValueError(
+                f"must be at most {MAX_CAPACITY_PER_INSTANCE:g} or 'learn' (is the load's unit too small?)"
+            )
         return value
 
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
+        if value in _HOST_ZONES or value.startswith(_HOST_ZONE_PREFIXES):
+            raise ValueError(f"{value!r} depends on the host; give an IANA zone such as 'Europe/Paris' or 'UTC'")
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError, OSError) as exc:

@@ -89,3 +89,11 @@ def test_needs_saturate_instead_of_overflowing():
     assert instances_for_array(np.array([1e15]), 1e-6)[0] == MAX_NEED
     with pytest.raises(ValueError, match="load_per_instance"):
         instances_for(10.0, 0.0)
+
+
+def test_a_learned_capacity_outside_the_configurable_bounds_is_refused():
+    # GIVEN a load in a unit so large that one instance serves a billionth of it
+    load, utilisation, instances = _history(cap=1e-9)
+    # THEN nothing is learned: the same value would be refused in a configuration
+    with pytest.raises(ValueError, match=r"capacity_per_instance: learned .*e-(09|10), .*at least 1e-06"):
+        learn_capacity_per_instance(load, utilisation, instances)

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from events import ContractError, field_errors
-from functions.domain.target import ScalingTarget, parse_targets
+from events.contracts import MAX_LOAD
+from functions.domain.target import MAX_CAPACITY_LIMIT, MAX_CAPACITY_PER_INSTANCE, ScalingTarget, parse_targets
 
 
 def asg_target(**overrides):
@@ -52,7 +53,7 @@ def test_ecs_target_resource_id():
         ({"asg_name": None}, "asg_name", "required when kind is 'asg'"),
         ({"kind": "ecs"}, "ecs_service", "required when kind is 'ecs'"),
         ({"kind": "lambda"}, "kind", "'asg' or 'ecs'"),
-        ({"capacity_per_instance": -3}, "capacity_per_instance", "positive number or 'learn'"),
+        ({"capacity_per_instance": -3}, "capacity_per_instance", "at least 1e-06 or 'learn'"),
         ({"capacity_per_instance": "guess"}, "capacity_per_instance", ""),
         ({"timezone": "Mars/Olympus"}, "timezone", "unknown IANA time zone"),
         ({"mode": "yolo"}, "mode", "forecast_only"),
@@ -101,3 +102,58 @@ def test_clamp_never_leaves_bounds(lo, hi, wanted):
         lo, hi = hi, lo
     target = ScalingTarget.model_validate(asg_target(min_capacity=lo, max_capacity=max(hi, 1)))
     assert target.min_capacity <= target.clamp(wanted) <= target.max_capacity
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "reason"),
+    [
+        # strict types: no bool, text or fraction read as a number
+        ({"capacity_per_instance": True}, "capacity_per_instance", "valid number"),
+        ({"capacity_per_instance": "1200"}, "capacity_per_instance", "valid number"),
+        ({"max_capacity": True}, "max_capacity", "valid integer"),
+        ({"max_capacity": "40"}, "max_capacity", "valid integer"),
+        ({"max_capacity": 40.0}, "max_capacity", "valid integer"),
+        ({"min_capacity": False}, "min_capacity", "valid integer"),
+        ({"boot_seconds": "300"}, "boot_seconds", "valid integer"),
+        ({"target_utilization": "0.6"}, "target_utilization", "valid number"),
+        ({"cost": {"instance_hour_price": "0.1"}}, "cost.instance_hour_price", "valid number"),
+        ({"metric": {"namespace": "X", "name": "Y", "period_seconds": "60"}}, "metric.period_seconds", "integer"),
+        # finite, and within bounds that make sense for a load unit
+        ({"capacity_per_instance": 1e-300}, "capacity_per_instance", "at least 1e-06"),
+        ({"capacity_per_instance": 1e13}, "capacity_per_instance", "at most 1e+12"),
+        ({"capacity_per_instance": float("inf")}, "capacity_per_instance", "finite"),
+        ({"capacity_per_instance": float("nan")}, "capacity_per_instance", "finite"),
+        ({"cost": {"violation_minute_penalty": float("nan")}}, "cost.violation_minute_penalty", "finite"),
+        ({"metric": {"namespace": "X", "name": "Y", "period_seconds": 172_800}}, "metric.period_seconds", "86400"),
+        # a time zone that depends on the host
+        ({"timezone": "localtime"}, "timezone", "depends on the host"),
+        ({"timezone": "posixrules"}, "timezone", "depends on the host"),
+        ({"timezone": "right/UTC"}, "timezone", "depends on the host"),
+    ],
+)
+def test_loose_or_absurd_values_are_refused_naming_the_field(overrides, field, reason):
+    with pytest.raises(ValidationError) as caught:
+        ScalingTarget.model_validate(asg_target(**overrides))
+    errors = field_errors(caught.value)
+    assert any(e["field"].startswith(field) and reason in e["reason"] for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"capacity_per_instance": 100},
+        {"capacity_per_instance": 1e-6},
+        {"capacity_per_instance": 1e12},
+        {"capacity_per_instance": "learn"},
+        {"timezone": "Europe/Paris"},
+        {"timezone": "UTC"},
+    ],
+)
+def test_plain_json_values_within_the_bounds_are_accepted(overrides):
+    target = ScalingTarget.model_validate(asg_target(**overrides))
+    assert target.capacity_per_instance == overrides.get("capacity_per_instance", 1000.0)
+
+
+def test_the_largest_load_on_the_bus_covers_the_largest_target():
+    # MAX_LOAD is what 10,000 instances of the largest capacity_per_instance serve
+    assert MAX_LOAD >= MAX_CAPACITY_LIMIT * MAX_CAPACITY_PER_INSTANCE
