@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +103,39 @@ def named_rejection(error: BaseException) -> bool:
     if isinstance(listed, list) and listed:
         return all(str(e.get("field", "")).strip() and str(e.get("reason", "")).strip() for e in listed)
     return bool(FIELD_AND_REASON.match(str(error)))
+
+
+def _timestamp(text: str) -> bool:
+    return bool(re.match(r"^\d{4}-\d{2}-\d{2}T", text))
+
+
+def _same_kind(value: Any) -> st.SearchStrategy[Any]:
+    """Another value of the JSON kind of ``value``, extremes included (what still passes a type check)."""
+    if isinstance(value, bool):
+        return st.booleans()
+    if isinstance(value, int):
+        return st.integers(min_value=-(2**63), max_value=2**63) | st.sampled_from([0, 1, -1, value + 1, 2**31])
+    if isinstance(value, float):
+        return st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from([0.0, 1e-300, 1e15, 1e300])
+    if isinstance(value, str) and _timestamp(value):
+        moments = st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC))
+        return moments.map(lambda moment: moment.isoformat()) | st.sampled_from([value, value[:10]])
+    if isinstance(value, str):
+        return st.text(max_size=20) | st.just(value)
+    if value is None:
+        return st.none() | st.integers(0, 10**6) | st.floats(0, 1e18)
+    return st.just(value)
+
+
+@st.composite
+def retyped(draw: Any, base: Any, *, max_edits: int = 3) -> Any:
+    """``base`` with 1-3 leaf values replaced by others of the same JSON kind (extreme numbers, far or near
+    timestamps): inputs that mostly pass parsing and reach the engine behind it."""
+    document = copy.deepcopy(base)
+    slots: list[tuple[Any, Any]] = []
+    _slots(document, slots)
+    leaves = [(c, k) for c, k in slots if not isinstance(c[k], dict | list)]
+    for _ in range(draw(st.integers(1, max_edits))):
+        container, key = draw(st.sampled_from(leaves))
+        container[key] = draw(_same_kind(container[key]))
+    return document

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from events.base import parse_envelope
-from events.contracts import ALL_CONTRACTS
+from events.contracts import ALL_CONTRACTS, ScalingDecided
 from functions import wiring
 from functions.adapters.memory import InMemoryObjects
 from functions.domain.clock import FixedClock
@@ -27,8 +26,9 @@ from functions.domain.target import parse_targets
 from functions.local_router import LambdaContext, configure_memory, load_handler
 from functions.services.alarms import AlarmChange
 from functions.services.targets import TargetCatalog
-from tests.fuzz.fuzzing import json_values, mutated, named_rejection, sample
-from tests.support.world import asg_target
+from tests.fuzz.fuzzing import json_values, mutated, named_rejection, retyped, sample
+from tests.support.decisions import record
+from tests.support.world import asg_target, flat_forecast, summary
 
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
@@ -90,41 +90,111 @@ def alarm_sample() -> dict[str, Any]:
 
 
 EVENT_IDS = itertools.count(1)
+WORLD_TARGETS = [asg_target("web-asg", "web"), asg_target("api-ecs", "api")]
+
+
+def fresh_world() -> Any:
+    """A new in-memory deployment for one fuzzed input: two groups at 4, a stored forecast for web-asg.
+
+    Each input is judged on its own: with one shared world, every decision after the first accepted one
+    is "superseded" and never reaches a capacity call."""
+    world = configure_memory(WORLD_TARGETS, clock=FixedClock(NOON))
+    world.capacity.add_asg("web", desired=4, min_capacity=1, max_capacity=40)
+    world.capacity.add_asg("api", desired=4, min_capacity=1, max_capacity=40)
+    world.store.put_forecast(flat_forecast("web-asg", 1200.0))
+    return world
+
+
+def forecast_ready_sample() -> dict[str, Any]:
+    """A ``ForecastReady`` that reaches ``decide()``: capacity known this round, fresh load, a stored forecast."""
+    envelope = sample("ForecastReady")
+    envelope["time"] = NOON.strftime("%Y-%m-%dT%H:%M:%SZ")
+    item = summary(flat_forecast("web-asg", 1200.0), recent=1200.0, desired=4)
+    envelope["detail"]["forecasts"] = [item.model_dump(mode="json")]
+    return envelope
+
+
+def scaling_decided_sample() -> dict[str, Any]:
+    """A ``ScalingDecided`` for web-asg (at 4) decided now, the first for its target: it reaches a capacity call."""
+    envelope = sample("ScalingDecided")
+    envelope["time"] = NOON.strftime("%Y-%m-%dT%H:%M:%SZ")
+    envelope["detail"].update(
+        decided_at=NOON.isoformat(),
+        valid_until=(NOON + timedelta(minutes=5)).isoformat(),
+        mode="direct",
+        sequence=1,
+        previous_desired=4,
+        desired_capacity=9,
+    )
+    return envelope
+
+
 HANDLERS = {
-    "decider": lambda: sample("ForecastReady"),
-    "executor": lambda: sample("ScalingDecided"),
+    "decider": forecast_ready_sample,
+    "executor": scaling_decided_sample,
     "intake": lambda: sample("BusinessEvent"),
     "alarm_responder": alarm_sample,
 }
-
-
-@pytest.fixture(scope="module")
-def memory_world() -> Iterator[Any]:
-    world = configure_memory([asg_target("web-asg", "web"), asg_target("api-ecs", "api")], clock=FixedClock(NOON))
-    world.capacity.add_asg("web", desired=4, min_capacity=1, max_capacity=40)
-    world.capacity.add_asg("api", desired=4, min_capacity=1, max_capacity=40)
-    yield world
-    wiring.reset()
+#: What "reached the engine" means for a handler, and the share of its fuzzed inputs that must reach it
+#: (most inputs carry an edit that is refused; the rest must still be decided / executed).
+ENGINE = {"decider": ("decide() called", 0.2), "executor": ("a capacity call made", 0.2)}
 
 
 @pytest.mark.parametrize("function", sorted(HANDLERS))
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-@given(data=st.data())
-def test_handlers_accept_or_reject_naming_the_field(memory_world, figures, function, data, monkeypatch):
+def test_handlers_accept_or_reject_naming_the_field(figures, function, monkeypatch):
     monkeypatch.setenv("FORESCALE_SLO_ALARM_PREFIX", "forescale-slo-")
-    envelope = data.draw(mutated(HANDLERS[function](), max_mutations=3))
-    if isinstance(envelope, dict):  # EventBridge gives every event its own id
-        envelope["id"] = f"fuzz-{next(EVENT_IDS)}"
-    handler = load_handler(function)
+    from functions.services import decider as decider_module
     from functions.services.intake import RejectedEventError
 
-    verdict(
-        figures,
-        f"handler {function}",
-        lambda: handler(envelope, LambdaContext(function, "fuzz")),
-        ValidationError,
-        RejectedEventError,
-    )
+    decided: list[int] = []
+    real_decide = decider_module.decide
+    monkeypatch.setattr(decider_module, "decide", lambda *a, **k: decided.append(1) or real_decide(*a, **k))
+    counts = {"inputs": 0, "reached": 0}
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(data=st.data())
+    def fuzz(data: Any) -> None:
+        # GIVEN a valid input with up to three random edits (anything, or a value of the same kind), in a
+        # world of its own
+        base = HANDLERS[function]()
+        envelope = data.draw(st.one_of(mutated(base, max_mutations=3), retyped(base)))
+        if isinstance(envelope, dict):  # EventBridge gives every event its own id
+            envelope["id"] = f"fuzz-{next(EVENT_IDS)}"
+        world = fresh_world()
+        try:
+            if function == "executor":
+                record_if_valid(world, envelope)
+            handler = load_handler(function)
+            before = len(decided)
+            # WHEN the handler gets it THEN it is handled or refused naming the field
+            verdict(
+                figures,
+                f"handler {function}",
+                lambda: handler(envelope, LambdaContext(function, "fuzz")),
+                ValidationError,
+                RejectedEventError,
+            )
+            reached = len(decided) > before if function == "decider" else bool(world.capacity.calls)
+            counts["inputs"] += 1
+            counts["reached"] += int(reached)
+            if function in ENGINE:
+                figures.add("fuzz", f"handler {function}", reached=int(reached), engine=ENGINE[function][0])
+        finally:
+            wiring.reset()
+
+    fuzz()
+    # THEN (decider, executor) a fair share of the fuzzed inputs got past parsing into the engine
+    if function in ENGINE:
+        assert counts["reached"] >= ENGINE[function][1] * counts["inputs"], (function, counts)
+
+
+def record_if_valid(world: Any, envelope: Any) -> None:
+    """A decision that parses is recorded as the decider records it, so that the executor may act on it."""
+    try:
+        decision = parse_envelope(ScalingDecided, envelope)
+    except (ValidationError, ValueError, TypeError, AttributeError):
+        return
+    record(world.store, decision)
 
 
 # --------------------------------------------------------------------------- alarms and targets
