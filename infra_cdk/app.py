@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -56,6 +57,13 @@ KNOWN_KEYS = frozenset(
 )
 
 
+#: One address as an SNS e-mail subscription takes it: a local part, "@", a domain of dotted labels.
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+
+
 @dataclass(frozen=True)
 class AppConfig:
     targets: list[ScalingTarget]
@@ -85,6 +93,15 @@ def _bool(key: str, value: Any) -> bool:
     if isinstance(value, str) and value.lower() in {"true", "false"}:
         return value.lower() == "true"
     raise ValueError(f"{PREFIX}{key}: must be true or false, got {value!r}")
+
+
+def _email(key: str, value: Any) -> str | None:
+    """An e-mail address or None; anything else fails synth (SNS would accept it and never deliver)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _EMAIL.match(value.strip()):
+        raise ValueError(f"{PREFIX}{key}: {value!r} is not an e-mail address (give one, such as oncall@example.com)")
+    return value.strip()
 
 
 def read_config(context: Mapping[str, Any]) -> AppConfig:
@@ -124,7 +141,7 @@ def read_config(context: Mapping[str, Any]) -> AppConfig:
         tag_discovery=_bool("tagDiscovery", get("tagDiscovery", True)),
         forecast_error_threshold_percent=threshold,
         business_event_accounts=tuple(str(a) for a in accounts),
-        alarm_email=get("alarmEmail") or None,
+        alarm_email=_email("alarmEmail", get("alarmEmail")),
         layers_dir=layers_dir if layers_dir.is_absolute() else PROJECT_ROOT / layers_dir,
         require_layers=_bool("requireLayers", get("requireLayers", False)),
         stack_prefix=str(get("stackPrefix", DEFAULT_STACK_PREFIX)),

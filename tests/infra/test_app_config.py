@@ -105,3 +105,19 @@ def test_python_m_infra_cdk_app_exits_with_one_line_naming_the_field(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == "forescale: invalid targets[0]: max_capacity: Field required"
     assert not list(tmp_path.glob("*.template.json"))
+
+
+@pytest.mark.parametrize(
+    "email", ["oncall", "oncall@", "@example.com", "on call@example.com", "oncall@example", "a@b.com,c@d.com", 42]
+)
+def test_an_alarm_email_that_is_not_an_address_fails_synth_naming_the_key(email):
+    # GIVEN `-c forescale:alarmEmail=<not an address>` WHEN the context is read THEN synth stops naming the key
+    with pytest.raises(ValueError, match=r"forescale:alarmEmail: .*not an e-mail address"):
+        read_config({**GOOD, "forescale:alarmEmail": email})
+
+
+def test_an_alarm_email_address_is_kept():
+    assert read_config({**GOOD, "forescale:alarmEmail": " oncall+forescale@example.co.uk "}).alarm_email == (
+        "oncall+forescale@example.co.uk"
+    )
+    assert read_config(GOOD).alarm_email is None
