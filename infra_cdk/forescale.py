@@ -217,6 +217,8 @@ class Forescale(Construct):
             f"{name}Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"forescale {spec.name}: {spec.purpose}"[:1000],
+            # the bus takes pipeline events only from roles under this path
+            path=self.storage.function_role_path,
         )
         log_group = logs.LogGroup(
             self, f"{name}Logs", retention=self._log_retention, removal_policy=RemovalPolicy.DESTROY

@@ -16,3 +16,9 @@ def stateless_stack_name(prefix: str = DEFAULT_STACK_PREFIX) -> str:
 def default_bus_name(stack_name: str) -> str:
     """``<stack>-bus``: unique per stack, and short enough to type in ``aws events put-events``."""
     return f"{stack_name}-bus"
+
+
+def function_role_path(stateful_stack_name: str) -> str:
+    """IAM path of the function roles of the deployment whose bus the stateful stack holds: the bus
+    takes forescale's pipeline events only from roles under it (``/forescale/<stack>/``)."""
+    return f"/forescale/{stateful_stack_name}/"

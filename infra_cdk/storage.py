@@ -22,7 +22,7 @@ from events.contracts import ALL_CONTRACTS, BusinessEvent
 from functions.adapters.s3 import DEFAULT_AUDIT_RETENTION_DAYS
 from functions.adapters.tables import ALL_TABLES, TableSpec
 from infra_cdk.access import AUDIT_PREFIX, HISTORY, MODELS, TARGETS_KEY, TRACKER
-from infra_cdk.names import default_bus_name
+from infra_cdk.names import default_bus_name, function_role_path
 from infra_cdk.policies import acknowledge
 
 #: S3's own ceiling for a default retention period.
@@ -30,6 +30,8 @@ MAX_AUDIT_RETENTION_DAYS = 36_500
 
 #: Every ``source`` the forescale contracts use: the only sources the bus accepts.
 BUS_SOURCES: tuple[str, ...] = tuple(dict.fromkeys(contract.SOURCE for contract in ALL_CONTRACTS))
+#: The sources of forescale's own pipeline events: the bus takes them from forescale's function roles only.
+PIPELINE_SOURCES: tuple[str, ...] = tuple(source for source in BUS_SOURCES if source != BusinessEvent.SOURCE)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class StorageRef:
     bus_arn: str
     table_names: dict[str, str]
     table_arns: dict[str, str]
+    #: IAM path of forescale's function roles: the bus takes pipeline events only from roles under it
+    function_role_path: str
 
     def table_name(self, spec: TableSpec) -> str:
         return self.table_names[spec.logical_name]
@@ -60,6 +64,7 @@ class StorageRef:
             "AuditBucketArn": self.audit_bucket_arn,
             "BusName": self.bus_name,
             "BusArn": self.bus_arn,
+            "FunctionRolePath": self.function_role_path,
         }
         for logical, name in self.table_names.items():
             items[f"{logical}TableName"] = name
@@ -82,6 +87,7 @@ class StorageRef:
             bus_arn=value("BusArn"),
             table_names={spec.logical_name: value(f"{spec.logical_name}TableName") for spec in ALL_TABLES},
             table_arns={spec.logical_name: value(f"{spec.logical_name}TableArn") for spec in ALL_TABLES},
+            function_role_path=value("FunctionRolePath"),
         )
 
 
@@ -140,6 +146,7 @@ class ForescaleStorage(Construct):
             event_pattern=events.EventPattern(source=list(BUS_SOURCES)),
             retention=archive_retention or Duration.days(30),
         )
+        self.function_role_path = function_role_path(Stack.of(self).stack_name)
         self._bus_policy(list(business_event_accounts))
 
     # ------------------------------------------------------------------ tables
@@ -329,6 +336,24 @@ class ForescaleStorage(Construct):
                 conditions={"StringNotEquals": {"events:source": list(BUS_SOURCES)}},
             )
         )
+        stack = Stack.of(self)
+        self.bus.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyPipelineEventsFromOtherPrincipals",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["events:PutEvents"],
+                resources=[self.bus.event_bus_arn],
+                # A role's path is set when it is created and never changes: only the function roles of
+                # this deployment are under it (aws:PrincipalArn of a role's session is the role's ARN).
+                conditions={
+                    "StringEquals": {"events:source": list(PIPELINE_SOURCES)},
+                    "ArnNotLike": {
+                        "aws:PrincipalArn": f"arn:{stack.partition}:iam::{own_account}:role{self.function_role_path}*"
+                    },
+                },
+            )
+        )
         if business_event_accounts:
             self.bus.add_to_resource_policy(
                 iam.PolicyStatement(
@@ -353,6 +378,7 @@ class ForescaleStorage(Construct):
             bus_arn=self.bus.event_bus_arn,
             table_names={name: table.table_name for name, table in self.tables.items()},
             table_arns={name: table.table_arn for name, table in self.tables.items()},
+            function_role_path=self.function_role_path,
         )
 
     def export(self, export_prefix: str) -> None:

@@ -237,6 +237,8 @@ class Run:
     identity: dict[str, list[Statement]]
     resource_policies: list[Statement]
     statement_sources: dict[str, list[tuple[Statement, str]]]
+    #: each function's role ARN, with the path the template gives it (``aws:PrincipalArn`` of its calls)
+    principals: dict[str, str]
 
     def results(self, function: str) -> list[Any]:
         return [d.result for d in self.deliveries if d.function == function and d.error is None]
@@ -283,6 +285,16 @@ def _statements(
                 Statement.from_template(resource["Properties"]["Statement"], deployment, origin=f"bus policy {logical}")
             )
     return identity, resource_policies, sources
+
+
+def _role_arns(deployment: Deployment, stateless: dict[str, Any]) -> dict[str, str]:
+    """``function -> role ARN``: the role's path as the template sets it, the role named by its logical id."""
+    out = {}
+    for name, logical in function_ids(stateless).items():
+        role = stateless["Resources"][logical]["Properties"]["Role"]["Fn::GetAtt"][0]
+        path = deployment.resolve(stateless["Resources"][role]["Properties"].get("Path", "/"))
+        out[name] = f"arn:aws:iam::{ACCOUNT}:role{path}{role}"
+    return out
 
 
 def _deployment(synthesized: Synthesized, aws: LocalAws) -> Deployment:
@@ -562,6 +574,7 @@ def run(moto_endpoint: str, synthesized: Synthesized) -> Iterator[Run]:
             identity=identity,
             resource_policies=resource_policies,
             statement_sources=sources,
+            principals=_role_arns(deployment, stateless),
         )
     finally:
         session_events.unregister("before-parameter-build", unique_id="permissions")
@@ -627,7 +640,11 @@ def test_every_call_a_function_makes_is_allowed_by_its_role(run: Run) -> None:
     problems = set()
     for function, requests in run.recorder.requests.items():
         for request in requests:
-            verdict = evaluate(request, run.identity[function], run.resource_policies)
+            # a function's calls carry its role's ARN (the bus takes pipeline events only from those roles)
+            signed = dataclasses.replace(
+                request, context={**request.context, "aws:PrincipalArn": run.principals[function]}
+            )
+            verdict = evaluate(signed, run.identity[function], run.resource_policies)
             if not verdict.allowed:
                 problems.add(f"{function}: {request.call} needs {request.describe()}: {verdict.reason}")
     assert not problems, "\n".join(sorted(problems))

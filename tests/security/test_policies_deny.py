@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from events.contracts import ALL_CONTRACTS, BusinessEvent
 from tests.infra.conftest import STATEFUL, STATELESS, TRUSTED_ACCOUNT, as_list, function_ids, role_statements
 from tests.infra.iam_support import (
     ACCOUNT,
@@ -59,8 +60,12 @@ class Policies:
         for name, logical in self.functions.items():
             self.deployment.names[logical] = name
         self.identity: dict[str, list[Statement]] = {}
+        #: each function role's ARN (its path as the template sets it, named by its logical id)
+        self.role_arns: dict[str, str] = {}
         for name, logical in self.functions.items():
             role = stateless["Resources"][logical]["Properties"]["Role"]["Fn::GetAtt"][0]
+            path = self.deployment.resolve(stateless["Resources"][role]["Properties"].get("Path", "/"))
+            self.role_arns[name] = f"arn:aws:iam::{ACCOUNT}:role{path}{role}"
             self.identity[name] = [
                 Statement.from_template(raw, self.deployment, origin=f"{name} role")
                 for raw in role_statements(stateless, role)
@@ -291,12 +296,22 @@ def test_the_bucket_refuses_audit_deletion_and_overwrite_to_everyone_and_plain_h
 # --------------------------------------------------------------------------- the bus
 
 
-def bus_allows(policies: Policies, account: str | None, source: str) -> bool:
-    """PutEvents on the bus: a caller of another account needs a bus-policy Allow naming its account,
-    one of the bus's account needs its own role's Allow (granted here); any Deny wins."""
+#: Principals of the bus's account that are not forescale's function roles.
+ADMIN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/Administrator"
+USER = f"arn:aws:iam::{ACCOUNT}:user/alice"
+#: A function role of another forescale deployment in the same account.
+OTHER_DEPLOYMENT_ROLE = f"arn:aws:iam::{ACCOUNT}:role/forescale/OtherStateful/DeciderRole"
+
+
+def bus_allows(policies: Policies, account: str | None, source: str, principal: str | None = ADMIN_ROLE) -> bool:
+    """PutEvents on the bus by ``principal`` (the ARN IAM puts in ``aws:PrincipalArn``; a role session's is
+    its role's): a caller of another account needs a bus-policy Allow naming its account, one of the bus's
+    account needs its own role's Allow (granted here); any Deny wins."""
     context = {"aws:SecureTransport": "true", "events:source": source, "events:detail-type": "BusinessEvent"}
     if account is not None:
         context["aws:PrincipalAccount"] = account
+    if principal is not None:
+        context["aws:PrincipalArn"] = principal
     one = IamRequest("events:PutEvents", arn("events", f"event-bus/{BUS}"), context, "PutEvents")
     if any(s.effect == "Deny" and s.matches(one) for s, _ in policies.bus):
         return False
@@ -311,7 +326,7 @@ def bus_allows(policies: Policies, account: str | None, source: str) -> bool:
 def test_the_bus_takes_business_events_only_from_the_account_and_trusted_accounts(policies, figures):
     cases = {
         "own account, business event": (ACCOUNT, "forescale.business", True),
-        "own account, pipeline event": (ACCOUNT, "forescale.decider", True),
+        "own account, pipeline event, not from a function role": (ACCOUNT, "forescale.decider", False),
         "own account, unknown source": (ACCOUNT, "com.example.orders", False),
         "trusted account, business event": (TRUSTED_ACCOUNT, "forescale.business", True),
         "trusted account, forged pipeline event": (TRUSTED_ACCOUNT, "forescale.decider", False),
@@ -329,6 +344,40 @@ def test_the_bus_takes_business_events_only_from_the_account_and_trusted_account
         violations=len(wrong),
     )
     assert not wrong, wrong
+
+
+def test_pipeline_events_are_taken_only_from_forescales_function_roles(policies, figures):
+    # GIVEN every pipeline source, and principals of the bus's own account
+    pipeline = sorted({c.SOURCE for c in ALL_CONTRACTS} - {BusinessEvent.SOURCE})
+    strangers = {
+        "an administrator role": ADMIN_ROLE,
+        "a user": USER,
+        "another deployment's role": OTHER_DEPLOYMENT_ROLE,
+    }
+    cases: dict[str, tuple[str | None, str, bool]] = {}
+    for source in pipeline:
+        # WHEN each function role puts it THEN the bus takes it (its own role's Allow decides which it may send)
+        for function, role in sorted(policies.role_arns.items()):
+            cases[f"{function} role, {source}"] = (role, source, True)
+        # ... and any other principal of the account, or none named, is refused
+        for who, principal in strangers.items():
+            cases[f"{who}, {source}"] = (principal, source, False)
+        cases[f"no principal ARN, {source}"] = (None, source, False)
+    # ... while business events keep their rules: any principal of the account may send them
+    for who, principal in strangers.items():
+        cases[f"{who}, business event"] = (principal, BusinessEvent.SOURCE, True)
+    wrong = [
+        what
+        for what, (principal, source, expected) in cases.items()
+        if bus_allows(policies, ACCOUNT, source, principal) != expected
+    ]
+    figures.add(
+        "security",
+        "bus: pipeline events only from forescale's function roles",
+        checks=len(cases),
+        violations=len(wrong),
+    )
+    assert len(policies.role_arns) >= 8 and not wrong, wrong
 
 
 # --------------------------------------------------------------------------- shape checks
