@@ -45,7 +45,7 @@ one's sequence. A lease still held after a few waits (backoff with jitter) raise
 
 from __future__ import annotations
 
-import re
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -89,8 +89,12 @@ LOOKAHEAD = timedelta(hours=1)
 
 
 def _part(decision_id: str) -> str:
-    """``decision_id`` as a part of an audit object's name (``:`` is not allowed there)."""
-    return re.sub(r"[^A-Za-z0-9_.=-]", "-", decision_id)[:120]
+    """``decision_id`` as a part of an audit object's name, one name per id: ``:`` (allowed in an id, not
+    in a name) becomes ``=3A`` (``=`` is never in an id); a long result keeps its start and a digest."""
+    part = decision_id.replace(":", "=3A")
+    if len(part) <= 150:
+        return part
+    return f"{part[:100]}={hashlib.sha256(decision_id.encode()).hexdigest()[:32]}"
 
 
 def _retryable(error: Exception) -> bool:
@@ -334,7 +338,7 @@ class ExecutorService:
     ) -> None:
         self.store.record_action(action)
         row = {**action.model_dump(mode="json"), "record": "action", "mode": target.mode, "requested": goal}
-        self.archive.write_audit(target.target_id, f"action-{action.decision_id}", at, [row])
+        self.archive.write_audit(target.target_id, f"action-{_part(action.decision_id)}", at, [row])
         self.publisher.publish([action])
 
     def _succeeded(

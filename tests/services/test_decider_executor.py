@@ -220,6 +220,18 @@ def test_floor_mode_raises_the_minimum_and_moves_desired_up(memory):
     assert world.store.get_target_state("web").last_desired == 9
 
 
+@pytest.mark.parametrize("decision_id", ["d:1", ":" * 128, "d-" + ":" * 100])
+def test_any_valid_decision_id_is_executed_and_kept_in_the_audit_trail(memory, decision_id):
+    # GIVEN a recorded decision whose id has colons (allowed in an id, not in an audit object's name)
+    world = memory([target("web")])
+    world.capacity.add_asg("web-asg", desired=2, min_capacity=1, max_capacity=60)
+    decided = recorded(world, decision(7).model_copy(update={"decision_id": decision_id}))
+    # WHEN it is executed THEN the action is in the audit trail under its id
+    assert wiring.executor().run(decided).status == "executed"
+    audit = world.archive.read_audit("web", NOON - timedelta(days=1), NOON + timedelta(days=1))
+    assert list(audit.loc[audit["record"] == "action", "decision_id"]) == [decision_id]
+
+
 def test_unknown_target_and_forecast_only_are_skipped(memory):
     world = memory([target("web", mode="forecast_only")])
     world.capacity.add_asg("web-asg", desired=3, min_capacity=1, max_capacity=60)
