@@ -24,7 +24,9 @@ the decider's own record when enough of it is known (a :class:`ForecastCalibrati
 distribution of actual / median ratios of recent forecasts, pooled and per time of day, with the
 median rescaled by a recent bias; see :mod:`functions.domain.calibration`), otherwise from the
 forecast's p50, p90 and p99, interpolated linearly in ``-log10(1 - q)`` and extrapolated past p99 with
-the slope between p90 and p99. A cheap instance and an expensive violation push ``q`` up; the
+the slope between p90 and p99. Quantiles that cross are lifted first (p90 at least p50, p99 at least p90),
+so that no quantile reads below the median: extrapolated past a p99 under p90, a high quantile would
+otherwise read as no load at all. A cheap instance and an expensive violation push ``q`` up; the
 reverse pulls it down. The chosen ``q`` and the load it implies are in the reason.
 
 Safety, in the order it is applied
@@ -413,6 +415,9 @@ def decide(
             calibration if calibration is not None and calibration.samples >= policy.min_calibration_samples else None
         )
         stamps = forecast.ds.asi8
+        p50 = forecast.p50
+        p90 = np.maximum(p50, forecast.p90)
+        p99 = np.maximum(p90, forecast.p99)
         # the step that holds ``now`` and every later one (a forecast on a grid offset from ``now`` is fine)
         ahead = stamps > now_ns - step_ns
         in_window = ahead & (stamps < window_end_ns)
@@ -422,9 +427,9 @@ def decide(
         if not policy.price_from_boot or not priced.any():
             priced = in_window
         window = _Window(
-            p50=forecast.p50[priced],
-            p90=forecast.p90[priced],
-            p99=forecast.p99[priced],
+            p50=p50[priced],
+            p90=p90[priced],
+            p99=p99[priced],
             stamps=stamps[priced],
             calibration=usable_calibration,
         )
@@ -440,9 +445,9 @@ def decide(
         quantile = out_q if adding else plain_q
         # The plan over the whole forecast: need at each step for the window that starts there.
         horizon = _Window(
-            p50=forecast.p50[ahead],
-            p90=forecast.p90[ahead],
-            p99=forecast.p99[ahead],
+            p50=p50[ahead],
+            p90=p90[ahead],
+            p99=p99[ahead],
             stamps=stamps[ahead],
             calibration=usable_calibration,
         )

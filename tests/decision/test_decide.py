@@ -299,3 +299,16 @@ def test_the_reactive_rule_saturates_too():
     decision = _decide(None, desired=20, recent=1e305, target=target)
     # THEN the reactive need is max_capacity
     assert decision.desired == 40 and decision.reactive
+
+
+@pytest.mark.parametrize(("p90", "p99"), [(1500, 300), (2900, 100), (600, 0)])
+def test_crossing_quantiles_never_scale_in_below_the_median(p90, p99):
+    # GIVEN a median of 3,000 (34 instances) with upper quantiles that cross below it, and violations priced
+    # at nothing (so the cheapest quantile wins): extrapolated past p99 they read as no load at all
+    target = make_target(max_capacity=40, capacity_per_instance=100.0, cost={"violation_minute_penalty": 0.0})
+    stable = TargetState(plan_lower_since=NOW - timedelta(hours=1))
+    decision = _decide(
+        make_path(flat(3000), flat(p90), flat(p99)), desired=20, target=target, state=stable, policy=None
+    )
+    # THEN no quantile reads below the median: scale out to what the median needs, never in
+    assert decision.action == "scale_out" and decision.desired == 34, decision.reason
