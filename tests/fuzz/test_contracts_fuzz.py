@@ -151,7 +151,8 @@ def test_handlers_accept_or_reject_naming_the_field(figures, function, monkeypat
     monkeypatch.setattr(decider_module, "decide", lambda *a, **k: decided.append(1) or real_decide(*a, **k))
     counts = {"inputs": 0, "reached": 0}
 
-    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    # derandomized: the share that reaches the engine is a figure of the report, the same on every run
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
     @given(data=st.data())
     def fuzz(data: Any) -> None:
         # GIVEN a valid input with up to three random edits (anything, or a value of the same kind), in a
