@@ -129,15 +129,29 @@ def scaling_decided_sample() -> dict[str, Any]:
     return envelope
 
 
+def business_event_sample() -> dict[str, Any]:
+    """The sample ``BusinessEvent`` moved to a week after the world's clock, so that it is accepted unedited."""
+    envelope = sample("BusinessEvent")
+    envelope["time"] = NOON.strftime("%Y-%m-%dT%H:%M:%SZ")
+    envelope["detail"].update(
+        start=(NOON + timedelta(days=7)).isoformat(), end=(NOON + timedelta(days=7, hours=20)).isoformat()
+    )
+    return envelope
+
+
 HANDLERS = {
     "decider": forecast_ready_sample,
     "executor": scaling_decided_sample,
-    "intake": lambda: sample("BusinessEvent"),
+    "intake": business_event_sample,
     "alarm_responder": alarm_sample,
 }
 #: What "reached the engine" means for a handler, and the share of its fuzzed inputs that must reach it
 #: (most inputs carry an edit that is refused; the rest must still be decided / executed).
-ENGINE = {"decider": ("decide() called", 0.2), "executor": ("a capacity call made", 0.2)}
+ENGINE = {
+    "decider": ("decide() called", 0.2),
+    "executor": ("a capacity call made", 0.2),
+    "intake": ("stored as a business event", 0.2),
+}
 
 
 @pytest.mark.parametrize("function", sorted(HANDLERS))
@@ -175,7 +189,11 @@ def test_handlers_accept_or_reject_naming_the_field(figures, function, monkeypat
                 ValidationError,
                 RejectedEventError,
             )
-            reached = len(decided) > before if function == "decider" else bool(world.capacity.calls)
+            reached = {
+                "decider": lambda: len(decided) > before,
+                "executor": lambda: bool(world.capacity.calls),
+                "intake": lambda: bool(world.store.business_events("web-asg", NOON, NOON + timedelta(days=60))),
+            }.get(function, lambda: False)()
             counts["inputs"] += 1
             counts["reached"] += int(reached)
             if function in ENGINE:
