@@ -354,6 +354,40 @@ def _cost_optimal_quantile(
     return best
 
 
+def _why_not_more(
+    window: _Window,
+    have: int,
+    want: int,
+    *,
+    per_instance: float,
+    target: ScalingTarget,
+    step_seconds: int,
+    policy: DecisionPolicy,
+) -> str:
+    """Why the cost-optimal choice keeps ``have`` below the need ``want`` just named: what the extra
+    instances cost (the window, and the stabilisation they are then committed for) against the expected
+    violation cost they save, both as :func:`_cost_optimal_quantile` prices them."""
+    price = target.cost.instance_hour_price
+    extra = want - have
+    window_minutes = len(window.p50) * step_seconds / 60.0
+    committed_minutes = target.scale_in_stabilization_seconds / 60.0 if policy.price_commitment else 0.0
+    instance_cost = extra * price * (window_minutes + committed_minutes) / 60.0
+    minutes = step_seconds / 60.0
+    avoided = max(
+        0.0,
+        float(window.exceedance(have * per_instance).sum() - window.exceedance(want * per_instance).sum()) * minutes,
+    )
+    saved = target.cost.violation_minute_penalty * avoided
+    what = "one more instance" if extra == 1 else f"{extra:,} more instances"
+    spans = f"{window_minutes:.0f} min" + (f" + {committed_minutes:.0f} min committed" if committed_minutes else "")
+    verdict = "not worth it" if saved <= instance_cost else "a lower priced quantile costs less in all"
+    return (
+        f"{what} ({want:,} in all) {'costs' if extra == 1 else 'cost'} {instance_cost:.3g} for {spans}; "
+        f"expected violation cost saved "
+        f"{saved:.3g} ({avoided:.2g} min at {target.cost.violation_minute_penalty:g}/min): {verdict}"
+    )
+
+
 # --------------------------------------------------------------------------- the decision
 
 
@@ -489,6 +523,18 @@ def decide(
                 clauses.append(f"newest load {format_load(recent, unit)} needs {guard}")
                 need_out = guard
             need_in = max(need_in, guard)
+        if not adding and plain_need > need_out:
+            clauses.append(
+                _why_not_more(
+                    window,
+                    need_out,
+                    plain_need,
+                    per_instance=per_instance,
+                    target=target,
+                    step_seconds=step,
+                    policy=policy,
+                )
+            )
         clauses.append(f"boot takes {target.boot_seconds} s")
 
     if floor > max(need_out, need_in):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import numpy as np
@@ -312,3 +313,30 @@ def test_crossing_quantiles_never_scale_in_below_the_median(p90, p99):
     )
     # THEN no quantile reads below the median: scale out to what the median needs, never in
     assert decision.action == "scale_out" and decision.desired == 34, decision.reason
+
+
+def test_a_need_left_unmet_by_the_cost_optimal_choice_says_why_with_the_figures():
+    # GIVEN one instance and a forecast whose upper tail (p99.9) needs a second one for a moment
+    target = make_target(min_capacity=1, capacity_per_instance=100.0, scale_in_stabilization_seconds=900)
+    path = make_path(flat(60), flat(77.5), flat(95))
+    # WHEN forescale decides
+    decision = decide(
+        path,
+        current=CurrentCapacity(desired=1, in_service=1, recent_load=50.0),
+        target=target,
+        state=TargetState(),
+        now=NOW,
+    )
+    # THEN it holds 1 although the named quantile needs 2, and the reason says why: the second instance,
+    # committed for the stabilisation window, costs more than the violation minutes it would save
+    assert decision.action == "hold" and decision.desired == 1
+    assert "needs 2 instances" in decision.reason
+    match = re.search(
+        r"one more instance \(2 in all\) costs ([\d.e-]+) for 5 min \+ 15 min committed; "
+        r"expected violation cost saved ([\d.e-]+) \(([\d.e-]+) min at 0.11/min\): not worth it",
+        decision.reason,
+    )
+    assert match, decision.reason
+    cost, saved, minutes = (float(g) for g in match.groups())
+    assert cost == pytest.approx(0.10 * 20 / 60, rel=1e-2)
+    assert saved == pytest.approx(0.11 * minutes, rel=0.05) and saved < cost
