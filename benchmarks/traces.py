@@ -8,8 +8,12 @@ Three source formats come to one shape (a regular grid, NaN for unknown load):
 - Bitbrains VMs: ``;`` + tab separated, ``Timestamp [ms]`` holds Unix *seconds* with ±1 s jitter;
   stamps are snapped to the nearest 300 s multiple, the rare pair landing on one slot is averaged,
   ``CPU usage [MHZ]`` is the load.
+- 1-minute traces (AIOps 2018 KPIs, the 2021 Twitter stream): the ``.DERIVED.csv`` files, ``timestamp,value``
+  one row per minute, read with :func:`functions.domain.trace.read_trace`. The Twitter stream has no licence:
+  it is read where it lies and never copied into the repository.
 
-``TRACES`` maps a short name to a loader; :func:`long_traces` lists those spanning enough days.
+The folder is not part of the repository: a missing folder or file is a :class:`SharedTracesMissingError` error
+naming it. ``TRACES`` maps a short name to a loader; :func:`long_traces` lists those spanning enough days.
 """
 
 from __future__ import annotations
@@ -55,10 +59,33 @@ AGGREGATE_FILES: dict[str, tuple[str, str]] = {
 
 BITBRAINS_VMS: tuple[str, ...] = ("411", "407", "228")
 
+MINUTE_FILES: dict[str, str] = {
+    "aiops_6d1114ae": "aiops2018_kpi/6d1114ae-be04-3c46-b5aa-be1a003a57cd.DERIVED.csv",
+    "aiops_ffb82d38": "aiops2018_kpi/ffb82d38-5f00-37db-abc0-5d2e4e4cb6aa.DERIVED.csv",
+    "twitter_stream_2021": "twitter_stream_2021/workload_1min.DERIVED.csv",
+}
+
+
+class SharedTracesMissingError(FileNotFoundError):
+    """The shared traces folder, or one of its files, is not where the benchmarks read it."""
+
+
+def shared_path(relative: str) -> Path:
+    """The path of a file of the shared traces folder; a clear error when the folder or the file is missing."""
+    if not TRACES_DIR.is_dir():
+        raise SharedTracesMissingError(
+            f"shared traces folder {TRACES_DIR} not found: the benchmarks read the public traces from "
+            "../shared/traces beside the repository (see its README)"
+        )
+    path = TRACES_DIR / relative
+    if not path.is_file():
+        raise SharedTracesMissingError(f"shared trace {relative} not found in {TRACES_DIR}")
+    return path
+
 
 def nab_path(name: str) -> Path:
     """Path of a NAB file by its short name (also the file the replay and the CLI read)."""
-    return TRACES_DIR / NAB_FILES[name]
+    return shared_path(NAB_FILES[name])
 
 
 def load_nab(name: str) -> Trace:
@@ -69,7 +96,7 @@ def load_nab(name: str) -> Trace:
 def load_aggregate(name: str) -> Trace:
     """A data-centre aggregate: the CPU column, row ``i`` at ``AGGREGATE_ORIGIN + i * 300 s``."""
     relative, column = AGGREGATE_FILES[name]
-    frame = pd.read_csv(TRACES_DIR / relative)
+    frame = pd.read_csv(shared_path(relative))
     if column not in frame.columns:
         raise ValueError(f"{relative}: column {column!r} missing (has {list(frame.columns)})")
     y = np.array(frame[column], dtype=float)
@@ -80,7 +107,7 @@ def load_aggregate(name: str) -> Trace:
 
 def load_bitbrains(vm: str) -> Trace:
     """One Bitbrains VM's ``CPU usage [MHZ]`` snapped onto the 300 s grid (see the module docstring)."""
-    frame = pd.read_csv(TRACES_DIR / "bitbrains" / f"{vm}.csv", sep=";\t", engine="python")
+    frame = pd.read_csv(shared_path(f"bitbrains/{vm}.csv"), sep=";\t", engine="python")
     frame.columns = [c.strip() for c in frame.columns]
     seconds = frame["Timestamp [ms]"].to_numpy(dtype=np.int64)
     slots = np.rint(seconds / STEP_5_MIN).astype(np.int64)
@@ -93,6 +120,11 @@ def load_bitbrains(vm: str) -> Trace:
     return Trace(ds=ds, y=y, step_seconds=STEP_5_MIN, name=f"bitbrains_{vm}")
 
 
+def load_minute(name: str) -> Trace:
+    """A 1-minute ``.DERIVED.csv`` (``timestamp,value``, an empty value for a missing minute), parsed as is."""
+    return read_trace(shared_path(MINUTE_FILES[name]), name=name)
+
+
 def _registry() -> dict[str, Callable[[], Trace]]:
     loaders: dict[str, Callable[[], Trace]] = {}
     for name in NAB_FILES:
@@ -101,6 +133,8 @@ def _registry() -> dict[str, Callable[[], Trace]]:
         loaders[name] = cache(lambda n=name: load_aggregate(n))
     for vm in BITBRAINS_VMS:
         loaders[f"bitbrains_{vm}"] = cache(lambda v=vm: load_bitbrains(v))
+    for name in MINUTE_FILES:
+        loaders[name] = cache(lambda n=name: load_minute(n))
     return loaders
 
 
