@@ -41,6 +41,7 @@ from events.errors import ContractError
 from functions.adapters.capacity import ECS_DIMENSION
 from functions.adapters.tables import ALL_TABLES
 from functions.catalog import FUNCTIONS, FunctionSpec
+from functions.domain.reactive import SLO_ALARM_DATAPOINTS_TO_ALARM, SLO_ALARM_EVALUATION_PERIODS
 from functions.domain.target import ScalingTarget
 from functions.routing import ALARM_STATE_CHANGE_PATTERN, ROUTES, Route
 from infra_cdk import staging, telemetry
@@ -616,8 +617,8 @@ class Forescale(Construct):
             metric=utilization_metric(target),
             threshold=target.slo_utilization,
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=3,
-            datapoints_to_alarm=2,
+            evaluation_periods=SLO_ALARM_EVALUATION_PERIODS,  # the replay simulates the same alarm
+            datapoints_to_alarm=SLO_ALARM_DATAPOINTS_TO_ALARM,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
 

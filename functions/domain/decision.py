@@ -129,6 +129,9 @@ class DecisionPolicy:
     #: price an instance added now for the stabilisation window too (the replay trade-off benchmark:
     #: with the 5-minute stabilisation it is the cheaper setting that still meets the under-time target)
     price_commitment: bool = True
+    #: in forecast mode too, target tracking's scale-outs are a floor (Crane EHPA's max of prediction and
+    #: current need); in reactive mode target tracking always runs (functions/domain/reactive.py)
+    tracking_floor: bool = False
 
     def __post_init__(self) -> None:
         if not self.quantiles or any(not 0.5 <= q < 1 for q in self.quantiles):
@@ -160,6 +163,8 @@ class Decision:
     confidence: float
     reactive: bool
     reason: str
+    #: why a reactive decision was reactive: "no_forecast", "stale", "low_confidence" or "no_recent_load"
+    reactive_why: str | None = None
     quantile: float | None = None
     peak_load: float | None = None
     peak_at: datetime | None = None
@@ -610,6 +615,7 @@ def decide(
         confidence=confidence,
         reactive=reactive,
         reason=reason,
+        reactive_why=_why_reactive(problem, stale=stale, recent=recent) if reactive else None,
         quantile=quantile,
         peak_load=peak_load,
         peak_at=peak_at,
@@ -633,6 +639,17 @@ def tracker_for(target: ScalingTarget, policy: DecisionPolicy | None = None) -> 
         bias_deadband=policy.bias_deadband,
         local=policy.local_calibration,
     )
+
+
+def _why_reactive(problem: str | None, *, stale: bool, recent: float | None) -> str:
+    """The kind of reason a decision was reactive (the replay report's per-mode table)."""
+    if recent is None:
+        return "no_recent_load"
+    if stale:
+        return "stale"
+    if problem is not None and problem.startswith("no forecast"):
+        return "no_forecast"
+    return "low_confidence"
 
 
 def _instances(count: int) -> str:

@@ -11,9 +11,11 @@ where they were (AWS's "missing data: maintain state").
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from functions.domain.capacity_model import instances_for
+from functions.domain.target import ScalingTarget
 
 SCALE_OUT_AFTER_SECONDS = 180
 SCALE_IN_AFTER_SECONDS = 900
@@ -93,3 +95,54 @@ def target_tracking_step(
     if alarms.below >= policy.scale_in_steps and need < desired:
         return need, alarms
     return max(policy.min_capacity, min(policy.max_capacity, desired)), alarms
+
+
+# --------------------------------------------------------------------------- the SLO alarm and its responder
+
+#: The SLO alarm the stack creates for every target (infra_cdk/forescale.py): utilisation above
+#: ``slo_utilization`` in 2 of the last 3 periods of the target's metric; missing data is not breaching.
+SLO_ALARM_EVALUATION_PERIODS = 3
+SLO_ALARM_DATAPOINTS_TO_ALARM = 2
+
+
+@dataclass(frozen=True)
+class SloAlarm:
+    """CloudWatch's M-of-N alarm on utilisation (one period = one step of the target's metric)."""
+
+    threshold: float
+    evaluation_periods: int = SLO_ALARM_EVALUATION_PERIODS
+    datapoints_to_alarm: int = SLO_ALARM_DATAPOINTS_TO_ALARM
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.datapoints_to_alarm <= self.evaluation_periods:
+            raise ValueError("datapoints_to_alarm: must lie in [1, evaluation_periods]")
+
+
+@dataclass(frozen=True)
+class SloAlarmState:
+    """The last ``evaluation_periods`` utilisation datapoints (NaN = missing) and whether the alarm is in ALARM."""
+
+    recent: tuple[float, ...] = ()
+    alarm: bool = False
+
+    def datapoints(self) -> list[float]:
+        """What CloudWatch puts in the state change's ``recentDatapoints``: the finite evaluated values."""
+        return [value for value in self.recent if math.isfinite(value)]
+
+
+def slo_alarm_step(alarm: SloAlarm, state: SloAlarmState, level: float) -> tuple[SloAlarmState, bool]:
+    """Feed one period's utilisation; return the new state and whether it went to ALARM with this period
+    (the only moment CloudWatch sends the state-change event the responder acts on)."""
+    recent = (*state.recent, level)[-alarm.evaluation_periods :]
+    breaching = sum(1 for value in recent if not math.isnan(value) and value > alarm.threshold)
+    in_alarm = breaching >= alarm.datapoints_to_alarm
+    return SloAlarmState(recent, in_alarm), in_alarm and not state.alarm
+
+
+def alarm_scale_out(target: ScalingTarget, *, desired: int, in_service: int, datapoints: Sequence[float]) -> int:
+    """The alarm responder's capacity: what brings the highest recent utilisation (the threshold when AWS
+    sent none) back to the set-point, at least one more than ``desired``, within the step limit and bounds."""
+    level = max(datapoints) if datapoints else target.slo_utilization
+    need = math.ceil(level * max(1, in_service) / target.target_utilization - 1e-9)
+    proposal = min(max(need, desired + 1), desired + target.max_step_up)
+    return target.clamp(proposal)

@@ -5,7 +5,8 @@ the part used) names the alarm; the SLO alarm of a target is named ``<prefix><ta
 stack creates them). The utilisation that fired it is the highest of the alarm's recent datapoints
 (``reasonData``), or the threshold when AWS did not include them; the reactive rule then asks for
 ``ceil(utilisation x in-service / target_utilization)`` instances (what brings utilisation back to the
-set-point), at least one more than now, within the step limit and the bounds.
+set-point), at least one more than now, within the step limit and the bounds
+(:func:`functions.domain.reactive.alarm_scale_out`, the code the replay runs when its simulated alarm fires).
 
 The response is a ``ScalingDecided`` like the decider's (``reactive=True``, the target's next sequence
 number), recorded in the audit trail with a ``forecast_miss`` row (the alarm, the utilisation, the
@@ -29,6 +30,7 @@ from functions.adapters.errors import ConflictError
 from functions.adapters.eventbridge import EventPublisher
 from functions.adapters.s3 import Archive
 from functions.domain.clock import Clock, IdSource
+from functions.domain.reactive import alarm_scale_out
 from functions.domain.target import ScalingTarget
 from functions.services.common import Retrier, decision_validity
 from functions.services.targets import TargetCatalog
@@ -88,13 +90,6 @@ class AlarmResponse:
         }
 
 
-def reactive_scale_out(target: ScalingTarget, *, desired: int, in_service: int, utilization: float) -> int:
-    """Capacity that brings ``utilization`` back to the set-point: at least one more, within limits."""
-    need = math.ceil(utilization * max(1, in_service) / target.target_utilization - 1e-9)
-    proposal = min(max(need, desired + 1), desired + target.max_step_up)
-    return target.clamp(proposal)
-
-
 @dataclass
 class AlarmResponderService:
     catalog: TargetCatalog
@@ -123,9 +118,7 @@ class AlarmResponderService:
         )
         points = change.datapoints()
         utilization = max(points) if points else target.slo_utilization
-        desired = reactive_scale_out(
-            target, desired=snapshot.desired, in_service=snapshot.in_service, utilization=utilization
-        )
+        desired = alarm_scale_out(target, desired=snapshot.desired, in_service=snapshot.in_service, datapoints=points)
         now = self.clock.now()
         kill = self.store.kill_switch(target.target_id)
         if kill is not None:

@@ -11,8 +11,9 @@ from service_support import NOON, target
 
 from events.contracts import BusinessEvent, ScalingDecided
 from functions import wiring
+from functions.domain.reactive import alarm_scale_out
 from functions.local_router import LambdaContext
-from functions.services.alarms import AlarmChange, reactive_scale_out
+from functions.services.alarms import AlarmChange
 from functions.services.intake import RejectedEventError
 
 
@@ -178,7 +179,7 @@ def test_alarm_change_reads_recent_datapoints():
 )
 def test_reactive_scale_out_arithmetic(desired, in_service, utilization, expected):
     web = target("web", max_capacity=60, max_step_up=20)
-    assert reactive_scale_out(web, desired=desired, in_service=in_service, utilization=utilization) == expected
+    assert alarm_scale_out(web, desired=desired, in_service=in_service, datapoints=[utilization]) == expected
 
 
 def test_alarm_for_another_stack_or_unknown_target_is_ignored(memory):

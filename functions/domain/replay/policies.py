@@ -10,7 +10,7 @@ interval, a refit on the trainer's schedule.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -18,13 +18,35 @@ import numpy as np
 import pandas as pd
 
 from functions.domain.calibration import ForecastTracker
-from functions.domain.capacity_model import instances_for
+from functions.domain.capacity_model import capacity_of, instances_for
 from functions.domain.clock import FixedClock
 from functions.domain.decision import CurrentCapacity, Decision, DecisionPolicy, TargetState, decide, tracker_for
-from functions.domain.reactive import AlarmState, TargetTracking, target_tracking_step
+from functions.domain.reactive import (
+    AlarmState,
+    SloAlarm,
+    SloAlarmState,
+    TargetTracking,
+    alarm_scale_out,
+    slo_alarm_step,
+    target_tracking_step,
+    utilization,
+)
 from functions.domain.replay.scenario import ResolvedScenario
 from functions.domain.target import ScalingTarget
 from models.api import ForecastingService, ForecastPath, NoForecast
+
+#: What governs a step of the predictive policy: its newest decision's mode (reactive, and why), or
+#: the alarm responder from the moment the SLO alarm fires until the next decision.
+MODES: tuple[str, ...] = (
+    "forecast",
+    "reactive: no forecast",
+    "reactive: stale",
+    "reactive: low confidence",
+    "reactive: no recent load",
+    "alarm",
+)
+FORECAST, ALARM = 0, 5
+MODE_OF_WHY = {None: 3, "no_forecast": 1, "stale": 2, "low_confidence": 3, "no_recent_load": 4}
 
 
 @dataclass(frozen=True)
@@ -137,7 +159,21 @@ class PredictivePolicy:
     when the trainer's schedule says so (``refit_every_seconds``, aligned on the epoch: daily at 00:00
     UTC) on the last ``fit_history_days``, a forecast of ``horizon_steps`` is asked for with the last
     ``forecast_history_days`` of steps ``< t`` (what the forecaster Lambda loads), and :func:`decide`
-    sets the desired capacity. In between, the capacity holds.
+    sets the desired capacity.
+
+    Every step (every datapoint of the metric), as the deployment does between decisions:
+
+    - ``tracking`` (target tracking, :func:`target_tracking_step`) is fed the newest datapoint on
+      forescale's own fleet, its alarm counters carried across steps; while forescale's newest decision
+      is reactive its capacity applies (at a decision step, the larger of it and the decision's), so a
+      reactive forescale scales out at least when target tracking would and scales in only after target
+      tracking's sustained-low periods. With ``DecisionPolicy.tracking_floor`` its scale-outs also apply
+      in forecast mode.
+    - the target's SLO alarm (:class:`SloAlarm`, the stack's threshold and periods) is fed the same
+      datapoint's utilisation; when it goes to ALARM, the alarm responder's rule
+      (:func:`alarm_scale_out`) raises the capacity, as the responder Lambda does.
+
+    ``modes[t]`` says what governed step ``t`` (an index into :data:`MODES`; -1 before switch-on).
     """
 
     forecaster: ForecastingService
@@ -164,6 +200,14 @@ class PredictivePolicy:
     _last_interval: int | None = field(default=None, init=False)
     _last_fit_slot: int | None = field(default=None, init=False)
     _tracker: ForecastTracker = field(init=False)
+    #: what governed each step (index into MODES), and the alarm responses (step, before, after)
+    modes: np.ndarray = field(init=False)
+    alarm_responses: list[tuple[int, int, int]] = field(default_factory=list, init=False)
+    _tracking_rule: TargetTracking = field(init=False)
+    _tracking: AlarmState = field(default_factory=AlarmState, init=False)
+    _slo_rule: SloAlarm = field(init=False)
+    _slo: SloAlarmState = field(default_factory=SloAlarmState, init=False)
+    _mode: int = field(default=-1, init=False)
 
     def __post_init__(self) -> None:
         window_steps = math.ceil((self.target.boot_seconds + self.target.decision_interval_seconds) / self.step_seconds)
@@ -172,6 +216,15 @@ class PredictivePolicy:
         self._boot_steps = math.ceil(self.target.boot_seconds / self.step_seconds)
         self.band_p50 = np.full(self.n_steps, np.nan)
         self.band_p99 = np.full(self.n_steps, np.nan)
+        self.modes = np.full(self.n_steps, -1, dtype=np.int8)
+        self._tracking_rule = TargetTracking(
+            capacity_per_instance=float(capacity_of(self.target)),
+            target_utilization=self.target.target_utilization,
+            min_capacity=self.target.min_capacity,
+            max_capacity=self.target.max_capacity,
+            step_seconds=self.step_seconds,
+        )
+        self._slo_rule = SloAlarm(threshold=self.target.slo_utilization)
 
     def initial_capacity(self) -> int:
         return self.before_start.initial_capacity()
@@ -179,11 +232,44 @@ class PredictivePolicy:
     def desired(self, observation: Observation) -> int:
         if observation.step < self.start_step:
             return self.before_start.desired(observation)
+        current = observation.desired
+        tracked, fired = current, False
+        if len(observation.load):
+            load, in_service = float(observation.load[-1]), int(observation.in_service[-1])
+            tracked, self._tracking = target_tracking_step(
+                self._tracking_rule, self._tracking, load=load, in_service=in_service, desired=current
+            )
+            level = (
+                math.nan
+                if math.isnan(load)
+                else utilization(
+                    load, in_service=in_service, capacity_per_instance=self._tracking_rule.capacity_per_instance
+                )
+            )
+            self._slo, fired = slo_alarm_step(self._slo_rule, self._slo, level)
         interval = int(observation.now.timestamp()) // self.target.decision_interval_seconds
-        if interval == self._last_interval:
-            return observation.desired
-        self._last_interval = interval
-        return self._decide(observation)
+        value, decided = current, interval != self._last_interval
+        if decided:
+            self._last_interval = interval
+            value = self._decide(observation)
+        if self._mode != FORECAST:
+            value = max(value, tracked) if decided else tracked
+        elif self.decision_policy.tracking_floor:
+            value = max(value, tracked)
+        if fired:
+            raised = alarm_scale_out(
+                self.target,
+                desired=value,
+                in_service=int(observation.in_service[-1]),
+                datapoints=self._slo.datapoints(),
+            )
+            if raised > value:
+                self.alarm_responses.append((observation.step, value, raised))
+                self._state = replace(self._state, last_scale_out_at=observation.now, plan_lower_since=None)
+                self._mode = ALARM
+                value = raised
+        self.modes[observation.step] = self._mode
+        return value
 
     def _history(self, observation: Observation, days: float) -> pd.DataFrame:
         first = max(0, len(observation.load) - int(days * 86_400 / self.step_seconds))
@@ -221,6 +307,7 @@ class PredictivePolicy:
             policy=self.decision_policy,
         )
         self._state = decision.state
+        self._mode = MODE_OF_WHY[decision.reactive_why] if decision.reactive else FORECAST
         self.decisions.append((observation.step, decision))
         if isinstance(forecast, ForecastPath):
             self._record_band(observation, forecast)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC
 
 import numpy as np
@@ -51,6 +51,10 @@ class ReplayResult:
     band_p99: np.ndarray
     decisions: list[tuple[int, Decision]]
     fits: int
+    #: what governed each step of the predictive policy (index into policies.MODES; -1: not switched on)
+    modes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
+    #: the SLO alarm responder's scale-outs: (step, capacity before, capacity after)
+    alarm_responses: list[tuple[int, int, int]] = field(default_factory=list)
 
     @property
     def scored_from(self) -> int:
@@ -200,4 +204,6 @@ def run_replay(
         band_p99=predictive.band_p99 if predictive else empty,
         decisions=predictive.decisions if predictive else [],
         fits=predictive.fits if predictive else 0,
+        modes=predictive.modes if predictive else np.full(n, -1, dtype=np.int8),
+        alarm_responses=predictive.alarm_responses if predictive else [],
     )
