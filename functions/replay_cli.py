@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from functions.domain.replay import run_replay
     from functions.domain.trace import TraceError, check_step, read_trace
-    from functions.report import check_report_folder, score_table, write_report
+    from functions.report import check_report_folder, mode_table, score_table, write_report
 
     try:
         policies = _policies(args.policies)
@@ -150,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     files = write_report(result, args.out)
     print(score_table(result))
     print()
+    modes = mode_table(result)
+    if modes:
+        print(modes)
+        print()
     print(f"replayed {len(trace)} steps in {elapsed:.1f} s")
     print(f"report: {files.html}")
     others = [files.png, files.summary, *files.csvs.values(), *([files.decisions] if files.decisions else [])]

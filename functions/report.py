@@ -27,6 +27,7 @@ import pandas as pd
 
 from functions.domain.decision import Decision
 from functions.domain.replay import SCORE_NAMES, ReplayResult
+from functions.domain.replay.policies import ALARM, FORECAST, MODE_OF_WHY, MODES
 
 COLOURS = {"predictive": "#1f77b4", "reactive": "#d62728", "oracle": "#2ca02c"}
 
@@ -108,6 +109,76 @@ def score_table(result: ReplayResult) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class ModeRow:
+    """forescale's decisions and the minutes governed by one mode (see policies.MODES), over the scored steps."""
+
+    mode: str
+    decisions: int
+    decision_share_pct: float
+    minutes: float
+    minute_share_pct: float
+    under_time_pct: float
+    #: target tracking's under-time on the same minutes (NaN without the reactive policy)
+    reactive_under_time_pct: float
+
+
+def mode_rows(result: ReplayResult) -> list[ModeRow]:
+    """Per mode: decisions made in it (decide()'s, by mode; the alarm responder's scale-outs) and under-time
+    in the scored minutes it governed (forescale's, and target tracking's on the same minutes)."""
+    if "predictive" not in result.runs or len(result.modes) != len(result.trace):
+        return []
+    mask = ~np.isnan(result.trace.y)
+    mask[: result.scored_from] = False
+    short = result.runs["predictive"].in_service < result.demand
+    theirs = result.runs["reactive"].in_service < result.demand if "reactive" in result.runs else None
+    counts = np.zeros(len(MODES), dtype=np.int64)
+    for step, decision in result.decisions:
+        if step >= result.scored_from:
+            counts[MODE_OF_WHY[decision.reactive_why] if decision.reactive else FORECAST] += 1
+    counts[ALARM] += sum(1 for step, _, _ in result.alarm_responses if step >= result.scored_from)
+    total = max(1, int(counts.sum()))
+    scored = max(1, int(mask.sum()))
+    minute = result.trace.step_seconds / 60.0
+    rows = []
+    for index, mode in enumerate(MODES):
+        steps = mask & (result.modes == index)
+        n = int(steps.sum())
+        if n == 0 and counts[index] == 0:
+            continue
+        rows.append(
+            ModeRow(
+                mode=mode,
+                decisions=int(counts[index]),
+                decision_share_pct=100.0 * counts[index] / total,
+                minutes=n * minute,
+                minute_share_pct=100.0 * n / scored,
+                under_time_pct=100.0 * float(short[steps].mean()) if n else math.nan,
+                reactive_under_time_pct=100.0 * float(theirs[steps].mean()) if n and theirs is not None else math.nan,
+            )
+        )
+    return rows
+
+
+def mode_table(result: ReplayResult) -> str:
+    """forescale by mode as fixed-width text ('' without a predictive run)."""
+    rows = mode_rows(result)
+    if not rows:
+        return ""
+
+    def pct(value: float) -> str:
+        return "n/a" if math.isnan(value) else f"{value:.2f}"
+
+    header = f"{'forescale mode':<26}{'decisions':>11}{'%':>8}{'minutes':>11}{'%':>8}{'under_time_pct':>16}{'reactive same min':>19}"
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        lines.append(
+            f"{row.mode:<26}{row.decisions:>11}{row.decision_share_pct:>8.1f}{row.minutes:>11,.0f}"
+            f"{row.minute_share_pct:>8.1f}{pct(row.under_time_pct):>16}{pct(row.reactive_under_time_pct):>19}"
+        )
+    return "\n".join(lines)
+
+
 def scenario_lines(result: ReplayResult) -> list[str]:
     r = result.resolved
     s = r.scenario
@@ -129,7 +200,8 @@ def scenario_lines(result: ReplayResult) -> list[str]:
 
 
 def summary_text(result: ReplayResult) -> str:
-    return "\n".join([*scenario_lines(result), "", score_table(result), ""])
+    modes = mode_table(result)
+    return "\n".join([*scenario_lines(result), "", score_table(result), "", *([modes, ""] if modes else [])])
 
 
 def _bucket_mean(values: np.ndarray, size: int) -> np.ndarray:
@@ -204,6 +276,19 @@ def _html_page(result: ReplayResult, png: bytes) -> str:
         rows.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
     head = "".join(f"<th>{name}</th>" for name in SCORE_NAMES)
     scenario = "".join(f"<li>{html.escape(line)}</li>" for line in scenario_lines(result))
+    mode_cells = "".join(
+        f"<tr><th>{html.escape(row.mode)}</th><td>{row.decisions}</td><td>{row.decision_share_pct:.1f}</td>"
+        f"<td>{row.minutes:,.0f}</td><td>{row.minute_share_pct:.1f}</td><td>{_cell('', row.under_time_pct)}</td>"
+        f"<td>{_cell('', row.reactive_under_time_pct)}</td></tr>"
+        for row in mode_rows(result)
+    )
+    modes = (
+        "<h2>forescale by mode</h2><table><tr><th>mode</th><th>decisions</th><th>%</th><th>minutes</th><th>%</th>"
+        f"<th>under_time_pct</th><th>reactive, same minutes</th></tr>{mode_cells}</table>"
+        "<p>A mode governs from the decision made in it (or the SLO alarm's scale-out) to the next one.</p>"
+        if mode_cells
+        else ""
+    )
     changes = [d for _, d in result.decisions if d.action != "hold"]
     outs = [d for d in changes if d.action == "scale_out"]
     largest = sorted(outs, key=lambda d: (d.previous_desired - d.desired, d.decided_at))[:8]
@@ -226,6 +311,7 @@ img {{ max-width: 100%; }} code {{ color: #555; }}
 <table><tr><th>policy</th>{head}</tr>{"".join(rows)}</table>
 <p>Definitions: ../shared/REPLAY.md (under_time_pct: % of steps with in-service below demand; cost_ratio:
 instance-hours over the oracle's). Each policy's capacity is in <code>&lt;policy&gt;.csv</code>.</p>
+{modes}
 <h2>Load, forecast and capacity</h2>
 <img alt="load, forecast band and capacity of each policy" src="data:image/png;base64,{image}">
 <h2>Largest scale-outs of forescale</h2>

@@ -45,6 +45,8 @@ def test_replay_writes_csvs_picture_and_page(tmp_path, capsys):
     for policy in ("predictive", "reactive", "oracle"):
         assert any(line.startswith(policy) for line in printed.splitlines())
     assert f"report: {out / 'report.html'}" in printed
+    # and forescale's decisions and under-time per mode (forecast, reactive and why, alarm)
+    assert "forescale mode" in printed and "reactive same min" in printed
     # one CSV per policy, one row per step, columns timestamp,desired,in_service
     for policy in ("predictive", "reactive", "oracle"):
         with (out / f"{policy}.csv").open() as handle:

@@ -140,3 +140,25 @@ def test_the_tracking_floor_applies_target_trackings_scale_out_in_forecast_mode(
     assert floored.runs["predictive"].desired[rise + 2] == 4
     assert floored.runs["predictive"].desired[rise + 3] == 6
     assert MODES[floored.modes[rise + 3]] == "forecast"
+
+
+def test_the_report_gives_decisions_minutes_and_under_time_per_mode() -> None:
+    # GIVEN the replay of the alarm above: a trusted flat forecast, a jump to 60 that fires the SLO alarm
+    from functions.report import mode_rows, mode_table, summary_text
+
+    jump = DAY + 121
+    result = run_replay(
+        minute_trace([(jump, 60.0)]), SCENARIO, forecaster=Blind(20.0), policies=("predictive", "reactive")
+    )
+    # WHEN the report's per-mode rows are made
+    rows = {row.mode: row for row in mode_rows(result)}
+    # THEN every scored decision is counted in its mode: one a 5 minutes in forecast mode, the alarm's once
+    assert set(rows) == {"forecast", "alarm"}
+    assert rows["forecast"].decisions == DAY // 5 and rows["alarm"].decisions == 1
+    assert rows["forecast"].decision_share_pct + rows["alarm"].decision_share_pct == 100.0
+    # the alarm governed from its scale-out (jump + 2) to the next decision (jump + 4): 2 minutes, both short
+    # of demand (the new instances still boot), as target tracking was in those minutes
+    assert rows["alarm"].minutes == 2.0 and rows["alarm"].minutes + rows["forecast"].minutes == DAY
+    assert rows["alarm"].under_time_pct == 100.0 and rows["alarm"].reactive_under_time_pct == 100.0
+    # and the table is in the summary
+    assert mode_table(result) in summary_text(result) and "alarm" in mode_table(result)
