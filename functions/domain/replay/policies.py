@@ -174,6 +174,11 @@ class PredictivePolicy:
       (:func:`alarm_scale_out`) raises the capacity, as the responder Lambda does.
 
     ``modes[t]`` says what governed step ``t`` (an index into :data:`MODES`; -1 before switch-on).
+
+    In a deployment the alarm is the CloudWatch alarm the stack creates with the same constants
+    (``SLO_ALARM_*``) and the alarm responder Lambda sizes with the same :func:`alarm_scale_out`, from the
+    group's desired and in-service capacity when it fires. Target tracking between decisions is the
+    replay's alone so far: the decider runs once per decision interval and keeps no tracking counters.
     """
 
     forecaster: ForecastingService
