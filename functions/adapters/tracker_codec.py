@@ -6,7 +6,8 @@ that is about 800 KB; here every number keeps its exact float64 / int64 value an
 
     blob = zlib( b"FTS1" | u32 header length | header JSON | int64 block | float64 block )
 
-- the header holds the settings and the length of every array;
+- the header holds the settings, the length of every array and the few per-window error sums the
+  confidence is measured from (``scores``, exact as JSON numbers);
 - the int64 block holds every time stamp (pending forecasts, then the ring), each array delta-coded
   (forecast steps are evenly spaced, so the deltas repeat and compress to almost nothing);
 - the float64 block holds every float (pending medians, ring ratios, recent ratios) byte-shuffled
@@ -70,12 +71,18 @@ def encode(state: Mapping[str, Any]) -> bytes:
         "pending": pending_meta,
         "ring": [len(ring_stamps), len(ring_ratios)],
         "recent": recent_meta,
+        "scores": _scores(state.get("scores", [])),
     }
     header_bytes = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
     int_block = np.concatenate(ints).astype("<i8").tobytes() if ints else b""
     float_values = np.concatenate(floats) if floats else np.empty(0)
     body = MAGIC + struct.pack("<I", len(header_bytes)) + header_bytes + int_block + _shuffle(float_values)
     return zlib.compress(body, 6)
+
+
+def _scores(rows: Any) -> list[list[Any]]:
+    """``[window end ns, forecast error sum, seasonal naive error sum, steps]`` rows, typed."""
+    return [[int(ends), float(forecast), float(naive), int(steps)] for ends, forecast, naive, steps in rows]
 
 
 def _take(header: Mapping[str, Any]) -> tuple[int, int]:
@@ -127,10 +134,15 @@ def decode(blob: bytes) -> dict[str, Any]:
     for ends, n in header["recent"]:
         recent.append([ends, floats[float_at : float_at + n].tolist()])
         float_at += n
+    try:
+        scores = _scores(header.get("scores", []))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"tracker state: scores are malformed ({exc})") from exc
     return {
         "settings": header["settings"],
         "pending": pending,
         "ratios": ring_ratios.tolist(),
         "stamps": ring_stamps.tolist(),
         "recent": recent,
+        "scores": scores,
     }

@@ -19,6 +19,22 @@ Two corrections come out of that record:
   violation in :mod:`functions.domain.decision`; pooled, and per time of day (a miss that recurs at
   the same hour every day is priced at that hour).
 
+The record also says how far to trust the forecast at all, the **confidence** the engine compares
+with ``min_confidence``. Over the forecasts whose windows ended within the last ``confidence_seconds``
+(6 h), each step's absolute error of the bias-corrected median is set against the absolute error that
+seasonal naive (the load one day earlier) made on the same step::
+
+    ratio = (forecast MAE + offset) / (seasonal naive MAE + offset)       confidence = clip(1 - ratio / 2, 0, 1)
+
+Errors are compared in absolute terms, so idle steps are load like any other (a forecast of 0 for an
+idle step has no error; no division by a load near 0), and the ``offset`` (a tenth of an instance's
+load) keeps errors too small to change a decision from deciding the ratio: an idle series forecast as
+idle scores 0.5. As good as seasonal naive is 0.5, perfect is 1, twice its error is 0; at the default
+``min_confidence`` 0.2 the forecast is set aside when its recent error is above 1.6 times seasonal
+naive's. The confidence follows every new load scored, not the refits; until ``min_confidence_steps``
+steps are scored (a new record, or one day of history missing) there is none, and the forecast's own
+confidence (its fit's backtest) stands in.
+
 :class:`ForecastTracker` keeps that record; it is plain data so that the decider can store it between
 invocations and the replay can run it in memory.
 """
@@ -43,6 +59,11 @@ BIAS_LIMITS = (0.05, 20.0)
 _DAY_NS = 86_400 * 1_000_000_000
 
 
+def confidence_from(error_ratio: float) -> float:
+    """Confidence of a forecast whose recent error is ``error_ratio`` times seasonal naive's (module docstring)."""
+    return float(np.clip(1.0 - error_ratio / 2.0, 0.0, 1.0))
+
+
 def sorted_quantile(values: np.ndarray, q: float) -> float:
     """``np.quantile(values, q)`` (linear) for an already sorted, non-empty array, without the overhead."""
     position = q * (len(values) - 1)
@@ -62,6 +83,9 @@ class ForecastCalibration:
     distribution used is the worse of the pooled one and the one of the samples within
     ``local_tolerance_seconds`` of that time of day, so a miss that comes back every day at the same
     hour (a nightly batch, a morning peak the models smooth out) is priced where it happens.
+
+    ``confidence`` and ``error_ratio`` (recent forecast MAE over seasonal naive's, offset added to both)
+    are the record's measure of trust, None until enough steps are scored (module docstring).
     """
 
     ratios: np.ndarray
@@ -71,10 +95,16 @@ class ForecastCalibration:
     local_ratios: np.ndarray | None = None
     local_tolerance_seconds: int = 900
     min_local_samples: int = 20
+    confidence: float | None = None
+    error_ratio: float | None = None
 
     def __post_init__(self) -> None:
         if self.offset < 0:
             raise ValueError("offset: must be >= 0")
+        if self.confidence is not None and not 0.0 <= self.confidence <= 1.0:
+            raise ValueError("confidence: must lie in [0, 1] or be None")
+        if self.error_ratio is not None and not self.error_ratio >= 0:
+            raise ValueError("error_ratio: must be >= 0 or None")
         if not self.bias > 0:
             raise ValueError("bias: must be positive")
         if len(self.ratios) and not np.all(np.isfinite(self.ratios)):
@@ -91,7 +121,14 @@ class ForecastCalibration:
 
     @classmethod
     def from_ratios(
-        cls, ratios: np.ndarray, *, offset: float, bias: float = 1.0, stamps_ns: np.ndarray | None = None
+        cls,
+        ratios: np.ndarray,
+        *,
+        offset: float,
+        bias: float = 1.0,
+        stamps_ns: np.ndarray | None = None,
+        confidence: float | None = None,
+        error_ratio: float | None = None,
     ) -> ForecastCalibration:
         """From unsorted ratios; with ``stamps_ns`` (when each ratio was observed) the local view is kept too."""
         values = np.asarray(ratios, dtype=float)
@@ -102,6 +139,8 @@ class ForecastCalibration:
             bias=bias,
             local_ns=local_ns,
             local_ratios=None if stamps_ns is None else values,
+            confidence=confidence,
+            error_ratio=error_ratio,
         )
 
     @property
@@ -199,16 +238,24 @@ class ForecastTracker:
     min_bias_samples: int = MIN_BIAS_SAMPLES
     #: keep the time of day of each ratio (see :class:`ForecastCalibration`)
     local: bool = True
+    #: the confidence weighs the forecasts that ended this recently, against seasonal naive of this season
+    confidence_seconds: int = 21_600
+    min_confidence_steps: int = 24
+    season_seconds: int = 86_400
     _pending: list[_Pending] = field(default_factory=list, init=False)
     _ring_ratios: np.ndarray = field(init=False, repr=False)
     _ring_stamps: np.ndarray = field(init=False, repr=False)
     _filled: int = field(default=0, init=False)
     _next: int = field(default=0, init=False)
     _recent: deque[tuple[int, np.ndarray]] = field(default_factory=deque, init=False)
+    #: per scored forecast: (window end ns, sum |forecast error|, sum |seasonal naive error|, steps)
+    _scores: deque[tuple[int, float, float, int]] = field(default_factory=deque, init=False)
 
     def __post_init__(self) -> None:
         if self.max_samples < 1 or self.window_steps < 1 or self.step_seconds < 1:
             raise ValueError("max_samples, window_steps, step_seconds: must be positive")
+        if self.confidence_seconds < 1 or self.min_confidence_steps < 1 or self.season_seconds < 1:
+            raise ValueError("confidence_seconds, min_confidence_steps, season_seconds: must be positive")
         self._ring_ratios = np.empty(self.max_samples)
         self._ring_stamps = np.empty(self.max_samples, dtype=np.int64)
 
@@ -220,14 +267,19 @@ class ForecastTracker:
             self._pending.append(_Pending(stamps, p50, bias, int(stamps[-1])))
 
     def observe(self, actual_ds: np.ndarray, actual_y: np.ndarray, *, now_ns: int) -> None:
-        """Score the recorded forecasts whose steps are all before ``now_ns`` (``actual_ds`` in int64 ns)."""
+        """Score the recorded forecasts whose steps are all before ``now_ns`` (``actual_ds`` in int64 ns).
+
+        For the confidence, give the loads from one season before the oldest pending forecast
+        (:meth:`history_start_ns`); steps whose seasonal naive load is not given are left out of it.
+        """
         half = self.step_seconds * 500_000_000
         ready = [p for p in self._pending if p.ends_ns + half < now_ns]
         if not ready:
             return
         self._pending = [p for p in self._pending if p.ends_ns + half >= now_ns]
+        step_ns = self.step_seconds * 1_000_000_000
         for item in ready:
-            values = _observed(item.stamps, actual_ds, actual_y, self.step_seconds * 1_000_000_000)
+            values = _observed(item.stamps, actual_ds, actual_y, step_ns)
             known = ~np.isnan(values)
             if not known.any():
                 continue
@@ -236,6 +288,22 @@ class ForecastTracker:
             corrected = np.clip((p50 + self.offset) * item.bias - self.offset, 0.0, None) + self.offset
             self._add_spread(item.stamps[known], actual / corrected)
             self._recent.append((item.ends_ns, raw))
+            naive = _observed(item.stamps - self.season_seconds * 1_000_000_000, actual_ds, actual_y, step_ns)
+            both = known & ~np.isnan(naive)
+            if both.any():
+                truth = values[both]
+                median = np.clip((item.p50[both] + self.offset) * item.bias - self.offset, 0.0, None)
+                self._scores.append(
+                    (
+                        item.ends_ns,
+                        float(np.abs(truth - median).sum()),
+                        float(np.abs(truth - naive[both]).sum()),
+                        int(both.sum()),
+                    )
+                )
+        horizon = now_ns - self.confidence_seconds * 1_000_000_000
+        while self._scores and self._scores[0][0] < horizon:
+            self._scores.popleft()
 
     def _add_spread(self, stamps: np.ndarray, ratios: np.ndarray) -> None:
         """Keep the newest ``max_samples`` ratios (a ring: the oldest are overwritten)."""
@@ -253,6 +321,24 @@ class ForecastTracker:
     def oldest_pending_ns(self) -> int | None:
         """The first step of the oldest forecast still waiting for its loads (what ``observe`` needs)."""
         return min((int(p.stamps[0]) for p in self._pending if len(p.stamps)), default=None)
+
+    def history_start_ns(self) -> int | None:
+        """Where the loads ``observe`` needs begin: one season before the oldest pending step (None: nothing pending)."""
+        oldest = self.oldest_pending_ns()
+        if oldest is None:
+            return None
+        return oldest - self.season_seconds * 1_000_000_000 - self.step_seconds * 500_000_000
+
+    def confidence(self, *, now_ns: int) -> tuple[float, float] | None:
+        """``(confidence, error ratio)`` of the forecasts that ended within ``confidence_seconds`` (module docstring)."""
+        horizon = now_ns - self.confidence_seconds * 1_000_000_000
+        recent = [score for score in self._scores if score[0] >= horizon]
+        steps = sum(score[3] for score in recent)
+        if steps < self.min_confidence_steps:
+            return None
+        floor = self.offset if self.offset > 0 else 1e-9
+        ratio = (sum(s[1] for s in recent) / steps + floor) / (sum(s[2] for s in recent) / steps + floor)
+        return confidence_from(ratio), ratio
 
     def bias(self, *, now_ns: int) -> float:
         """Median ratio of the forecasts that ended within ``bias_seconds`` (1 without clear evidence)."""
@@ -272,8 +358,14 @@ class ForecastTracker:
     def calibration(self, *, now_ns: int) -> ForecastCalibration:
         ratios = self._ring_ratios[: self._filled]
         stamps = self._ring_stamps[: self._filled] if self.local and self._filled else None
+        measured = self.confidence(now_ns=now_ns)
         return ForecastCalibration.from_ratios(
-            ratios.copy(), offset=self.offset, bias=self.bias(now_ns=now_ns), stamps_ns=stamps
+            ratios.copy(),
+            offset=self.offset,
+            bias=self.bias(now_ns=now_ns),
+            stamps_ns=stamps,
+            confidence=None if measured is None else measured[0],
+            error_ratio=None if measured is None else measured[1],
         )
 
     # ------------------------------------------------------------------ storage between invocations
@@ -291,11 +383,15 @@ class ForecastTracker:
                 "bias_deadband": self.bias_deadband,
                 "min_bias_samples": self.min_bias_samples,
                 "local": self.local,
+                "confidence_seconds": self.confidence_seconds,
+                "min_confidence_steps": self.min_confidence_steps,
+                "season_seconds": self.season_seconds,
             },
             "pending": [[p.stamps.tolist(), p.p50.tolist(), p.bias, p.ends_ns] for p in self._pending],
             "ratios": self._ring_ratios[order].tolist(),
             "stamps": self._ring_stamps[order].tolist(),
             "recent": [[ends, ratios.tolist()] for ends, ratios in self._recent],
+            "scores": [list(score) for score in self._scores],
         }
 
     @classmethod
@@ -310,6 +406,8 @@ class ForecastTracker:
             tracker._add_spread(np.asarray(state["stamps"], dtype=np.int64), np.asarray(state["ratios"], dtype=float))
             for ends, ratios in state["recent"]:
                 tracker._recent.append((int(ends), np.asarray(ratios, dtype=float)))
+            for ends, forecast_error, naive_error, steps in state.get("scores", []):
+                tracker._scores.append((int(ends), float(forecast_error), float(naive_error), int(steps)))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"tracker state: malformed ({exc})") from exc
         return tracker

@@ -32,7 +32,7 @@ reverse pulls it down. The chosen ``q`` and the load it implies are in the reaso
 Safety, in the order it is applied
 ----------------------------------
 1. No usable forecast (missing, older than ``stale_after_seconds``, not covering the window, or
-   below ``min_confidence``): the reactive rule (target tracking on the newest observed load) decides;
+   its confidence below ``min_confidence``, see :class:`DecisionPolicy`): the reactive rule (target tracking on the newest observed load) decides;
    with a *stale* forecast it may only scale out, never in.
 2. The newest observed load is a floor (``guard_recent_load``): a forecast below what is already
    happening never removes the capacity that load needs.
@@ -113,7 +113,14 @@ class CapacityFloor:
 class DecisionPolicy:
     """Knobs of the decision engine that are not part of a target's configuration."""
 
+    #: below this confidence the forecast is set aside for the reactive rule. The confidence is the decider's
+    #: own record's (functions/domain/calibration.py): ``1 - ratio / 2``, ``ratio`` the absolute error of the
+    #: forecasts of the last ``confidence_seconds`` over seasonal naive's (the load a day earlier) on the same
+    #: steps, so 0.5 is as good as seasonal naive and 0.2 is 1.6 times its error; updated with every load
+    #: scored. Until ``min_confidence_steps`` steps are scored, the forecast's own (its fit's backtest) stands in.
     min_confidence: float = 0.2
+    confidence_seconds: int = 21_600
+    min_confidence_steps: int = 24
     stale_after_seconds: int = 900
     quantiles: tuple[float, ...] = (0.5, 0.75, 0.9, 0.95, 0.975, 0.99, 0.995, 0.999)
     guard_recent_load: bool = True
@@ -306,6 +313,7 @@ def _forecast_problem(
     window_end_ns: int,
     step_ns: int,
     policy: DecisionPolicy,
+    calibration: ForecastCalibration | None = None,
 ) -> tuple[str | None, bool]:
     """``(why the forecast is unusable or None, whether it is stale)``."""
     if forecast is None:
@@ -318,9 +326,20 @@ def _forecast_problem(
     stamps = forecast.ds.asi8
     if len(stamps) == 0 or stamps[-1] + step_ns < window_end_ns or stamps[0] >= now_ns + step_ns:
         return "forecast stale (does not cover the coming window)", True
-    if forecast.confidence < policy.min_confidence:
-        return f"forecast confidence {forecast.confidence:.2f} below {policy.min_confidence:g}", False
+    trust = confidence_of(forecast, calibration)
+    if trust < policy.min_confidence:
+        why = f"forecast confidence {trust:.2f} below {policy.min_confidence:g}"
+        if calibration is not None and calibration.confidence is not None and calibration.error_ratio is not None:
+            why += f" (recent error {calibration.error_ratio:.2g}x seasonal naive's)"
+        return why, False
     return None, False
+
+
+def confidence_of(forecast: ForecastPath, calibration: ForecastCalibration | None) -> float:
+    """The confidence compared with ``min_confidence``: the record's when it has one, else the forecast's own."""
+    if calibration is not None and calibration.confidence is not None:
+        return calibration.confidence
+    return forecast.confidence
 
 
 def _cost_optimal_quantile(
@@ -421,7 +440,7 @@ def decide(
     floor, floor_name = _floor_for(floors, now_ns, window_end_ns)
     step_ns = step * _NS
     problem, stale = _forecast_problem(
-        forecast, now_ns=now_ns, window_end_ns=window_end_ns, step_ns=step_ns, policy=policy
+        forecast, now_ns=now_ns, window_end_ns=window_end_ns, step_ns=step_ns, policy=policy, calibration=calibration
     )
 
     clauses: list[str] = []
@@ -429,7 +448,7 @@ def decide(
     peak_load: float | None = None
     peak_at: datetime | None = None
     plan: tuple[PlanStep, ...] = ()
-    confidence = 0.0
+    confidence = confidence_of(forecast, calibration) if isinstance(forecast, ForecastPath) and not stale else 0.0
     reactive = problem is not None
     may_scale_in = not stale
     recent = current.recent_load
@@ -449,7 +468,6 @@ def decide(
             clauses.append("never scales in on a stale forecast")
     else:
         assert isinstance(forecast, ForecastPath)
-        confidence = forecast.confidence
         usable_calibration = (
             calibration if calibration is not None and calibration.samples >= policy.min_calibration_samples else None
         )
@@ -638,6 +656,8 @@ def tracker_for(target: ScalingTarget, policy: DecisionPolicy | None = None) -> 
         bias_seconds=policy.bias_seconds,
         bias_deadband=policy.bias_deadband,
         local=policy.local_calibration,
+        confidence_seconds=policy.confidence_seconds,
+        min_confidence_steps=policy.min_confidence_steps,
     )
 
 

@@ -13,8 +13,9 @@ The decider keeps the replay's forecast record (:class:`functions.domain.calibra
 sized by :func:`functions.domain.decision.tracker_for`) between invocations, so that the Lambda function
 runs exactly what ``forescale replay`` measures: before each decision the record is read (one S3 object
 per target, :mod:`functions.adapters.tracker_records`, in :mod:`functions.adapters.tracker_codec`'s
-binary form), scored against the loads the collector stored since its oldest pending forecast (one day
-of S3 history at most), asked for the calibration the engine prices with, and after the decision the
+binary form), scored against the loads the collector stored since its oldest pending forecast, and the
+day before for seasonal naive's error (two days of S3 history at most), asked for the calibration the
+engine prices with and the confidence it trusts the forecast by, and after the decision the
 forecast it used is added and the record stored back, conditional on the version read. A malformed
 record, or one kept for other target settings, is replaced by a fresh one (the outcome says so); two
 deciders racing on a target: the first to store wins and the other's addition (one forecast window of
@@ -267,14 +268,14 @@ class DeciderService:
             return fresh, stored.version, note
 
     def _observe(self, tracker: ForecastTracker, target: ScalingTarget, aligned: datetime) -> None:
-        """Score the pending forecasts against the loads the collector stored since the oldest of them."""
+        """Score the pending forecasts against the loads since the oldest of them (and one season before it)."""
         import numpy as np
 
-        oldest = tracker.oldest_pending_ns()
-        if oldest is None:
+        first = tracker.history_start_ns()
+        if first is None:
             return
-        half = timedelta(seconds=target.metric.period_seconds / 2)
-        start = max(datetime.fromtimestamp(oldest / 1e9, UTC) - half, aligned - MAX_OBSERVED_SPAN)
+        season = timedelta(seconds=tracker.season_seconds)
+        start = max(datetime.fromtimestamp(first / 1e9, UTC), aligned - MAX_OBSERVED_SPAN - season)
         if start >= aligned:
             return
         history = self.archive.read_history(target.target_id, start, aligned)

@@ -10,6 +10,7 @@ import pytest
 from decision_helpers import NOW, make_path
 
 from functions.domain.calibration import ForecastCalibration, ForecastTracker
+from models.api import ForecastPath
 
 NS = 1_000_000_000
 STEP_NS = 300 * NS
@@ -115,3 +116,106 @@ def test_the_tracker_survives_a_round_trip_through_json():
     assert np.array_equal(copy.calibration(now_ns=end).ratios, small.calibration(now_ns=end).ratios)
     with pytest.raises(ValueError, match="tracker state"):
         ForecastTracker.from_state({"settings": {}})
+
+
+# --------------------------------------------------------------------------- the record's confidence
+
+DAY_STEPS = 288  # 5-minute steps
+
+
+def _path_at(now_ns: int, values) -> ForecastPath:
+    ds = pd.DatetimeIndex(pd.to_datetime(now_ns + np.arange(len(values)) * STEP_NS))
+    values = np.asarray(values, dtype=float)
+    return ForecastPath("web", pd.Timestamp(now_ns, tz="UTC").to_pydatetime(), ds, values, values, values, 0.0, "m")
+
+
+def _replay(tracker: ForecastTracker, loads: np.ndarray, forecast, *, first: int, last: int, start_ns: int) -> None:
+    """Decide every 5 minutes from step ``first`` to ``last``: observe the loads so far, record the forecast."""
+    ds = start_ns + np.arange(len(loads), dtype=np.int64) * STEP_NS
+    for step in range(first, last):
+        now = start_ns + step * STEP_NS
+        tracker.observe(ds[:step], loads[:step], now_ns=now)
+        tracker.record(_path_at(now, forecast(step)), now_ns=now, bias=1.0)
+
+
+def _maes(loads: np.ndarray, forecast_values: np.ndarray, day: slice) -> tuple[float, float]:
+    """(forecast MAE, seasonal naive MAE) of one day, one step at a time."""
+    actual = loads[day]
+    naive = loads[day.start - DAY_STEPS : day.stop - DAY_STEPS]
+    return float(np.mean(np.abs(actual - forecast_values[day]))), float(np.mean(np.abs(actual - naive)))
+
+
+def test_a_good_forecast_of_an_idle_bursty_series_is_trusted():
+    # GIVEN a bursty series, 43 % of the steps idle, a quiet day then a day 10x busier (a weekend, then a weekday)
+    rng = np.random.default_rng(3)
+    level = np.repeat([10.0, 100.0], DAY_STEPS)
+    loads = np.where(rng.random(2 * DAY_STEPS) < 0.43, 0.0, level * rng.gamma(2.0, 0.5, 2 * DAY_STEPS))
+    # and a forecast that follows the level and part of each burst (better than the day before, not perfect)
+    forecast_values = 0.5 * level * 0.57 + 0.5 * loads
+    tracker = ForecastTracker(offset=1.0, window_steps=2, step_seconds=300)
+    start = _ns(NOW)
+    # WHEN the busy day's decisions are scored as its loads arrive
+    _replay(tracker, loads, lambda s: forecast_values[s : s + 3], first=DAY_STEPS, last=2 * DAY_STEPS, start_ns=start)
+    # THEN (the forecast's error that day is under seasonal naive's) the confidence clears min_confidence 0.2
+    mae, naive_mae = _maes(loads, forecast_values, slice(DAY_STEPS, 2 * DAY_STEPS))
+    assert mae < naive_mae
+    calibration = tracker.calibration(now_ns=start + 2 * DAY_STEPS * STEP_NS)
+    assert calibration.confidence is not None and calibration.confidence > 0.5
+    assert calibration.error_ratio == pytest.approx(mae / naive_mae, rel=0.3)
+
+
+def test_idle_loads_are_not_errors():
+    # GIVEN a target idle for two days, and a forecast of no load
+    tracker = ForecastTracker(offset=1.0, window_steps=2, step_seconds=300)
+    loads = np.zeros(2 * DAY_STEPS)
+    _replay(tracker, loads, lambda s: np.zeros(3), first=DAY_STEPS, last=2 * DAY_STEPS, start_ns=_ns(NOW))
+    # THEN the forecast is exactly as good as seasonal naive: confidence 0.5, not 0
+    confidence = tracker.calibration(now_ns=_ns(NOW) + 2 * DAY_STEPS * STEP_NS).confidence
+    assert confidence == pytest.approx(0.5)
+
+
+def test_a_forecast_worse_than_seasonal_naive_is_not_trusted():
+    # GIVEN a load that repeats its daily shape, and a flat forecast at its mean
+    rng = np.random.default_rng(4)
+    shape = 100.0 + 80.0 * np.sin(np.arange(2 * DAY_STEPS) * 2 * np.pi / DAY_STEPS)
+    loads = shape * np.exp(rng.normal(0.0, 0.05, 2 * DAY_STEPS))
+    forecast_values = np.full(2 * DAY_STEPS + 3, 100.0)
+    tracker = ForecastTracker(offset=1.0, window_steps=2, step_seconds=300)
+    _replay(
+        tracker, loads, lambda s: forecast_values[s : s + 3], first=DAY_STEPS, last=2 * DAY_STEPS, start_ns=_ns(NOW)
+    )
+    mae, naive_mae = _maes(loads, forecast_values, slice(DAY_STEPS, 2 * DAY_STEPS))
+    assert mae > 2 * naive_mae
+    # THEN its confidence is under min_confidence 0.2
+    confidence = tracker.calibration(now_ns=_ns(NOW) + 2 * DAY_STEPS * STEP_NS).confidence
+    assert confidence is not None and confidence < 0.2
+
+
+def test_the_confidence_follows_the_loads_as_they_arrive_without_a_refit():
+    # GIVEN one forecast model that is never refitted: flat at 300
+    tracker = ForecastTracker(offset=1.0, window_steps=2, step_seconds=300)
+    start = _ns(NOW)
+    shape = 100.0 + 50.0 * np.sin(np.arange(3 * DAY_STEPS) * 2 * np.pi / DAY_STEPS)
+    # and a load that repeats yesterday until noon of the second day, then settles at 300
+    loads = shape.copy()
+    loads[DAY_STEPS + DAY_STEPS // 2 :] = 300.0
+    flat_300 = lambda s: np.full(3, 300.0)  # noqa: E731
+    # WHEN the morning is scored: seasonal naive is right, the forecast is not
+    _replay(tracker, loads, flat_300, first=DAY_STEPS, last=DAY_STEPS + DAY_STEPS // 2, start_ns=start)
+    morning = tracker.calibration(now_ns=start + (DAY_STEPS + DAY_STEPS // 2) * STEP_NS).confidence
+    # and then the afternoon, with the same forecast
+    _replay(tracker, loads, flat_300, first=DAY_STEPS + DAY_STEPS // 2, last=2 * DAY_STEPS, start_ns=start)
+    evening = tracker.calibration(now_ns=start + 2 * DAY_STEPS * STEP_NS).confidence
+    # THEN the confidence fell below min_confidence in the morning and recovered by the evening
+    assert morning is not None and morning < 0.2
+    assert evening is not None and evening > 0.5
+
+
+def test_no_confidence_until_enough_windows_are_scored():
+    # GIVEN a fresh record and one scored window (2 steps, under the 24 required)
+    tracker = ForecastTracker(offset=1.0, window_steps=2, step_seconds=300)
+    loads = np.full(DAY_STEPS + 4, 50.0)
+    _replay(tracker, loads, lambda s: np.full(3, 50.0), first=DAY_STEPS, last=DAY_STEPS + 3, start_ns=_ns(NOW))
+    calibration = tracker.calibration(now_ns=_ns(NOW) + (DAY_STEPS + 3) * STEP_NS)
+    # THEN no confidence of its own: the decision uses the forecast's
+    assert calibration.confidence is None and calibration.error_ratio is None

@@ -340,3 +340,21 @@ def test_a_need_left_unmet_by_the_cost_optimal_choice_says_why_with_the_figures(
     cost, saved, minutes = (float(g) for g in match.groups())
     assert cost == pytest.approx(0.10 * 20 / 60, rel=1e-2)
     assert saved == pytest.approx(0.11 * minutes, rel=0.05) and saved < cost
+
+
+def test_the_records_confidence_decides_trust_and_the_forecasts_own_is_the_fallback():
+    untrusted_fit = make_path(flat(3000), confidence=0.0)
+    # GIVEN a forecast whose fit scored it 0, and a record that measured it against seasonal naive lately
+    measured = ForecastCalibration.from_ratios(np.ones(3), offset=0.0, confidence=0.6, error_ratio=0.8)
+    decision = _decide(untrusted_fit, desired=6, recent=3000, calibration=measured)
+    # THEN the record's confidence decides: the forecast is used, and the decision carries 0.6
+    assert not decision.reactive and decision.confidence == 0.6
+    # GIVEN a record too short to measure: the forecast's own confidence decides
+    unmeasured = ForecastCalibration.from_ratios(np.ones(3), offset=0.0)
+    assert _decide(untrusted_fit, desired=6, recent=3000, calibration=unmeasured).reactive
+    # GIVEN a fit that trusts itself, and a record that measured it 1.8x worse than seasonal naive
+    worse = ForecastCalibration.from_ratios(np.ones(3), offset=0.0, confidence=0.1, error_ratio=1.8)
+    decision = _decide(make_path(flat(3000), confidence=0.9), desired=6, recent=9000, calibration=worse)
+    # THEN the reactive rule decides, the reason says why, and the decision carries the measured 0.1
+    assert decision.reactive and decision.desired == 10 and decision.confidence == 0.1
+    assert "forecast confidence 0.10 below 0.2 (recent error 1.8x seasonal naive's)" in decision.reason

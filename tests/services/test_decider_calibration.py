@@ -22,7 +22,7 @@ from functions.adapters.dynamodb import StoredForecast
 from functions.adapters.errors import ConflictError
 from functions.domain.calibration import ForecastTracker
 from functions.domain.clock import FixedClock
-from functions.domain.decision import DecisionPolicy
+from functions.domain.decision import DecisionPolicy, tracker_for
 from functions.domain.replay.policies import Observation, PredictivePolicy
 from functions.domain.target import LoadMetric
 from models.api import ForecastPath, NoForecast
@@ -251,3 +251,46 @@ def test_a_lost_race_drops_this_rounds_addition_and_keeps_the_winners_record(mem
     world.tracker_records.put("web", b"newer", stale)
     with pytest.raises(ConflictError):
         world.tracker_records.put("web", b"late", stale)
+
+
+def test_the_decider_reads_the_day_before_so_its_confidence_is_the_replays(memory, clock):
+    # GIVEN a day and 40 minutes of loads with a daily cycle, and forecasts 30 % low (worse than the day before)
+    world = memory([TARGET])
+    policy = wiring.decider().policy
+    start = 1440 + 40
+    rounds = 12  # 3 steps scored per round: past the 24 the confidence needs
+    ds = pd.date_range((NOON - timedelta(seconds=start * STEP)).replace(tzinfo=None), periods=start + 60, freq="60s")
+    t = np.arange(len(ds))
+    y = 1500 + 600 * np.sin(2 * np.pi * t / 1440) + np.random.default_rng(8).normal(0, 30, len(ds))
+    world.archive.write_history("web", pd.DataFrame({"ds": ds[: start - 1], "y": y[: start - 1]}), part_id="seed")
+    # and the replay's record, scored against the whole history as PredictivePolicy does
+    replayed = tracker_for(TARGET, policy)
+    desired = 20
+    for step in range(start, start + rounds):
+        now = ds[step].to_pydatetime().replace(tzinfo=UTC)
+        clock.current = now + timedelta(seconds=7)
+        world.archive.write_history(
+            "web", pd.DataFrame({"ds": ds[step - 1 : step], "y": y[step - 1 : step]}), part_id=f"r{step}"
+        )
+        p50 = 0.7 * y[step : step + HORIZON]
+        path = ForecastPath("web", now, ds[step : step + HORIZON], p50, p50 * 1.1, p50 * 1.25, 0.8, "scripted")
+        world.store.put_forecast(
+            StoredForecast.from_path(path, forecast_id=f"f-{step}", model_version="s", history_end=now)
+        )
+        summary = ForecastSummary(
+            target_id="web", forecast_id=f"f-{step}", issued_at=now, history_end=now - timedelta(seconds=STEP),
+            step_seconds=STEP, horizon_steps=HORIZON, model_version="s", confidence=0.8,
+            desired_capacity=desired, in_service_capacity=desired, recent_load=float(y[step - 1]),
+        )  # fmt: skip
+        # WHEN the decider Lambda's service decides, and the replay's record sees the same round
+        (outcome,) = wiring.decider().decide_batch(ForecastReady(round_id=f"r-{step}", forecasts=[summary]))
+        desired = outcome.desired
+        now_ns = int(pd.Timestamp(ds[step]).value)
+        replayed.observe(ds[:step].asi8, y[:step], now_ns=now_ns)
+        replayed.record(path, now_ns=now_ns, bias=replayed.calibration(now_ns=now_ns).bias)
+        # THEN the decider's record holds the same errors against seasonal naive, round after round
+        assert stored_state(world)["scores"] == replayed.to_state()["scores"], f"step {step}"
+    # AND by the end it measures the forecast as worse than the day before: confidence under min_confidence
+    final = ForecastTracker.from_state(stored_state(world))  # type: ignore[arg-type]
+    measured = final.calibration(now_ns=int(pd.Timestamp(ds[start + rounds]).value))
+    assert measured.confidence is not None and measured.confidence < policy.min_confidence

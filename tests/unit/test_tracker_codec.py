@@ -59,6 +59,10 @@ def test_round_trip_is_exact_and_the_tracker_calibrates_identically():
     now = state["stamps"][-1] + 3_600 * 10**9
     a, b = tracker.calibration(now_ns=now), ForecastTracker.from_state(back).calibration(now_ns=now)
     assert np.array_equal(a.ratios, b.ratios) and a.bias == b.bias and np.array_equal(a.local_ns, b.local_ns)
+    # AND so does its confidence (the record's, against seasonal naive)
+    now = state["scores"][-1][0]
+    a, b = tracker.calibration(now_ns=now), ForecastTracker.from_state(back).calibration(now_ns=now)
+    assert a.confidence is not None and (a.confidence, a.error_ratio) == (b.confidence, b.error_ratio)
 
 
 def test_a_default_targets_record_fits_one_item_with_room():
@@ -89,3 +93,15 @@ def test_a_truncated_value_block_is_refused():
     # THEN decoding says how many bytes it found for what the header announced
     with pytest.raises(ValueError, match="bytes of values"):
         tracker_codec.decode(zlib.compress(body[:-8]))
+
+
+def test_malformed_confidence_scores_are_refused_naming_them():
+    import json
+
+    # GIVEN a record whose header's error sums are not [end, forecast error, naive error, steps] rows
+    header = {"settings": {}, "pending": [], "ring": [0, 0], "recent": [], "scores": [[1, "x", 2.0, 3]]}
+    raw = json.dumps(header).encode()
+    blob = zlib.compress(b"FTS1" + struct.pack("<I", len(raw)) + raw)
+    # THEN decoding names them
+    with pytest.raises(ValueError, match="scores are malformed"):
+        tracker_codec.decode(blob)
