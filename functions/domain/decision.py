@@ -136,8 +136,12 @@ class DecisionPolicy:
     #: price an instance added now for the stabilisation window too (the replay trade-off benchmark:
     #: with the 5-minute stabilisation it is the cheaper setting that still meets the under-time target)
     price_commitment: bool = True
+    #: while the newest decision is reactive, target tracking (functions/domain/reactive.py) is fed every
+    #: datapoint between decisions and its capacity applies. Off by default: the replay has it, the
+    #: deployed decider does not yet, and the replay must show what a deployment does
+    reactive_tracking: bool = False
     #: in forecast mode too, target tracking's scale-outs are a floor (Crane EHPA's max of prediction and
-    #: current need); in reactive mode target tracking always runs (functions/domain/reactive.py)
+    #: current need); needs ``reactive_tracking`` for the counters to be kept
     tracking_floor: bool = False
 
     def __post_init__(self) -> None:

@@ -105,8 +105,14 @@ def test_without_a_forecast_forescale_tracks_the_target_on_every_datapoint() -> 
     # under the 0.9 SLO) for 20 minutes from one minute into a decision interval
     rise, fall = DAY + 121, DAY + 141
     trace = minute_trace([(rise, 33.0), (fall, 20.0)])
-    # WHEN forescale and target tracking are replayed
-    result = run_replay(trace, SCENARIO, forecaster=Blind(None), policies=("predictive", "reactive"))
+    # WHEN forescale (tracking between decisions while reactive) and target tracking are replayed
+    result = run_replay(
+        trace,
+        SCENARIO,
+        forecaster=Blind(None),
+        policies=("predictive", "reactive"),
+        decision_policy=DecisionPolicy(reactive_tracking=True),
+    )
     ours, theirs = result.runs["predictive"].desired, result.runs["reactive"].desired
     # THEN target tracking scales out after 3 minutes above and in after 15 minutes below
     assert theirs[rise + 2] == 4 and theirs[rise + 3] == 6
@@ -131,7 +137,7 @@ def test_the_tracking_floor_applies_target_trackings_scale_out_in_forecast_mode(
         SCENARIO,
         forecaster=Blind(20.0),
         policies=("predictive",),
-        decision_policy=DecisionPolicy(tracking_floor=True),
+        decision_policy=DecisionPolicy(reactive_tracking=True, tracking_floor=True),
     )
     # THEN without the floor forescale holds what the forecast needs, with it what target tracking holds
     assert plain.runs["predictive"].desired[rise - 1] == 3

@@ -102,6 +102,7 @@ def replay_side(policy: DecisionPolicy):
         before_start=Hold(),
         clock=FixedClock(NOON),
         decision_policy=policy,
+        slo_alarm=False,  # the decider's side below gets no alarm events: the decisions are compared
         n_steps=len(ds),
     )
     desired = [predictive.initial_capacity()]

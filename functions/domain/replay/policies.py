@@ -163,7 +163,8 @@ class PredictivePolicy:
 
     Every step (every datapoint of the metric), as the deployment does between decisions:
 
-    - ``tracking`` (target tracking, :func:`target_tracking_step`) is fed the newest datapoint on
+    - with ``DecisionPolicy.reactive_tracking`` (off by default until the decider does the same),
+      ``tracking`` (target tracking, :func:`target_tracking_step`) is fed the newest datapoint on
       forescale's own fleet, its alarm counters carried across steps; while forescale's newest decision
       is reactive its capacity applies (at a decision step, the larger of it and the decision's), so a
       reactive forescale scales out at least when target tracking would and scales in only after target
@@ -192,6 +193,8 @@ class PredictivePolicy:
     before_start: Policy
     clock: FixedClock
     decision_policy: DecisionPolicy = field(default_factory=DecisionPolicy)
+    #: run the target's SLO alarm and its responder between decisions (as a deployment does)
+    slo_alarm: bool = True
     #: history the forecaster Lambda loads for a forecast, and the trainer for a fit
     forecast_history_days: float = 8.0
     fit_history_days: float = 21.0
@@ -257,11 +260,13 @@ class PredictivePolicy:
         if decided:
             self._last_interval = interval
             value = self._decide(observation)
-        if self._mode != FORECAST:
+        if not self.decision_policy.reactive_tracking:
+            pass
+        elif self._mode != FORECAST:
             value = max(value, tracked) if decided else tracked
         elif self.decision_policy.tracking_floor:
             value = max(value, tracked)
-        if fired:
+        if fired and self.slo_alarm:
             raised = alarm_scale_out(
                 self.target,
                 desired=value,
