@@ -273,6 +273,7 @@ def collector() -> CollectorService:
 
 
 def forecaster() -> ForecasterService:
+    from functions.domain.decision import DecisionPolicy
     from functions.services.forecaster import ForecasterService
 
     def build() -> ForecasterService:
@@ -286,6 +287,7 @@ def forecaster() -> ForecasterService:
             ids=ids(),
             sink=sink(),
             history_days=settings().forecast_history_days,
+            every_round=DecisionPolicy().reactive_tracking,
         )
 
     return _get("forecaster", build)

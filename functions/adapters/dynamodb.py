@@ -87,6 +87,14 @@ class TargetState:
     plan_lower_since: datetime | None = None
     #: the executor: sequence of the newest decision it handled (older decisions are ignored)
     executed_sequence: int = 0
+    #: the decider: why its newest decision was reactive (None: it was on the forecast)
+    reactive_why: str | None = None
+    #: the decider: the forecast it decided on last (a summary of the same forecast is a round between decisions)
+    decided_forecast_id: str | None = None
+    #: the decider's target tracking: consecutive datapoints above / below its set-point, and the newest one fed
+    tracking_above: int = 0
+    tracking_below: int = 0
+    tracking_fed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -917,6 +925,11 @@ def _state_values(state: TargetState) -> dict[str, Any]:
         "updated_at": _opt_iso(state.updated_at, "updated_at"),
         "plan_lower_since": _opt_iso(state.plan_lower_since, "plan_lower_since"),
         "executed_sequence": state.executed_sequence,
+        "reactive_why": state.reactive_why,
+        "decided_forecast_id": state.decided_forecast_id,
+        "tracking_above": state.tracking_above,
+        "tracking_below": state.tracking_below,
+        "tracking_fed_at": _opt_iso(state.tracking_fed_at, "tracking_fed_at"),
     }
 
 
@@ -933,6 +946,11 @@ def _state_from_values(item: Mapping[str, Any]) -> TargetState:
         version=int(item["version"]),
         plan_lower_since=_opt_time(item.get("plan_lower_since")),
         executed_sequence=int(item.get("executed_sequence", 0)),
+        reactive_why=item.get("reactive_why"),
+        decided_forecast_id=item.get("decided_forecast_id"),
+        tracking_above=int(item.get("tracking_above", 0)),
+        tracking_below=int(item.get("tracking_below", 0)),
+        tracking_fed_at=_opt_time(item.get("tracking_fed_at")),
     )
 
 

@@ -137,8 +137,8 @@ class DecisionPolicy:
     #: with the 5-minute stabilisation it is the cheaper setting that still meets the under-time target)
     price_commitment: bool = True
     #: while the newest decision is reactive, target tracking (functions/domain/reactive.py) is fed every
-    #: datapoint between decisions and its capacity applies. Off by default: the replay has it, the
-    #: deployed decider does not yet, and the replay must show what a deployment does
+    #: datapoint between decisions and its capacity applies (:func:`with_tracking`; replay and decider alike,
+    #: the forecaster then summarises every target every round)
     reactive_tracking: bool = False
     #: in forecast mode too, target tracking's scale-outs are a floor (Crane EHPA's max of prediction and
     #: current need); needs ``reactive_tracking`` for the counters to be kept
@@ -644,6 +644,41 @@ def decide(
         plan=plan,
         state=new_state,
     )
+
+
+def never_scale_in(decision: Decision, *, state: TargetState) -> Decision:
+    """Without a usable forecast :func:`decide`'s reactive rule may add capacity, never remove it (the state
+    it would have stored for a scale-in is dropped for ``state``, the one stored before). Scale-in without a
+    forecast is target tracking's alone (:func:`with_tracking`): sustained-low fresh datapoints."""
+    if decision.action != "scale_in":
+        return decision
+    return replace(
+        decision,
+        action="hold",
+        desired=decision.previous_desired,
+        reason=f"{decision.reason}; no usable forecast: never scales in, hold {decision.previous_desired}"[:MAX_REASON],
+        state=state,
+    )
+
+
+def with_tracking(policy: DecisionPolicy, *, reactive: bool, current: int, tracked: int, decided: int | None) -> int:
+    """The capacity once target tracking is applied (replay and decider alike).
+
+    ``tracked`` is target tracking's capacity after the newest datapoint, ``current`` the desired capacity
+    before it, ``decided`` :func:`decide`'s capacity at a decision round (None between decisions) and
+    ``reactive`` whether the newest decision was reactive. While reactive, target tracking's capacity
+    applies (at a decision round, the larger of it and the decision's): scale-outs after its breaching
+    periods, scale-ins only after its sustained-low periods. With ``tracking_floor`` its capacity is
+    a floor in forecast mode too.
+    """
+    value = current if decided is None else decided
+    if not policy.reactive_tracking:
+        return value
+    if reactive:
+        return tracked if decided is None else max(decided, tracked)
+    if policy.tracking_floor:
+        return max(value, tracked)
+    return value
 
 
 def tracker_for(target: ScalingTarget, policy: DecisionPolicy | None = None) -> ForecastTracker:

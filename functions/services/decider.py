@@ -9,6 +9,17 @@ the history ends more than ``max(3 periods, 5 min)`` before now, the forecast is
 no recent load, so the engine holds the current capacity. Without a usable forecast (none yet, missing,
 unreadable) the reactive rule decides, and may add capacity but never remove it.
 
+Target tracking (``DecisionPolicy.reactive_tracking``): the forecaster then sends, every collection round,
+a summary of each target that is not due, pointing at the forecast already decided on (a round between
+decisions). Every round the round's datapoint, if fresh and newer than the last one fed, is fed to target
+tracking (:func:`functions.domain.reactive.target_tracking_step`; its counters, the newest datapoint fed,
+the forecast decided on and whether the newest decision was reactive are in the target's stored state);
+a missing or late datapoint feeds nothing, so stale data never moves capacity. While the newest decision
+is reactive, target tracking's capacity applies (:func:`functions.domain.decision.with_tracking`, as the
+replay applies it): between decisions it is recorded as a reactive decision, with the next sequence, when
+it changes the capacity; at a decision round the larger of it and the decision's. Scale-in without a
+forecast is then target tracking's: fresh datapoints below 90 % of its set-point for 15 minutes.
+
 The decider keeps the replay's forecast record (:class:`functions.domain.calibration.ForecastTracker`,
 sized by :func:`functions.domain.decision.tracker_for`) between invocations, so that the Lambda function
 runs exactly what ``forescale replay`` measures: before each decision the record is read (one S3 object
@@ -53,14 +64,20 @@ from functions.domain.calibration import ForecastCalibration, ForecastTracker
 from functions.domain.capacity_model import MIN_SAMPLES, CapacityEstimate, capacity_of, instances_for, resolve_capacity
 from functions.domain.clock import Clock, IdSource
 from functions.domain.decision import (
+    MAX_REASON,
+    Action,
     CapacityFloor,
     CurrentCapacity,
     Decision,
     DecisionPolicy,
     TargetState,
     decide,
+    format_load,
+    never_scale_in,
     tracker_for,
+    with_tracking,
 )
+from functions.domain.reactive import AlarmState, TargetTracking, target_tracking_step
 from functions.domain.target import ScalingTarget
 from functions.services.common import (
     DECIDED_CAPACITY,
@@ -134,17 +151,34 @@ def learned_target(target: ScalingTarget, store: StateStore) -> tuple[ScalingTar
     return resolve_capacity(target, estimate), None
 
 
-def never_scale_in(decision: Decision, *, stored_state: StoredTargetState) -> Decision:
-    """Without a usable forecast the reactive rule may add capacity, never remove it."""
-    if decision.action != "scale_in":
-        return decision
-    return replace(
-        decision,
-        action="hold",
-        desired=decision.previous_desired,
-        reason=f"{decision.reason}; no usable forecast: never scales in, hold {decision.previous_desired}"[:500],
-        state=TargetState(stored_state.last_scale_out_at, stored_state.last_scale_in_at, stored_state.plan_lower_since),
+def domain_state(stored: StoredTargetState) -> TargetState:
+    return TargetState(stored.last_scale_out_at, stored.last_scale_in_at, stored.plan_lower_since)
+
+
+def tracking_rule(target: ScalingTarget) -> TargetTracking:
+    """Target tracking on the target's metric, as the replay's forescale runs it."""
+    return TargetTracking(
+        capacity_per_instance=float(capacity_of(target)),
+        target_utilization=target.target_utilization,
+        min_capacity=target.min_capacity,
+        max_capacity=target.max_capacity,
+        step_seconds=target.metric.period_seconds,
     )
+
+
+def _action(before: int, after: int) -> Action:
+    return "scale_out" if after > before else "scale_in" if after < before else "hold"
+
+
+def tracking_clause(target: ScalingTarget, alarms: AlarmState, load: float | None, capacity: int) -> str:
+    """Why target tracking moved capacity: its breaching datapoints and the load's need."""
+    rule = tracking_rule(target)
+    if alarms.above:
+        why = f"{alarms.above} datapoints above {rule.target_utilization:g} utilisation"
+    else:
+        why = f"{alarms.below} datapoints below {rule.scale_in_ratio * rule.target_utilization:g} utilisation"
+    shown = "" if load is None else f", load {format_load(load, target.metric.unit_label)}"
+    return f"target tracking: {why}{shown} needs {capacity}"
 
 
 @dataclass
@@ -308,14 +342,16 @@ class DeciderService:
         aligned = floor_time(now, target.metric.period_seconds)
         if summary.desired_capacity is None:
             return DecisionOutcome(tid, None, "skipped", None, None, False, "current capacity unknown this round"), None
+        if self.store.get_target_state(tid).decided_forecast_id == summary.forecast_id:
+            return self._between(target, summary, now, aligned)
         forecast, recent = self._inputs(target, summary, aligned)
         tracker, tracker_version, note, calibration = self._calibrate(target, aligned)
         floors = self._floors(target, aligned)
         kill = self.store.kill_switch(tid) is not None
         for _ in range(MAX_CONFLICT_RETRIES):
             stored = self.store.get_target_state(tid)
-            own = stored.last_desired if target.mode == "floor" and stored.last_desired is not None else None
-            desired_now = target.clamp(own if own is not None else summary.desired_capacity)
+            desired_now = self._desired_now(target, summary, stored)
+            tracked, alarms, fed_at = self._feed(target, summary, aligned, stored, desired_now)
             decision = decide(
                 forecast,
                 current=CurrentCapacity(
@@ -324,7 +360,7 @@ class DeciderService:
                     recent_load=recent,
                 ),
                 target=target,
-                state=TargetState(stored.last_scale_out_at, stored.last_scale_in_at, stored.plan_lower_since),
+                state=domain_state(stored),
                 now=aligned,
                 floors=floors,
                 kill_switch=kill,
@@ -332,7 +368,18 @@ class DeciderService:
                 policy=self.policy,
             )
             if isinstance(forecast, NoForecast):
-                decision = never_scale_in(decision, stored_state=stored)
+                decision = never_scale_in(decision, state=domain_state(stored))
+            final = with_tracking(
+                self.policy, reactive=decision.reactive, current=desired_now, tracked=tracked, decided=decision.desired
+            )
+            if final != decision.desired and not kill:
+                clause = tracking_clause(target, alarms, summary.recent_load, final)
+                decision = replace(
+                    decision,
+                    desired=final,
+                    action=_action(decision.previous_desired, final),
+                    reason=f"{decision.reason}; {clause}"[:MAX_REASON],
+                )
             sequence = stored.sequence + 1
             try:
                 self.store.put_target_state(
@@ -343,6 +390,11 @@ class DeciderService:
                         last_scale_in_at=decision.state.last_scale_in_at,
                         plan_lower_since=decision.state.plan_lower_since,
                         updated_at=now,
+                        reactive_why=(decision.reactive_why or "reactive") if decision.reactive else None,
+                        decided_forecast_id=summary.forecast_id,
+                        tracking_above=alarms.above,
+                        tracking_below=alarms.below,
+                        tracking_fed_at=fed_at,
                     )
                 )
             except ConflictError:
@@ -353,6 +405,102 @@ class DeciderService:
             outcome, event = self._record(target, summary, decision, sequence, now)
             outcome.calibration_note = "; ".join(n for n in (note, stored_note) if n) or None
             return outcome, event
+        raise ConflictError("target state", tid, f"still changing after {MAX_CONFLICT_RETRIES} attempts")
+
+    @staticmethod
+    def _desired_now(target: ScalingTarget, summary: ForecastSummary, stored: StoredTargetState) -> int:
+        own = stored.last_desired if target.mode == "floor" and stored.last_desired is not None else None
+        return target.clamp(own if own is not None else (summary.desired_capacity or 0))
+
+    def _feed(
+        self,
+        target: ScalingTarget,
+        summary: ForecastSummary,
+        aligned: datetime,
+        stored: StoredTargetState,
+        desired: int,
+    ) -> tuple[int, AlarmState, datetime | None]:
+        """Target tracking fed this round's datapoint: (its capacity, its counters, the newest datapoint fed).
+
+        Only a fresh datapoint newer than the last one fed counts; a missing or late one leaves the counters
+        where they were (AWS's "missing data: maintain state"), so stale data never moves capacity.
+        """
+        alarms, fed_at = AlarmState(stored.tracking_above, stored.tracking_below), stored.tracking_fed_at
+        fresh = summary.recent_load is not None and aligned - summary.history_end <= stale_data_after(target)
+        if not self.policy.reactive_tracking or not fresh or (fed_at is not None and summary.history_end <= fed_at):
+            return desired, alarms, fed_at
+        assert summary.recent_load is not None
+        tracked, alarms = target_tracking_step(
+            tracking_rule(target),
+            alarms,
+            load=summary.recent_load,
+            in_service=summary.in_service_capacity or 0,
+            desired=desired,
+        )
+        return tracked, alarms, summary.history_end
+
+    def _between(
+        self, target: ScalingTarget, summary: ForecastSummary, now: datetime, aligned: datetime
+    ) -> tuple[DecisionOutcome, ScalingDecided | None]:
+        """A round between decisions (the forecast was decided on): target tracking only, recorded if it moves."""
+        tid = target.target_id
+        if not self.policy.reactive_tracking:
+            return DecisionOutcome(
+                tid, None, "skipped", None, None, False, "this forecast was decided on already"
+            ), None
+        kill = self.store.kill_switch(tid) is not None
+        for _ in range(MAX_CONFLICT_RETRIES):
+            stored = self.store.get_target_state(tid)
+            desired_now = self._desired_now(target, summary, stored)
+            tracked, alarms, fed_at = self._feed(target, summary, aligned, stored, desired_now)
+            reactive = stored.reactive_why is not None
+            final = (
+                desired_now
+                if kill
+                else with_tracking(self.policy, reactive=reactive, current=desired_now, tracked=tracked, decided=None)
+            )
+            moved = final != desired_now
+            sequence = stored.sequence + 1 if moved else stored.sequence
+            try:
+                self.store.put_target_state(
+                    replace(
+                        stored,
+                        sequence=sequence,
+                        updated_at=now,
+                        tracking_above=alarms.above,
+                        tracking_below=alarms.below,
+                        tracking_fed_at=fed_at,
+                    )
+                )
+            except ConflictError:
+                continue
+            if not moved:
+                why = "kill switch engaged" if kill else "target tracking holds"
+                return DecisionOutcome(
+                    tid, None, "hold", desired_now, desired_now, False, f"between decisions: {why}"
+                ), None
+            mode = f"reactive ({stored.reactive_why})" if reactive else "tracking floor in forecast mode"
+            clauses = [tracking_clause(target, alarms, summary.recent_load, final), f"between decisions, {mode}"]
+            if target.mode == "forecast_only":
+                clauses.append("forecast_only: not executed")
+            decision = Decision(
+                target_id=tid,
+                decided_at=aligned,
+                mode=target.mode,
+                execute=target.mode != "forecast_only",
+                action=_action(desired_now, final),
+                previous_desired=desired_now,
+                in_service=summary.in_service_capacity or 0,
+                desired=final,
+                min_capacity=target.min_capacity,
+                max_capacity=target.max_capacity,
+                confidence=0.0,
+                reactive=reactive,
+                reason="; ".join(clauses)[:MAX_REASON],
+                reactive_why=stored.reactive_why,
+                state=domain_state(stored),
+            )
+            return self._record(target, summary, decision, sequence, now)
         raise ConflictError("target state", tid, f"still changing after {MAX_CONFLICT_RETRIES} attempts")
 
     def _record(

@@ -135,14 +135,20 @@ class ForecasterService:
     anomaly_days: float = 1.0
     #: targets read and stored side by side
     workers: int = 16
+    #: also summarise, every round, the latest forecast of each target that is not due, with the round's
+    #: load and capacity, so that the decider feeds every datapoint to target tracking (``reactive_tracking``)
+    every_round: bool = False
 
     def forecast_batch(self, collected: MetricsCollected) -> list[ForecastOutcome]:
         now = self.clock.now()
         # Reading each target's state, history, events and model is I/O: side by side.
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             prepared = list(pool.map(lambda item: self._prepare(item, now), collected.targets))
-        jobs = [job for job in prepared if job is not None]
+        jobs = [job for job in prepared if isinstance(job, _Job)]
+        between = [summary for summary in prepared if isinstance(summary, ForecastSummary)]
         if not jobs:
+            if between:
+                self.publisher.publish([ForecastReady(round_id=collected.round_id, forecasts=between)])
             return []
         stored: list[tuple[ForecastOutcome, ForecastSummary]] = []
         anomalies: list[AnomalyDetected] = []
@@ -156,21 +162,22 @@ class ForecasterService:
                 if anomaly is not None:
                     outcome.anomalies = len(anomaly.points)
                     anomalies.append(anomaly)
-        summaries = [summary for _, summary in stored]
+        summaries = [summary for _, summary in stored] + between
         self.publisher.publish([ForecastReady(round_id=collected.round_id, forecasts=summaries), *anomalies])
         return [outcome for outcome, _ in stored]
 
     # ----------------------------------------------------------------- steps
 
-    def _prepare(self, item: CollectedTarget, now: datetime) -> _Job | None:
-        """Everything one due target's forecast needs; None when it is not due (or not a target)."""
+    def _prepare(self, item: CollectedTarget, now: datetime) -> _Job | ForecastSummary | None:
+        """Everything one due target's forecast needs; when it is not due, the summary of its latest forecast
+        (``every_round``) or None (and None for what is not a target)."""
         target = self.catalog.find(item.target_id)
         if target is None:
             return None
         aligned = floor_time(now, target.metric.period_seconds)
         latest = self.store.latest_forecast(target.target_id)
-        if not is_due(target, latest, aligned):
-            return None
+        if latest is not None and not is_due(target, latest, aligned):
+            return self._between(target, item, latest) if self.every_round else None
         start = aligned - timedelta(days=self.history_days)
         history = self.archive.read_history(target.target_id, start, aligned)
         reach = aligned + timedelta(seconds=horizon_steps(target) * target.metric.period_seconds)
@@ -178,6 +185,25 @@ class ForecasterService:
         effects = learned_effects(self.store, {w.event_type for w in windows})
         service, version = self.models.service_for(target.target_id, target.metric.period_seconds, effects)
         return _Job(target, item, aligned, history, windows, latest, service, version)
+
+    @staticmethod
+    def _between(target: ScalingTarget, item: CollectedTarget, latest: StoredForecast) -> ForecastSummary:
+        """The latest forecast, again, with this round's newest load and capacity: a round between decisions."""
+        fresh = item.last_timestamp is not None
+        return ForecastSummary(
+            target_id=target.target_id,
+            forecast_id=latest.forecast_id,
+            issued_at=latest.issued_at,
+            history_end=item.last_timestamp if fresh else (latest.history_end or latest.issued_at),
+            step_seconds=target.metric.period_seconds,
+            horizon_steps=len(latest.ds),
+            model_version=latest.model_version[:64] or "unknown",
+            confidence=min(1.0, max(0.0, latest.confidence)),
+            no_forecast_reason=latest.no_forecast_reason,
+            desired_capacity=item.desired_capacity,
+            in_service_capacity=item.in_service_capacity,
+            recent_load=item.last_value if fresh else None,
+        )
 
     def _groups(self, jobs: list[_Job]) -> list[list[_Job]]:
         """Jobs sharing a loaded model, alignment and horizon: one forecast call each."""

@@ -114,6 +114,23 @@ def test_target_state_starts_empty_and_round_trips(store):
     assert store.get_target_state("web") == replace(state, version=1)
 
 
+def test_the_deciders_tracking_fields_round_trip(store):
+    # GIVEN a state with the decider's target-tracking counters, its reactive mode and the forecast decided on
+    state = TargetState(
+        "web",
+        sequence=3,
+        reactive_why="no_forecast",
+        decided_forecast_id="f-000012",
+        tracking_above=2,
+        tracking_below=0,
+        tracking_fed_at=T0 - timedelta(seconds=60),
+    )
+    # WHEN it is stored and read back
+    store.put_target_state(state)
+    # THEN every field reads back as written
+    assert store.get_target_state("web") == replace(state, version=1)
+
+
 def test_target_state_conflict_when_another_writer_won(store):
     # GIVEN two writers that read the same version
     base = store.put_target_state(TargetState("web", sequence=1))

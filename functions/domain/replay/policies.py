@@ -20,7 +20,16 @@ import pandas as pd
 from functions.domain.calibration import ForecastTracker
 from functions.domain.capacity_model import capacity_of, instances_for
 from functions.domain.clock import FixedClock
-from functions.domain.decision import CurrentCapacity, Decision, DecisionPolicy, TargetState, decide, tracker_for
+from functions.domain.decision import (
+    CurrentCapacity,
+    Decision,
+    DecisionPolicy,
+    TargetState,
+    decide,
+    never_scale_in,
+    tracker_for,
+    with_tracking,
+)
 from functions.domain.reactive import (
     AlarmState,
     SloAlarm,
@@ -163,13 +172,12 @@ class PredictivePolicy:
 
     Every step (every datapoint of the metric), as the deployment does between decisions:
 
-    - with ``DecisionPolicy.reactive_tracking`` (off by default until the decider does the same),
-      ``tracking`` (target tracking, :func:`target_tracking_step`) is fed the newest datapoint on
-      forescale's own fleet, its alarm counters carried across steps; while forescale's newest decision
-      is reactive its capacity applies (at a decision step, the larger of it and the decision's), so a
-      reactive forescale scales out at least when target tracking would and scales in only after target
-      tracking's sustained-low periods. With ``DecisionPolicy.tracking_floor`` its scale-outs also apply
-      in forecast mode.
+    - with ``DecisionPolicy.reactive_tracking``, target tracking (:func:`target_tracking_step`) is fed
+      the newest datapoint on forescale's own fleet, its alarm counters carried across steps, and
+      :func:`with_tracking` applies it: while forescale's newest decision is reactive its capacity applies
+      (at a decision step, the larger of it and the decision's), so a reactive forescale scales out at
+      least when target tracking would and scales in only after target tracking's sustained-low periods.
+      Without a forecast :func:`decide`'s own scale-ins are held (:func:`never_scale_in`, as the decider).
     - the target's SLO alarm (:class:`SloAlarm`, the stack's threshold and periods) is fed the same
       datapoint's utilisation; when it goes to ALARM, the alarm responder's rule
       (:func:`alarm_scale_out`) raises the capacity, as the responder Lambda does.
@@ -178,8 +186,9 @@ class PredictivePolicy:
 
     In a deployment the alarm is the CloudWatch alarm the stack creates with the same constants
     (``SLO_ALARM_*``) and the alarm responder Lambda sizes with the same :func:`alarm_scale_out`, from the
-    group's desired and in-service capacity when it fires. Target tracking between decisions is the
-    replay's alone so far: the decider runs once per decision interval and keeps no tracking counters.
+    group's desired and in-service capacity when it fires. Target tracking runs in the decider, which the
+    forecaster invokes every collection round (``ForecasterService.every_round``), its counters and the
+    newest decision's mode kept in the target's stored state.
     """
 
     forecaster: ForecastingService
@@ -216,6 +225,8 @@ class PredictivePolicy:
     _slo_rule: SloAlarm = field(init=False)
     _slo: SloAlarmState = field(default_factory=SloAlarmState, init=False)
     _mode: int = field(default=-1, init=False)
+    #: whether the newest decision was reactive (what the decider stores as the target's ``reactive_why``)
+    _reactive: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         window_steps = math.ceil((self.target.boot_seconds + self.target.decision_interval_seconds) / self.step_seconds)
@@ -260,12 +271,13 @@ class PredictivePolicy:
         if decided:
             self._last_interval = interval
             value = self._decide(observation)
-        if not self.decision_policy.reactive_tracking:
-            pass
-        elif self._mode != FORECAST:
-            value = max(value, tracked) if decided else tracked
-        elif self.decision_policy.tracking_floor:
-            value = max(value, tracked)
+        value = with_tracking(
+            self.decision_policy,
+            reactive=self._reactive,
+            current=current,
+            tracked=tracked,
+            decided=value if decided else None,
+        )
         if fired and self.slo_alarm:
             raised = alarm_scale_out(
                 self.target,
@@ -316,7 +328,10 @@ class PredictivePolicy:
             calibration=calibration,
             policy=self.decision_policy,
         )
+        if isinstance(forecast, NoForecast):
+            decision = never_scale_in(decision, state=self._state)
         self._state = decision.state
+        self._reactive = decision.reactive
         self._mode = MODE_OF_WHY[decision.reactive_why] if decision.reactive else FORECAST
         self.decisions.append((observation.step, decision))
         if isinstance(forecast, ForecastPath):
