@@ -42,6 +42,7 @@ invocations and the replay can run it in memory.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -266,11 +267,20 @@ class ForecastTracker:
         if len(stamps):
             self._pending.append(_Pending(stamps, p50, bias, int(stamps[-1])))
 
-    def observe(self, actual_ds: np.ndarray, actual_y: np.ndarray, *, now_ns: int) -> None:
+    def observe(
+        self,
+        actual_ds: np.ndarray,
+        actual_y: np.ndarray,
+        *,
+        now_ns: int,
+        announced: Sequence[tuple[int, int]] = (),
+    ) -> None:
         """Score the recorded forecasts whose steps are all before ``now_ns`` (``actual_ds`` in int64 ns).
 
         For the confidence, give the loads from one season before the oldest pending forecast
-        (:meth:`history_start_ns`); steps whose seasonal naive load is not given are left out of it.
+        (:meth:`history_start_ns`); steps whose seasonal naive load is not given are left out of it, and
+        so are steps inside ``announced`` windows (``[start, end)`` ns of business events): there the
+        forecast carries the uplift a user announced, which is the user's estimate, not the model's.
         """
         half = self.step_seconds * 500_000_000
         ready = [p for p in self._pending if p.ends_ns + half < now_ns]
@@ -290,6 +300,8 @@ class ForecastTracker:
             self._recent.append((item.ends_ns, raw))
             naive = _observed(item.stamps - self.season_seconds * 1_000_000_000, actual_ds, actual_y, step_ns)
             both = known & ~np.isnan(naive)
+            for start, end in announced:
+                both &= (item.stamps < start) | (item.stamps >= end)
             if both.any():
                 truth = values[both]
                 median = np.clip((item.p50[both] + self.offset) * item.bias - self.offset, 0.0, None)

@@ -314,7 +314,11 @@ class DeciderService:
             return
         history = self.archive.read_history(target.target_id, start, aligned)
         ds = history["ds"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        tracker.observe(ds, history["y"].to_numpy(dtype=float), now_ns=_ns(aligned))
+        announced = [
+            (_ns(record.event.start), _ns(record.event.end))
+            for record in self.store.business_events(target.target_id, start, aligned)
+        ]
+        tracker.observe(ds, history["y"].to_numpy(dtype=float), now_ns=_ns(aligned), announced=announced)
 
     def _calibrate(
         self, target: ScalingTarget, aligned: datetime

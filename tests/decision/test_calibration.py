@@ -129,12 +129,21 @@ def _path_at(now_ns: int, values) -> ForecastPath:
     return ForecastPath("web", pd.Timestamp(now_ns, tz="UTC").to_pydatetime(), ds, values, values, values, 0.0, "m")
 
 
-def _replay(tracker: ForecastTracker, loads: np.ndarray, forecast, *, first: int, last: int, start_ns: int) -> None:
+def _replay(
+    tracker: ForecastTracker,
+    loads: np.ndarray,
+    forecast,
+    *,
+    first: int,
+    last: int,
+    start_ns: int,
+    announced: tuple[tuple[int, int], ...] = (),
+) -> None:
     """Decide every 5 minutes from step ``first`` to ``last``: observe the loads so far, record the forecast."""
     ds = start_ns + np.arange(len(loads), dtype=np.int64) * STEP_NS
     for step in range(first, last):
         now = start_ns + step * STEP_NS
-        tracker.observe(ds[:step], loads[:step], now_ns=now)
+        tracker.observe(ds[:step], loads[:step], now_ns=now, announced=announced)
         tracker.record(_path_at(now, forecast(step)), now_ns=now, bias=1.0)
 
 
@@ -219,3 +228,27 @@ def test_no_confidence_until_enough_windows_are_scored():
     calibration = tracker.calibration(now_ns=_ns(NOW) + (DAY_STEPS + 3) * STEP_NS)
     # THEN no confidence of its own: the decision uses the forecast's
     assert calibration.confidence is None and calibration.error_ratio is None
+
+
+def test_an_announced_uplift_that_did_not_come_does_not_count_against_the_model():
+    # GIVEN a flat load of 300, and forecasts that follow it except in an announced campaign's two hours,
+    # where they carry its 5x uplift; the campaign's load never comes
+    start = _ns(NOW)
+    loads = np.full(2 * DAY_STEPS, 300.0)
+    campaign = (DAY_STEPS + 100, DAY_STEPS + 124)
+    window = (start + campaign[0] * STEP_NS, start + campaign[1] * STEP_NS)
+
+    def forecast(step: int) -> np.ndarray:
+        steps = np.arange(step, step + 3)
+        return np.where((steps >= campaign[0]) & (steps < campaign[1]), 1500.0, 300.0)
+
+    def confidence(announced: tuple[tuple[int, int], ...]) -> float | None:
+        tracker = ForecastTracker(offset=1.0, window_steps=2, step_seconds=300)
+        _replay(tracker, loads, forecast, first=DAY_STEPS, last=DAY_STEPS + 160, start_ns=start, announced=announced)
+        return tracker.calibration(now_ns=start + (DAY_STEPS + 160) * STEP_NS).confidence
+
+    # WHEN the record is scored after the campaign, told of its window, or not
+    told, not_told = confidence((window,)), confidence(())
+    # THEN the steps of the announced window are not the model's error: it is trusted as before
+    assert told is not None and told == pytest.approx(0.5)
+    assert not_told is not None and not_told < 0.2
