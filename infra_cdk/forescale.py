@@ -655,6 +655,19 @@ class Forescale(Construct):
             evaluation_periods=1,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
+        alarms["DecisionsUnrecorded"] = cw.Alarm(
+            self,
+            "DecisionsUnrecorded",
+            alarm_description=(
+                "forescale: the executor refused a ScalingDecided the decider never recorded (a forged or corrupt "
+                "event on the bus); the audit trail's refusal rows name it"
+            ),
+            metric=forescale_metric(telemetry.DECISIONS_UNRECORDED, None, statistic="Sum", period=period),
+            threshold=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
         for function_name, queue in self.dead_letter_queues.items():
             key = f"DeadLetters{_pascal(function_name)}"
             alarms[key] = cw.Alarm(

@@ -62,6 +62,15 @@ REJECTED_EVENTS = MetricSpec(
     per_target=False,
 )
 
+DECISIONS_UNRECORDED = MetricSpec(
+    "DecisionsUnrecorded",
+    "Count",
+    "executor",
+    "ScalingDecided events the executor refused because the decider never recorded them (forged or corrupt "
+    "events on the bus); each is kept in the audit trail as a refusal row",
+    per_target=False,
+)
+
 LEVEL_SHIFT = MetricSpec(
     "LevelShiftFollowed",
     "Count",
@@ -80,6 +89,7 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     UTILIZATION,
     SCALING_FAILURES,
     REJECTED_EVENTS,
+    DECISIONS_UNRECORDED,
     LEVEL_SHIFT,
 )
 

@@ -11,6 +11,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from events.contracts import ScalingDecided
 from functions import wiring
 from functions.handlers.observability import count, observed
+from functions.services.common import DECISIONS_EXPIRED, DECISIONS_SUPERSEDED, DECISIONS_UNRECORDED
+
+REFUSAL_METRICS = {
+    "unrecorded": DECISIONS_UNRECORDED,
+    "superseded": DECISIONS_SUPERSEDED,
+    "expired": DECISIONS_EXPIRED,
+}
 
 
 @observed
@@ -19,5 +26,5 @@ def handler(event: ScalingDecided, context: LambdaContext) -> dict[str, Any]:
     outcome = wiring.execute_once(event, context)
     count(f"Executions{outcome['status'].title()}", 1)
     if outcome.get("refused"):
-        count(f"Decisions{str(outcome['refused']).title()}", 1)
+        count(REFUSAL_METRICS[str(outcome["refused"])], 1)
     return outcome

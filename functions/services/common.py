@@ -20,6 +20,11 @@ DECIDED_CAPACITY = "DecidedCapacity"
 UTILIZATION = "Utilization"
 SCALING_FAILURES = "ScalingFailures"
 REJECTED_EVENTS = "RejectedEvents"
+#: decisions the executor refused, by why (see functions/services/executor.py); unrecorded ones are forged
+#: or corrupt events on the bus and raise an alarm
+DECISIONS_UNRECORDED = "DecisionsUnrecorded"
+DECISIONS_SUPERSEDED = "DecisionsSuperseded"
+DECISIONS_EXPIRED = "DecisionsExpired"
 LEVEL_SHIFT = "LevelShiftFollowed"
 #: Forecast accuracy of the trainer's backtests (published with the CloudWatch metrics publisher).
 FORECAST_MASE = "ForecastMASE"

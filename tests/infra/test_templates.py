@@ -284,6 +284,12 @@ def test_pipeline_alarms_notify_the_topic_and_cover_every_dead_letter_queue(stat
     executor = [a for a in alarms if "executor failed" in a.get("AlarmDescription", "")]
     assert len(executor) == 1
     assert {m["MetricName"] for m in _alarm_metrics(executor[0])} == {"Errors", "ScalingFailures"}
+    # a forged or corrupt decision refused by the executor is an alarm of its own, on the metric it emits
+    (forged,) = [a for a in alarms if "never recorded" in a.get("AlarmDescription", "")]
+    (metric,) = _alarm_metrics(forged)
+    assert metric["MetricName"] == "DecisionsUnrecorded" and metric["Namespace"] == "Forescale"
+    assert metric["Dimensions"] == [{"Name": "service", "Value": "forescale"}]
+    assert forged["Threshold"] == 1 and forged["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     for alarm in alarms:
         if "AlarmName" not in alarm:  # every pipeline alarm (not the SLO ones) notifies
             assert alarm["AlarmActions"] == [{"Ref": topics[0]}]

@@ -12,7 +12,7 @@ from service_support import target
 
 from functions.handlers.observability import metrics
 from functions.local_router import LambdaContext, load_handler
-from functions.services.common import REJECTED_EVENTS
+from functions.services.common import DECISIONS_UNRECORDED, REJECTED_EVENTS
 from functions.services.intake import RejectedEventError
 from tests.fuzz.fuzzing import sample
 
@@ -53,3 +53,16 @@ def test_an_accepted_event_counts_no_rejection(memory, clock, metrics_on, capsys
     clock.current = datetime.fromisoformat(event["time"])  # a week before the sample's campaign
     load_handler("intake")(event, LambdaContext("intake", "req-1"))
     assert not [doc for doc in emitted(capsys.readouterr().out) if REJECTED_EVENTS in doc]
+
+
+def test_a_decision_the_decider_never_recorded_is_counted_for_its_alarm(memory, clock, metrics_on, capsys):
+    # GIVEN a valid ScalingDecided for a configured target that no decider recorded (forged or corrupt)
+    memory([target("web-asg")])
+    event = sample("ScalingDecided")
+    clock.current = datetime.fromisoformat(event["detail"]["decided_at"])
+    # WHEN the executor handler gets it
+    outcome = load_handler("executor")(event, LambdaContext("executor", "req-1"))
+    # THEN it is refused as unrecorded and counted as DecisionsUnrecorded, the metric of its alarm
+    assert outcome["refused"] == "unrecorded"
+    docs = emitted(capsys.readouterr().out)
+    assert [doc[DECISIONS_UNRECORDED] for doc in docs if DECISIONS_UNRECORDED in doc] == [[1.0]]
