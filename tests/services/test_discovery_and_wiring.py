@@ -120,7 +120,7 @@ def test_metric_names_match_the_stacks_telemetry_contract():
         )
     names = {common.FORECAST_P50, common.FORECAST_P90, common.FORECAST_ERROR, common.FORECAST_AGE,
              common.DECIDED_CAPACITY, common.UTILIZATION, common.SCALING_FAILURES, common.REJECTED_EVENTS,
-             common.LEVEL_SHIFT}  # fmt: skip
+             common.LEVEL_SHIFT, common.DECISIONS_UNRECORDED}  # fmt: skip
     assert names == {spec.name for spec in telemetry.ALL_METRICS}
     assert common.METRICS_NAMESPACE == telemetry.NAMESPACE
 
