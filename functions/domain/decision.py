@@ -60,7 +60,7 @@ import numpy as np
 from events.contracts import Mode, ScalingDecided
 from functions.domain.calibration import ForecastCalibration, ForecastTracker
 from functions.domain.capacity_model import MAX_NEED, capacity_of, instances_for, instances_for_array
-from functions.domain.reactive import reactive_need
+from functions.domain.reactive import TargetTracking, reactive_need
 from functions.domain.target import ScalingTarget
 from models.api import ForecastPath, NoForecast
 
@@ -601,13 +601,13 @@ def decide(
         clauses.append(f"bounds [{target.min_capacity}, {target.max_capacity}]")
 
     if kill_switch:
-        would = _action(desired_now, bounded)
+        would = action_between(desired_now, bounded)
         clauses.append(
             f"kill switch on: hold {desired_now} (would {would.replace('_', ' ')} {desired_now} → {bounded})"
         )
         bounded = target.clamp(desired_now)
         lower_since = state.plan_lower_since
-    action = _action(desired_now, bounded)
+    action = action_between(desired_now, bounded)
     if action == "scale_out":
         new_state = replace(state, last_scale_out_at=now, plan_lower_since=None)
     elif action == "scale_in":
@@ -658,6 +658,18 @@ def never_scale_in(decision: Decision, *, state: TargetState) -> Decision:
         desired=decision.previous_desired,
         reason=f"{decision.reason}; no usable forecast: never scales in, hold {decision.previous_desired}"[:MAX_REASON],
         state=state,
+    )
+
+
+def tracking_rule(target: ScalingTarget, step_seconds: int) -> TargetTracking:
+    """Target tracking on ``target``'s metric at ``step_seconds`` (what forescale runs while reactive, replay and
+    decider alike)."""
+    return TargetTracking(
+        capacity_per_instance=float(capacity_of(target)),
+        target_utilization=target.target_utilization,
+        min_capacity=target.min_capacity,
+        max_capacity=target.max_capacity,
+        step_seconds=step_seconds,
     )
 
 
@@ -717,7 +729,8 @@ def _instances(count: int) -> str:
     return f"{count} instance" if count == 1 else f"{count} instances"
 
 
-def _action(before: int, after: int) -> Action:
+def action_between(before: int, after: int) -> Action:
+    """The action that takes desired capacity from ``before`` to ``after``."""
     if after > before:
         return "scale_out"
     if after < before:

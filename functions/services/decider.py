@@ -65,19 +65,20 @@ from functions.domain.capacity_model import MIN_SAMPLES, CapacityEstimate, capac
 from functions.domain.clock import Clock, IdSource
 from functions.domain.decision import (
     MAX_REASON,
-    Action,
     CapacityFloor,
     CurrentCapacity,
     Decision,
     DecisionPolicy,
     TargetState,
+    action_between,
     decide,
     format_load,
     never_scale_in,
     tracker_for,
+    tracking_rule,
     with_tracking,
 )
-from functions.domain.reactive import AlarmState, TargetTracking, target_tracking_step
+from functions.domain.reactive import AlarmState, target_tracking_step
 from functions.domain.target import ScalingTarget
 from functions.services.common import (
     DECIDED_CAPACITY,
@@ -155,24 +156,9 @@ def domain_state(stored: StoredTargetState) -> TargetState:
     return TargetState(stored.last_scale_out_at, stored.last_scale_in_at, stored.plan_lower_since)
 
 
-def tracking_rule(target: ScalingTarget) -> TargetTracking:
-    """Target tracking on the target's metric, as the replay's forescale runs it."""
-    return TargetTracking(
-        capacity_per_instance=float(capacity_of(target)),
-        target_utilization=target.target_utilization,
-        min_capacity=target.min_capacity,
-        max_capacity=target.max_capacity,
-        step_seconds=target.metric.period_seconds,
-    )
-
-
-def _action(before: int, after: int) -> Action:
-    return "scale_out" if after > before else "scale_in" if after < before else "hold"
-
-
 def tracking_clause(target: ScalingTarget, alarms: AlarmState, load: float | None, capacity: int) -> str:
     """Why target tracking moved capacity: its breaching datapoints and the load's need."""
-    rule = tracking_rule(target)
+    rule = tracking_rule(target, target.metric.period_seconds)
     if alarms.above:
         why = f"{alarms.above} datapoints above {rule.target_utilization:g} utilisation"
     else:
@@ -346,14 +332,15 @@ class DeciderService:
         aligned = floor_time(now, target.metric.period_seconds)
         if summary.desired_capacity is None:
             return DecisionOutcome(tid, None, "skipped", None, None, False, "current capacity unknown this round"), None
-        if self.store.get_target_state(tid).decided_forecast_id == summary.forecast_id:
-            return self._between(target, summary, now, aligned)
+        first = self.store.get_target_state(tid)  # re-read only after a conflicting write
+        if first.decided_forecast_id == summary.forecast_id:
+            return self._between(target, summary, now, aligned, first)
         forecast, recent = self._inputs(target, summary, aligned)
         tracker, tracker_version, note, calibration = self._calibrate(target, aligned)
         floors = self._floors(target, aligned)
         kill = self.store.kill_switch(tid) is not None
-        for _ in range(MAX_CONFLICT_RETRIES):
-            stored = self.store.get_target_state(tid)
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            stored = first if attempt == 0 else self.store.get_target_state(tid)
             desired_now = self._desired_now(target, summary, stored)
             tracked, alarms, fed_at = self._feed(target, summary, aligned, stored, desired_now)
             decision = decide(
@@ -381,7 +368,7 @@ class DeciderService:
                 decision = replace(
                     decision,
                     desired=final,
-                    action=_action(decision.previous_desired, final),
+                    action=action_between(decision.previous_desired, final),
                     reason=f"{decision.reason}; {clause}"[:MAX_REASON],
                 )
             sequence = stored.sequence + 1
@@ -435,7 +422,7 @@ class DeciderService:
             return desired, alarms, fed_at
         assert summary.recent_load is not None
         tracked, alarms = target_tracking_step(
-            tracking_rule(target),
+            tracking_rule(target, target.metric.period_seconds),
             alarms,
             load=summary.recent_load,
             in_service=summary.in_service_capacity or 0,
@@ -444,7 +431,12 @@ class DeciderService:
         return tracked, alarms, summary.history_end
 
     def _between(
-        self, target: ScalingTarget, summary: ForecastSummary, now: datetime, aligned: datetime
+        self,
+        target: ScalingTarget,
+        summary: ForecastSummary,
+        now: datetime,
+        aligned: datetime,
+        first: StoredTargetState,
     ) -> tuple[DecisionOutcome, ScalingDecided | None]:
         """A round between decisions (the forecast was decided on): target tracking only, recorded if it moves."""
         tid = target.target_id
@@ -453,8 +445,8 @@ class DeciderService:
                 tid, None, "skipped", None, None, False, "this forecast was decided on already"
             ), None
         kill = self.store.kill_switch(tid) is not None
-        for _ in range(MAX_CONFLICT_RETRIES):
-            stored = self.store.get_target_state(tid)
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            stored = first if attempt == 0 else self.store.get_target_state(tid)
             desired_now = self._desired_now(target, summary, stored)
             tracked, alarms, fed_at = self._feed(target, summary, aligned, stored, desired_now)
             reactive = stored.reactive_why is not None
@@ -492,7 +484,7 @@ class DeciderService:
                 decided_at=aligned,
                 mode=target.mode,
                 execute=target.mode != "forecast_only",
-                action=_action(desired_now, final),
+                action=action_between(desired_now, final),
                 previous_desired=desired_now,
                 in_service=summary.in_service_capacity or 0,
                 desired=final,

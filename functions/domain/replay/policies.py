@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from functions.domain.calibration import ForecastTracker
-from functions.domain.capacity_model import capacity_of, instances_for
+from functions.domain.capacity_model import instances_for
 from functions.domain.clock import FixedClock
 from functions.domain.decision import (
     CurrentCapacity,
@@ -28,6 +28,7 @@ from functions.domain.decision import (
     decide,
     never_scale_in,
     tracker_for,
+    tracking_rule,
     with_tracking,
 )
 from functions.domain.reactive import (
@@ -236,13 +237,7 @@ class PredictivePolicy:
         self.band_p50 = np.full(self.n_steps, np.nan)
         self.band_p99 = np.full(self.n_steps, np.nan)
         self.modes = np.full(self.n_steps, -1, dtype=np.int8)
-        self._tracking_rule = TargetTracking(
-            capacity_per_instance=float(capacity_of(self.target)),
-            target_utilization=self.target.target_utilization,
-            min_capacity=self.target.min_capacity,
-            max_capacity=self.target.max_capacity,
-            step_seconds=self.step_seconds,
-        )
+        self._tracking_rule = tracking_rule(self.target, self.step_seconds)
         self._slo_rule = SloAlarm(threshold=self.target.slo_utilization)
 
     def initial_capacity(self) -> int:
