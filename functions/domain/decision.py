@@ -66,6 +66,9 @@ from models.api import ForecastPath, NoForecast
 
 Action = Literal["scale_out", "scale_in", "hold"]
 MAX_REASON = 500
+#: bounds of :func:`decide`'s ``margin`` (the SLO budget's, functions/domain/slo_budget.py)
+MIN_MARGIN = 0.5
+MAX_MARGIN = 4.0
 _NS = 1_000_000_000
 
 
@@ -430,11 +433,20 @@ def decide(
     calibration: ForecastCalibration | None = None,
     kill_switch: bool = False,
     policy: DecisionPolicy | None = None,
+    margin: float = 1.0,
+    margin_clause: str | None = None,
 ) -> Decision:
-    """Decide the desired capacity of ``target`` at ``now`` (see the module docstring for the rules)."""
+    """Decide the desired capacity of ``target`` at ``now`` (see the module docstring for the rules).
+
+    ``margin`` multiplies the load forecast mode prices (the SLO budget's, :mod:`functions.domain.slo_budget`;
+    ``margin_clause`` says why in the reason); the reactive rule and the newest-load guard do without it.
+    """
     policy = policy or DecisionPolicy()
+    if not (MIN_MARGIN <= margin <= MAX_MARGIN):
+        raise ValueError(f"margin: {margin!r} outside [{MIN_MARGIN}, {MAX_MARGIN}]")
     cap = capacity_of(target)
-    per_instance = cap * target.slo_utilization
+    actual_per_instance = cap * target.slo_utilization
+    per_instance = actual_per_instance / margin
     step = target.metric.period_seconds
     unit = target.metric.unit_label
     now = _aware(now)
@@ -544,8 +556,10 @@ def decide(
         )
         if raw_need > target.max_capacity:
             clauses.append(f"max_capacity {target.max_capacity} caps it")
+        if margin != 1.0 and margin_clause:
+            clauses.append(margin_clause)
         if policy.guard_recent_load and recent is not None:
-            guard = target.clamp(instances_for(recent, per_instance))
+            guard = target.clamp(instances_for(recent, actual_per_instance))
             if guard > need_out:
                 clauses.append(f"newest load {format_load(recent, unit)} needs {guard}")
                 need_out = guard

@@ -93,6 +93,28 @@ class CostModel(_Strict):
     )
 
 
+class SloBudget(_Strict):
+    """The SLO in the user's terms: how long the target may be under-provisioned (functions/domain/slo_budget.py)."""
+
+    under_provisioning_pct: float | Literal["auto"] | None = Field(
+        default="auto",
+        description=(
+            "Share of minutes, in percent, in which in-service capacity may be below the demand at slo_utilization, "
+            "over the rolling window. 'auto': what target tracking at target_utilization would have had on the "
+            "target's own last window of load, at least 0.05 %. null: no budget (the cost model alone prices "
+            "violations)."
+        ),
+    )
+    window_days: float = Field(default=7.0, ge=1, le=90, description="The rolling window the budget is spent over.")
+
+    @field_validator("under_provisioning_pct")
+    @classmethod
+    def _share(cls, value: float | str | None) -> float | str | None:
+        if isinstance(value, float | int) and not 0 < value <= 50:
+            raise ValueError("must lie in (0, 50] percent, or be 'auto' or null")
+        return value
+
+
 class ScalingTarget(_Strict):
     """One EC2 Auto Scaling group or ECS service managed by forescale."""
 
@@ -134,6 +156,7 @@ class ScalingTarget(_Strict):
     )
     tags: dict[str, str] = Field(default_factory=dict, max_length=50, description="Used by business-event selectors.")
     cost: CostModel = Field(default_factory=CostModel)
+    slo_budget: SloBudget = Field(default_factory=SloBudget)
 
     @field_validator("capacity_per_instance")
     @classmethod

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.domain.replay.fleet import Fleet, demand, simulate
+from functions.domain.fleet import Fleet, demand, simulate
 
 
 def test_launched_instances_serve_after_the_boot_steps():

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from functions.domain.replay import Scenario, run_replay
-from functions.domain.replay.fleet import simulate
+from functions.domain.fleet import simulate
 from functions.domain.replay.policies import OraclePolicy
 
 

@@ -5,7 +5,7 @@ the oracle, against one simulated fleet, with the same scores for all three.
 :mod:`functions.report` turns it into CSVs, a picture and an HTML page.
 """
 
-from functions.domain.replay.fleet import Fleet, demand, simulate
+from functions.domain.fleet import Fleet, demand, simulate
 from functions.domain.replay.policies import Observation, OraclePolicy, PredictivePolicy, ReactivePolicy
 from functions.domain.replay.runner import POLICY_NAMES, PolicyRun, ReplayResult, run_replay
 from functions.domain.replay.scenario import ResolvedScenario, Scenario

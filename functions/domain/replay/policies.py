@@ -42,6 +42,7 @@ from functions.domain.reactive import (
     utilization,
 )
 from functions.domain.replay.scenario import ResolvedScenario
+from functions.domain.slo_budget import BudgetState, budget_clause, budget_pct, observe, with_reference
 from functions.domain.target import ScalingTarget
 from models.api import ForecastingService, ForecastPath, NoForecast
 
@@ -226,6 +227,10 @@ class PredictivePolicy:
     _slo_rule: SloAlarm = field(init=False)
     _slo: SloAlarmState = field(default_factory=SloAlarmState, init=False)
     _mode: int = field(default=-1, init=False)
+    #: the SLO budget's controller (functions/domain/slo_budget.py), fed every datapoint from switch-on
+    budget: BudgetState = field(default_factory=BudgetState, init=False)
+    #: per decision: (step, budget %, spend % over the window, margin)
+    budget_log: list[tuple[int, float | None, float | None, float]] = field(default_factory=list, init=False)
     #: whether the newest decision was reactive (what the decider stores as the target's ``reactive_why``)
     _reactive: bool = field(default=False, init=False)
 
@@ -250,6 +255,13 @@ class PredictivePolicy:
         tracked, fired = current, False
         if len(observation.load):
             load, in_service = float(observation.load[-1]), int(observation.in_service[-1])
+            self.budget = observe(
+                self.budget,
+                stamps_ns=(int(observation.ds[-1].astype(np.int64)),),
+                loads=(load,),
+                in_service=(in_service,),
+                target=self.target,
+            )
             tracked, self._tracking = target_tracking_step(
                 self._tracking_rule, self._tracking, load=load, in_service=in_service, desired=current
             )
@@ -303,6 +315,14 @@ class PredictivePolicy:
             self.forecaster.fit(self._history(observation, self.fit_history_days), now=naive_now, events=[])
             self._last_fit_slot = slot
             self.fits += 1
+            if self.target.slo_budget.under_provisioning_pct == "auto":
+                window = int(self.target.slo_budget.window_days * 86_400 / self.step_seconds)
+                self.budget = with_reference(
+                    self.budget,
+                    load=observation.load[-window:],
+                    target=self.target,
+                    now_ns=int(pd.Timestamp(now).value),
+                )
         history = self._history(observation, self.forecast_history_days)
         paths = self.forecaster.forecast(history, now=naive_now, horizon_steps=self.horizon_steps, events=[])
         forecast = paths.get(self.unique_id, NoForecast(self.unique_id, "the service returned nothing for the target"))
@@ -322,6 +342,11 @@ class PredictivePolicy:
             now=now,
             calibration=calibration,
             policy=self.decision_policy,
+            margin=self.budget.margin,
+            margin_clause=budget_clause(self.target, self.budget),
+        )
+        self.budget_log.append(
+            (observation.step, budget_pct(self.target, self.budget), self.budget.spend_pct, self.budget.margin)
         )
         if isinstance(forecast, NoForecast):
             decision = never_scale_in(decision, state=self._state)

@@ -11,7 +11,7 @@ import numpy as np
 
 from functions.domain.clock import FixedClock
 from functions.domain.decision import Decision, DecisionPolicy
-from functions.domain.replay.fleet import Fleet, demand
+from functions.domain.fleet import Fleet, demand
 from functions.domain.replay.policies import (
     Observation,
     OraclePolicy,

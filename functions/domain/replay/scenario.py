@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from functions.domain.target import CostModel, LoadMetric, ScalingTarget
+from functions.domain.target import CostModel, LoadMetric, ScalingTarget, SloBudget
 from functions.domain.trace import Trace
 
 #: The default capacity makes the trace's p99 load need this many instances at the SLO utilisation.
@@ -35,6 +35,9 @@ class Scenario:
     scale_in_stabilization_seconds: int = _TARGET_DEFAULTS["scale_in_stabilization_seconds"]
     instance_hour_price: float = _COST_DEFAULTS.instance_hour_price
     violation_minute_penalty: float = _COST_DEFAULTS.violation_minute_penalty
+    #: the SLO budget (ScalingTarget.slo_budget): percent of minutes, "auto" or None (off), and its window
+    slo_budget_pct: float | str | None = "auto"
+    slo_budget_window_days: float = 7.0
     plan_horizon_seconds: int = 3600
     refit_every_seconds: int = 86_400
     forecast_lead_days: float = 1.0
@@ -129,4 +132,5 @@ class ResolvedScenario:
             cost=CostModel(
                 instance_hour_price=s.instance_hour_price, violation_minute_penalty=s.violation_minute_penalty
             ),
+            slo_budget=SloBudget(under_provisioning_pct=s.slo_budget_pct, window_days=s.slo_budget_window_days),
         )
