@@ -95,6 +95,15 @@ class TargetState:
     tracking_above: int = 0
     tracking_below: int = 0
     tracking_fed_at: datetime | None = None
+    #: the decider's SLO budget controller (:class:`functions.domain.slo_budget.BudgetState`): log of the margin,
+    #: decayed minutes observed and under-provisioned, the newest datapoint observed, and the ``auto``
+    #: reference (target tracking's under-provisioned share, percent) with when it was computed
+    budget_level: float = 0.0
+    budget_minutes: float = 0.0
+    budget_under_minutes: float = 0.0
+    budget_observed_at: datetime | None = None
+    budget_reference_pct: float | None = None
+    budget_reference_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -533,6 +542,17 @@ def _opt_time(value: str | None) -> datetime | None:
     return None if value is None else parse_iso(value)
 
 
+def _finite(value: Any, field: str) -> float:
+    """``value`` as a float, refused (naming ``field``) unless a finite number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{field}: must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _opt_finite(value: Any, field: str) -> float | None:
+    return None if value is None else _finite(value, field)
+
+
 # --------------------------------------------------------------------------- keys (shared with the twin)
 
 
@@ -930,6 +950,12 @@ def _state_values(state: TargetState) -> dict[str, Any]:
         "tracking_above": state.tracking_above,
         "tracking_below": state.tracking_below,
         "tracking_fed_at": _opt_iso(state.tracking_fed_at, "tracking_fed_at"),
+        "budget_level": _finite(state.budget_level, "budget_level"),
+        "budget_minutes": _finite(state.budget_minutes, "budget_minutes"),
+        "budget_under_minutes": _finite(state.budget_under_minutes, "budget_under_minutes"),
+        "budget_observed_at": _opt_iso(state.budget_observed_at, "budget_observed_at"),
+        "budget_reference_pct": _opt_finite(state.budget_reference_pct, "budget_reference_pct"),
+        "budget_reference_at": _opt_iso(state.budget_reference_at, "budget_reference_at"),
     }
 
 
@@ -951,6 +977,12 @@ def _state_from_values(item: Mapping[str, Any]) -> TargetState:
         tracking_above=int(item.get("tracking_above", 0)),
         tracking_below=int(item.get("tracking_below", 0)),
         tracking_fed_at=_opt_time(item.get("tracking_fed_at")),
+        budget_level=_finite(item.get("budget_level", 0.0), "budget_level"),
+        budget_minutes=_finite(item.get("budget_minutes", 0.0), "budget_minutes"),
+        budget_under_minutes=_finite(item.get("budget_under_minutes", 0.0), "budget_under_minutes"),
+        budget_observed_at=_opt_time(item.get("budget_observed_at")),
+        budget_reference_pct=_opt_finite(item.get("budget_reference_pct"), "budget_reference_pct"),
+        budget_reference_at=_opt_time(item.get("budget_reference_at")),
     )
 
 

@@ -131,6 +131,36 @@ def test_the_deciders_tracking_fields_round_trip(store):
     assert store.get_target_state("web") == replace(state, version=1)
 
 
+def test_the_deciders_slo_budget_fields_round_trip_exactly(store):
+    # GIVEN a state with the SLO budget controller's memory (functions/domain/slo_budget.py), integral and not
+    state = TargetState(
+        "web",
+        sequence=4,
+        budget_level=0.123456789012345,
+        budget_minutes=10080.0,
+        budget_under_minutes=7.25,
+        budget_observed_at=T0 - timedelta(seconds=60, microseconds=1),
+        budget_reference_pct=0.3466666666666667,
+        budget_reference_at=T0 - timedelta(hours=12),
+    )
+    # WHEN it is stored and read back
+    store.put_target_state(state)
+    back = store.get_target_state("web")
+    # THEN every field reads back as written, the numbers as floats
+    assert back == replace(state, version=1)
+    assert isinstance(back.budget_minutes, float) and isinstance(back.budget_level, float)
+
+
+@pytest.mark.parametrize("name", ["budget_level", "budget_minutes", "budget_under_minutes", "budget_reference_pct"])
+def test_a_non_finite_budget_number_is_refused_by_name(store, name):
+    # GIVEN a budget number that is not finite (a bug upstream)
+    state = replace(TargetState("web"), **{name: float("nan")})
+    # WHEN it is stored THEN the store refuses it, naming the field, and nothing is written
+    with pytest.raises(ValueError, match=f"{name}: must be a finite number"):
+        store.put_target_state(state)
+    assert store.get_target_state("web").version == 0
+
+
 def test_target_state_conflict_when_another_writer_won(store):
     # GIVEN two writers that read the same version
     base = store.put_target_state(TargetState("web", sequence=1))
