@@ -12,8 +12,10 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
+from typing import Literal
 
 from functions.domain.replay.runner import POLICY_NAMES
 from functions.domain.replay.scenario import Scenario
@@ -33,6 +35,9 @@ FLAG_HELP: dict[str, str] = {
     "scale_in_stabilization_seconds": "forescale: the plan must stay lower this long before a scale-in",
     "instance_hour_price": "price of one instance-hour (chooses the load quantile)",
     "violation_minute_penalty": "cost of one minute with demand above in-service capacity",
+    "slo_budget_pct": "share of minutes (percent) forescale may be under-provisioned: a number, 'auto' "
+    "(target tracking's on the trace's last window) or 'none'",
+    "slo_budget_window_days": "the rolling window of the SLO budget, days",
     "plan_horizon_seconds": "how far ahead forescale's plan looks, seconds",
     "refit_every_seconds": "models are refitted on this schedule (aligned on 00:00 UTC), seconds",
     "forecast_lead_days": "forescale is switched on this many days before scoring starts",
@@ -56,8 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     defaults = Scenario()
     for item in fields(Scenario):
         default = getattr(defaults, item.name)
-        kind: type[str] | type[int] | type[float]
-        if item.name == "unit_label":
+        kind: type[str] | type[int] | type[float] | Callable[[str], float | Literal["auto"] | None]
+        if item.name == "slo_budget_pct":
+            kind = _budget
+        elif item.name == "unit_label":
             kind = str
         elif item.name == "decision_interval_seconds" or (isinstance(default, int) and not isinstance(default, bool)):
             kind = int
@@ -72,6 +79,22 @@ def _parser() -> argparse.ArgumentParser:
             help=f"{FLAG_HELP.get(item.name, item.name)} [default: {shown}]",
         )
     return parser
+
+
+def _budget(text: str) -> float | Literal["auto"] | None:
+    """``--slo-budget-pct``: 'auto', 'none' or a percentage in (0, 50]."""
+    word = text.strip().lower()
+    if word == "auto":
+        return "auto"
+    if word == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage, 'auto' or 'none'") from None
+    if not (math.isfinite(value) and 0 < value <= 50):
+        raise argparse.ArgumentTypeError(f"{text!r} must lie in (0, 50] percent")
+    return value
 
 
 def _policies(text: str) -> list[str]:
@@ -96,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from functions.domain.replay import run_replay
     from functions.domain.trace import TraceError, check_step, read_trace
-    from functions.report import check_report_folder, mode_table, score_table, write_report
+    from functions.report import budget_lines, check_report_folder, mode_table, score_table, write_report
 
     try:
         policies = _policies(args.policies)
@@ -150,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     files = write_report(result, args.out)
     print(score_table(result))
     print()
+    for line in budget_lines(result):
+        print(line)
+        print()
     modes = mode_table(result)
     if modes:
         print(modes)

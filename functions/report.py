@@ -61,6 +61,7 @@ DECISION_COLUMNS = (
     "peak_load",
     "confidence",
     "reactive",
+    "margin",
     "reason",
 )
 
@@ -82,6 +83,7 @@ def write_decisions_csv(result: ReplayResult, path: Path) -> None:
                     "" if d.peak_load is None else f"{d.peak_load:.6g}",
                     f"{d.confidence:.3f}",
                     str(d.reactive).lower(),
+                    f"{d.margin:.3f}",
                     d.reason,
                 ]
             )
@@ -179,6 +181,30 @@ def mode_table(result: ReplayResult) -> str:
     return "\n".join(lines)
 
 
+def budget_lines(result: ReplayResult) -> list[str]:
+    """The SLO budget against what forescale spent of it over the scored steps ([] without a predictive run)."""
+    if "predictive" not in result.runs or not result.budget_log:
+        return []
+    setting = result.resolved.scenario.slo_budget_pct
+    window = result.resolved.scenario.slo_budget_window_days
+    scored = [(b, m) for step, b, _, m in result.budget_log if step >= result.scored_from]
+    if setting is None:
+        return ["SLO budget: none (the violation-minute price alone sets the margin)"]
+    budgets = [b for b, _ in scored if b is not None]
+    margins = np.array([m for _, m in scored]) if scored else np.ones(1)
+    spent = result.runs["predictive"].scores.under_time_pct
+    if not budgets:
+        return [f"SLO budget: {setting} (no reference known yet at any scored decision)"]
+    low, high = min(budgets), max(budgets)
+    budget = f"{low:.2f} %" if math.isclose(low, high) else f"{low:.2f} to {high:.2f} %"
+    source = "auto, target tracking's on the last " if setting == "auto" else "set, over "
+    return [
+        f"SLO budget: {budget} of minutes ({source}{window:g} days); spent: {spent:.2f} % of the scored minutes "
+        f"({'within' if spent <= high + 1e-9 else 'OVER'} budget); margin on the priced load: median "
+        f"{float(np.median(margins)):.2f}, range {float(margins.min()):.2f} to {float(margins.max()):.2f}"
+    ]
+
+
 def scenario_lines(result: ReplayResult) -> list[str]:
     r = result.resolved
     s = r.scenario
@@ -201,7 +227,8 @@ def scenario_lines(result: ReplayResult) -> list[str]:
 
 def summary_text(result: ReplayResult) -> str:
     modes = mode_table(result)
-    return "\n".join([*scenario_lines(result), "", score_table(result), "", *([modes, ""] if modes else [])])
+    budget = budget_lines(result)
+    return "\n".join([*scenario_lines(result), *budget, "", score_table(result), "", *([modes, ""] if modes else [])])
 
 
 def _bucket_mean(values: np.ndarray, size: int) -> np.ndarray:

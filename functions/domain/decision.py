@@ -184,6 +184,8 @@ class Decision:
     peak_at: datetime | None = None
     plan: tuple[PlanStep, ...] = ()
     state: TargetState = field(default_factory=TargetState)
+    #: the SLO budget's margin on the priced load (functions/domain/slo_budget.py); 1 when reactive (not applied)
+    margin: float = 1.0
 
     def to_event(
         self, *, decision_id: str, sequence: int, kind: Literal["asg", "ecs"], valid_until: datetime
@@ -657,6 +659,7 @@ def decide(
         peak_at=peak_at,
         plan=plan,
         state=new_state,
+        margin=1.0 if reactive else margin,
     )
 
 

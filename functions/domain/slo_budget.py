@@ -35,8 +35,8 @@ import numpy as np
 
 from functions.domain.capacity_model import capacity_of, instances_for, instances_for_array
 from functions.domain.decision import MAX_MARGIN, MIN_MARGIN, tracking_rule
-from functions.domain.reactive import AlarmState, target_tracking_step
 from functions.domain.fleet import Fleet
+from functions.domain.reactive import AlarmState, target_tracking_step
 from functions.domain.target import ScalingTarget
 
 #: ``auto`` never asks for less than this share of minutes (percent): target tracking is under-provisioned
@@ -110,8 +110,8 @@ def observe(
     share = None if budget is None else budget / 100.0
     level, minutes, under_minutes, last = state.level, state.minutes, state.under_minutes, state.observed_ns
     low, high = math.log(MIN_MARGIN), math.log(MAX_MARGIN)
-    for stamp, load, serving in zip(stamps_ns, loads, in_service, strict=True):
-        stamp = int(stamp)
+    for moment, load, serving in zip(stamps_ns, loads, in_service, strict=True):
+        stamp = int(moment)
         if (last is not None and stamp <= last) or not math.isfinite(float(load)):
             continue
         decay = 1.0 if last is None else math.exp(-(stamp - last) / window_ns)
@@ -174,5 +174,6 @@ def budget_clause(target: ScalingTarget, state: BudgetState) -> str | None:
         return None
     spend = state.spend_pct
     spent = "nothing spent yet" if spend is None else f"{spend:.2f} % spent"
-    source = " (auto: target tracking's on this target's history)" if target.slo_budget.under_provisioning_pct == "auto" else ""
-    return f"SLO budget {budget:.2f} %{source}, {spent} over {target.slo_budget.window_days:g} d: margin ×{state.margin:.2f}"
+    source = " (auto)" if target.slo_budget.under_provisioning_pct == "auto" else ""
+    window = target.slo_budget.window_days
+    return f"SLO budget {budget:.2f} %{source}, {spent} over {window:g} d: margin x{state.margin:.2f}"

@@ -8,8 +8,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.domain.replay import Scenario, run_replay
 from functions.domain.fleet import simulate
+from functions.domain.replay import Scenario, run_replay
 from functions.domain.replay.policies import OraclePolicy
 
 

@@ -68,6 +68,18 @@ def test_replay_writes_csvs_picture_and_page(tmp_path, capsys):
     assert str(out / "decisions.csv") in printed
     summary = (out / "summary.txt").read_text()
     assert "capacity_per_instance" in summary and "oracle" in summary
+    # the SLO budget (auto: target tracking's on the trace's own last window) against what forescale spent
+    assert "SLO budget: " in printed and "spent: " in printed and "SLO budget: " in summary
+    assert all(float(row["margin"]) > 0 for row in decisions)
+
+
+@pytest.mark.parametrize("value", ["lots", "0", "51", "nan"])
+def test_a_bad_slo_budget_is_refused_naming_the_flag(tmp_path, capsys, value):
+    trace = _slice(tmp_path / "asg.csv", 30)
+    with pytest.raises(SystemExit) as stop:
+        main([str(trace), "--out", str(tmp_path / "r"), "--slo-budget-pct", value])
+    assert stop.value.code == 2
+    assert "--slo-budget-pct" in capsys.readouterr().err
 
 
 def test_every_scenario_option_is_a_flag(capsys):

@@ -55,6 +55,8 @@ class ReplayResult:
     modes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
     #: the SLO alarm responder's scale-outs: (step, capacity before, capacity after)
     alarm_responses: list[tuple[int, int, int]] = field(default_factory=list)
+    #: per decision of the predictive policy: (step, SLO budget %, spend % over its window, margin)
+    budget_log: list[tuple[int, float | None, float | None, float]] = field(default_factory=list)
 
     @property
     def scored_from(self) -> int:
@@ -206,4 +208,5 @@ def run_replay(
         fits=predictive.fits if predictive else 0,
         modes=predictive.modes if predictive else np.full(n, -1, dtype=np.int8),
         alarm_responses=predictive.alarm_responses if predictive else [],
+        budget_log=predictive.budget_log if predictive else [],
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import Literal
 
 import numpy as np
 
@@ -36,7 +37,7 @@ class Scenario:
     instance_hour_price: float = _COST_DEFAULTS.instance_hour_price
     violation_minute_penalty: float = _COST_DEFAULTS.violation_minute_penalty
     #: the SLO budget (ScalingTarget.slo_budget): percent of minutes, "auto" or None (off), and its window
-    slo_budget_pct: float | str | None = "auto"
+    slo_budget_pct: float | Literal["auto"] | None = "auto"
     slo_budget_window_days: float = 7.0
     plan_horizon_seconds: int = 3600
     refit_every_seconds: int = 86_400
@@ -58,6 +59,11 @@ class Scenario:
             raise ValueError("refit_every_seconds: must be positive")
         if self.forecast_lead_days < 0:
             raise ValueError("forecast_lead_days: must be >= 0")
+        budget = self.slo_budget_pct
+        if not (budget is None or budget == "auto" or (isinstance(budget, float | int) and 0 < budget <= 50)):
+            raise ValueError(f"slo_budget_pct: {budget!r} must be a percentage in (0, 50], 'auto' or None")
+        if not 1 <= self.slo_budget_window_days <= 90:
+            raise ValueError("slo_budget_window_days: must lie in [1, 90]")
 
     @classmethod
     def field_names(cls) -> list[str]:
