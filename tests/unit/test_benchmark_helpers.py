@@ -56,3 +56,23 @@ def test_a_missing_forecast_stays_missing_and_an_unrecorded_time_is_an_error():
     assert isinstance(toward_actual(TRACE, recorded(), 0.0)[NOW]["u"], NoForecast)
     with pytest.raises(KeyError, match="now: no forecast was recorded"):
         ReplayedForecaster(recorded()).forecast(pd.DataFrame(), now=datetime(2024, 1, 2), horizon_steps=4, events=[])
+
+
+def test_budget_sweep_verdicts_count_what_their_labels_say():
+    from benchmarks.budget_sweep import budgets_of, verdicts
+
+    # GIVEN three budgets, realised under-time within each, and a cost that rises once
+    runs = [
+        {"budget_pct": 0.1, "under_time_pct": 0.08, "cost_ratio": 1.40},
+        {"budget_pct": 0.5, "under_time_pct": 0.50, "cost_ratio": 1.30},
+        {"budget_pct": 2.0, "under_time_pct": 1.10, "cost_ratio": 1.35},
+    ]
+    assert verdicts(runs) == (True, False)
+    # WHEN one realised under-time exceeds its budget
+    runs[0]["under_time_pct"] = 0.11
+    runs[2]["cost_ratio"] = 1.2
+    assert verdicts(runs) == (False, True)
+    # AND budgets are parsed in order, bad ones refused naming the value
+    assert budgets_of("2,0.1,0.5") == (0.1, 0.5, 2.0)
+    with pytest.raises(Exception, match="'0,1'"):
+        budgets_of("0,1")
