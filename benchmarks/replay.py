@@ -34,7 +34,9 @@ import numpy as np
 from benchmarks import splits
 from benchmarks.traces import SharedTracesMissingError, span_days
 from functions.domain.replay import SCORE_NAMES, ReplayResult, Scenario, run_replay
+from functions.domain.replay.policies import ALARM
 from functions.domain.trace import Trace
+from functions.report import budget_lines
 from models.service import ForecastService
 
 POLICIES = ("predictive", "reactive", "oracle")
@@ -71,6 +73,24 @@ def meets_target(forescale: dict[str, float], tracking: dict[str, float]) -> boo
         forescale["under_time_pct"] <= tracking["under_time_pct"] + UNDER_TIME_SLACK_POINTS
         and forescale["cost_ratio"] < tracking["cost_ratio"]
     )
+
+
+def reactive_minutes(result: ReplayResult) -> dict[str, float] | None:
+    """Issue 23's check: forescale's under-time in the scored minutes it governed reactively, against target
+    tracking's on the same minutes (None when no minute was reactive)."""
+    short = result.runs["predictive"].in_service < result.demand
+    theirs = result.runs["reactive"].in_service < result.demand
+    mask = (result.modes >= 1) & (result.modes < ALARM) & ~np.isnan(result.trace.y)
+    mask[: result.scored_from] = False
+    scored = ~np.isnan(result.trace.y)
+    scored[: result.scored_from] = False
+    if not mask.any():
+        return None
+    return {
+        "share_pct": 100.0 * float(mask.sum()) / max(1, int(scored.sum())),
+        "forescale_pct": 100.0 * float(short[mask].mean()),
+        "tracking_pct": 100.0 * float(theirs[mask].mean()),
+    }
 
 
 def half_summary(figures: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -153,6 +173,18 @@ def score_traces(traces: dict[str, Trace], args: argparse.Namespace, figures: di
             "seconds": round(elapsed, 1),
             **{policy: result.runs[policy].scores.as_dict() for policy in POLICIES},
         }
+        reactive_rows = reactive_minutes(result)
+        if reactive_rows is not None:
+            scored[name]["reactive_minutes"] = reactive_rows
+            print(
+                f"{'':<24}forescale's reactive minutes: {reactive_rows['share_pct']:.1f} % of the scored minutes, "
+                f"under-time {reactive_rows['forescale_pct']:.2f} % (target tracking on the same minutes "
+                f"{reactive_rows['tracking_pct']:.2f} %)",
+                flush=True,
+            )
+        scored[name]["budget"] = budget_lines(result)
+        for line in scored[name]["budget"]:
+            print(f"{'':<24}{line}", flush=True)
         verdict = "meets" if meets_target(scored[name]["predictive"], scored[name]["reactive"]) else "MISSES"
         print(
             f"{'':<24}{scored[name]['half'] or 'outside the split'}; {len(trace)} steps of {trace.step_seconds} s "
