@@ -44,13 +44,24 @@ class _Strict(BaseModel):
 class LoadMetric(_Strict):
     """The CloudWatch metric that measures the target's load (a metric, or a metric-math expression)."""
 
-    namespace: str | None = Field(default=None, min_length=1, max_length=255)
-    name: str | None = Field(default=None, min_length=1, max_length=255)
-    dimensions: dict[Annotated[str, StringConstraints(min_length=1, max_length=255)], str] = Field(
-        default_factory=dict, max_length=30
+    namespace: str | None = Field(
+        default=None, min_length=1, max_length=255, description="CloudWatch namespace, e.g. 'AWS/ApplicationELB'."
     )
-    statistic: str = "Sum"
-    expression: str | None = Field(default=None, min_length=1, max_length=2048)
+    name: str | None = Field(
+        default=None, min_length=1, max_length=255, description="Metric name, e.g. 'RequestCount'."
+    )
+    dimensions: dict[Annotated[str, StringConstraints(min_length=1, max_length=255)], str] = Field(
+        default_factory=dict, max_length=30, description="Dimension name to value (at most 30)."
+    )
+    statistic: str = Field(
+        default="Sum", description="SampleCount, Average, Sum, Minimum, Maximum or a percentile (p99)."
+    )
+    expression: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description="A CloudWatch metric-math expression instead of namespace/name (give one or the other).",
+    )
     period_seconds: int = Field(default=60, le=86_400, description="Step of the load series (60 s to one day).")
     unit_label: str = Field(default="req/min", max_length=32, description="Unit shown in reasons and dashboards.")
 
@@ -80,15 +91,15 @@ class LoadMetric(_Strict):
 class CostModel(_Strict):
     """Prices used to pick the load quantile that minimises cost plus SLO-violation penalty."""
 
-    instance_hour_price: float = Field(default=0.10, gt=0, le=1000)
+    instance_hour_price: float = Field(default=0.10, gt=0, le=1000, description="Price of one instance-hour.")
     violation_minute_penalty: float = Field(
         default=0.11,
         ge=0,
         le=1_000_000,
         description=(
-            "Cost of one minute with demand above in-service capacity. The default, 1.1 instance-hour prices, is "
-            "the cheapest measured by benchmarks/replay_tradeoff.py that keeps the mean under-provisioned time "
-            "of the shared traces at half of reactive scaling's (a higher value buys fewer violations for more cost)."
+            "Advanced: the price of one minute with demand above in-service capacity, which chooses the load "
+            "quantile before the SLO budget's margin applies (a higher value buys fewer violations for more cost). "
+            "The default is 1.1 instance-hour prices; set slo_budget instead to say what you need."
         ),
     )
 
@@ -99,7 +110,7 @@ class SloBudget(_Strict):
     under_provisioning_pct: float | Literal["auto"] | None = Field(
         default="auto",
         description=(
-            "Share of minutes, in percent, in which in-service capacity may be below the demand at slo_utilization, "
+            "Share of minutes, in percent (0 to 50), in which in-service capacity may be below the demand at slo_utilization, "
             "over the rolling window. 'auto': what target tracking at target_utilization would have had on the "
             "target's own last window of load, at least 0.05 %. null: no budget (the cost model alone prices "
             "violations)."
@@ -118,12 +129,12 @@ class SloBudget(_Strict):
 class ScalingTarget(_Strict):
     """One EC2 Auto Scaling group or ECS service managed by forescale."""
 
-    target_id: TargetId
-    kind: TargetKind
-    asg_name: str | None = Field(default=None, min_length=1, max_length=255)
-    ecs_cluster: str | None = Field(default=None, min_length=1, max_length=255)
-    ecs_service: str | None = Field(default=None, min_length=1, max_length=255)
-    metric: LoadMetric
+    target_id: TargetId = Field(description="Your name for the target: letters, digits, '-', '_', '.', ':'.")
+    kind: TargetKind = Field(description="'asg' (EC2 Auto Scaling group) or 'ecs' (ECS service).")
+    asg_name: str | None = Field(default=None, min_length=1, max_length=255, description="With kind 'asg'.")
+    ecs_cluster: str | None = Field(default=None, min_length=1, max_length=255, description="With kind 'ecs'.")
+    ecs_service: str | None = Field(default=None, min_length=1, max_length=255, description="With kind 'ecs'.")
+    metric: LoadMetric = Field(description="The load metric (see LoadMetric).")
     capacity_per_instance: float | Literal["learn"] = Field(
         description=(
             "Load one instance serves at 100 % utilisation, in the metric's unit (a JSON number from 1e-06 to "
@@ -138,16 +149,34 @@ class ScalingTarget(_Strict):
             "CPUUtilization. Its period must be the load metric's."
         ),
     )
-    boot_seconds: int = Field(default=300, ge=0, le=3600)
-    min_capacity: int = Field(default=1, ge=0, le=MAX_CAPACITY_LIMIT)
-    max_capacity: int = Field(ge=1, le=MAX_CAPACITY_LIMIT)
-    target_utilization: float = Field(default=0.6, gt=0, lt=1)
-    slo_utilization: float = Field(default=0.9, gt=0, le=1)
-    mode: Mode = "forecast_only"
-    max_step_up: int = Field(default=100, ge=1, le=MAX_CAPACITY_LIMIT)
-    max_step_down: int = Field(default=10, ge=1, le=MAX_CAPACITY_LIMIT)
-    scale_in_stabilization_seconds: int = Field(default=300, ge=0, le=86_400)
-    decision_interval_seconds: int = Field(default=300, ge=60, le=3600)
+    boot_seconds: int = Field(
+        default=300, ge=0, le=3600, description="Launch to in service: capacity is added this early."
+    )
+    min_capacity: int = Field(default=1, ge=0, le=MAX_CAPACITY_LIMIT, description="forescale never goes below it.")
+    max_capacity: int = Field(ge=1, le=MAX_CAPACITY_LIMIT, description="forescale never goes above it.")
+    target_utilization: float = Field(
+        default=0.6, gt=0, lt=1, description="Set-point of the reactive rule (target tracking) forescale falls back to."
+    )
+    slo_utilization: float = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        description="Highest utilisation that still meets your service level: above it a minute is under-provisioned.",
+    )
+    mode: Mode = Field(
+        default="forecast_only",
+        description="'forecast_only' (decisions recorded, nothing changed), 'floor' (raises the minimum) or 'direct'.",
+    )
+    max_step_up: int = Field(default=100, ge=1, le=MAX_CAPACITY_LIMIT, description="Most instances added per decision.")
+    max_step_down: int = Field(
+        default=10, ge=1, le=MAX_CAPACITY_LIMIT, description="Most instances removed per decision."
+    )
+    scale_in_stabilization_seconds: int = Field(
+        default=300, ge=0, le=86_400, description="The plan must stay lower this long before a scale-in."
+    )
+    decision_interval_seconds: int = Field(
+        default=300, ge=60, le=3600, description="Seconds between decisions; a multiple of metric.period_seconds."
+    )
     timezone: str = Field(
         default="UTC",
         min_length=1,
@@ -155,8 +184,8 @@ class ScalingTarget(_Strict):
         description="IANA zone in which reasons show times, e.g. 'Europe/Paris' (not 'localtime': host-dependent).",
     )
     tags: dict[str, str] = Field(default_factory=dict, max_length=50, description="Used by business-event selectors.")
-    cost: CostModel = Field(default_factory=CostModel)
-    slo_budget: SloBudget = Field(default_factory=SloBudget)
+    cost: CostModel = Field(default_factory=CostModel, description="Prices (see CostModel).")
+    slo_budget: SloBudget = Field(default_factory=SloBudget, description="The SLO budget (see SloBudget).")
 
     @field_validator("capacity_per_instance")
     @classmethod

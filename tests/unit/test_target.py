@@ -157,3 +157,27 @@ def test_plain_json_values_within_the_bounds_are_accepted(overrides):
 def test_the_largest_load_on_the_bus_covers_the_largest_target():
     # MAX_LOAD is what 10,000 instances of the largest capacity_per_instance serve
     assert MAX_LOAD >= MAX_CAPACITY_LIMIT * MAX_CAPACITY_PER_INSTANCE
+
+
+def test_the_configuration_reference_is_generated_from_the_models():
+    # GIVEN docs/configuration.md, written by scripts/configuration_reference.py from functions/domain/target.py
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from functions.domain.target import CostModel, LoadMetric, SloBudget
+
+    root = Path(__file__).parents[2]
+    doc = (root / "docs" / "configuration.md").read_text()
+    # THEN it is up to date (the script's --check fails otherwise) and lists every field of every model
+    check = subprocess.run(
+        [sys.executable, str(root / "scripts" / "configuration_reference.py"), "--check"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stderr
+    for model in (ScalingTarget, LoadMetric, CostModel, SloBudget):
+        for name, field in model.model_fields.items():
+            assert f"| `{name}` |" in doc
+            assert field.description, f"{model.__name__}.{name} has no description"
