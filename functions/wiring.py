@@ -273,7 +273,6 @@ def collector() -> CollectorService:
 
 
 def forecaster() -> ForecasterService:
-    from functions.domain.decision import DecisionPolicy
     from functions.services.forecaster import ForecasterService
 
     def build() -> ForecasterService:
@@ -287,7 +286,8 @@ def forecaster() -> ForecasterService:
             ids=ids(),
             sink=sink(),
             history_days=settings().forecast_history_days,
-            every_round=DecisionPolicy().reactive_tracking,
+            # every round: the decider observes each datapoint for the SLO budget (and target tracking)
+            every_round=True,
         )
 
     return _get("forecaster", build)

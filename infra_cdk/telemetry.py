@@ -80,6 +80,27 @@ LEVEL_SHIFT = MetricSpec(
     "targets without shifts",
 )
 
+SLO_BUDGET = MetricSpec(
+    "SloBudgetPercent",
+    "Percent",
+    "decider",
+    "the target's SLO budget at each decision: the share of minutes it may be under-provisioned over its window "
+    "(explicit, or auto: target tracking's on its own history); not emitted while no budget is known",
+)
+SLO_BUDGET_SPENT = MetricSpec(
+    "SloBudgetSpentPercent",
+    "Percent",
+    "decider",
+    "share of the window's minutes (decayed) the target was under-provisioned, at each decision",
+)
+SLO_BUDGET_MARGIN = MetricSpec(
+    "SloBudgetMargin",
+    "None",
+    "decider",
+    "the margin the budget puts on the load a forecast-mode decision prices (above 1 buys back an overspent "
+    "budget, below 1 spends an underspent one)",
+)
+
 ALL_METRICS: tuple[MetricSpec, ...] = (
     FORECAST_P50,
     FORECAST_P90,
@@ -91,6 +112,9 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     REJECTED_EVENTS,
     DECISIONS_UNRECORDED,
     LEVEL_SHIFT,
+    SLO_BUDGET,
+    SLO_BUDGET_SPENT,
+    SLO_BUDGET_MARGIN,
 )
 
 

@@ -26,6 +26,11 @@ DECISIONS_UNRECORDED = "DecisionsUnrecorded"
 DECISIONS_SUPERSEDED = "DecisionsSuperseded"
 DECISIONS_EXPIRED = "DecisionsExpired"
 LEVEL_SHIFT = "LevelShiftFollowed"
+#: the SLO budget at each decision (functions/domain/slo_budget.py): the budget and its spend (percent of
+#: minutes under-provisioned over the window) and the margin on the priced load
+SLO_BUDGET = "SloBudgetPercent"
+SLO_BUDGET_SPENT = "SloBudgetSpentPercent"
+SLO_BUDGET_MARGIN = "SloBudgetMargin"
 #: Forecast accuracy of the trainer's backtests (published with the CloudWatch metrics publisher).
 FORECAST_MASE = "ForecastMASE"
 FORECAST_MAPE = "ForecastMAPEPercent"

@@ -20,6 +20,13 @@ replay applies it): between decisions it is recorded as a reactive decision, wit
 it changes the capacity; at a decision round the larger of it and the decision's. Scale-in without a
 forecast is then target tracking's: fresh datapoints below 90 % of its set-point for 15 minutes.
 
+The SLO budget (:mod:`functions.domain.slo_budget`, ``ScalingTarget.slo_budget``) is held as the replay
+holds it: every round, decision or not, the round's datapoint (its load and the in-service capacity),
+if fresh and newer than the last one observed, is observed, and the controller's memory is kept in the
+target's stored state. With an ``auto`` budget, the first decision of each day (00:00 UTC) computes
+the reference, target tracking's under-provisioned share on the last ``window_days`` of archived load.
+Each decision prices the forecast with the budget's margin and emits the budget, its spend and the margin.
+
 The decider keeps the replay's forecast record (:class:`functions.domain.calibration.ForecastTracker`,
 sized by :func:`functions.domain.decision.tracker_for`) between invocations, so that the Lambda function
 runs exactly what ``forescale replay`` measures: before each decision the record is read (one S3 object
@@ -79,10 +86,14 @@ from functions.domain.decision import (
     with_tracking,
 )
 from functions.domain.reactive import AlarmState, target_tracking_step
+from functions.domain.slo_budget import BudgetState, budget_clause, budget_pct, observe, with_reference
 from functions.domain.target import ScalingTarget
 from functions.services.common import (
     DECIDED_CAPACITY,
     FORECAST_AGE,
+    SLO_BUDGET,
+    SLO_BUDGET_MARGIN,
+    SLO_BUDGET_SPENT,
     MetricSink,
     NullSink,
     decision_validity,
@@ -154,6 +165,59 @@ def learned_target(target: ScalingTarget, store: StateStore) -> tuple[ScalingTar
 
 def domain_state(stored: StoredTargetState) -> TargetState:
     return TargetState(stored.last_scale_out_at, stored.last_scale_in_at, stored.plan_lower_since)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY_NS = 86_400 * 1_000_000_000
+
+
+def _time_of(ns: int | None) -> datetime | None:
+    """Inverse of :func:`_ns` for the microsecond times the store keeps (exact)."""
+    return None if ns is None else _EPOCH + timedelta(microseconds=ns // 1000)
+
+
+def budget_of(stored: StoredTargetState) -> BudgetState:
+    """The SLO budget controller's memory as the stored target state keeps it."""
+    return BudgetState(
+        level=stored.budget_level,
+        minutes=stored.budget_minutes,
+        under_minutes=stored.budget_under_minutes,
+        observed_ns=None if stored.budget_observed_at is None else _ns(stored.budget_observed_at),
+        reference_pct=stored.budget_reference_pct,
+        reference_ns=None if stored.budget_reference_at is None else _ns(stored.budget_reference_at),
+    )
+
+
+def with_budget(stored: StoredTargetState, budget: BudgetState) -> StoredTargetState:
+    """``stored`` keeping ``budget`` (see :func:`budget_of`)."""
+    return replace(
+        stored,
+        budget_level=budget.level,
+        budget_minutes=budget.minutes,
+        budget_under_minutes=budget.under_minutes,
+        budget_observed_at=_time_of(budget.observed_ns),
+        budget_reference_pct=budget.reference_pct,
+        budget_reference_at=_time_of(budget.reference_ns),
+    )
+
+
+def window_load(history: Any, *, end: datetime, step_seconds: int, steps: int) -> Any:
+    """The loads of the ``steps`` metric periods before ``end`` as an array (NaN where none is stored),
+    from the first stored one on: what the replay's ``observation.load[-steps:]`` holds at ``end``."""
+    import numpy as np
+
+    step_ns = step_seconds * 1_000_000_000
+    start_ns = _ns(end) - steps * step_ns
+    ds = history["ds"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    y = history["y"].to_numpy(dtype=float)
+    index = (ds - start_ns) // step_ns
+    inside = (index >= 0) & (index < steps)
+    if not inside.any():
+        return np.empty(0)
+    load = np.full(steps, np.nan)
+    load[index[inside]] = y[inside]
+    # leading unknown steps change nothing in target tracking's share (functions/domain/slo_budget.py)
+    return load[int(index[inside].min()) :]
 
 
 def tracking_clause(target: ScalingTarget, alarms: AlarmState, load: float | None, capacity: int) -> str:
@@ -343,6 +407,7 @@ class DeciderService:
             stored = first if attempt == 0 else self.store.get_target_state(tid)
             desired_now = self._desired_now(target, summary, stored)
             tracked, alarms, fed_at = self._feed(target, summary, aligned, stored, desired_now)
+            budget = self._reference(target, aligned, self._observe_budget(target, summary, aligned, budget_of(stored)))
             decision = decide(
                 forecast,
                 current=CurrentCapacity(
@@ -357,6 +422,8 @@ class DeciderService:
                 kill_switch=kill,
                 calibration=calibration,
                 policy=self.policy,
+                margin=budget.margin,
+                margin_clause=budget_clause(target, budget),
             )
             if isinstance(forecast, NoForecast):
                 decision = never_scale_in(decision, state=domain_state(stored))
@@ -375,7 +442,7 @@ class DeciderService:
             try:
                 self.store.put_target_state(
                     replace(
-                        stored,
+                        with_budget(stored, budget),
                         sequence=sequence,
                         last_scale_out_at=decision.state.last_scale_out_at,
                         last_scale_in_at=decision.state.last_scale_in_at,
@@ -394,6 +461,7 @@ class DeciderService:
                 tracker.record(forecast, now_ns=_ns(aligned), bias=calibration.bias)
             stored_note = self._store_tracker(target, tracker, tracker_version)
             outcome, event = self._record(target, summary, decision, sequence, now)
+            self._emit_budget(target, budget)
             outcome.calibration_note = "; ".join(n for n in (note, stored_note) if n) or None
             return outcome, event
         raise ConflictError("target state", tid, f"still changing after {MAX_CONFLICT_RETRIES} attempts")
@@ -438,15 +506,23 @@ class DeciderService:
         aligned: datetime,
         first: StoredTargetState,
     ) -> tuple[DecisionOutcome, ScalingDecided | None]:
-        """A round between decisions (the forecast was decided on): target tracking only, recorded if it moves."""
+        """A round between decisions (the forecast was decided on): the SLO budget observes the round's datapoint,
+        and target tracking (``reactive_tracking``) is fed it, recorded as a decision if it moves capacity."""
         tid = target.target_id
-        if not self.policy.reactive_tracking:
-            return DecisionOutcome(
-                tid, None, "skipped", None, None, False, "this forecast was decided on already"
-            ), None
-        kill = self.store.kill_switch(tid) is not None
+        tracking = self.policy.reactive_tracking
+        kill = tracking and self.store.kill_switch(tid) is not None
         for attempt in range(MAX_CONFLICT_RETRIES):
             stored = first if attempt == 0 else self.store.get_target_state(tid)
+            budget = budget_of(stored)
+            observed = self._observe_budget(target, summary, aligned, budget)
+            if not tracking:
+                if observed == budget:
+                    return self._decided_already(tid), None
+                try:
+                    self.store.put_target_state(replace(with_budget(stored, observed), updated_at=now))
+                except ConflictError:
+                    continue
+                return self._decided_already(tid), None
             desired_now = self._desired_now(target, summary, stored)
             tracked, alarms, fed_at = self._feed(target, summary, aligned, stored, desired_now)
             reactive = stored.reactive_why is not None
@@ -460,7 +536,7 @@ class DeciderService:
             try:
                 self.store.put_target_state(
                     replace(
-                        stored,
+                        with_budget(stored, observed),
                         sequence=sequence,
                         updated_at=now,
                         tracking_above=alarms.above,
@@ -498,6 +574,59 @@ class DeciderService:
             )
             return self._record(target, summary, decision, sequence, now)
         raise ConflictError("target state", tid, f"still changing after {MAX_CONFLICT_RETRIES} attempts")
+
+    @staticmethod
+    def _decided_already(tid: str) -> DecisionOutcome:
+        return DecisionOutcome(tid, None, "skipped", None, None, False, "this forecast was decided on already")
+
+    # ----------------------------------------------------------------- SLO budget
+
+    def _observe_budget(
+        self, target: ScalingTarget, summary: ForecastSummary, aligned: datetime, budget: BudgetState
+    ) -> BudgetState:
+        """The budget with this round's datapoint observed: only a fresh one (as :meth:`_feed`), with a known
+        in-service capacity; :func:`observe` ignores one not newer than the last observed."""
+        if (
+            summary.recent_load is None
+            or summary.in_service_capacity is None
+            or aligned - summary.history_end > stale_data_after(target)
+        ):
+            return budget
+        return observe(
+            budget,
+            stamps_ns=(_ns(summary.history_end),),
+            loads=(summary.recent_load,),
+            in_service=(summary.in_service_capacity,),
+            target=target,
+        )
+
+    def _reference(self, target: ScalingTarget, aligned: datetime, budget: BudgetState) -> BudgetState:
+        """With an ``auto`` budget, the reference on the last window of archived load, computed at the first
+        decision of each day (00:00 UTC slots, the replay's refit schedule). Without any known load the day's
+        attempt is still marked, so that the next try is the next day's, as in the replay."""
+        settings = target.slo_budget
+        if settings.under_provisioning_pct != "auto":
+            return budget
+        now_ns = _ns(aligned)
+        if budget.reference_ns is not None and budget.reference_ns // _DAY_NS >= now_ns // _DAY_NS:
+            return budget
+        step = target.metric.period_seconds
+        steps = int(settings.window_days * 86_400 / step)
+        history = self.archive.read_history(target.target_id, aligned - timedelta(seconds=steps * step), aligned)
+        load = window_load(history, end=aligned, step_seconds=step, steps=steps)
+        updated = with_reference(budget, load=load, target=target, now_ns=now_ns)
+        return updated if updated.reference_ns == now_ns else replace(budget, reference_ns=now_ns)
+
+    def _emit_budget(self, target: ScalingTarget, budget: BudgetState) -> None:
+        """The budget, its spend and the margin of a decision, while a budget is known (each metric costs)."""
+        pct = budget_pct(target, budget)
+        if pct is None:
+            return
+        tid = target.target_id
+        self.sink.emit(SLO_BUDGET, pct, unit="Percent", target_id=tid)
+        if budget.spend_pct is not None:
+            self.sink.emit(SLO_BUDGET_SPENT, budget.spend_pct, unit="Percent", target_id=tid)
+        self.sink.emit(SLO_BUDGET_MARGIN, budget.margin, target_id=tid)
 
     def _record(
         self, target: ScalingTarget, summary: ForecastSummary, decision: Decision, sequence: int, now: datetime

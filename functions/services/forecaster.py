@@ -136,7 +136,7 @@ class ForecasterService:
     #: targets read and stored side by side
     workers: int = 16
     #: also summarise, every round, the latest forecast of each target that is not due, with the round's
-    #: load and capacity, so that the decider feeds every datapoint to target tracking (``reactive_tracking``)
+    #: load and capacity, so that the decider observes every datapoint (the SLO budget; target tracking)
     every_round: bool = False
 
     def forecast_batch(self, collected: MetricsCollected) -> list[ForecastOutcome]:

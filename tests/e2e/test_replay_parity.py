@@ -32,6 +32,7 @@ What cannot match by construction, and how the parameters avoid it:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -61,6 +62,7 @@ DECIDED_STEPS = 36  # three hours after switch-on
 BURST = slice(0, 15)  # steps after switch-on whose load is SURGE times the usual (09:00-10:15)
 SURGE = 2.2
 ALARM_PREFIX = "stack-slo-"
+BUDGET_CLAUSE = re.compile(r"SLO budget [^;]*")  # the reason's budget clause (loads are shown with a unit only here)
 SCENARIO = Scenario(
     capacity_per_instance=100.0,
     boot_seconds=0,  # moto's instances are in service at once (module docstring)
@@ -232,3 +234,17 @@ def test_the_replay_and_the_lambda_path_set_the_same_desired_capacities_with_the
     assert len(alarm_steps) == 2 and alarm_steps[0] == BURST.start + SLO_ALARM_DATAPOINTS_TO_ALARM, alarm_steps
     assert not set(alarm_steps) & set(decision_steps), (alarm_steps, decision_steps)
     assert decision_steps == [s - start for s, _ in replayed.decisions], decision_steps
+    # AND the SLO budget (auto) was in play on both sides: the burst's under-provisioned minutes raised the
+    # margin, and the decisions after it name the budget in their reason, alike
+    margins = [margin for _, _, _, margin in replayed.budget_log]
+    assert max(margins) > 1.05, margins
+    assert pipeline.store.get_target_state(tid).budget_level > 0.05
+    reasons = [
+        d.reason
+        for d in pipeline.store.decisions(
+            tid, WARMUP_START, trace.ds[-1].to_pydatetime().replace(tzinfo=UTC) + timedelta(hours=1)
+        )
+    ]
+    replay_reasons = [d.reason for _, d in replayed.decisions]
+    clauses = [m.group(0) for m in map(BUDGET_CLAUSE.search, reasons) if m]
+    assert clauses and clauses == [m.group(0) for m in map(BUDGET_CLAUSE.search, replay_reasons) if m], clauses

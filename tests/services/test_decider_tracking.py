@@ -123,8 +123,10 @@ def test_the_forecaster_summarises_a_target_that_is_not_due_with_the_rounds_load
     )  # fmt: skip
     forecaster = wiring.forecaster()
     # WHEN the forecaster runs without and with every_round
-    assert forecaster.forecast_batch(collected) == [] and not world.bus.published(ForecastReady)
-    replace(forecaster, every_round=True).forecast_batch(collected)
+    assert forecaster.every_round  # as deployed: the SLO budget observes every datapoint
+    without = replace(forecaster, every_round=False)
+    assert without.forecast_batch(collected) == [] and not world.bus.published(ForecastReady)
+    forecaster.forecast_batch(collected)
     # THEN with every_round the decider gets the latest forecast again, with this round's datapoint and capacity
     (ready,) = world.bus.published(ForecastReady)
     (summary,) = ready.forecasts

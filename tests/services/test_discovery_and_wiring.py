@@ -120,7 +120,8 @@ def test_metric_names_match_the_stacks_telemetry_contract():
         )
     names = {common.FORECAST_P50, common.FORECAST_P90, common.FORECAST_ERROR, common.FORECAST_AGE,
              common.DECIDED_CAPACITY, common.UTILIZATION, common.SCALING_FAILURES, common.REJECTED_EVENTS,
-             common.LEVEL_SHIFT, common.DECISIONS_UNRECORDED}  # fmt: skip
+             common.LEVEL_SHIFT, common.DECISIONS_UNRECORDED, common.SLO_BUDGET, common.SLO_BUDGET_SPENT,
+             common.SLO_BUDGET_MARGIN}  # fmt: skip
     assert names == {spec.name for spec in telemetry.ALL_METRICS}
     assert common.METRICS_NAMESPACE == telemetry.NAMESPACE
 
