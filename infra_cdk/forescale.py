@@ -840,7 +840,17 @@ class Forescale(Construct):
             right_annotations=[cw.HorizontalAnnotation(value=target.slo_utilization, label="SLO")],
             width=8,
         )
-        return [header, load, capacity, accuracy]
+        budget = cw.GraphWidget(
+            title=f"{target.target_id}: SLO budget and spend (% of minutes under-provisioned)",
+            left=[
+                forescale_metric(telemetry.SLO_BUDGET, target, statistic="Average", label="budget %"),
+                forescale_metric(telemetry.SLO_BUDGET_SPENT, target, statistic="Average", label="spent %"),
+            ],
+            right=[forescale_metric(telemetry.SLO_BUDGET_MARGIN, target, statistic="Average", label="margin")],
+            right_annotations=[cw.HorizontalAnnotation(value=1.0, label="no margin")],
+            width=8,
+        )
+        return [header, load, capacity, accuracy, budget]
 
 
 def _pattern(pattern: Mapping[str, Any]) -> events.EventPattern:

@@ -337,7 +337,12 @@ def test_dashboard_has_pipeline_health_and_a_section_per_target(stateless):
         assert title in body
     for target in TARGETS:
         target_id = target["target_id"]
-        for title in ("load vs forecast band", "capacity and decisions", "forecast error (%) and utilisation"):
+        for title in (
+            "load vs forecast band",
+            "capacity and decisions",
+            "forecast error (%) and utilisation",
+            "SLO budget and spend (% of minutes under-provisioned)",
+        ):
             assert f"{target_id}: {title}" in body
     # GIVEN an ASG and an ECS target THEN their capacity comes from the service's own metrics
     for metric in (
@@ -350,6 +355,9 @@ def test_dashboard_has_pipeline_health_and_a_section_per_target(stateless):
         "DecidedCapacity",
         "ForecastErrorPercent",
         "LevelShiftFollowed",
+        "SloBudgetPercent",
+        "SloBudgetSpentPercent",
+        "SloBudgetMargin",
     ):
         assert f'"{metric}"' in body, metric
 
