@@ -9,8 +9,8 @@ of the box forescale aims to be under-provisioned no longer than the policy it r
 
 The budget is held online by a margin on the load forecast mode prices (:func:`functions.domain.decision.
 decide`'s ``margin``: the load quantile chosen by cost is multiplied by it). After every observed
-datapoint (load and in-service capacity, the data the replay scores) the margin's logarithm moves as in
-adaptive conformal inference (Gibbs and Candès, 2021)::
+datapoint of a decision in forecast mode (load and in-service capacity, the data the replay scores) the
+margin's logarithm moves as in adaptive conformal inference (Gibbs and Candès, 2021)::
 
     level += gain * minutes * ((1 - b) if under-provisioned else -b)
 
@@ -99,10 +99,14 @@ def observe(
     loads: Sequence[float] | np.ndarray,
     in_service: Sequence[int] | np.ndarray,
     target: ScalingTarget,
+    priced: bool = True,
 ) -> BudgetState:
     """Feed datapoints (time, load, in-service capacity) newer than the last one observed, in time order.
 
-    Unknown loads (NaN) are skipped. The margin moves only while a budget is known (:func:`budget_pct`).
+    Unknown loads (NaN) are skipped. Every datapoint counts in the spend; the margin moves only while a
+    budget is known (:func:`budget_pct`) and the capacity was the forecast's (``priced``: the newest decision
+    was in forecast mode). Minutes the reactive rule governed are target tracking's, which the margin does
+    not touch: letting them move it would only make the next forecast decisions dearer.
     """
     window_ns = target.slo_budget.window_days * 86_400 * _NS
     step_minutes = target.metric.period_seconds / 60.0
@@ -119,7 +123,7 @@ def observe(
         minutes = minutes * decay + step_minutes
         under_minutes = under_minutes * decay + (step_minutes if under else 0.0)
         last = stamp
-        if share is None:
+        if share is None or not priced:
             continue
         if under:
             level += GAIN * step_minutes * (1.0 - share)

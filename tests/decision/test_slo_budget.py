@@ -167,3 +167,14 @@ def test_decide_refuses_a_margin_outside_its_bounds():
     current = CurrentCapacity(desired=4, in_service=4, recent_load=3000.0)
     with pytest.raises(ValueError, match="margin"):
         decide(None, current=current, target=target, state=TargetState(), now=NOW, margin=MAX_MARGIN * 2)
+
+
+def test_minutes_the_reactive_rule_governed_count_in_the_spend_but_leave_the_margin():
+    target = make_target(slo_budget={"under_provisioning_pct": 1.0})
+    # WHEN under-provisioned datapoints come while the newest decision was reactive
+    state = observe(
+        BudgetState(), stamps_ns=[0, STEP_NS], loads=[1e6, 1e6], in_service=[4, 4], target=target, priced=False
+    )
+    # THEN they are spent, and the margin (which only forecast mode applies) does not move
+    assert state.spend_pct == pytest.approx(100.0)
+    assert state.level == 0.0

@@ -261,6 +261,7 @@ class PredictivePolicy:
                 loads=(load,),
                 in_service=(in_service,),
                 target=self.target,
+                priced=self._mode == FORECAST,
             )
             tracked, self._tracking = target_tracking_step(
                 self._tracking_rule, self._tracking, load=load, in_service=in_service, desired=current
