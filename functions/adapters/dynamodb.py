@@ -104,6 +104,9 @@ class TargetState:
     budget_observed_at: datetime | None = None
     budget_reference_pct: float | None = None
     budget_reference_at: datetime | None = None
+    #: the alarm responder raised capacity since the decider's newest decision (until the next one the
+    #: capacity is the alarm's, not the forecast's: the SLO budget's margin does not move on those minutes)
+    alarm_governs: bool = False
 
 
 @dataclass(frozen=True)
@@ -956,6 +959,7 @@ def _state_values(state: TargetState) -> dict[str, Any]:
         "budget_observed_at": _opt_iso(state.budget_observed_at, "budget_observed_at"),
         "budget_reference_pct": _opt_finite(state.budget_reference_pct, "budget_reference_pct"),
         "budget_reference_at": _opt_iso(state.budget_reference_at, "budget_reference_at"),
+        "alarm_governs": bool(state.alarm_governs),
     }
 
 
@@ -983,6 +987,7 @@ def _state_from_values(item: Mapping[str, Any]) -> TargetState:
         budget_observed_at=_opt_time(item.get("budget_observed_at")),
         budget_reference_pct=_opt_finite(item.get("budget_reference_pct"), "budget_reference_pct"),
         budget_reference_at=_opt_time(item.get("budget_reference_at")),
+        alarm_governs=bool(item.get("alarm_governs", False)),
     )
 
 

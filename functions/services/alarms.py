@@ -134,6 +134,8 @@ class AlarmResponderService:
                         last_scale_out_at=now if desired > snapshot.desired else state.last_scale_out_at,
                         plan_lower_since=None,
                         updated_at=now,
+                        # the alarm's capacity until the next decision (the SLO budget does not price it)
+                        alarm_governs=state.alarm_governs or desired > snapshot.desired,
                     )
                 )
             except ConflictError:

@@ -407,7 +407,8 @@ class DeciderService:
             stored = first if attempt == 0 else self.store.get_target_state(tid)
             desired_now = self._desired_now(target, summary, stored)
             tracked, alarms, fed_at = self._feed(target, summary, aligned, stored, desired_now)
-            budget = self._reference(target, aligned, self._observe_budget(target, summary, aligned, budget_of(stored)))
+            observed = self._observe_budget(target, summary, aligned, stored)
+            budget = self._reference(target, aligned, observed)
             decision = decide(
                 forecast,
                 current=CurrentCapacity(
@@ -453,6 +454,7 @@ class DeciderService:
                         tracking_above=alarms.above,
                         tracking_below=alarms.below,
                         tracking_fed_at=fed_at,
+                        alarm_governs=False,
                     )
                 )
             except ConflictError:
@@ -513,10 +515,9 @@ class DeciderService:
         kill = tracking and self.store.kill_switch(tid) is not None
         for attempt in range(MAX_CONFLICT_RETRIES):
             stored = first if attempt == 0 else self.store.get_target_state(tid)
-            budget = budget_of(stored)
-            observed = self._observe_budget(target, summary, aligned, budget)
+            observed = self._observe_budget(target, summary, aligned, stored)
             if not tracking:
-                if observed == budget:
+                if observed == budget_of(stored):
                     return self._decided_already(tid), None
                 try:
                     self.store.put_target_state(replace(with_budget(stored, observed), updated_at=now))
@@ -582,10 +583,17 @@ class DeciderService:
     # ----------------------------------------------------------------- SLO budget
 
     def _observe_budget(
-        self, target: ScalingTarget, summary: ForecastSummary, aligned: datetime, budget: BudgetState
+        self, target: ScalingTarget, summary: ForecastSummary, aligned: datetime, stored: StoredTargetState
     ) -> BudgetState:
-        """The budget with this round's datapoint observed: only a fresh one (as :meth:`_feed`), with a known
-        in-service capacity; :func:`observe` ignores one not newer than the last observed."""
+        """The stored budget with this round's datapoint observed: only a fresh one (as :meth:`_feed`), with a
+        known in-service capacity; :func:`observe` ignores one not newer than the last observed.
+
+        The datapoint counts in the spend; it moves the margin only when its capacity was the forecast's
+        (the replay's mode ``forecast``): the newest decision was in forecast mode and the alarm responder
+        has not raised capacity since. Before the first decision, or while the reactive rule or the alarm
+        governs, the margin (which prices forecasts only) keeps its level.
+        """
+        budget = budget_of(stored)
         if (
             summary.recent_load is None
             or summary.in_service_capacity is None
@@ -598,6 +606,7 @@ class DeciderService:
             loads=(summary.recent_load,),
             in_service=(summary.in_service_capacity,),
             target=target,
+            priced=stored.decided_forecast_id is not None and stored.reactive_why is None and not stored.alarm_governs,
         )
 
     def _reference(self, target: ScalingTarget, aligned: datetime, budget: BudgetState) -> BudgetState:

@@ -142,6 +142,7 @@ def test_the_deciders_slo_budget_fields_round_trip_exactly(store):
         budget_observed_at=T0 - timedelta(seconds=60, microseconds=1),
         budget_reference_pct=0.3466666666666667,
         budget_reference_at=T0 - timedelta(hours=12),
+        alarm_governs=True,
     )
     # WHEN it is stored and read back
     store.put_target_state(state)

@@ -8,6 +8,7 @@ to the dashboard's metrics.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -22,6 +23,7 @@ from functions import wiring
 from functions.adapters.dynamodb import StoredForecast
 from functions.domain.slo_budget import GAIN, tracking_under_share
 from functions.domain.target import LoadMetric, ScalingTarget, SloBudget
+from functions.services.alarms import AlarmChange
 from functions.services.common import SLO_BUDGET, SLO_BUDGET_MARGIN, SLO_BUDGET_SPENT
 from models.api import ForecastPath
 
@@ -58,19 +60,29 @@ def play(
     load: float = 500.0,
     in_service: int = 2,
     history_end: datetime | None = None,
+    forecast: bool = True,
 ) -> Any:
-    """The round of ``NOON + minute``: a new forecast when due (every 5 minutes), the summary, the decider."""
+    """The round of ``NOON + minute``: a new forecast when due (every 5 minutes; without ``forecast`` one that
+    says why there is none, so the decision is reactive), the summary, the decider."""
     now = NOON + timedelta(minutes=minute)
     clock.current = now + timedelta(seconds=5)
     issued = NOON + timedelta(minutes=minute - minute % 5)
     forecast_id = f"f-{minute - minute % 5:03d}"
-    if minute % 5 == 0:
+    why = None if forecast else "too little history"
+    if minute % 5 == 0 and forecast:
         store_forecast(world, now, forecast_id)
+    elif minute % 5 == 0:
+        world.store.put_forecast(
+            StoredForecast(
+                target_id="web", forecast_id=forecast_id, issued_at=now, model_version="m", confidence=0.0,
+                history_end=now - timedelta(seconds=STEP), no_forecast_reason=why,
+            )
+        )  # fmt: skip
     summary = ForecastSummary(
         target_id="web", forecast_id=forecast_id, issued_at=issued,
         history_end=history_end or now - timedelta(seconds=STEP), step_seconds=STEP, horizon_steps=HORIZON,
-        model_version="m", confidence=0.8, desired_capacity=in_service, in_service_capacity=in_service,
-        recent_load=load,
+        model_version="m", confidence=0.8 if forecast else 0.0, no_forecast_reason=why,
+        desired_capacity=in_service, in_service_capacity=in_service, recent_load=load,
     )  # fmt: skip
     (outcome,) = wiring.decider().decide_batch(ForecastReady(round_id=f"r-{minute}", forecasts=[summary]))
     return outcome
@@ -81,17 +93,18 @@ def test_under_provisioned_rounds_raise_the_stored_margin_and_the_next_decision_
     world = memory([budget_target(1.0)])
     # WHEN ten rounds (two decision rounds, eight between) each see an under-provisioned minute
     outcomes = [play(world, clock, minute) for minute in range(10)]
-    # THEN the decision of 12:05 priced with the margin of six such minutes
-    assert re.search(rf"margin .{np.exp(6 * GAIN * 0.99):.2f};", outcomes[5].reason), outcomes[5].reason
-    # AND each minute raised the margin's logarithm by GAIN x (1 - 1 %), and the state holds it
+    # THEN the decision of 12:05 priced with the margin of five such minutes (the datapoint of 11:59, before
+    # forescale's first decision, counts in the spend but does not move the margin, as in the replay)
+    assert re.search(rf"margin .{np.exp(5 * GAIN * 0.99):.2f};", outcomes[5].reason), outcomes[5].reason
+    # AND each later minute raised the margin's logarithm by GAIN x (1 - 1 %), and the state holds it
     state = world.store.get_target_state("web")
     assert state.budget_minutes == pytest.approx(10.0, rel=1e-3)  # older minutes decay over the 7-day window
     assert state.budget_under_minutes == state.budget_minutes
-    assert abs(state.budget_level - 10 * GAIN * 0.99) < 1e-9
+    assert abs(state.budget_level - 9 * GAIN * 0.99) < 1e-9
     assert state.budget_observed_at == NOON + timedelta(minutes=8)
     # AND the next decision (12:10) prices with that margin and says why
     decided = play(world, clock, 10)
-    margin = np.exp(11 * GAIN * 0.99)
+    margin = np.exp(10 * GAIN * 0.99)
     assert re.search(rf"SLO budget 1.00 %, 100.00 % spent over 7 d: margin .{margin:.2f};", decided.reason), (
         decided.reason
     )
@@ -154,3 +167,39 @@ def test_the_auto_budget_is_target_trackings_share_on_the_archived_window_comput
     later = datetime(2026, 3, 11, 0, 0, tzinfo=UTC)
     play(world, clock, int((later - NOON).total_seconds() // 60), load=300.0, in_service=6)
     assert world.store.get_target_state("web").budget_reference_at == later
+
+
+def test_minutes_the_forecast_did_not_govern_count_in_the_spend_but_do_not_move_the_margin(memory, clock):
+    # GIVEN a target with a budget and no usable forecast: every decision is reactive (target tracking's minutes)
+    world = memory([budget_target(1.0)])
+    # WHEN ten under-provisioned rounds pass
+    outcomes = [play(world, clock, minute, forecast=False) for minute in range(10)]
+    # THEN they are spent, but the margin (which prices forecasts only) has not moved
+    state = world.store.get_target_state("web")
+    assert outcomes[5].reason and state.budget_under_minutes == pytest.approx(10.0, rel=1e-3)
+    assert state.budget_level == 0.0
+
+
+def test_after_the_alarm_responder_scales_out_the_minutes_until_the_next_decision_do_not_move_the_margin(memory, clock):
+    # GIVEN a target with a budget, decided on a forecast at 12:00, whose SLO alarm fires after the round of 12:02
+    world = memory([budget_target(1.0)], slo_alarm_prefix="s-")
+    world.capacity.add_asg("web-asg", desired=2, min_capacity=1, max_capacity=60)
+    for minute in range(3):
+        play(world, clock, minute)
+    responder = wiring.alarm_responder()
+    change = AlarmChange.model_validate(
+        {
+            "alarmName": "s-web",
+            "state": {"value": "ALARM", "reasonData": json.dumps({"recentDatapoints": [2.5, 2.5]})},
+        }
+    )
+    assert responder.respond(change).status != "ignored"
+    assert world.store.get_target_state("web").alarm_governs
+    # WHEN under-provisioned rounds go on through the decision of 12:05 to 12:09
+    for minute in range(3, 10):
+        play(world, clock, minute)
+    # THEN the datapoints of 12:02-12:04 (the alarm's capacity) did not move the margin: those of 12:00, 12:01
+    # and 12:05-12:08 did (the decision of 12:05 took the forecast back)
+    state = world.store.get_target_state("web")
+    assert not state.alarm_governs
+    assert abs(state.budget_level - 6 * GAIN * 0.99) < 1e-9
