@@ -23,7 +23,8 @@ forecast is then target tracking's: fresh datapoints below 90 % of its set-point
 The SLO budget (:mod:`functions.domain.slo_budget`, ``ScalingTarget.slo_budget``) is held as the replay
 holds it: every round, decision or not, the round's datapoint (its load and the in-service capacity),
 if fresh and newer than the last one observed, is observed, and the controller's memory is kept in the
-target's stored state. With an ``auto`` budget, the first decision of each day (00:00 UTC) computes
+target's stored state; only minutes whose capacity was the forecast's move the margin (not before the
+first decision, nor while the newest is reactive or the alarm responder has raised capacity since it). With an ``auto`` budget, the first decision of each day (00:00 UTC) computes
 the reference, target tracking's under-provisioned share on the last ``window_days`` of archived load.
 Each decision prices the forecast with the budget's margin and emits the budget, its spend and the margin.
 
