@@ -101,6 +101,7 @@ class TargetState:
     budget_level: float = 0.0
     budget_minutes: float = 0.0
     budget_under_minutes: float = 0.0
+    budget_under_run_minutes: float = 0.0
     budget_observed_at: datetime | None = None
     budget_reference_pct: float | None = None
     budget_reference_at: datetime | None = None
@@ -956,6 +957,7 @@ def _state_values(state: TargetState) -> dict[str, Any]:
         "budget_level": _finite(state.budget_level, "budget_level"),
         "budget_minutes": _finite(state.budget_minutes, "budget_minutes"),
         "budget_under_minutes": _finite(state.budget_under_minutes, "budget_under_minutes"),
+        "budget_under_run_minutes": _finite(state.budget_under_run_minutes, "budget_under_run_minutes"),
         "budget_observed_at": _opt_iso(state.budget_observed_at, "budget_observed_at"),
         "budget_reference_pct": _opt_finite(state.budget_reference_pct, "budget_reference_pct"),
         "budget_reference_at": _opt_iso(state.budget_reference_at, "budget_reference_at"),
@@ -984,6 +986,7 @@ def _state_from_values(item: Mapping[str, Any]) -> TargetState:
         budget_level=_finite(item.get("budget_level", 0.0), "budget_level"),
         budget_minutes=_finite(item.get("budget_minutes", 0.0), "budget_minutes"),
         budget_under_minutes=_finite(item.get("budget_under_minutes", 0.0), "budget_under_minutes"),
+        budget_under_run_minutes=_finite(item.get("budget_under_run_minutes", 0.0), "budget_under_run_minutes"),
         budget_observed_at=_opt_time(item.get("budget_observed_at")),
         budget_reference_pct=_opt_finite(item.get("budget_reference_pct"), "budget_reference_pct"),
         budget_reference_at=_opt_time(item.get("budget_reference_at")),

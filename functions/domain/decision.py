@@ -67,7 +67,7 @@ from models.api import ForecastPath, NoForecast
 Action = Literal["scale_out", "scale_in", "hold"]
 MAX_REASON = 500
 #: bounds of :func:`decide`'s ``margin`` (the SLO budget's, functions/domain/slo_budget.py)
-MIN_MARGIN = 0.5
+MIN_MARGIN = 1.0
 MAX_MARGIN = 4.0
 _NS = 1_000_000_000
 

@@ -139,6 +139,7 @@ def test_the_deciders_slo_budget_fields_round_trip_exactly(store):
         budget_level=0.123456789012345,
         budget_minutes=10080.0,
         budget_under_minutes=7.25,
+        budget_under_run_minutes=15.0,
         budget_observed_at=T0 - timedelta(seconds=60, microseconds=1),
         budget_reference_pct=0.3466666666666667,
         budget_reference_at=T0 - timedelta(hours=12),
@@ -152,7 +153,9 @@ def test_the_deciders_slo_budget_fields_round_trip_exactly(store):
     assert isinstance(back.budget_minutes, float) and isinstance(back.budget_level, float)
 
 
-@pytest.mark.parametrize("name", ["budget_level", "budget_minutes", "budget_under_minutes", "budget_reference_pct"])
+@pytest.mark.parametrize(
+    "name", ["budget_level", "budget_minutes", "budget_under_minutes", "budget_under_run_minutes", "budget_reference_pct"]
+)
 def test_a_non_finite_budget_number_is_refused_by_name(store, name):
     # GIVEN a budget number that is not finite (a bug upstream)
     state = replace(TargetState("web"), **{name: float("nan")})

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from functions.domain.decision import MAX_MARGIN, MIN_MARGIN, CurrentCapacity, TargetState, decide
+from functions.domain.decision import MAX_MARGIN, CurrentCapacity, TargetState, decide
 from functions.domain.replay import Scenario, run_replay
 from functions.domain.slo_budget import (
     AUTO_BUDGET_FLOOR_PCT,
@@ -44,18 +44,36 @@ def test_under_provisioned_step_is_counted_as_the_replay_counts_it():
     assert state.spend_pct == pytest.approx(50.0, rel=1e-3)
 
 
-def test_an_under_provisioned_step_tightens_at_once_and_good_steps_loosen_slowly():
+def test_an_under_provisioned_step_tightens_at_once_when_overspent_and_good_steps_loosen_slowly():
     target = make_target(slo_budget={"under_provisioning_pct": 1.0})
-    # GIVEN a long record within budget (no minute under)
+    # GIVEN a long record within budget (no minute under): the margin stays at its floor, 1
     calm = _feed(BudgetState(), target, [100.0] * 2000, [4] * 2000)
-    assert calm.level == pytest.approx(math.log(MIN_MARGIN))  # underspent: the margin went down to its floor
-    # WHEN one step is under-provisioned
-    hit = _feed(calm, target, [1e6], [4], start_ns=2000 * STEP_NS)
-    # THEN the margin rises by the gain times the step's minutes times (1 - budget) at once
-    assert hit.level - calm.level == pytest.approx(GAIN * 5 * 0.99)
-    # AND a good step afterwards gives back only gain * minutes * budget
-    after = _feed(hit, target, [100.0], [4], start_ns=2001 * STEP_NS)
-    assert hit.level - after.level == pytest.approx(GAIN * 5 * 0.01)
+    assert calm.level == 0.0
+    # WHEN 25 steps of 5 minutes are under-provisioned one by one (each alone: no level shift), 1.2 % of the record
+    state = calm
+    for i in range(25):
+        state = _feed(state, target, [1e6, 100.0], [4, 4], start_ns=(2000 + 2 * i) * STEP_NS)
+    # THEN the margin rose once the window was overspent (past 1 %), by gain * 5 min * (1 - budget) per step
+    assert 0 < state.level < math.log(MAX_MARGIN)
+    assert state.level == pytest.approx(round(state.level / (GAIN * 5 * 0.99)) * GAIN * 5 * 0.99)
+    # AND within budget (0.1 % spent of 1 %), a good step gives back only gain * minutes * budget
+    within = BudgetState(level=0.5, minutes=10_000.0, under_minutes=10.0, observed_ns=0)
+    one_more = _feed(within, target, [100.0], [4], start_ns=STEP_NS)
+    assert within.level - one_more.level == pytest.approx(GAIN * 5 * 0.01)
+
+
+def test_a_blip_within_budget_leaves_the_margin_but_a_level_shift_tightens_it():
+    target = make_target(slo_budget={"under_provisioning_pct": 5.0})  # boot 300 s + interval 300 s: 10 minutes
+    calm = _feed(BudgetState(), target, [100.0] * 2000, [4] * 2000)
+    # WHEN one 5-minute step is short (a blip), within a 5 % budget
+    blip = _feed(calm, target, [1e6], [4], start_ns=2000 * STEP_NS)
+    # THEN the margin does not move
+    assert blip.level == 0.0
+    # WHEN the load stays above the capacity for three steps in a row (15 minutes > boot + interval)
+    shift = _feed(calm, target, [1e6] * 3, [4] * 3, start_ns=2000 * STEP_NS)
+    # THEN the third step tightens at once
+    assert shift.level == pytest.approx(GAIN * 5 * 0.95)
+    assert shift.under_run_minutes == 15.0
 
 
 def test_no_loosening_while_the_window_is_overspent():
@@ -167,6 +185,8 @@ def test_decide_refuses_a_margin_outside_its_bounds():
     current = CurrentCapacity(desired=4, in_service=4, recent_load=3000.0)
     with pytest.raises(ValueError, match="margin"):
         decide(None, current=current, target=target, state=TargetState(), now=NOW, margin=MAX_MARGIN * 2)
+    with pytest.raises(ValueError, match="margin"):  # never below the cost-optimal quantile
+        decide(None, current=current, target=target, state=TargetState(), now=NOW, margin=0.9)
 
 
 def test_minutes_the_reactive_rule_governed_count_in_the_spend_but_leave_the_margin():

@@ -218,6 +218,7 @@ class PredictivePolicy:
     _state: TargetState = field(default_factory=TargetState, init=False)
     _last_interval: int | None = field(default=None, init=False)
     _last_fit_slot: int | None = field(default=None, init=False)
+    _last_reference_day: int | None = field(default=None, init=False)
     _tracker: ForecastTracker = field(init=False)
     #: what governed each step (index into MODES), and the alarm responses (step, before, after)
     modes: np.ndarray = field(init=False)
@@ -316,14 +317,17 @@ class PredictivePolicy:
             self.forecaster.fit(self._history(observation, self.fit_history_days), now=naive_now, events=[])
             self._last_fit_slot = slot
             self.fits += 1
-            if self.target.slo_budget.under_provisioning_pct == "auto":
-                window = int(self.target.slo_budget.window_days * 86_400 / self.step_seconds)
-                self.budget = with_reference(
-                    self.budget,
-                    load=observation.load[-window:],
-                    target=self.target,
-                    now_ns=int(pd.Timestamp(now).value),
-                )
+        day = int(now.timestamp()) // 86_400
+        if self.target.slo_budget.under_provisioning_pct == "auto" and day != self._last_reference_day:
+            # the auto budget's reference, daily at the first decision of the UTC day (as the decider)
+            self._last_reference_day = day
+            window = int(self.target.slo_budget.window_days * 86_400 / self.step_seconds)
+            self.budget = with_reference(
+                self.budget,
+                load=observation.load[-window:],
+                target=self.target,
+                now_ns=int(pd.Timestamp(now).value),
+            )
         history = self._history(observation, self.forecast_history_days)
         paths = self.forecaster.forecast(history, now=naive_now, horizon_steps=self.horizon_steps, events=[])
         forecast = paths.get(self.unique_id, NoForecast(self.unique_id, "the service returned nothing for the target"))
