@@ -1,7 +1,7 @@
 """Replay benchmark: forescale against target tracking and the oracle on the shared real traces, per half.
 
 Replays every trace of the tuning/evaluation split (benchmarks/splits.py: every shared trace of at least
-14 days, at its own step) with the default scenario of ../shared/REPLAY.md and the real forecasting
+14 days, at its own step) with the default scenario of docs/replay-spec.md and the real forecasting
 service, and prints every score of the three policies ("predictive" is forescale, "reactive" is target
 tracking) and the time taken. Then, for each half, the means and the targets of issue 18:
 

@@ -3,7 +3,7 @@
 Runs the trace through forescale (the forecasting service and the decision engine, exactly as the
 Lambda functions run them), the reactive target-tracking rule and the oracle, prints the score table
 and writes the report (CSV per policy, summary, PNG, HTML) to ``--out``. Every scenario option of
-../shared/REPLAY.md is a flag; without flags the defaults of that document apply.
+docs/replay-spec.md is a flag; without flags the defaults of that document apply.
 """
 
 from __future__ import annotations
@@ -48,9 +48,12 @@ FLAG_HELP: dict[str, str] = {
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="forescale replay",
-        description="Replay a timestamp,value load trace through forescale, reactive scaling and the oracle.",
+        description=(
+            "Replay a timestamp,value load trace through forescale, reactive scaling and the oracle. The fleet "
+            "model, the scores and the reference policies are specified in docs/replay-spec.md."
+        ),
     )
-    parser.add_argument("trace", type=Path, help="CSV with header timestamp,value (../shared/REPLAY.md)")
+    parser.add_argument("trace", type=Path, help="CSV with header timestamp,value (docs/replay-spec.md)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the report (created if missing)")
     parser.add_argument(
         "--policies",

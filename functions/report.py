@@ -336,7 +336,7 @@ img {{ max-width: 100%; }} code {{ color: #555; }}
 <ul>{scenario}</ul>
 <h2>Scores</h2>
 <table><tr><th>policy</th>{head}</tr>{"".join(rows)}</table>
-<p>Definitions: ../shared/REPLAY.md (under_time_pct: % of steps with in-service below demand; cost_ratio:
+<p>Definitions: docs/replay-spec.md (under_time_pct: % of steps with in-service below demand; cost_ratio:
 instance-hours over the oracle's). Each policy's capacity is in <code>&lt;policy&gt;.csv</code>.</p>
 {modes}
 <h2>Load, forecast and capacity</h2>

@@ -1,4 +1,4 @@
-"""The simulated fleet of ../shared/REPLAY.md: demand, boot delay, immediate scale-in, cost of every launch.
+"""The simulated fleet of docs/replay-spec.md: demand, boot delay, immediate scale-in, cost of every launch.
 
 Every policy is judged against the same fleet, so the numbers of forescale, the reactive rule and the
 oracle can be compared with each other and re-computed by anyone from the CSVs the replay writes.

@@ -3,7 +3,7 @@
 Teams decide whether to trust forescale by replaying their own traffic, and that traffic is in
 CloudWatch. This module holds the pure part of getting it out: which window CloudWatch can still give
 at a period, the ``timestamp,value`` rows of the trace (a period without a datapoint is a missing row,
-a gap, never zero: ../shared/REPLAY.md), and the ``forescale replay`` flags that replay the target
+a gap, never zero: docs/replay-spec.md), and the ``forescale replay`` flags that replay the target
 with its own configuration.
 """
 

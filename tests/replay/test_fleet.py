@@ -1,4 +1,4 @@
-"""The fleet model of ../shared/REPLAY.md against hand-computed cases and its defining property."""
+"""The fleet model of docs/replay-spec.md against hand-computed cases and its defining property."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The reactive reference: AWS target tracking as ../shared/REPLAY.md specifies it."""
+"""The reactive reference: AWS target tracking as docs/replay-spec.md specifies it."""
 
 from __future__ import annotations
 

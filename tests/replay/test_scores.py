@@ -1,4 +1,4 @@
-"""Each score of ../shared/REPLAY.md on a case computed by hand."""
+"""Each score of docs/replay-spec.md on a case computed by hand."""
 
 from __future__ import annotations
 

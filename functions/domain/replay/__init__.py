@@ -1,4 +1,4 @@
-"""The replay of ../shared/REPLAY.md: a recorded load trace through forescale, the reactive rule and
+"""The replay of docs/replay-spec.md: a recorded load trace through forescale, the reactive rule and
 the oracle, against one simulated fleet, with the same scores for all three.
 
 ``run_replay(trace, Scenario(...), forecaster=ForecastService(...))`` returns a :class:`ReplayResult`;

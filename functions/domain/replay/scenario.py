@@ -1,4 +1,4 @@
-"""The replay's scenario: every knob of ../shared/REPLAY.md with its default, resolved against a trace."""
+"""The replay's scenario: every knob of docs/replay-spec.md with its default, resolved against a trace."""
 
 from __future__ import annotations
 

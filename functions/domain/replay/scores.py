@@ -1,4 +1,4 @@
-"""The scores of ../shared/REPLAY.md, computed over the steps after the warm-up whose load is known.
+"""The scores of docs/replay-spec.md, computed over the steps after the warm-up whose load is known.
 
 Where a denominator could be zero (``min_instances = 0`` and no load) the step's share is 0 for
 ``under_pct`` and its surplus is divided by 1 for ``over_pct``; with the default ``min_instances = 1``
@@ -14,7 +14,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Scores:
-    """How one policy did on one trace (see ../shared/REPLAY.md for each definition)."""
+    """How one policy did on one trace (see docs/replay-spec.md for each definition)."""
 
     under_time_pct: float
     under_pct: float
