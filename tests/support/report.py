@@ -1,8 +1,8 @@
-"""Run the reliability, security and fuzz tests and print the README's "Reliability and security" table.
+"""Run the reliability, security and fuzz tests and print the "Reliability and security" table of docs/reliability.md.
 
     .venv/bin/python -m tests.support.report            # run the tests, then print the table
     .venv/bin/python -m tests.support.report --no-run   # print from the figures of the last run
-    .venv/bin/python -m tests.support.report --readme   # ... and put the table into README.md
+    .venv/bin/python -m tests.support.report --readme   # ... and put the table into docs/reliability.md
 
 The tests record what they measured (``tests/support/figures.py``) under ``out/reliability/figures/``;
 this script clears that directory, runs pytest on ``tests/reliability tests/security tests/fuzz``,
@@ -29,7 +29,7 @@ OUT = REPO / "out" / "reliability"
 FIGURES = OUT / "figures"
 TEST_PATHS = ("tests/reliability", "tests/security", "tests/fuzz")
 COMMAND = "python -m tests.support.report"
-README = REPO / "README.md"
+README = REPO / "docs" / "reliability.md"
 START, END = "<!-- reliability-table:start -->", "<!-- reliability-table:end -->"
 KIND_NAMES = {
     "throttle": "throttling",
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.readme:
         text = README.read_text()
         if START not in text or END not in text:
-            print(f"README.md has no {START} ... {END} block", file=sys.stderr)
+            print(f"docs/reliability.md has no {START} ... {END} block", file=sys.stderr)
             return 2
         head, rest = text.split(START, 1)
         README.write_text(f"{head}{START}\n{table}\n{END}{rest.split(END, 1)[1]}")

@@ -1,4 +1,4 @@
-"""The README's reliability table: each figure says what it counts, and only what the run measured."""
+"""The reliability table (docs/reliability.md): each figure says what it counts, and only what the run measured."""
 
 from __future__ import annotations
 
