@@ -146,6 +146,9 @@ class DecisionPolicy:
     #: in forecast mode too, target tracking's scale-outs are a floor (Crane EHPA's max of prediction and
     #: current need); needs ``reactive_tracking`` for the counters to be kept
     tracking_floor: bool = False
+    #: a datapoint that needs more than the desired capacity at ``slo_utilization`` (:func:`is_surprise`)
+    #: makes a decision due at once, between the regular ones (forecaster and replay alike)
+    surprise_decisions: bool = False
 
     def __post_init__(self) -> None:
         if not self.quantiles or any(not 0.5 <= q < 1 for q in self.quantiles):
@@ -753,3 +756,11 @@ def action_between(before: int, after: int) -> Action:
     if after < before:
         return "scale_in"
     return "hold"
+
+
+def is_surprise(target: ScalingTarget, *, load: float | None, desired: int) -> bool:
+    """Whether the newest ``load`` needs more instances than ``desired`` at ``slo_utilization``: the load has left
+    what the last decision priced, so a decision should not wait for the next interval."""
+    if load is None or not math.isfinite(load):
+        return False
+    return instances_for(load, capacity_of(target) * target.slo_utilization) > desired

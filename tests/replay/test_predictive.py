@@ -77,3 +77,32 @@ def test_bad_scenarios_name_the_field(trace):
         Scenario(min_instances=5, max_instances=2)
     with pytest.raises(ValueError, match="decision_interval_seconds"):
         Scenario(decision_interval_seconds=450).resolve(trace)
+
+
+def test_a_surprise_is_decided_on_at_the_next_step_not_the_next_interval():
+    # GIVEN a daily trace with a jump to three times the load at step t, between two regular decisions
+    base = daily_trace(days=3.0)
+    t = 2 * 288 + 37  # decisions every 2 steps (600 s) from 2 * 288 - 144: step t is not a decision step
+    y = base.y.copy()
+    y[t:] = y[t:] * 3 + 500
+    jump = Trace(ds=base.ds, y=y, step_seconds=base.step_seconds, name=base.name)
+    scenario = Scenario(warmup_days=2, forecast_lead_days=0.5, capacity_per_instance=8.0, decision_interval_seconds=900)
+    from functions.domain.decision import DecisionPolicy
+
+    # WHEN it is replayed with and without surprise decisions
+    plain = run_replay(jump, scenario, forecaster=SeasonalPersistence(300), policies=("predictive",))
+    eager = run_replay(
+        jump,
+        scenario,
+        forecaster=SeasonalPersistence(300),
+        policies=("predictive",),
+        decision_policy=DecisionPolicy(surprise_decisions=True),
+    )
+    steps = [step for step, _ in eager.decisions]
+    regular = [step for step, _ in plain.decisions]
+    # THEN the jump (seen at step t + 1) brings a decision at t + 1, which regular ones (every 3 steps) do not
+    assert (t + 1) % 3 != regular[0] % 3 and t + 1 not in regular
+    assert t + 1 in steps
+    assert eager.runs["predictive"].desired[t + 1] > plain.runs["predictive"].desired[t + 1]
+    # AND nothing before the jump changed
+    assert np.array_equal(eager.runs["predictive"].desired[: t + 1], plain.runs["predictive"].desired[: t + 1])

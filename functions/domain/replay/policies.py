@@ -26,6 +26,7 @@ from functions.domain.decision import (
     DecisionPolicy,
     TargetState,
     decide,
+    is_surprise,
     never_scale_in,
     tracker_for,
     tracking_rule,
@@ -215,6 +216,8 @@ class PredictivePolicy:
     band_p50: np.ndarray = field(init=False)
     band_p99: np.ndarray = field(init=False)
     fits: int = field(default=0, init=False)
+    #: decisions made between the regular ones because a datapoint outgrew the capacity (``surprise_decisions``)
+    surprises: int = field(default=0, init=False)
     _state: TargetState = field(default_factory=TargetState, init=False)
     _last_interval: int | None = field(default=None, init=False)
     _last_fit_slot: int | None = field(default=None, init=False)
@@ -277,6 +280,10 @@ class PredictivePolicy:
             self._slo, fired = slo_alarm_step(self._slo_rule, self._slo, level)
         interval = int(observation.now.timestamp()) // self.target.decision_interval_seconds
         value, decided = current, interval != self._last_interval
+        if not decided and self.decision_policy.surprise_decisions and len(observation.load):
+            newest = float(observation.load[-1])
+            decided = is_surprise(self.target, load=None if math.isnan(newest) else newest, desired=current)
+            self.surprises += int(decided)
         if decided:
             self._last_interval = interval
             value = self._decide(observation)
