@@ -198,6 +198,7 @@ class Forescale(Construct):
         if built is None:
             self._missing_build(layers_dir / staging.IMAGE_DIR / "Dockerfile", require_layers)
             return staging.placeholder_image_directory()
+        staging.refresh_image_code(built)
         return built
 
     def _missing_build(self, path: Path, require_layers: bool) -> None:

@@ -100,6 +100,37 @@ def placeholder_image_directory() -> Path:
     return staged_directory("placeholder-image", {"Dockerfile": dockerfile.encode()})
 
 
+def _source_files(base: Path, packages: Iterable[str]) -> dict[str, bytes]:
+    """The packages' files under ``base`` as the image ships them: no tests, caches or compiled files."""
+    files: dict[str, bytes] = {}
+    for package in packages:
+        for path in sorted((base / package).rglob("*")):
+            relative = path.relative_to(base)
+            parts = set(relative.parts)
+            if path.is_dir() or parts & _SKIPPED_PARTS or "tests" in parts or path.suffix in _SKIPPED_SUFFIXES:
+                continue
+            files[relative.as_posix()] = path.read_bytes()
+    return files
+
+
+def refresh_image_code(image_dir: Path, root: Path = PROJECT_ROOT, packages: Iterable[str] = RUNTIME_PACKAGES) -> bool:
+    """Make the image context's ``code/`` the current code; True when it was stale and is now replaced.
+
+    ``python -m layers.image`` copies the code into the context once; an edit after that would otherwise
+    deploy the old code under an unchanged image asset hash. Replacing ``code/`` changes the directory CDK
+    hashes, so the image is rebuilt exactly when the code changed.
+    """
+    from layers.budget import copy_code
+
+    packages = tuple(packages)
+    code = image_dir / "code"
+    if code.is_dir() and _source_files(code, packages) == _source_files(root, packages):
+        return False
+    shutil.rmtree(code, ignore_errors=True)
+    copy_code(root, code)
+    return True
+
+
 def built_image_directory(layers_dir: Path) -> Path | None:
     """``layers_dir/image`` when ``python -m layers.image`` has assembled it (it holds a Dockerfile)."""
     candidate = layers_dir / IMAGE_DIR
