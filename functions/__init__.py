@@ -1,2 +1,3 @@
-"""Lambda handlers (``functions.handlers``), the pure domain core (``functions.domain``) and the AWS
-adapters with their in-memory twins (``functions.adapters``)."""
+"""Lambda handlers (``functions.handlers``), services (``functions.services``), the pure domain core
+(``functions.domain``), the ports the services use (``functions.ports``) and the AWS adapters that
+implement them, with their in-memory twins (``functions.adapters``)."""

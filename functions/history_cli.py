@@ -25,7 +25,7 @@ from functions.domain.history import HistoryWindow, csv_lines, history_window, r
 from functions.domain.target import LoadMetric, ScalingTarget, parse_targets
 
 if TYPE_CHECKING:
-    from functions.adapters.cloudwatch import MetricSeries
+    from functions.ports.metrics import MetricSeries
 
 TARGETS_KEY = "forescale:targets"
 

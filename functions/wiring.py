@@ -20,15 +20,15 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from events.contracts import ScalingDecided
-    from functions.adapters.capacity import CapacityApi
-    from functions.adapters.cloudwatch import MetricsPublisher, MetricsSource
-    from functions.adapters.discovery import TargetDiscovery
-    from functions.adapters.dynamodb import StateStore
-    from functions.adapters.eventbridge import EventPublisher
-    from functions.adapters.invoke import Invoker
-    from functions.adapters.s3 import Archive, ObjectStore
-    from functions.adapters.tracker_records import TrackerRecords
     from functions.domain.clock import Clock, IdSource
+    from functions.ports.archive import Archive, ObjectStore
+    from functions.ports.bus import EventPublisher
+    from functions.ports.capacity import CapacityApi
+    from functions.ports.discovery import TargetDiscovery
+    from functions.ports.invoke import Invoker
+    from functions.ports.metrics import MetricsPublisher, MetricsSource
+    from functions.ports.state import StateStore
+    from functions.ports.tracker import TrackerRecords
     from functions.services.alarms import AlarmResponderService
     from functions.services.collector import CollectorService
     from functions.services.common import MetricSink

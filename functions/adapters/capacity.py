@@ -1,8 +1,8 @@
 """Capacity of what forescale scales: EC2 Auto Scaling groups and ECS services, behind one port.
 
 :class:`AsgCapacity` (``autoscaling`` client) and :class:`EcsCapacity` (``ecs`` and
-``application-autoscaling`` clients) both implement :class:`CapacityApi`, so the executor treats
-both kinds alike; :class:`CapacityRouter` picks one by ``target.kind``. The twin is
+``application-autoscaling`` clients) both implement :class:`functions.ports.capacity.CapacityApi`, so the
+executor treats both kinds alike; :class:`CapacityRouter` picks one by ``target.kind``. The twin is
 :class:`functions.adapters.memory.InMemoryCapacity`.
 
 Rules the adapters enforce themselves, identically for both kinds (moto checks none of them):
@@ -21,14 +21,13 @@ not have arrived, and the executor verifies every change by describing the resou
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final
 
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as TransportConnectionError
 
-from functions.adapters.errors import AdapterError
 from functions.domain.target import ScalingTarget
+from functions.ports.capacity import CapacityApi, CapacityError, CapacitySnapshot
 
 if TYPE_CHECKING:
     from mypy_boto3_application_autoscaling.client import ApplicationAutoScalingClient
@@ -36,60 +35,10 @@ if TYPE_CHECKING:
     from mypy_boto3_ecs.client import ECSClient
 
 ECS_DIMENSION: Final = "ecs:service:DesiredCount"
-RETRYABLE_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "ScalingActivityInProgress",
-        "ScalingActivityInProgressFault",
-        "ResourceContention",
-        "ResourceContentionFault",
-        "ServerException",
-        "ServiceUnavailable",
-        "InternalFailure",
-        "InternalServiceException",
-        "ConcurrentUpdateException",
-    }
-)
-
 
 #: What a capacity call may raise that becomes a :class:`CapacityError`: AWS errors, and connection
 #: resets, refusals and timeouts (after botocore's own retries, if the client has any).
 CALL_ERRORS: Final = (ClientError, HTTPClientError, TransportConnectionError)
-
-
-@dataclass(frozen=True)
-class CapacitySnapshot:
-    """Capacity of one resource now: what is asked for, what serves, and the resource's own bounds."""
-
-    desired: int
-    in_service: int
-    min_capacity: int
-    max_capacity: int
-
-
-class CapacityError(AdapterError):
-    """A capacity call failed; ``retryable`` says whether trying again later may succeed."""
-
-    def __init__(self, code: str, message: str, *, retryable: bool | None = None) -> None:
-        self.code = code
-        self.retryable = code in RETRYABLE_CODES if retryable is None else retryable
-        super().__init__(f"{code}: {message}")
-
-
-class CapacityApi(Protocol):
-    def describe(self, target: ScalingTarget) -> CapacitySnapshot:
-        """Current capacity; raises ``CapacityError`` (code ``NotFound`` when the resource does not exist)."""
-        ...
-
-    def set_desired(self, target: ScalingTarget, desired: int) -> None:
-        """Ask for ``desired`` instances/tasks now (ASG: ``HonorCooldown=False``)."""
-        ...
-
-    def set_bounds(self, target: ScalingTarget, *, min_capacity: int, max_capacity: int) -> None:
-        """Set the resource's min/max (ASG group sizes; ECS scalable target), moving desired inside them."""
-        ...
 
 
 def check_desired(target: ScalingTarget, snapshot: CapacitySnapshot, desired: int) -> None:

@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from functions.adapters._timefmt import require_aware
 from functions.domain.target import LoadMetric
+from functions.ports.metrics import MetricDatum, MetricSeries
 
 if TYPE_CHECKING:
     import pandas as pd
-    from mypy_boto3_cloudwatch.client import CloudWatchClient
-
-    from functions.adapters.memory import InMemoryCloudWatch
 
 #: GetMetricData accepts at most 500 queries per call.
 MAX_QUERIES_PER_CALL = 500
@@ -34,48 +31,15 @@ MAX_QUERIES_PER_CALL = 500
 MAX_DATUMS_PER_CALL = 1000
 
 
-@dataclass(frozen=True)
-class MetricSeries:
-    """One query's result: UTC timestamps ascending and their values; missing periods are absent.
+class CloudWatchCalls(Protocol):
+    """The calls the adapters make: a ``cloudwatch`` client, or :class:`functions.adapters.memory.InMemoryCloudWatch`.
 
-    ``complete`` is False when CloudWatch reported an error status (``InternalError``, ``Forbidden``)
-    for the query; ``messages`` then says why.
+    Typed loosely so that this module need not import the twin (which imports it).
     """
 
-    timestamps: tuple[datetime, ...] = ()
-    values: tuple[float, ...] = ()
-    complete: bool = True
-    messages: tuple[str, ...] = ()
+    def get_metric_data(self, *args: Any, **kwargs: Any) -> Any: ...
 
-    def __len__(self) -> int:
-        return len(self.timestamps)
-
-
-class MetricsSource(Protocol):
-    def fetch(self, metrics: Mapping[str, LoadMetric], *, start: datetime, end: datetime) -> dict[str, MetricSeries]:
-        """Series of each metric over ``[start, end)``, keyed like ``metrics`` (usually by target id).
-
-        ``start`` is rounded down to the whole minute, as CloudWatch does; pass period-aligned times
-        so that buckets line up with the period.
-        """
-        ...
-
-
-@dataclass(frozen=True)
-class MetricDatum:
-    """One value of a custom metric (forecast accuracy and the like)."""
-
-    name: str
-    value: float
-    timestamp: datetime
-    dimensions: Mapping[str, str] = field(default_factory=dict)
-    unit: str = "None"
-
-
-class MetricsPublisher(Protocol):
-    def publish(self, namespace: str, data: Sequence[MetricDatum]) -> int:
-        """Put ``data`` in batches; returns the number of calls made."""
-        ...
+    def put_metric_data(self, *args: Any, **kwargs: Any) -> Any: ...
 
 
 def metric_query(query_id: str, metric: LoadMetric) -> dict[str, Any]:
@@ -98,9 +62,9 @@ def metric_query(query_id: str, metric: LoadMetric) -> dict[str, Any]:
 
 
 class CloudWatchMetricsSource:
-    """:class:`MetricsSource` over an injected ``cloudwatch`` client (or its in-memory twin)."""
+    """:class:`functions.ports.metrics.MetricsSource` over an injected ``cloudwatch`` client (or its twin)."""
 
-    def __init__(self, client: CloudWatchClient | InMemoryCloudWatch, *, max_datapoints: int | None = None) -> None:
+    def __init__(self, client: CloudWatchCalls, *, max_datapoints: int | None = None) -> None:
         """``max_datapoints`` caps points per response (``MaxDatapoints``); CloudWatch paginates beyond."""
         self._client = client
         self._max_datapoints = max_datapoints
@@ -157,9 +121,9 @@ class CloudWatchMetricsSource:
 
 
 class CloudWatchMetricsPublisher:
-    """:class:`MetricsPublisher` over an injected ``cloudwatch`` client (or its in-memory twin)."""
+    """:class:`functions.ports.metrics.MetricsPublisher` over an injected ``cloudwatch`` client (or its twin)."""
 
-    def __init__(self, client: CloudWatchClient | InMemoryCloudWatch, *, batch_size: int = MAX_DATUMS_PER_CALL) -> None:
+    def __init__(self, client: CloudWatchCalls, *, batch_size: int = MAX_DATUMS_PER_CALL) -> None:
         if not 1 <= batch_size <= MAX_DATUMS_PER_CALL:
             raise ValueError(f"batch_size: must lie in [1, {MAX_DATUMS_PER_CALL}]")
         self._client = client

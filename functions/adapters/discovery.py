@@ -27,30 +27,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 
 from events.errors import describe
 from functions.domain.target import ScalingTarget
+from functions.ports.discovery import Discovered
 
 TAG_PREFIX = "forescale:"
 ENABLED_TAG = "forescale:enabled"
 #: Tags that say how to discover, not what to configure.
 _CONTROL_TAGS = frozenset({ENABLED_TAG})
-
-
-@dataclass(frozen=True)
-class Discovered:
-    """Targets built from tagged resources, and the resources that could not be used (with why)."""
-
-    targets: list[ScalingTarget] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-
-class TargetDiscovery(Protocol):
-    def discover(self) -> Discovered: ...
 
 
 def parse_tag_filter(text: str) -> tuple[str, str]:

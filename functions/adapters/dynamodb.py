@@ -1,7 +1,8 @@
 """DynamoDB state store: targets' state, latest forecasts, decisions, business events, models, kill switch.
 
 One adapter (:class:`DynamoStateStore`, low-level ``dynamodb`` client injected) implements every port
-below; :class:`functions.adapters.memory.InMemoryStateStore` is its twin. Both pass
+of :mod:`functions.ports.state` (records in :mod:`functions.ports.records`);
+:class:`functions.adapters.memory.InMemoryStateStore` is its twin. Both pass
 ``tests/contract/test_state_store_contract.py`` (twin, moto's server, DynamoDB Local).
 
 Item layouts (tables from :mod:`functions.adapters.tables`, keys ``pk``/``sk``, times as fixed-width
@@ -40,7 +41,7 @@ import json
 import math
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -49,366 +50,39 @@ from botocore.exceptions import ClientError
 from events.contracts import MAX_EVENT_DAYS, BusinessEvent, ScalingDecided, ScalingExecuted, ScalingFailed
 from functions.adapters import tables
 from functions.adapters._timefmt import epoch_seconds, iso, parse_iso, require_aware
-from functions.adapters.errors import AlreadyExistsError, ConflictError, NotFoundError
+from functions.ports.errors import AlreadyExistsError, ConflictError, NotFoundError
+from functions.ports.records import (
+    ALL_TARGETS,
+    Champion,
+    EventEffect,
+    KillSwitch,
+    LearnedCapacity,
+    ModelVersion,
+    RejectedBusinessEvent,
+    ScalingAction,
+    StoredBusinessEvent,
+    StoredForecast,
+    TargetState,
+)
+
+# The ports this store implements, importable from here as before (tests); product code imports functions.ports.
+from functions.ports.state import (  # noqa: F401
+    BusinessEventStore,
+    CapacityStore,
+    DecisionLog,
+    ForecastStore,
+    KillSwitchStore,
+    LeaseStore,
+    ModelRegistry,
+    StateStore,
+    TargetStateStore,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from models.api import ForecastPath
-
 #: Business events and rejected events stay this long after their end (then DynamoDB's TTL drops them).
 DEFAULT_EVENT_RETENTION = timedelta(days=90)
-ALL_TARGETS = "*"
-ScalingAction = ScalingExecuted | ScalingFailed
-
-
-# --------------------------------------------------------------------------- records
-
-
-@dataclass(frozen=True)
-class TargetState:
-    """What the decider and executor remember about one target between rounds.
-
-    ``version`` is the optimistic-concurrency token: 0 means never stored. Write back the state you
-    read (changed with :func:`dataclasses.replace`); the store raises :class:`ConflictError` if
-    another writer stored a newer version in between, and returns the state with the new version.
-    """
-
-    target_id: str
-    sequence: int = 0
-    last_desired: int | None = None
-    last_safe_capacity: int | None = None
-    last_scale_out_at: datetime | None = None
-    last_scale_in_at: datetime | None = None
-    last_decision_id: str | None = None
-    updated_at: datetime | None = None
-    version: int = 0
-    #: the decider: since when its plan has stayed below the current capacity (scale-in stabilisation)
-    plan_lower_since: datetime | None = None
-    #: the executor: sequence of the newest decision it handled (older decisions are ignored)
-    executed_sequence: int = 0
-    #: the decider: why its newest decision was reactive (None: it was on the forecast)
-    reactive_why: str | None = None
-    #: the decider: the forecast it decided on last (a summary of the same forecast is a round between decisions)
-    decided_forecast_id: str | None = None
-    #: the decider's target tracking: consecutive datapoints above / below its set-point, and the newest one fed
-    tracking_above: int = 0
-    tracking_below: int = 0
-    tracking_fed_at: datetime | None = None
-    #: the decider's SLO budget controller (:class:`functions.domain.slo_budget.BudgetState`): log of the margin,
-    #: decayed minutes observed and under-provisioned, the newest datapoint observed, and the ``auto``
-    #: reference (target tracking's under-provisioned share, percent) with when it was computed
-    budget_level: float = 0.0
-    budget_minutes: float = 0.0
-    budget_under_minutes: float = 0.0
-    budget_under_run_minutes: float = 0.0
-    budget_observed_at: datetime | None = None
-    budget_reference_pct: float | None = None
-    budget_reference_at: datetime | None = None
-    #: the alarm responder raised capacity since the decider's newest decision (until the next one the
-    #: capacity is the alarm's, not the forecast's: the SLO budget's margin does not move on those minutes)
-    alarm_governs: bool = False
-
-
-@dataclass(frozen=True)
-class StoredForecast:
-    """The latest forecast of one target: quantile paths on timestamps (UTC), or why there is none."""
-
-    target_id: str
-    forecast_id: str
-    issued_at: datetime
-    model_version: str
-    confidence: float
-    ds: tuple[datetime, ...] = ()
-    p50: tuple[float, ...] = ()
-    p90: tuple[float, ...] = ()
-    p99: tuple[float, ...] = ()
-    history_end: datetime | None = None
-    no_forecast_reason: str | None = None
-
-    def __post_init__(self) -> None:
-        require_aware(self.issued_at, "issued_at")
-        for name in ("p50", "p90", "p99"):
-            values = getattr(self, name)
-            if len(values) != len(self.ds):
-                raise ValueError(f"{name}: has {len(values)} values for {len(self.ds)} timestamps")
-            if not all(math.isfinite(v) for v in values):
-                raise ValueError(f"{name}: values must be finite")
-        for stamp in self.ds:
-            require_aware(stamp, "ds")
-
-    @classmethod
-    def from_path(
-        cls,
-        path: ForecastPath,
-        *,
-        forecast_id: str,
-        model_version: str,
-        history_end: datetime | None = None,
-    ) -> StoredForecast:
-        """Build from a :class:`models.api.ForecastPath` (its tz-naive ``ds`` are UTC)."""
-        stamps = tuple(
-            (ts.tz_localize(UTC) if ts.tzinfo is None else ts.tz_convert(UTC)).to_pydatetime() for ts in path.ds
-        )
-        return cls(
-            target_id=path.unique_id,
-            forecast_id=forecast_id,
-            issued_at=require_aware(path.issued_at, "issued_at"),
-            model_version=model_version,
-            confidence=float(path.confidence),
-            ds=stamps,
-            p50=tuple(float(v) for v in path.p50),
-            p90=tuple(float(v) for v in path.p90),
-            p99=tuple(float(v) for v in path.p99),
-            history_end=history_end,
-        )
-
-    def to_path(self) -> ForecastPath:
-        """The :class:`models.api.ForecastPath` (tz-naive UTC ``ds``, Nixtla convention)."""
-        import numpy as np
-        import pandas as pd
-
-        from models.api import ForecastPath
-
-        if self.no_forecast_reason is not None:
-            raise ValueError(
-                f"no_forecast_reason: forecast {self.forecast_id!r} has no path ({self.no_forecast_reason})"
-            )
-        return ForecastPath(
-            unique_id=self.target_id,
-            issued_at=self.issued_at,
-            ds=pd.DatetimeIndex([stamp.replace(tzinfo=None) for stamp in self.ds]),
-            p50=np.asarray(self.p50, dtype=float),
-            p90=np.asarray(self.p90, dtype=float),
-            p99=np.asarray(self.p99, dtype=float),
-            confidence=self.confidence,
-            model=self.model_version,
-        )
-
-
-@dataclass(frozen=True)
-class StoredBusinessEvent:
-    """An accepted business event as stored for one affected target."""
-
-    event_id: str
-    target_id: str
-    event: BusinessEvent
-    received_at: datetime
-    expires_at: datetime
-
-
-@dataclass(frozen=True)
-class RejectedBusinessEvent:
-    """A business event that failed validation, kept with its errors so that nothing is lost."""
-
-    event_id: str
-    received_at: datetime
-    payload: str
-    errors: tuple[str, ...]
-    expires_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class EventEffect:
-    """The uplift learned for one event type on one target (``target_id='*'``: all targets)."""
-
-    event_type: str
-    target_id: str
-    multiplier: float
-    samples: int
-    updated_at: datetime
-    extra: Mapping[str, float] = field(default_factory=dict)
-    version: int = 0
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    """One trained model of a target: where its artifacts are and how it scored in backtests."""
-
-    target_id: str
-    version: str
-    created_at: datetime
-    artifact_uri: str
-    scores: Mapping[str, float] = field(default_factory=dict)
-    info: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Champion:
-    """The model version a target's forecasts currently use."""
-
-    target_id: str
-    version: str
-    promoted_at: datetime
-    previous_version: str | None = None
-
-
-@dataclass(frozen=True)
-class KillSwitch:
-    """Operator stop: when engaged, forescale changes no capacity (globally, or for one target)."""
-
-    target_id: str | None
-    engaged: bool
-    reason: str
-    changed_by: str
-    changed_at: datetime
-
-
-@dataclass(frozen=True)
-class LearnedCapacity:
-    """``capacity_per_instance`` learned by the trainer for a target that says ``learn``.
-
-    ``capacity_per_instance`` is None while it cannot be learned yet; ``reason`` then says why and
-    ``samples`` counts the usable points the trainer had.
-    """
-
-    target_id: str
-    capacity_per_instance: float | None
-    samples: int
-    r2: float
-    outliers: int
-    learned_at: datetime
-    method: str = "huber-through-origin"
-    reason: str | None = None
-    version: int = 0
-
-
-# --------------------------------------------------------------------------- ports
-
-
-class TargetStateStore(Protocol):
-    def get_target_state(self, target_id: str) -> TargetState:
-        """The stored state, or a fresh ``TargetState(target_id)`` (version 0) when none is stored."""
-        ...
-
-    def put_target_state(self, state: TargetState) -> TargetState:
-        """Store ``state`` if nobody stored another version since it was read; returns it with the new version.
-
-        Raises :class:`ConflictError` when another writer won.
-        """
-        ...
-
-
-class CapacityStore(Protocol):
-    def get_learned_capacity(self, target_id: str) -> LearnedCapacity | None: ...
-
-    def put_learned_capacity(self, learned: LearnedCapacity) -> LearnedCapacity:
-        """Store (optimistic ``version``, ConflictError when another writer won); returns the new version."""
-        ...
-
-
-class ForecastStore(Protocol):
-    def put_forecast(self, forecast: StoredForecast) -> bool:
-        """Store as the target's latest forecast; False (nothing stored) when a newer one is already there."""
-        ...
-
-    def latest_forecast(self, target_id: str) -> StoredForecast | None: ...
-
-
-class DecisionLog(Protocol):
-    def record_decision(self, decision: ScalingDecided) -> None:
-        """Append to the audit table; same decision again is a no-op, different content raises AlreadyExistsError."""
-        ...
-
-    def decisions(self, target_id: str, start: datetime, end: datetime) -> list[ScalingDecided]:
-        """Decisions with ``start <= decided_at < end``, oldest first."""
-        ...
-
-    def recorded_decision(self, target_id: str, decided_at: datetime, decision_id: str) -> ScalingDecided | None:
-        """The decision recorded under this key (one read), or None: what the executor checks an event against."""
-        ...
-
-    def record_action(self, action: ScalingAction) -> None:
-        """Append an executor outcome (``ScalingExecuted`` or ``ScalingFailed``), immutable like decisions."""
-        ...
-
-    def actions(self, target_id: str, start: datetime, end: datetime) -> list[ScalingAction]: ...
-
-
-class BusinessEventStore(Protocol):
-    def put_business_event(
-        self, event_id: str, event: BusinessEvent, target_ids: Sequence[str], *, received_at: datetime
-    ) -> list[StoredBusinessEvent]:
-        """Store an accepted event once per affected target (TTL = end + retention)."""
-        ...
-
-    def business_events(self, target_id: str, start: datetime, end: datetime) -> list[StoredBusinessEvent]:
-        """Events of ``target_id`` whose window overlaps ``[start, end)``, by start."""
-        ...
-
-    def active_business_events(self, target_id: str, at: datetime) -> list[StoredBusinessEvent]:
-        """Events of ``target_id`` with ``start <= at < end``."""
-        ...
-
-    def put_rejected_event(self, rejected: RejectedBusinessEvent) -> RejectedBusinessEvent:
-        """Keep a refused event with its errors (TTL = received + retention); returns it with ``expires_at``."""
-        ...
-
-    def rejected_events(self, start: datetime, end: datetime) -> list[RejectedBusinessEvent]:
-        """Refused events received in ``[start, end)``, oldest first."""
-        ...
-
-    def put_event_effect(self, effect: EventEffect) -> EventEffect:
-        """Store a learned effect (optimistic ``version`` like :class:`TargetState`)."""
-        ...
-
-    def event_effect(self, event_type: str, target_id: str = ALL_TARGETS) -> EventEffect | None: ...
-
-
-class ModelRegistry(Protocol):
-    def register_model(self, model: ModelVersion) -> None:
-        """Add a version (immutable; same record again is a no-op)."""
-        ...
-
-    def model_version(self, target_id: str, version: str) -> ModelVersion | None: ...
-
-    def model_versions(self, target_id: str) -> list[ModelVersion]:
-        """Every registered version of the target, oldest first."""
-        ...
-
-    def champion(self, target_id: str) -> Champion | None: ...
-
-    def promote(self, target_id: str, version: str, *, expected_current: str | None, at: datetime) -> Champion:
-        """Make ``version`` the champion if the champion is still ``expected_current`` (None: no champion yet).
-
-        Raises :class:`NotFoundError` for an unregistered version, :class:`ConflictError` if the
-        champion changed meanwhile.
-        """
-        ...
-
-
-class LeaseStore(Protocol):
-    def acquire_lease(self, target_id: str, owner: str, *, now: datetime, seconds: int) -> bool:
-        """Take the target's lease until ``now + seconds`` if it is free or expired; False when another holds it."""
-        ...
-
-    def release_lease(self, target_id: str, owner: str) -> None:
-        """Give the lease back now (a no-op when ``owner`` no longer holds it)."""
-        ...
-
-
-class KillSwitchStore(Protocol):
-    def set_kill_switch(self, switch: KillSwitch) -> None:
-        """Engage or release the global switch (``target_id=None``) or one target's."""
-        ...
-
-    def kill_switch(self, target_id: str) -> KillSwitch | None:
-        """The engaged switch that stops ``target_id`` (global first), or None."""
-        ...
-
-
-class StateStore(
-    TargetStateStore,
-    CapacityStore,
-    ForecastStore,
-    DecisionLog,
-    BusinessEventStore,
-    ModelRegistry,
-    KillSwitchStore,
-    LeaseStore,
-    Protocol,
-):
-    """Everything the handlers keep in DynamoDB."""
 
 
 # --------------------------------------------------------------------------- table names

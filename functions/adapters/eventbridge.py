@@ -18,18 +18,13 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
 from events.base import BusEvent, to_put_events_entry
-from functions.adapters.errors import AdapterError
-
-if TYPE_CHECKING:
-    from mypy_boto3_events.client import EventBridgeClient
-
-    from functions.adapters.memory import InMemoryEventBus
+from functions.ports.bus import FailedEntry, PublishError
+from functions.ports.errors import AdapterError
 
 MAX_ENTRIES_PER_CALL = 10
 MAX_REQUEST_BYTES = 256 * 1024
@@ -47,36 +42,13 @@ PERMANENT_ERROR_CODES = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class FailedEntry:
-    """An event that could not be published, and why."""
+class PutEventsCall(Protocol):
+    """The call the publisher makes: an ``events`` client, or :class:`functions.adapters.memory.InMemoryEventBus`.
 
-    index: int
-    source: str
-    detail_type: str
-    error_code: str
-    error_message: str
-    attempts: int
+    Typed loosely so that this module need not import the twin (which imports it).
+    """
 
-
-class PublishError(AdapterError):
-    """Some events were not published after the allowed retries (or failed permanently)."""
-
-    def __init__(self, failures: Sequence[FailedEntry], published_ids: dict[int, str]) -> None:
-        self.failures = list(failures)
-        self.published_ids = dict(published_ids)
-        lines = "; ".join(
-            f"events[{f.index}] {f.detail_type} from {f.source}: {f.error_code} {f.error_message} "
-            f"(after {f.attempts} attempt{'s' if f.attempts != 1 else ''})"
-            for f in self.failures
-        )
-        super().__init__(f"{len(self.failures)} event(s) not published, {len(self.published_ids)} published: {lines}")
-
-
-class EventPublisher(Protocol):
-    def publish(self, events: Sequence[BusEvent]) -> list[str]:
-        """Publish ``events``; returns their EventBridge event ids in order. Raises :class:`PublishError`."""
-        ...
+    def put_events(self, *args: Any, **kwargs: Any) -> Any: ...
 
 
 def entry_size(entry: dict[str, Any]) -> int:
@@ -106,11 +78,11 @@ def batches(entries: Sequence[dict[str, Any]], indices: Sequence[int]) -> list[l
 
 
 class EventBridgePublisher:
-    """:class:`EventPublisher` over an injected ``events`` client (or :class:`InMemoryEventBus`)."""
+    """:class:`functions.ports.bus.EventPublisher` over an injected ``events`` client (or its in-memory twin)."""
 
     def __init__(
         self,
-        client: EventBridgeClient | InMemoryEventBus,
+        client: PutEventsCall,
         *,
         bus_name: str,
         max_attempts: int = 5,

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 #: Lambda refuses asynchronous payloads over 256 KiB (1 MiB since 2025; we keep the old bound).
 MAX_ASYNC_PAYLOAD_BYTES = 256 * 1024
 
 
-class Invoker(Protocol):
-    def invoke_async(self, function: str, payload: Mapping[str, Any]) -> None:
-        """Queue one asynchronous invocation of ``function`` (name or ARN) with ``payload``."""
-        ...
-
-
 class LambdaInvoker:
-    """:class:`Invoker` over an injected ``lambda`` client (``InvocationType="Event"``)."""
+    """:class:`functions.ports.invoke.Invoker` over an injected ``lambda`` client (``InvocationType="Event"``)."""
 
     def __init__(self, client: Any) -> None:
         self._client = client

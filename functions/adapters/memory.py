@@ -33,7 +33,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from events.base import BusEvent, E, parse_envelope
-from functions.adapters.capacity import CapacityError, CapacitySnapshot, check_bounds, check_desired
+from functions.adapters.capacity import check_bounds, check_desired
 from functions.adapters.cloudwatch import MAX_DATUMS_PER_CALL, MAX_QUERIES_PER_CALL
 from functions.adapters.dynamodb import (
     DEFAULT_EVENT_RETENTION,
@@ -44,12 +44,15 @@ from functions.adapters.dynamodb import (
     from_item,
     to_item,
 )
-from functions.adapters.errors import ConflictError, NotFoundError
 from functions.adapters.eventbridge import MAX_ENTRIES_PER_CALL, EventBridgePublisher
-from functions.adapters.s3 import ObjectExistsError, S3Store
-from functions.adapters.tracker_records import StoredRecord, tracker_key
+from functions.adapters.s3 import S3Store
+from functions.adapters.tracker_records import tracker_key
 from functions.domain.clock import Clock, SystemClock
 from functions.domain.target import ScalingTarget
+from functions.ports.archive import ObjectExistsError
+from functions.ports.capacity import CapacityError, CapacitySnapshot
+from functions.ports.errors import ConflictError, NotFoundError
+from functions.ports.tracker import StoredRecord
 
 _QUERY_ID = re.compile(r"^[a-z][a-zA-Z0-9_]*$")
 _PERCENTILE = re.compile(r"^p(\d{1,2}(\.\d{1,2})?)$")
@@ -229,7 +232,7 @@ class InMemoryCloudWatch:
 
 
 class InMemoryObjects:
-    """:class:`functions.adapters.s3.ObjectStore` in a dict; refuses to overwrite, like ``IfNoneMatch='*'``."""
+    """:class:`functions.ports.archive.ObjectStore` in a dict; refuses to overwrite, like ``IfNoneMatch='*'``."""
 
     def __init__(self, bucket: str = "forescale-memory") -> None:
         self.bucket = bucket
@@ -265,7 +268,7 @@ class InMemoryS3Store(S3Store):
 
 
 class InMemoryTrackerRecords:
-    """:class:`functions.adapters.tracker_records.TrackerRecords` in a dict, versions being S3's ETags (MD5)."""
+    """:class:`functions.ports.tracker.TrackerRecords` in a dict, versions being S3's ETags (MD5)."""
 
     def __init__(self) -> None:
         self._records: dict[str, StoredRecord] = {}

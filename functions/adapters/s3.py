@@ -32,13 +32,14 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from botocore.exceptions import ClientError
 
 from functions.adapters._timefmt import require_aware
-from functions.adapters.errors import AlreadyExistsError, NotFoundError
+from functions.ports.archive import ObjectExistsError, ObjectStore
+from functions.ports.errors import NotFoundError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,36 +54,11 @@ METADATA_FILE = "metadata.json"
 DEFAULT_AUDIT_RETENTION_DAYS = 365
 
 
-class ObjectExistsError(AlreadyExistsError):
-    """The key already holds a different object; objects are never overwritten."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__("object", key)
-
-
 # --------------------------------------------------------------------------- object level
 
 
-class ObjectStore(Protocol):
-    """The few object operations the store needs (S3, or in memory)."""
-
-    def put_new(self, key: str, body: bytes, *, content_type: str = "application/octet-stream") -> None:
-        """Create ``key``; raises :class:`ObjectExistsError` if it exists (whatever its content)."""
-        ...
-
-    def get(self, key: str) -> bytes:
-        """The object's bytes; raises :class:`NotFoundError`."""
-        ...
-
-    def list_keys(self, prefix: str, *, start_after: str = "") -> Iterator[str]:
-        """Keys under ``prefix`` in lexicographic order, after ``start_after``."""
-        ...
-
-    def uri(self, key: str) -> str: ...
-
-
 class S3Objects:
-    """:class:`ObjectStore` on one S3 bucket through an injected ``s3`` client."""
+    """:class:`functions.ports.archive.ObjectStore` on one S3 bucket through an injected ``s3`` client."""
 
     def __init__(self, client: S3Client, bucket: str) -> None:
         self._client = client
@@ -129,45 +105,6 @@ def put_once(objects: ObjectStore, key: str, body: bytes, *, content_type: str =
             raise
         return False
     return True
-
-
-# --------------------------------------------------------------------------- port
-
-
-class Archive(Protocol):
-    """Metric history, audit trail and model artifacts (the S3 buckets of forescale)."""
-
-    def write_history(self, target_id: str, frame: pd.DataFrame, *, part_id: str) -> list[str]:
-        """Store ``frame`` (``ds``, ``y``) as one new part per UTC day it covers; returns the keys."""
-        ...
-
-    def read_history(self, target_id: str, start: datetime, end: datetime) -> pd.DataFrame:
-        """Long frame ``unique_id, ds, y`` with ``start <= ds < end``, ascending, one row per ``ds``."""
-        ...
-
-    def compact_day(self, target_id: str, day: date) -> str | None:
-        """Merge the day's parts into a new compaction; returns its key, or None when nothing is new."""
-        ...
-
-    def write_audit(self, target_id: str, record_id: str, at: datetime, rows: Sequence[Mapping[str, Any]]) -> str:
-        """Store audit rows (scalars; nested values become JSON text) as one object; returns its key."""
-        ...
-
-    def read_audit(self, target_id: str, start: datetime, end: datetime) -> pd.DataFrame:
-        """Audit rows with ``start <= recorded_at < end`` (columns: the rows' + target_id, record_id, recorded_at)."""
-        ...
-
-    def upload_model(self, target_id: str, version: str, directory: Path, metadata: Mapping[str, Any]) -> str:
-        """Upload every file under ``directory`` then ``metadata.json``; returns the version's ``s3://`` prefix."""
-        ...
-
-    def download_model(self, target_id: str, version: str, directory: Path) -> dict[str, Any]:
-        """Download a version's files into ``directory`` (checking sizes and sha256); returns its metadata."""
-        ...
-
-    def model_metadata(self, target_id: str, version: str) -> dict[str, Any]:
-        """The ``metadata.json`` of a version; raises :class:`NotFoundError` when absent."""
-        ...
 
 
 # --------------------------------------------------------------------------- keys

@@ -2,14 +2,14 @@
 
 Key (``<id>`` percent-encoded as in :mod:`functions.adapters.s3`)::
 
-    tracker/target=<id>/record.bin      the record's bytes (functions.adapters.tracker_codec)
+    tracker/target=<id>/record.bin      the record's bytes (functions.ports.tracker_codec)
 
 Why S3 and not the State table: a default target's record is about 140 KB and is rewritten every
 decision (every 5 minutes). In DynamoDB that is ~140 write units per write, about 1.2 million per
 target and month (≈ $0.77 on demand at $0.625 per million); as an S3 object it is one PUT and one GET
 per decision, 8,640 of each a month (≈ $0.05 with storage), with no 400 KB item limit to split around.
 
-Concurrency: :meth:`TrackerRecords.put` names the version it read: the object's ETag (S3's
+Concurrency: :meth:`functions.ports.tracker.TrackerRecords.put` names the version it read: the object's ETag (S3's
 ``PutObject`` with ``IfMatch``), or None for "there was none" (``IfNoneMatch='*'``). When another
 writer got there first S3 answers 412 (or 409 for a write in flight, 404 when the object went away),
 and the adapter raises :class:`ConflictError`; the decider then drops its one window of additions,
@@ -23,12 +23,15 @@ adapter asks a one-key listing whether the object exists (None when it does not,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from functions.adapters.errors import ConflictError
 from functions.adapters.s3 import encode_id
+from functions.ports.errors import ConflictError
+
+# TrackerRecords stays importable from here (tests); product code imports it from functions.ports.tracker.
+from functions.ports.tracker import StoredRecord, TrackerRecords  # noqa: F401
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -40,28 +43,6 @@ _LOST_RACE = ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey")
 
 def tracker_key(target_id: str) -> str:
     return f"tracker/target={encode_id(target_id)}/{RECORD_FILE}"
-
-
-class StoredRecord(NamedTuple):
-    """A record's bytes and the version token a replacement must name (the object's ETag)."""
-
-    body: bytes
-    version: str
-
-
-class TrackerRecords(Protocol):
-    """The decider's forecast records, one per target (S3, or in memory)."""
-
-    def get(self, target_id: str) -> StoredRecord | None:
-        """The stored record and its version, None when there is none."""
-        ...
-
-    def put(self, target_id: str, body: bytes, expected_version: str | None) -> str:
-        """Replace the record if it is still ``expected_version`` (None: if there is none); the new version.
-
-        Raises :class:`ConflictError` when another writer stored (or removed) it since.
-        """
-        ...
 
 
 class S3TrackerRecords:

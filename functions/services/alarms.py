@@ -24,14 +24,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from events.contracts import ScalingDecided
-from functions.adapters.capacity import CapacityApi, CapacityError
-from functions.adapters.dynamodb import StateStore
-from functions.adapters.errors import ConflictError
-from functions.adapters.eventbridge import EventPublisher
-from functions.adapters.s3 import Archive
 from functions.domain.clock import Clock, IdSource
 from functions.domain.reactive import alarm_scale_out
 from functions.domain.target import ScalingTarget
+from functions.ports.archive import Archive
+from functions.ports.bus import EventPublisher
+from functions.ports.capacity import CapacityApi, CapacityError
+from functions.ports.errors import ConflictError
+from functions.ports.state import StateStore
 from functions.services.common import Retrier, decision_validity
 from functions.services.targets import TargetCatalog
 

@@ -32,14 +32,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from events.base import EventId, TargetId
 from events.contracts import MAX_LOAD, CollectedTarget, MetricsCollected
-from functions.adapters.capacity import CapacityApi, CapacityError, CapacitySnapshot
-from functions.adapters.cloudwatch import MetricSeries, MetricsSource
-from functions.adapters.eventbridge import EventPublisher
-from functions.adapters.invoke import Invoker
-from functions.adapters.s3 import Archive
 from functions.domain.capacity_model import busy_series_id, utilization_metric
 from functions.domain.clock import Clock, IdSource
 from functions.domain.target import ScalingTarget
+from functions.ports.archive import Archive
+from functions.ports.bus import EventPublisher
+from functions.ports.capacity import CapacityApi, CapacityError, CapacitySnapshot
+from functions.ports.invoke import Invoker
+from functions.ports.metrics import MetricSeries, MetricsSource
 from functions.services.common import UTILIZATION, MetricSink, NullSink, floor_time
 from functions.services.targets import TargetCatalog
 

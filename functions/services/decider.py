@@ -61,13 +61,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from events.contracts import ForecastReady, ForecastSummary, ScalingDecided
-from functions.adapters import tracker_codec
-from functions.adapters.dynamodb import StateStore
-from functions.adapters.dynamodb import TargetState as StoredTargetState
-from functions.adapters.errors import ConflictError
-from functions.adapters.eventbridge import EventPublisher
-from functions.adapters.s3 import Archive
-from functions.adapters.tracker_records import TrackerRecords
 from functions.domain.calibration import ForecastCalibration, ForecastTracker
 from functions.domain.capacity_model import MIN_SAMPLES, CapacityEstimate, capacity_of, instances_for, resolve_capacity
 from functions.domain.clock import Clock, IdSource
@@ -89,6 +82,13 @@ from functions.domain.decision import (
 from functions.domain.reactive import AlarmState, target_tracking_step
 from functions.domain.slo_budget import BudgetState, budget_clause, budget_pct, observe, with_reference
 from functions.domain.target import ScalingTarget
+from functions.ports import tracker_codec
+from functions.ports.archive import Archive
+from functions.ports.bus import EventPublisher
+from functions.ports.errors import ConflictError
+from functions.ports.records import TargetState as StoredTargetState
+from functions.ports.state import StateStore
+from functions.ports.tracker import TrackerRecords
 from functions.services.common import (
     DECIDED_CAPACITY,
     FORECAST_AGE,

@@ -52,13 +52,13 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from events.contracts import ScalingDecided, ScalingExecuted, ScalingFailed
-from functions.adapters.capacity import CapacityApi, CapacityError, CapacitySnapshot
-from functions.adapters.dynamodb import StateStore
-from functions.adapters.errors import ConflictError
-from functions.adapters.eventbridge import EventPublisher
-from functions.adapters.s3 import Archive
 from functions.domain.clock import Clock
 from functions.domain.target import ScalingTarget
+from functions.ports.archive import Archive
+from functions.ports.bus import EventPublisher
+from functions.ports.capacity import CapacityApi, CapacityError, CapacitySnapshot
+from functions.ports.errors import ConflictError
+from functions.ports.state import StateStore
 from functions.services.common import SCALING_FAILURES, Backoff, MetricSink, NullSink, Retrier
 from functions.services.targets import TargetCatalog
 

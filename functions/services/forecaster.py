@@ -33,11 +33,12 @@ from events.contracts import (
     ForecastSummary,
     MetricsCollected,
 )
-from functions.adapters.dynamodb import StateStore, StoredBusinessEvent, StoredForecast
-from functions.adapters.eventbridge import EventPublisher
-from functions.adapters.s3 import Archive
 from functions.domain.clock import Clock, IdSource
 from functions.domain.target import ScalingTarget
+from functions.ports.archive import Archive
+from functions.ports.bus import EventPublisher
+from functions.ports.records import StoredBusinessEvent, StoredForecast
+from functions.ports.state import StateStore
 from functions.services.common import (
     FORECAST_ERROR,
     FORECAST_P50,

@@ -25,9 +25,10 @@ from pydantic import ValidationError
 
 from events.contracts import MAX_EVENT_AGE_DAYS, MAX_EVENT_DAYS, BusinessEvent
 from events.errors import ContractError, RejectedEventError
-from functions.adapters.dynamodb import BusinessEventStore, RejectedBusinessEvent, StoredBusinessEvent
 from functions.domain.clock import Clock
 from functions.domain.target import ScalingTarget
+from functions.ports.records import RejectedBusinessEvent, StoredBusinessEvent
+from functions.ports.state import BusinessEventStore
 from functions.services.targets import TargetCatalog
 
 MAX_PAYLOAD_CHARS = 64 * 1024

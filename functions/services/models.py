@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from functions.adapters.dynamodb import BusinessEventStore, ModelRegistry, ModelVersion
-from functions.adapters.errors import NotFoundError
-from functions.adapters.s3 import Archive
+from functions.ports.archive import Archive
+from functions.ports.errors import NotFoundError
+from functions.ports.records import ModelVersion
+from functions.ports.state import BusinessEventStore, ModelRegistry
 
 if TYPE_CHECKING:
     from models.config import ForecastConfig

@@ -17,10 +17,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from events.contracts import BusinessEvent, ScalingDecided
-from functions.adapters.dynamodb import ScalingAction, StateStore
-from functions.adapters.eventbridge import EventPublisher
 from functions.domain.clock import Clock
 from functions.domain.target import ScalingTarget
+from functions.ports.bus import EventPublisher
+from functions.ports.records import ScalingAction
+from functions.ports.state import StateStore
 from functions.services.intake import affected_targets, timing_errors
 from functions.services.targets import TargetCatalog
 

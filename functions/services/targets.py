@@ -20,11 +20,11 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from functions.adapters.discovery import TargetDiscovery
-from functions.adapters.errors import NotFoundError
-from functions.adapters.s3 import ObjectStore
 from functions.domain.clock import Clock
 from functions.domain.target import ScalingTarget, parse_targets
+from functions.ports.archive import ObjectStore
+from functions.ports.discovery import TargetDiscovery
+from functions.ports.errors import NotFoundError
 
 #: 10,000 targets of ~600 bytes each fit; a larger object is refused before it is parsed.
 MAX_TARGETS_BYTES = 16 * 1024 * 1024

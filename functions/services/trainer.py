@@ -39,15 +39,16 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from events.base import TargetId
 from events.contracts import ModelScore, ModelTrained
-from functions.adapters.cloudwatch import MetricDatum, MetricsPublisher
-from functions.adapters.dynamodb import EventEffect, LearnedCapacity, ModelVersion, StateStore
-from functions.adapters.errors import ConflictError
-from functions.adapters.eventbridge import EventPublisher
-from functions.adapters.invoke import Invoker
-from functions.adapters.s3 import Archive
 from functions.domain.capacity_model import LEARN_DAYS, busy_series_id, learn_capacity_per_instance
 from functions.domain.clock import Clock
 from functions.domain.target import ScalingTarget
+from functions.ports.archive import Archive
+from functions.ports.bus import EventPublisher
+from functions.ports.errors import ConflictError
+from functions.ports.invoke import Invoker
+from functions.ports.metrics import MetricDatum, MetricsPublisher
+from functions.ports.records import EventEffect, LearnedCapacity, ModelVersion
+from functions.ports.state import StateStore
 from functions.services.common import FORECAST_MAPE, FORECAST_MASE, METRICS_NAMESPACE, floor_time, naive_utc
 from functions.services.forecaster import to_window
 from functions.services.models import ARTIFACT_ERRORS, ARTIFACT_KEY, ModelLoader, save_artifact

@@ -1,0 +1,77 @@
+"""Archive ports: objects that are never overwritten, and the store of history, audit trail and model artifacts.
+
+Implemented by :mod:`functions.adapters.s3` (S3, or in memory in the twin).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from functions.ports.errors import AlreadyExistsError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class ObjectExistsError(AlreadyExistsError):
+    """The key already holds a different object; objects are never overwritten."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__("object", key)
+
+
+class ObjectStore(Protocol):
+    """The few object operations the store needs (S3, or in memory)."""
+
+    def put_new(self, key: str, body: bytes, *, content_type: str = "application/octet-stream") -> None:
+        """Create ``key``; raises :class:`ObjectExistsError` if it exists (whatever its content)."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """The object's bytes; raises :class:`NotFoundError`."""
+        ...
+
+    def list_keys(self, prefix: str, *, start_after: str = "") -> Iterator[str]:
+        """Keys under ``prefix`` in lexicographic order, after ``start_after``."""
+        ...
+
+    def uri(self, key: str) -> str: ...
+
+
+class Archive(Protocol):
+    """Metric history, audit trail and model artifacts (the S3 buckets of forescale)."""
+
+    def write_history(self, target_id: str, frame: pd.DataFrame, *, part_id: str) -> list[str]:
+        """Store ``frame`` (``ds``, ``y``) as one new part per UTC day it covers; returns the keys."""
+        ...
+
+    def read_history(self, target_id: str, start: datetime, end: datetime) -> pd.DataFrame:
+        """Long frame ``unique_id, ds, y`` with ``start <= ds < end``, ascending, one row per ``ds``."""
+        ...
+
+    def compact_day(self, target_id: str, day: date) -> str | None:
+        """Merge the day's parts into a new compaction; returns its key, or None when nothing is new."""
+        ...
+
+    def write_audit(self, target_id: str, record_id: str, at: datetime, rows: Sequence[Mapping[str, Any]]) -> str:
+        """Store audit rows (scalars; nested values become JSON text) as one object; returns its key."""
+        ...
+
+    def read_audit(self, target_id: str, start: datetime, end: datetime) -> pd.DataFrame:
+        """Audit rows with ``start <= recorded_at < end`` (columns: the rows' + target_id, record_id, recorded_at)."""
+        ...
+
+    def upload_model(self, target_id: str, version: str, directory: Path, metadata: Mapping[str, Any]) -> str:
+        """Upload every file under ``directory`` then ``metadata.json``; returns the version's ``s3://`` prefix."""
+        ...
+
+    def download_model(self, target_id: str, version: str, directory: Path) -> dict[str, Any]:
+        """Download a version's files into ``directory`` (checking sizes and sha256); returns its metadata."""
+        ...
+
+    def model_metadata(self, target_id: str, version: str) -> dict[str, Any]:
+        """The ``metadata.json`` of a version; raises :class:`NotFoundError` when absent."""
+        ...
