@@ -1,0 +1,202 @@
+"""The functions of :data:`functions.catalog.FUNCTIONS`: layers, image context, role, log group,
+dead-letter queue, environment and the function itself.
+
+Every construct is created in the ``Forescale`` construct's scope with the id it has always had, so the
+logical ids (and the deployed resources) do not depend on which module builds them. What a function
+may reach is :mod:`infra_cdk.grants`; what invokes it is :mod:`infra_cdk.triggers`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Annotations, Duration, RemovalPolicy
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from functions.adapters.tables import ALL_TABLES
+from functions.catalog import FUNCTIONS, FunctionSpec
+from infra_cdk import staging, telemetry
+from infra_cdk.access import ENABLED_TAG_KEY, ENABLED_TAG_VALUE, SETTING_VARIABLES, TARGETS_KEY, FunctionAccess
+from infra_cdk.names import pascal
+from infra_cdk.policies import acknowledge
+from infra_cdk.storage import StorageRef
+from layers.budget import IMAGE_FUNCTIONS
+
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.ARM_64
+ML_LAYERS = frozenset({"statsforecast", "lightgbm"})
+
+
+@dataclass(frozen=True)
+class PipelineFunction:
+    """One function as created, with the role its grants go to and its dead-letter queue (asynchronous only)."""
+
+    function: lambda_.Function
+    role: iam.Role
+    dead_letter_queue: sqs.Queue | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FunctionSettings:
+    """The deployment values a function's environment carries (see :func:`environment`)."""
+
+    storage: StorageRef
+    forecast_stale_seconds: int
+    collect_every_seconds: int
+    slo_alarm_prefix: str
+    tag_discovery: bool
+
+
+def layers(scope: Construct, layers_dir: Path, require_layers: bool) -> dict[str, lambda_.ILayerVersion]:
+    """The layers of the zip functions (the image functions carry theirs inside the image)."""
+    built_layers: dict[str, lambda_.ILayerVersion] = {}
+    needed = sorted({layer for spec in FUNCTIONS if spec.name not in IMAGE_FUNCTIONS for layer in spec.layers})
+    for name in needed:
+        built = staging.built_layer_directory(layers_dir, name)
+        if built is None:
+            missing_build(scope, layers_dir / name / "python", require_layers)
+            built = staging.placeholder_layer_directory(name)
+        built_layers[name] = lambda_.LayerVersion(
+            scope,
+            f"{pascal(name)}Layer",
+            code=lambda_.Code.from_asset(str(built)),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description=f"forescale {name} dependencies",
+        )
+    return built_layers
+
+
+def image_context(scope: Construct, layers_dir: Path, require_layers: bool) -> Path:
+    """The forecasting image's build context, its ``code/`` refreshed (or a placeholder when not built)."""
+    built = staging.built_image_directory(layers_dir)
+    if built is None:
+        missing_build(scope, layers_dir / staging.IMAGE_DIR / "Dockerfile", require_layers)
+        return staging.placeholder_image_directory()
+    staging.refresh_image_code(built)
+    return built
+
+
+def missing_build(scope: Construct, path: Path, require_layers: bool) -> None:
+    """Fail synth for a deploy (``require_layers``), else warn that a placeholder stands in for ``path``."""
+    if require_layers:
+        raise ValueError(f"layers: {path} does not exist; build the layers and the image context before deploying")
+    Annotations.of(scope).add_warning_v2(
+        f"forescale:notBuilt:{path.parent.name}",
+        f"{path} is not built: synthesized with a placeholder; build it (layers/README.md) and set "
+        "context forescale:requireLayers=true before deploying",
+    )
+
+
+def pipeline_function(
+    scope: Construct,
+    spec: FunctionSpec,
+    access: FunctionAccess,
+    *,
+    settings: FunctionSettings,
+    code: lambda_.Code,
+    function_layers: dict[str, lambda_.ILayerVersion],
+    image_dir: Path,
+    log_retention: logs.RetentionDays,
+) -> PipelineFunction:
+    """Role, log group, dead-letter queue (asynchronous triggers) and the function; no grants yet."""
+    name = pascal(spec.name)
+    role = iam.Role(
+        scope,
+        f"{name}Role",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=f"forescale {spec.name}: {spec.purpose}"[:1000],
+        # the bus takes pipeline events only from roles under this path
+        path=settings.storage.function_role_path,
+    )
+    log_group = logs.LogGroup(scope, f"{name}Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
+    log_group.grant_write(role)
+    asynchronous = access.trigger != "url"
+    queue = None
+    if asynchronous:
+        queue = sqs.Queue(
+            scope,
+            f"{name}DeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            queue,
+            "AwsSolutions-SQS3",
+            f"This queue is itself the dead-letter queue of the {spec.name} function and its trigger.",
+        )
+
+    options: dict[str, Any] = {
+        "description": spec.purpose[:256],
+        "architecture": ARCHITECTURE,
+        "memory_size": spec.memory_mb,
+        "timeout": Duration.seconds(spec.timeout_seconds),
+        "role": role,
+        "log_group": log_group,
+        "tracing": lambda_.Tracing.ACTIVE,
+        "environment": environment(spec, access, settings),
+        "dead_letter_queue": queue,
+        "retry_attempts": 2 if asynchronous else None,
+        "max_event_age": Duration.minutes(access.max_event_age_minutes) if asynchronous else None,
+    }
+    function: lambda_.Function
+    if spec.name in IMAGE_FUNCTIONS:
+        # One image for the forecasting functions; each picks its handler through the image command.
+        image = lambda_.DockerImageCode.from_image_asset(
+            str(image_dir), platform=ecr_assets.Platform.LINUX_ARM64, cmd=[spec.handler]
+        )
+        function = lambda_.DockerImageFunction(scope, f"{name}Function", code=image, **options)
+    else:
+        function = lambda_.Function(
+            scope,
+            f"{name}Function",
+            runtime=RUNTIME,
+            handler=spec.handler,
+            code=code,
+            layers=[function_layers[layer] for layer in spec.layers],
+            **options,
+        )
+        acknowledge(
+            function,
+            "AwsSolutions-L1",
+            "Pinned to python3.12: the layers' compiled wheels (numpy, pyarrow) are built for this runtime.",
+        )
+    return PipelineFunction(function=function, role=role, dead_letter_queue=queue)
+
+
+def environment(spec: FunctionSpec, access: FunctionAccess, settings: FunctionSettings) -> dict[str, str]:
+    """What ``functions.settings.Settings.from_env`` requires (every function), the optional settings the
+    function's code reads (``access.settings`` and the catalogue's), and Powertools' configuration."""
+    storage = settings.storage
+    env = {
+        "POWERTOOLS_SERVICE_NAME": telemetry.SERVICE,
+        "POWERTOOLS_METRICS_NAMESPACE": telemetry.NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        **{table.env_var: storage.table_name(table) for table in ALL_TABLES},
+        "BUCKET_NAME": storage.bucket_name,
+        "AUDIT_BUCKET_NAME": storage.audit_bucket_name,
+        "EVENT_BUS_NAME": storage.bus_name,
+    }
+    values = {
+        "targets_key": TARGETS_KEY,
+        "discovery_tag": f"{ENABLED_TAG_KEY}={ENABLED_TAG_VALUE}",
+        "forecast_stale_seconds": str(settings.forecast_stale_seconds),
+        "collect_every_seconds": str(settings.collect_every_seconds),
+        "slo_alarm_prefix": settings.slo_alarm_prefix,
+    }
+    names = list(access.settings)
+    if access.uses_catalog:
+        names += ["targets_key", "discovery_tag"] if settings.tag_discovery else ["targets_key"]
+    for name in dict.fromkeys(names):
+        env[SETTING_VARIABLES[name]] = values[name]
+    if ML_LAYERS.intersection(spec.layers):
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    return env
