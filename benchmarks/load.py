@@ -88,9 +88,9 @@ def run_burst(targets: int = 1000, events: int = 10_000, *, trace_memory: bool =
     import pandas as pd
 
     from events.contracts import CollectedTarget, MetricsCollected
+    from forescale_tools.local_router import Delivery, configure_memory
     from functions import wiring
     from functions.domain.clock import FixedClock
-    from functions.local_router import Delivery, configure_memory
     from models.config import ForecastConfig
 
     if events < targets:

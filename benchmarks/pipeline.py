@@ -143,7 +143,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def aws_for(args: argparse.Namespace, prefix: str) -> Any:
-    from functions.local_router import LocalAws
+    from forescale_tools.local_router import LocalAws
 
     aws = LocalAws(args.endpoint, prefix=prefix)
     os.environ.update(aws.environment())
@@ -185,7 +185,7 @@ def wire(clock: Any) -> None:
 
 
 def context(name: str) -> Any:
-    from functions.local_router import LambdaContext
+    from forescale_tools.local_router import LambdaContext
 
     return LambdaContext(function_name=name, aws_request_id=uuid.uuid4().hex)
 

@@ -33,10 +33,10 @@ import numpy as np
 
 from benchmarks import splits
 from benchmarks.traces import SharedTracesMissingError, span_days
+from forescale_tools.report import budget_lines
 from functions.domain.replay import SCORE_NAMES, ReplayResult, Scenario, run_replay
 from functions.domain.replay.policies import ALARM
 from functions.domain.trace import Trace
-from functions.report import budget_lines
 from models.service import ForecastService
 
 POLICIES = ("predictive", "reactive", "oracle")
@@ -53,7 +53,7 @@ def replay(trace: Trace, out: Path | None) -> tuple[ReplayResult, float]:
     result = run_replay(trace, Scenario(), forecaster=ForecastService(step_seconds=trace.step_seconds))
     elapsed = time.perf_counter() - started
     if out is not None:
-        from functions.report import write_report
+        from forescale_tools.report import write_report
 
         write_report(result, out / trace.name)
     return result, elapsed

@@ -25,7 +25,8 @@ from pathlib import Path
 #: The repository root: the directory holding ``events/``, ``models/`` and ``functions/``.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-#: The packages every function's code asset contains (handlers pick theirs by handler string).
+#: The packages every function's code asset contains (handlers pick theirs by handler string); the tools
+#: (``forescale_tools``: the forescale command, local router, report, in-memory twins) are never staged.
 RUNTIME_PACKAGES: tuple[str, ...] = ("events", "models", "functions")
 
 #: Files never shipped: caches and compiled files (Lambda compiles on first import).

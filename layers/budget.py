@@ -29,7 +29,7 @@ from pathlib import Path
 
 from layers.build import DEFAULT_OUT, PROJECT_ROOT, UNZIPPED_LIMIT_BYTES, load_manifest, python312, tree_bytes
 
-#: Packages of this project that make up every function's code asset (infra_cdk is not deployed).
+#: Packages of this project that make up every function's code asset (infra_cdk and forescale_tools are not deployed).
 CODE_PACKAGES = ("events", "models", "functions")
 DIRECT_UPLOAD_ZIP_LIMIT_BYTES = 52_428_800
 MAX_LAYERS = 5

@@ -3,7 +3,7 @@
 :class:`AsgCapacity` (``autoscaling`` client) and :class:`EcsCapacity` (``ecs`` and
 ``application-autoscaling`` clients) both implement :class:`functions.ports.capacity.CapacityApi`, so the
 executor treats both kinds alike; :class:`CapacityRouter` picks one by ``target.kind``. The twin is
-:class:`functions.adapters.memory.InMemoryCapacity`.
+:class:`forescale_tools.memory.InMemoryCapacity`.
 
 Rules the adapters enforce themselves, identically for both kinds (moto checks none of them):
 

@@ -6,7 +6,7 @@ metric-data query (a metric statistic, or a metric-math ``expression``), sends a
 split across pages) and returns each series ascending in time. Periods without data are simply
 absent: gaps stay gaps, never zeros.
 
-The twin is the same classes over :class:`functions.adapters.memory.InMemoryCloudWatch`, an
+The twin is the same classes over :class:`forescale_tools.memory.InMemoryCloudWatch`, an
 in-memory CloudWatch that enforces the limits and paginates like the service (moto's server never
 paginates, so the twin is what exercises the ``NextToken`` path; the contract suite runs both).
 """
@@ -32,7 +32,7 @@ MAX_DATUMS_PER_CALL = 1000
 
 
 class CloudWatchCalls(Protocol):
-    """The calls the adapters make: a ``cloudwatch`` client, or :class:`functions.adapters.memory.InMemoryCloudWatch`.
+    """The calls the adapters make: a ``cloudwatch`` client, or :class:`forescale_tools.memory.InMemoryCloudWatch`.
 
     Typed loosely so that this module need not import the twin (which imports it).
     """

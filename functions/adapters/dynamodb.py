@@ -2,7 +2,7 @@
 
 One adapter (:class:`DynamoStateStore`, low-level ``dynamodb`` client injected) implements every port
 of :mod:`functions.ports.state` (records in :mod:`functions.ports.records`);
-:class:`functions.adapters.memory.InMemoryStateStore` is its twin. Both pass
+:class:`forescale_tools.memory.InMemoryStateStore` is its twin. Both pass
 ``tests/contract/test_state_store_contract.py`` (twin, moto's server, DynamoDB Local).
 
 Item layouts (tables from :mod:`functions.adapters.tables`, keys ``pk``/``sk``, times as fixed-width

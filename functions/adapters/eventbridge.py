@@ -10,7 +10,7 @@ throttling or a missing bus), every entry of that call counts as failed with the
 and follows the same rules, so callers only ever handle :class:`PublishError`.
 
 The twin is the same :class:`EventBridgePublisher` over
-:class:`functions.adapters.memory.InMemoryEventBus`, which can be told to fail entries.
+:class:`forescale_tools.memory.InMemoryEventBus`, which can be told to fail entries.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ PERMANENT_ERROR_CODES = frozenset(
 
 
 class PutEventsCall(Protocol):
-    """The call the publisher makes: an ``events`` client, or :class:`functions.adapters.memory.InMemoryEventBus`.
+    """The call the publisher makes: an ``events`` client, or :class:`forescale_tools.memory.InMemoryEventBus`.
 
     Typed loosely so that this module need not import the twin (which imports it).
     """

@@ -20,7 +20,7 @@ ids should therefore sort chronologically (e.g. ``20261122T0843Z-round-000042``)
 
 The audit trail has a bucket of its own when deployed (S3 Object Lock in compliance mode, which would also
 lock every history and tracker version if it shared their bucket); without one it shares the data bucket.
-The twin is the same :class:`S3Store` over :class:`functions.adapters.memory.InMemoryObjects`.
+The twin is the same :class:`S3Store` over :class:`forescale_tools.memory.InMemoryObjects`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The capacity port: what forescale scales (an Auto Scaling group, an ECS service), read and set alike.
 
-Implemented by :mod:`functions.adapters.capacity` (AWS) and :class:`functions.adapters.memory.InMemoryCapacity`.
+Implemented by :mod:`functions.adapters.capacity` (AWS) and :class:`forescale_tools.memory.InMemoryCapacity`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The decider's forecast records: one per target, replaced by compare-and-swap on a version token.
 
 Implemented by :class:`functions.adapters.tracker_records.S3TrackerRecords` and
-:class:`functions.adapters.memory.InMemoryTrackerRecords`; the bytes are :mod:`functions.ports.tracker_codec`'s.
+:class:`forescale_tools.memory.InMemoryTrackerRecords`; the bytes are :mod:`functions.ports.tracker_codec`'s.
 """
 
 from __future__ import annotations

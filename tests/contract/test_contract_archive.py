@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from contract_support import T0
 
+from forescale_tools.memory import InMemoryObjects
 from functions.adapters.errors import NotFoundError
-from functions.adapters.memory import InMemoryObjects
 from functions.adapters.s3 import ObjectExistsError, ObjectStore, S3Objects, S3Store, put_once
 
 pytestmark = pytest.mark.integration

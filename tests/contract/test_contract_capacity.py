@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from contract_support import asg_target, ecs_target
 
+from forescale_tools.memory import InMemoryCapacity
 from functions.adapters.capacity import (
     AsgCapacity,
     CapacityApi,
@@ -16,7 +17,6 @@ from functions.adapters.capacity import (
     CapacitySnapshot,
     EcsCapacity,
 )
-from functions.adapters.memory import InMemoryCapacity
 from functions.domain.target import ScalingTarget
 
 pytestmark = pytest.mark.integration

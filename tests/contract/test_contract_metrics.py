@@ -18,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 from contract_support import T0, count_calls
 
+from forescale_tools.memory import InMemoryCloudWatch
 from functions.adapters.cloudwatch import (
     CloudWatchMetricsPublisher,
     CloudWatchMetricsSource,
@@ -25,7 +26,6 @@ from functions.adapters.cloudwatch import (
     MetricSeries,
     series_frame,
 )
-from functions.adapters.memory import InMemoryCloudWatch
 from functions.domain.target import LoadMetric
 
 pytestmark = pytest.mark.integration

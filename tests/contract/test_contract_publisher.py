@@ -19,8 +19,8 @@ from contract_support import T0, FaultInjectingEvents
 
 from events.base import event_pattern
 from events.contracts import ScalingExecuted
+from forescale_tools.memory import InMemoryEventBus, InMemoryEventPublisher
 from functions.adapters.eventbridge import EventBridgePublisher, PublishError, batches
-from functions.adapters.memory import InMemoryEventBus, InMemoryEventPublisher
 
 pytestmark = pytest.mark.integration
 

@@ -13,6 +13,7 @@ import pytest
 from contract_support import T0
 
 from events.contracts import BusinessEvent, ScalingDecided, ScalingExecuted, ScalingFailed
+from forescale_tools.memory import InMemoryStateStore
 from functions.adapters.dynamodb import (
     DEFAULT_EVENT_RETENTION,
     DynamoStateStore,
@@ -27,7 +28,6 @@ from functions.adapters.dynamodb import (
     target_pk,
 )
 from functions.adapters.errors import AlreadyExistsError, ConflictError, NotFoundError
-from functions.adapters.memory import InMemoryStateStore
 from models.api import ForecastPath
 
 pytestmark = pytest.mark.integration

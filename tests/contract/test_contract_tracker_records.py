@@ -15,9 +15,9 @@ import pytest
 from botocore.exceptions import ClientError
 from contract_support import T0
 
+from forescale_tools.memory import InMemoryTrackerRecords
 from functions.adapters import tracker_codec
 from functions.adapters.errors import ConflictError
-from functions.adapters.memory import InMemoryTrackerRecords
 from functions.adapters.tracker_records import S3TrackerRecords, TrackerRecords, tracker_key
 
 pytestmark = pytest.mark.integration

@@ -19,12 +19,12 @@ import pandas as pd
 import pytest
 
 from events.base import BusEvent, to_put_events_entry
+from forescale_tools.local_router import Delivery, LocalAws, LocalRouter
 from functions import wiring
 from functions.adapters.dynamodb import DynamoStateStore
 from functions.adapters.s3 import S3Store
 from functions.domain.clock import FixedClock, SequentialIds
 from functions.domain.target import LoadMetric, ScalingTarget
-from functions.local_router import Delivery, LocalAws, LocalRouter
 from functions.services.common import RecordingSink
 
 STEP = 300

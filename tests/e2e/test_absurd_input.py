@@ -160,8 +160,8 @@ def test_json_infinity_as_expected_load_is_rejected_and_kept(pipeline: Pipeline)
 
 def _post(path: str, body: str) -> tuple[int, Any]:
     """POST to the operator API's handler as a Lambda function URL request (payload format 2.0)."""
+    from forescale_tools.local_router import LambdaContext
     from functions.handlers import api
-    from functions.local_router import LambdaContext
 
     request = {
         "version": "2.0",

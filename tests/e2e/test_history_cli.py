@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from forescale_tools.cli import main as forescale
 from functions.adapters.cloudwatch import CloudWatchMetricsPublisher, MetricDatum
-from functions.cli import main as forescale
 from functions.domain.trace import read_trace
 from tests.conftest import REGION
 

@@ -9,7 +9,7 @@ import pytest
 from e2e_support import Pipeline, asg_target
 
 from events.contracts import BusinessEvent, ScalingExecuted
-from functions.local_router import ACCOUNT, REGION
+from forescale_tools.local_router import ACCOUNT, REGION
 from functions.routing import ALARM_STATE_CHANGE_PATTERN
 
 pytestmark = pytest.mark.integration

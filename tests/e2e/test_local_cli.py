@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from functions import local_cli
+from forescale_tools import local_cli
 
 pytestmark = pytest.mark.integration
 

@@ -42,13 +42,13 @@ import pandas as pd
 import pytest
 from e2e_support import STEP, Pipeline, daily_shape, metric_for
 
+from forescale_tools.local_router import ACCOUNT, REGION
 from functions import wiring
 from functions.domain.reactive import SLO_ALARM_DATAPOINTS_TO_ALARM, SLO_ALARM_EVALUATION_PERIODS
 from functions.domain.replay.runner import run_replay
 from functions.domain.replay.scenario import Scenario
 from functions.domain.target import ScalingTarget
 from functions.domain.trace import Trace
-from functions.local_router import ACCOUNT, REGION
 from functions.routing import ALARM_STATE_CHANGE_PATTERN
 from functions.services.models import ModelLoader
 from models.api import BusinessWindow, ForecastPath, NoForecast

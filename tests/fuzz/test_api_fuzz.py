@@ -21,10 +21,10 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from forescale_tools.local_router import LambdaContext, configure_memory
 from functions import wiring
 from functions.domain.clock import FixedClock
 from functions.handlers import api
-from functions.local_router import LambdaContext, configure_memory
 from tests.support.function_url import FunctionUrlWsgi
 from tests.support.world import asg_target, flat_forecast
 

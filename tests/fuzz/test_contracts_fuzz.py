@@ -19,11 +19,11 @@ from pydantic import ValidationError
 
 from events.base import parse_envelope
 from events.contracts import ALL_CONTRACTS, ScalingDecided
+from forescale_tools.local_router import LambdaContext, configure_memory, load_handler
+from forescale_tools.memory import InMemoryObjects
 from functions import wiring
-from functions.adapters.memory import InMemoryObjects
 from functions.domain.clock import FixedClock
 from functions.domain.target import parse_targets
-from functions.local_router import LambdaContext, configure_memory, load_handler
 from functions.services.alarms import AlarmChange
 from functions.services.targets import TargetCatalog
 from tests.fuzz.fuzzing import json_values, mutated, named_rejection, retyped, sample

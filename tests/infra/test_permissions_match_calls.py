@@ -37,6 +37,7 @@ import pytest
 
 from events.base import BusEvent, to_put_events_entry
 from events.contracts import BusinessEvent, ScalingDecided
+from forescale_tools.local_router import ACCOUNT, REGION, Delivery, LambdaContext, LocalAws, LocalRouter, load_handler
 from functions import wiring
 from functions.adapters import tracker_codec
 from functions.adapters.capacity import ECS_DIMENSION
@@ -48,7 +49,6 @@ from functions.catalog import FUNCTIONS
 from functions.domain.clock import FixedClock, SequentialIds
 from functions.domain.decision import tracker_for
 from functions.domain.target import ScalingTarget, parse_targets
-from functions.local_router import ACCOUNT, REGION, Delivery, LambdaContext, LocalAws, LocalRouter, load_handler
 from functions.routing import ALARM_STATE_CHANGE_PATTERN
 from functions.services.common import RecordingSink
 from functions.settings import MissingSettingError, Settings

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forescale_tools.backtest_cli import main
 from models.backtest import mase_scale, parse_horizons, smape
-from models.backtest_cli import main
 
 
 def _write_trace(path, days=4, step=300, start="2024-01-01"):

@@ -25,12 +25,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from events.contracts import ForecastReady
+from forescale_tools.local_router import configure_memory
 from functions import wiring
 from functions.adapters.dynamodb import target_pk
 from functions.domain.clock import FixedClock
 from functions.domain.decision import CurrentCapacity, TargetState, decide
 from functions.domain.target import LoadMetric, ScalingTarget
-from functions.local_router import configure_memory
 from models.api import ForecastPath
 from tests.support.figures import property_run
 from tests.support.world import flat_forecast, summary

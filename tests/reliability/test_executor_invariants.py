@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from events.contracts import MAX_SEQUENCE, ScalingDecided, ScalingExecuted
+from forescale_tools.local_router import configure_memory
 from functions import wiring
 from functions.domain.clock import FixedClock
 from functions.domain.target import LoadMetric, ScalingTarget
-from functions.local_router import configure_memory
 from functions.services.common import Retrier
 from functions.services.executor import ExecutorService
 from tests.support.decisions import record

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from functions.local_router import LambdaContext
+from forescale_tools.local_router import LambdaContext
 from tests.reliability.test_faults_collect_forecast import about_target
 from tests.support.function_url import url_event
 from tests.support.lambda_async import Ledger

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from forescale_tools.memory import InMemoryStateStore
 from functions.adapters.dynamodb import DynamoStateStore, TableNames, create_tables
-from functions.adapters.memory import InMemoryStateStore
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from functions.cli import main as forescale
-from functions.replay_cli import main
+from forescale_tools.cli import main as forescale
+from forescale_tools.replay_cli import main
 
 ROOT = Path(__file__).parents[2]
 TRACE = ROOT / "data" / "traces" / "nab" / "cpu_utilization_asg_misconfiguration.csv"

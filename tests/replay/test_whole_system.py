@@ -150,7 +150,7 @@ def test_the_tracking_floor_applies_target_trackings_scale_out_in_forecast_mode(
 
 def test_the_report_gives_decisions_minutes_and_under_time_per_mode() -> None:
     # GIVEN the replay of the alarm above: a trusted flat forecast, a jump to 60 that fires the SLO alarm
-    from functions.report import mode_rows, mode_table, summary_text
+    from forescale_tools.report import mode_rows, mode_table, summary_text
 
     jump = DAY + 121
     result = run_replay(

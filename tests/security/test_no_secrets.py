@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import boto3
 
+from forescale_tools.local_router import LocalRouter
 from functions import wiring
 from functions.handlers import observability
-from functions.local_router import LocalRouter
 from tests.security.credential_scan import REPO, findings_in, scan_repository
 from tests.support.function_url import call
 from tests.support.world import CHEAP, NOON, World

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from service_support import NOON
 
+from forescale_tools.local_router import MemoryWorld, configure_memory
 from functions import wiring
 from functions.domain.clock import FixedClock
 from functions.domain.target import ScalingTarget
-from functions.local_router import MemoryWorld, configure_memory
 from functions.services.common import RecordingSink
 
 

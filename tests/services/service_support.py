@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forescale_tools.local_router import MemoryWorld
 from functions.domain.target import LoadMetric, ScalingTarget
-from functions.local_router import MemoryWorld
 
 STEP = 300
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

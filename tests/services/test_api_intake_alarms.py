@@ -10,9 +10,9 @@ import pytest
 from service_support import NOON, target
 
 from events.contracts import BusinessEvent, ScalingDecided
+from forescale_tools.local_router import LambdaContext
 from functions import wiring
 from functions.domain.reactive import alarm_scale_out
-from functions.local_router import LambdaContext
 from functions.services.alarms import AlarmChange
 from functions.services.intake import RejectedEventError
 

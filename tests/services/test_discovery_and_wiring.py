@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 import pytest
 from service_support import target
 
+from forescale_tools.local_router import LocalAws
+from forescale_tools.memory import InMemoryObjects
 from functions import wiring
 from functions.adapters.discovery import AwsTagDiscovery, StaticDiscovery, parse_tag_filter, target_from_tags
-from functions.adapters.memory import InMemoryObjects
 from functions.catalog import FUNCTIONS
 from functions.domain.clock import FixedClock
-from functions.local_router import LocalAws
 from functions.services import common
 from functions.services.targets import TargetCatalog
 

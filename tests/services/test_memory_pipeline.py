@@ -10,8 +10,8 @@ from service_support import NOON, flat_history, put_load, target
 from events.base import to_envelope
 from events.contracts import ALL_CONTRACTS, ForecastReady, MetricsCollected, ScalingDecided, ScalingExecuted
 from events.schema_gen import load_sample
+from forescale_tools.local_router import pattern_matches, subscriptions
 from functions.adapters.dynamodb import KillSwitch
-from functions.local_router import pattern_matches, subscriptions
 from functions.routing import ALARM_STATE_CHANGE_PATTERN, ROUTES
 from tests.support.decisions import record
 

@@ -10,8 +10,8 @@ import pytest
 from pydantic import ValidationError
 from service_support import target
 
+from forescale_tools.local_router import LambdaContext, load_handler
 from functions.handlers.observability import metrics
-from functions.local_router import LambdaContext, load_handler
 from functions.services.common import DECISIONS_UNRECORDED, REJECTED_EVENTS
 from functions.services.intake import RejectedEventError
 from tests.fuzz.fuzzing import sample

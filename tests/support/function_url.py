@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from functions.local_router import LambdaContext
+from forescale_tools.local_router import LambdaContext
 
 #: Lambda refuses function URL request payloads over 6 MB; the shim does too.
 MAX_REQUEST_BYTES = 6 * 1024 * 1024

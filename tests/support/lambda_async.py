@@ -23,8 +23,8 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from forescale_tools.local_router import LambdaContext, load_handler
 from functions.catalog import by_name
-from functions.local_router import LambdaContext, load_handler
 
 #: Lambda's default for asynchronous invocations: the first attempt and two retries.
 ATTEMPTS = 3

@@ -21,12 +21,12 @@ import pytest
 
 from events.base import BusEvent, to_envelope
 from events.contracts import ForecastSummary
+from forescale_tools.local_router import LocalAws
 from functions import wiring
 from functions.adapters.dynamodb import DynamoStateStore, StoredForecast
 from functions.adapters.s3 import S3Store
 from functions.domain.clock import FixedClock, SequentialIds
 from functions.domain.target import LoadMetric, ScalingTarget
-from functions.local_router import LocalAws
 from functions.services.alarms import AlarmChange
 from functions.services.common import RecordingSink
 from models.config import ForecastConfig

@@ -73,8 +73,6 @@ SERVICE_FORBIDDEN = (
     "functions.wiring",
 )
 PORT_FORBIDDEN = (*AWS_SDK, "aws_lambda_powertools", "functions.adapters", "functions.handlers", "functions.services")
-#: models -> functions imports that exist today and are to be removed (issue 19, item 4); any other fails.
-KNOWN_MODELS_TO_FUNCTIONS = {("models.backtest_cli", "functions.domain.trace")}
 
 
 def _module_name(path: Path) -> str:
@@ -222,20 +220,15 @@ def test_port_imports_no_adapter_or_aws_sdk(module):
 
 
 def test_models_do_not_import_functions():
-    # The forecasting library does not depend on the application (known exceptions listed, to be removed).
+    # The forecasting library does not depend on the application, not even for a command-line tool.
     graph = _graph()
-    found = {
-        (module, imported)
+    found = sorted(
+        f"{module} -> {imported}"
         for module in _modules_under("models")
         for imported in graph[module]
         if _is_under(imported, ("functions",))
-    }
-    assert not found - KNOWN_MODELS_TO_FUNCTIONS, (
-        f"new models -> functions imports: {sorted(found - KNOWN_MODELS_TO_FUNCTIONS)}"
     )
-    assert not KNOWN_MODELS_TO_FUNCTIONS - found, (
-        f"fixed, remove from KNOWN_MODELS_TO_FUNCTIONS: {sorted(KNOWN_MODELS_TO_FUNCTIONS - found)}"
-    )
+    assert not found, f"models import functions: {found}"
 
 
 def test_no_import_circle_in_functions():

@@ -3,7 +3,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from functions.cli import COMMANDS, main
+from forescale_tools.cli import COMMANDS, main
 
 
 def test_help_lists_every_command(capsys):
@@ -19,6 +19,6 @@ def test_unknown_command_exits_2(capsys):
 
 def test_console_script_is_installed():
     result = subprocess.run(
-        [sys.executable, "-m", "functions.cli", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "forescale_tools.cli", "--help"], capture_output=True, text=True, check=True
     )
     assert "usage: forescale" in result.stdout

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from forescale_tools.replay_cli import _parser as replay_parser
 from functions.domain.history import csv_lines, history_window, replay_flags, retention_days, trace_rows
 from functions.domain.replay.scenario import Scenario
 from functions.domain.target import ScalingTarget
-from functions.replay_cli import _parser as replay_parser
 
 END = datetime(2026, 11, 20, 12, 7, 31, tzinfo=UTC)
 NOW = END + timedelta(minutes=1)

@@ -12,7 +12,7 @@ ROOT = Path(__file__).parents[2]
 #: import name -> distribution name, where they differ
 DISTRIBUTIONS = {"sklearn": "scikit-learn", "aws_lambda_powertools": "aws-lambda-powertools", "yaml": "pyyaml"}
 #: product code the forescale command (replay, backtest, history, local) can reach
-PRODUCT = ("functions", "models", "events")
+PRODUCT = ("functions", "models", "events", "forescale_tools")
 
 
 def _names(requirements: list[str]) -> set[str]:

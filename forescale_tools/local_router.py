@@ -10,7 +10,7 @@ Two transports:
   ``PutEvents`` on moto's server; the router has created one EventBridge rule per route on the bus (and
   the alarm rule on the default bus), each targeting an SQS queue of the consuming function, so moto
   matches the patterns and delivers the envelopes; the router polls the queues and invokes the handler.
-- :class:`MemoryTransport` (load tests): :class:`~functions.adapters.memory.InMemoryEventBus` hands each
+- :class:`MemoryTransport` (load tests): :class:`~forescale_tools.memory.InMemoryEventBus` hands each
   envelope to the router, which matches the same patterns itself.
 
 Handlers are invoked as Lambda invokes them: the event dict and a :class:`LambdaContext` stand-in. A
@@ -159,7 +159,7 @@ class MotoTransport:
 
 
 class MemoryTransport:
-    """In-process delivery from an :class:`~functions.adapters.memory.InMemoryEventBus` (same patterns)."""
+    """In-process delivery from an :class:`~forescale_tools.memory.InMemoryEventBus` (same patterns)."""
 
     def __init__(self, bus: Any) -> None:
         self._waiting: deque[dict[str, Any]] = deque()
@@ -496,14 +496,12 @@ def configure_memory(
     """Wire every handler to in-memory twins (no endpoint at all) and return them with a memory router.
 
     The targets configuration object is written to the in-memory bucket; fleets are added to
-    ``world.capacity`` (:class:`~functions.adapters.memory.InMemoryCapacity`) by the caller;
+    ``world.capacity`` (:class:`~forescale_tools.memory.InMemoryCapacity`) by the caller;
     ``settings_changes`` override :class:`~functions.settings.Settings` fields (``shard_size=...``).
     """
     from dataclasses import replace
 
-    from functions import wiring
-    from functions.adapters.cloudwatch import CloudWatchMetricsPublisher, CloudWatchMetricsSource
-    from functions.adapters.memory import (
+    from forescale_tools.memory import (
         InMemoryCapacity,
         InMemoryCloudWatch,
         InMemoryEventBus,
@@ -512,6 +510,8 @@ def configure_memory(
         InMemoryStateStore,
         InMemoryTrackerRecords,
     )
+    from functions import wiring
+    from functions.adapters.cloudwatch import CloudWatchMetricsPublisher, CloudWatchMetricsSource
     from functions.adapters.s3 import S3Store
     from functions.domain.clock import SequentialIds
     from functions.services.common import NullSink

@@ -10,13 +10,13 @@ import importlib
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "backtest": ("models.backtest_cli", "rolling-origin backtest of every model on a timestamp,value CSV"),
+    "backtest": ("forescale_tools.backtest_cli", "rolling-origin backtest of every model on a timestamp,value CSV"),
     "replay": (
-        "functions.replay_cli",
+        "forescale_tools.replay_cli",
         "replay a trace through forescale, reactive and oracle; write a report",
     ),
-    "history": ("functions.history_cli", "export a target's load history from CloudWatch as a replay trace"),
-    "local": ("functions.local_cli", "run the whole pipeline locally against moto's server"),
+    "history": ("forescale_tools.history_cli", "export a target's load history from CloudWatch as a replay trace"),
+    "local": ("forescale_tools.local_cli", "run the whole pipeline locally against moto's server"),
 }
 
 

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
+    from forescale_tools.local_router import Delivery, LocalAws
     from functions.domain.target import ScalingTarget
     from functions.domain.trace import Trace
-    from functions.local_router import Delivery, LocalAws
 
 NAMESPACE = "forescale/local"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
@@ -180,11 +180,11 @@ def _check_options(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from forescale_tools.local_router import LocalAws, LocalRouter
     from functions import wiring
     from functions.adapters.s3 import S3Store
     from functions.domain.clock import FixedClock
     from functions.domain.trace import check_step, read_trace
-    from functions.local_router import LocalAws, LocalRouter
     from functions.services.common import RecordingSink
 
     _check_options(args)

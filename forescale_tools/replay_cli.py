@@ -120,9 +120,9 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from forescale_tools.report import budget_lines, check_report_folder, mode_table, score_table, write_report
     from functions.domain.replay import run_replay
     from functions.domain.trace import TraceError, check_step, read_trace
-    from functions.report import budget_lines, check_report_folder, mode_table, score_table, write_report
 
     try:
         policies = _policies(args.policies)
