@@ -6,17 +6,26 @@
 - Ports import no AWS SDK and no adapter, directly or through anything they import.
 - The forecasting library (``models``) does not import the application (``functions``).
 - No import circle among the modules of ``functions``.
+- What runs in Lambda is only what Lambda needs: the tools (the ``forescale`` command, the local router,
+  the replay report, the in-memory twins) live in ``forescale_tools``, which no code asset stages and no
+  runtime module imports; no runtime module imports a package of the ``tools`` dependency group.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import importlib
+import re
+import tomllib
 from collections import deque
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pytest
+
+from infra_cdk.staging import RUNTIME_PACKAGES
+from layers.budget import CODE_PACKAGES
 
 ROOT = Path(__file__).parents[2]
 DOMAIN_FILES = sorted((ROOT / "functions" / "domain").rglob("*.py"))
@@ -62,8 +71,12 @@ def test_the_check_catches_a_violation(tmp_path):
 
 # --------------------------------------------------------------------------- the import graph
 
+#: The tools' package: the ``forescale`` command, the local router, the replay report, the in-memory twins.
+TOOLS = "forescale_tools"
+#: The packages a Lambda code asset holds (the CDK asset and the image context alike).
+RUNTIME = tuple(sorted({*RUNTIME_PACKAGES, *CODE_PACKAGES}))
 #: Packages whose modules are the project's own (their imports are followed); anything else is external.
-PROJECT_PACKAGES = ("functions", "events", "models")
+PROJECT_PACKAGES = ("functions", "events", "models", TOOLS)
 AWS_SDK = ("boto3", "botocore", "mypy_boto3")
 SERVICE_FORBIDDEN = (
     *AWS_SDK,
@@ -195,6 +208,7 @@ def _modules_under(package: str) -> list[str]:
 
 
 SERVICE_MODULES = _modules_under("functions.services")
+RUNTIME_MODULES = sorted(name for name in _project_modules() if _is_under(name, RUNTIME))
 PORT_MODULES = _modules_under("functions.ports")
 
 
@@ -229,6 +243,41 @@ def test_models_do_not_import_functions():
         if _is_under(imported, ("functions",))
     )
     assert not found, f"models import functions: {found}"
+
+
+def _requirement_names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[\[<>=!~ ;]", item, maxsplit=1)[0].lower() for item in requirements}
+
+
+def test_the_forescale_command_lives_outside_the_code_asset():
+    # GIVEN the module the installed ``forescale`` command runs, and the modules it dispatches to
+    entry = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["forescale"].split(":")[0]
+    commands = importlib.import_module(entry).COMMANDS
+    modules = [entry, *(module for module, _summary in commands.values())]
+    # THEN every one is in the tools' package, and no code asset stages that package
+    misplaced = [module for module in modules if not _is_under(module, (TOOLS,))]
+    assert not misplaced, f"shipped in every Lambda code asset ({', '.join(RUNTIME)}): {misplaced}"
+    assert TOOLS not in RUNTIME
+
+
+def test_no_runtime_module_imports_a_tools_dependency():
+    # The ``tools`` dependency group (picture, progress bar, moto's server) is in no layer: code importing it is a tool.
+    tools = _requirement_names(tomllib.loads((ROOT / "pyproject.toml").read_text())["dependency-groups"]["tools"])
+    graph = _graph()
+    found = sorted(
+        f"{module} -> {imported}"
+        for module in RUNTIME_MODULES
+        for imported in graph[module]
+        if imported.split(".")[0].lower() in tools
+    )
+    assert not found, f"runtime modules import the tools' dependencies: {found}"
+
+
+@pytest.mark.parametrize("module", RUNTIME_MODULES)
+def test_runtime_module_does_not_import_the_tools(module):
+    # A handler, service, adapter, port, domain module (or models, events) reaches no tool, even indirectly.
+    chains = _forbidden_reached(module, (TOOLS,), _graph())
+    assert not chains, f"{module} reaches the tools:\n" + "\n".join(chains)
 
 
 def test_no_import_circle_in_functions():
@@ -277,3 +326,15 @@ def test_the_checks_catch_a_transitive_import_and_a_circle():
         "functions.ports.p -> functions.adapters.x -> botocore.exceptions"
     ]
     assert _circles(graph) == [["functions.adapters.w", "functions.adapters.y", "functions.adapters.z"]]
+
+
+def test_the_check_catches_a_handler_reaching_the_tools_indirectly():
+    # GIVEN a handler importing the composition root, which imports the in-memory twins
+    graph = {
+        "functions.handlers.h": ["functions.wiring"],
+        "functions.wiring": [f"{TOOLS}.memory", "functions.settings"],
+    }
+    # THEN the chain to the tool is reported
+    assert _forbidden_reached("functions.handlers.h", (TOOLS,), graph) == [
+        f"functions.handlers.h -> functions.wiring -> {TOOLS}.memory"
+    ]
