@@ -1,7 +1,7 @@
 """Load: a burst of MetricsCollected events through the local router in memory mode; every event handled,
 memory bounded.
 
-The whole pipeline runs in one process on the in-memory twins (``functions.local_router.configure_memory``)
+The whole pipeline runs in one process on the in-memory twins (``forescale_tools.local_router.configure_memory``)
 with a cheap forecasting configuration (seasonal naive): ``--targets`` groups, each with two days of
 history, and a burst of ``--events`` ``MetricsCollected`` events (one target each, ``events / targets``
 rounds of every target) put on the bus at once, inside one cadence. The first event of each target is

@@ -8,7 +8,7 @@ daily shape that leaves the burst out): the replay is given it directly, the for
 as the fallback model its loader hands out.
 
 The test plays CloudWatch on the Lambda side, independently of the replay's alarm code: the target's SLO
-alarm is evaluated by its definition in the stack (``infra_cdk/forescale.py``: ``load / (in-service x
+alarm is evaluated by its definition in the stack (``infra_cdk/monitoring.py``: ``load / (in-service x
 capacity per instance)`` greater than ``slo_utilization``, ``SLO_ALARM_DATAPOINTS_TO_ALARM`` of
 ``SLO_ALARM_EVALUATION_PERIODS`` periods, missing data not breaching) on the loads put in CloudWatch and
 the group's in-service count on moto, and the "Alarm State Change" event is put on the default bus when

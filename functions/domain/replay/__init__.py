@@ -2,7 +2,7 @@
 the oracle, against one simulated fleet, with the same scores for all three.
 
 ``run_replay(trace, Scenario(...), forecaster=ForecastService(...))`` returns a :class:`ReplayResult`;
-:mod:`functions.report` turns it into CSVs, a picture and an HTML page.
+:mod:`forescale_tools.report` turns it into CSVs, a picture and an HTML page.
 """
 
 from functions.domain.fleet import Fleet, demand, simulate
