@@ -6,8 +6,9 @@ with a cheap forecasting configuration (seasonal naive): ``--targets`` groups, e
 history, and a burst of ``--events`` ``MetricsCollected`` events (one target each, ``events / targets``
 rounds of every target) put on the bus at once, inside one cadence. The first event of each target is
 forecast, decided and executed; the later ones arrive while its forecast is still current, so the
-forecaster has nothing to do for them — they measure what handling an event costs in memory when it
-creates no new state.
+forecaster only summarises the round for the decider, which observes the round's datapoint for the SLO
+budget and decides nothing new: they measure what handling a round costs in memory when it creates no
+new forecast or decision.
 
 Printed: events handled per function, dead letters (must be 0), events per second, the traced memory
 (``tracemalloc``: the peak, and the growth over the second part of the burst, which creates no new state)
