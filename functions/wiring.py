@@ -273,6 +273,7 @@ def collector() -> CollectorService:
 
 
 def forecaster() -> ForecasterService:
+    from functions.domain.decision import DecisionPolicy
     from functions.services.forecaster import ForecasterService
 
     def build() -> ForecasterService:
@@ -288,6 +289,7 @@ def forecaster() -> ForecasterService:
             history_days=settings().forecast_history_days,
             # every round: the decider observes each datapoint for the SLO budget (and target tracking)
             every_round=True,
+            surprise_decisions=DecisionPolicy().surprise_decisions,
         )
 
     return _get("forecaster", build)

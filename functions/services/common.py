@@ -6,7 +6,10 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from functions.domain.target import ScalingTarget
 
 T = TypeVar("T")
 
@@ -130,3 +133,9 @@ class RecordingSink:
 
     def emit(self, name: str, value: float, *, unit: str = "None", target_id: str | None = None) -> None:
         self.records.append((name, float(value), unit, target_id))
+
+
+def stale_data_after(target: ScalingTarget) -> timedelta:
+    """How old the newest load may be before the decider refuses to act on it (and the forecaster to be
+    surprised by it)."""
+    return timedelta(seconds=max(3 * target.metric.period_seconds, 300))

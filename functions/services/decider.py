@@ -99,6 +99,7 @@ from functions.services.common import (
     NullSink,
     decision_validity,
     floor_time,
+    stale_data_after,
 )
 from functions.services.targets import TargetCatalog
 from models.api import ForecastPath, NoForecast
@@ -111,11 +112,6 @@ MAX_OBSERVED_SPAN = timedelta(days=1)
 OFFSET_TOLERANCE = 0.25
 
 logger = logging.getLogger(__name__)
-
-
-def stale_data_after(target: ScalingTarget) -> timedelta:
-    """How old the newest load may be before the decider refuses to act on the forecast."""
-    return timedelta(seconds=max(3 * target.metric.period_seconds, 300))
 
 
 def decision_row(event: ScalingDecided, decision: Decision, summary: ForecastSummary) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """The forecaster: on ``MetricsCollected``, forecast every target of the batch whose decision is due.
 
-A target is due once per decision interval (its first round at or after each interval boundary). Time
+A target is due once per decision interval (its first round at or after each interval boundary), and,
+with ``surprise_decisions``, at once when the round's fresh load needs more instances than the desired
+capacity at ``slo_utilization`` (:func:`functions.domain.decision.is_surprise`, as the replay). Time
 is aligned on the target's metric period: the forecast is issued at the start of the current period
 and its first step is that period, so the decider, aligned the same way, finds a forecast that covers
 the window it decides for.
@@ -34,6 +36,7 @@ from events.contracts import (
     MetricsCollected,
 )
 from functions.domain.clock import Clock, IdSource
+from functions.domain.decision import is_surprise
 from functions.domain.target import ScalingTarget
 from functions.ports.archive import Archive
 from functions.ports.bus import EventPublisher
@@ -47,6 +50,7 @@ from functions.services.common import (
     MetricSink,
     NullSink,
     floor_time,
+    stale_data_after,
 )
 from functions.services.models import ModelLoader, learned_effects
 from functions.services.targets import TargetCatalog
@@ -139,6 +143,8 @@ class ForecasterService:
     #: also summarise, every round, the latest forecast of each target that is not due, with the round's
     #: load and capacity, so that the decider observes every datapoint (the SLO budget; target tracking)
     every_round: bool = False
+    #: a target whose fresh newest load outgrew its desired capacity is due at once (DecisionPolicy.surprise_decisions)
+    surprise_decisions: bool = False
 
     def forecast_batch(self, collected: MetricsCollected) -> list[ForecastOutcome]:
         now = self.clock.now()
@@ -177,7 +183,7 @@ class ForecasterService:
             return None
         aligned = floor_time(now, target.metric.period_seconds)
         latest = self.store.latest_forecast(target.target_id)
-        if latest is not None and not is_due(target, latest, aligned):
+        if latest is not None and not is_due(target, latest, aligned) and not self._surprised(target, item, aligned):
             return self._between(target, item, latest) if self.every_round else None
         start = aligned - timedelta(days=self.history_days)
         history = self.archive.read_history(target.target_id, start, aligned)
@@ -186,6 +192,15 @@ class ForecasterService:
         effects = learned_effects(self.store, {w.event_type for w in windows})
         service, version = self.models.service_for(target.target_id, target.metric.period_seconds, effects)
         return _Job(target, item, aligned, history, windows, latest, service, version)
+
+    def _surprised(self, target: ScalingTarget, item: CollectedTarget, aligned: datetime) -> bool:
+        """The round's fresh newest load needs more than the desired capacity (a target that still learns its
+        capacity is never surprised: the forecaster does not know it)."""
+        if not self.surprise_decisions or item.last_timestamp is None or item.desired_capacity is None:
+            return False
+        if isinstance(target.capacity_per_instance, str) or aligned - item.last_timestamp > stale_data_after(target):
+            return False
+        return is_surprise(target, load=item.last_value, desired=item.desired_capacity)
 
     @staticmethod
     def _between(target: ScalingTarget, item: CollectedTarget, latest: StoredForecast) -> ForecastSummary:
