@@ -5,7 +5,7 @@ moved onto a cluster: the load jumps to a level the week before never showed, an
 fitted model (seasonal profile, trend, LightGBM's seasonal baseline) then forecasts a return to the
 old level within hours. The ensemble's last-hour accuracy cannot tell them apart, because all of
 them missed the jump alike. This module finds such a shift from the history alone, so the engine
-can forecast the new level beyond the first hour (see ``EnsembleForecaster._combine``).
+can forecast the new level beyond the first hour (see ``models.weighting.follow_shift``).
 """
 
 from __future__ import annotations

@@ -21,8 +21,10 @@ import pandas as pd
 
 from models.api import BusinessWindow, ForecastPath, NoForecast
 from models.config import ForecastConfig
-from models.engine import ENSEMBLE, EnsembleForecaster, ModelForecast, band_at
+from models.engine import EnsembleForecaster
 from models.events import EventEffectLearner, apply_windows
+from models.fitted import ENSEMBLE, ModelForecast
+from models.intervals import band_at
 from models.prep import DataReport, HistoryError, from_unix_seconds, to_grid, to_unix_seconds
 
 ARTIFACT_VERSION = 1

@@ -7,8 +7,10 @@ import math
 import numpy as np
 
 from models.config import ForecastConfig
-from models.engine import EnsembleForecaster, TargetFit, _consensus
+from models.engine import EnsembleForecaster
 from models.events import EventEffectLearner
+from models.fitted import TargetFit
+from models.weighting import consensus
 
 STEP = 300
 
@@ -101,7 +103,7 @@ def test_consensus_drops_a_path_that_strays_from_the_others() -> None:
     )
     weights = np.full((4, 4), 0.25)
     # WHEN the consensus guard runs (5 x max(spread, 0.2 x mean load 100))
-    out = _consensus(weights, stacked, 100.0, 5.0, 0.2)
+    out = consensus(weights, stacked, 100.0, 5.0, 0.2)
     # THEN the stray path has no weight where it strays, the others share it, rows still sum to 1
     assert np.allclose(out[:2], 0.25)
     assert np.allclose(out[2:, 3], 0.0)
@@ -113,11 +115,11 @@ def test_consensus_keeps_small_disagreements_and_can_be_turned_off() -> None:
     stacked = np.array([[100.0, 100.0], [105.0, 110.0], [95.0, 90.0]])
     weights = np.array([[0.5, 0.2, 0.3], [0.6, 0.2, 0.2]])
     # disagreement within 5 x 20 % of the load: unchanged
-    assert np.array_equal(_consensus(weights, stacked, 100.0, 5.0, 0.2), weights)
+    assert np.array_equal(consensus(weights, stacked, 100.0, 5.0, 0.2), weights)
     # turned off (inf): unchanged even for a wild path
     wild = stacked.copy()
     wild[2] = [1e6, 1e6]
-    assert np.array_equal(_consensus(weights, wild, 100.0, math.inf, 0.2), weights)
+    assert np.array_equal(consensus(weights, wild, 100.0, math.inf, 0.2), weights)
 
 
 def _calibrated(config: ForecastConfig) -> TargetFit:
