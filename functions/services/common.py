@@ -65,6 +65,14 @@ def naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
+def epoch_ns(at: datetime) -> int:
+    """Epoch nanoseconds of an aware time (what the decider's forecast record and SLO budget count in,
+    computed as the replay does)."""
+    import pandas as pd
+
+    return int(pd.Timestamp(at).value)
+
+
 @dataclass(frozen=True)
 class Backoff:
     """Bounded retries with exponential backoff and full jitter (delay uniform in [0, min(cap, base·2^n)])."""

@@ -9,37 +9,11 @@ the history ends more than ``max(3 periods, 5 min)`` before now, the forecast is
 no recent load, so the engine holds the current capacity. Without a usable forecast (none yet, missing,
 unreadable) the reactive rule decides, and may add capacity but never remove it.
 
-Target tracking (``DecisionPolicy.reactive_tracking``): the forecaster then sends, every collection round,
-a summary of each target that is not due, pointing at the forecast already decided on (a round between
-decisions). Every round the round's datapoint, if fresh and newer than the last one fed, is fed to target
-tracking (:func:`functions.domain.reactive.target_tracking_step`; its counters, the newest datapoint fed,
-the forecast decided on and whether the newest decision was reactive are in the target's stored state);
-a missing or late datapoint feeds nothing, so stale data never moves capacity. While the newest decision
-is reactive, target tracking's capacity applies (:func:`functions.domain.decision.with_tracking`, as the
-replay applies it): between decisions it is recorded as a reactive decision, with the next sequence, when
-it changes the capacity; at a decision round the larger of it and the decision's. Scale-in without a
-forecast is then target tracking's: fresh datapoints below 90 % of its set-point for 15 minutes.
-
-The SLO budget (:mod:`functions.domain.slo_budget`, ``ScalingTarget.slo_budget``) is held as the replay
-holds it: every round, decision or not, the round's datapoint (its load and the in-service capacity),
-if fresh and newer than the last one observed, is observed, and the controller's memory is kept in the
-target's stored state; only minutes whose capacity was the forecast's move the margin (not before the
-first decision, nor while the newest is reactive or the alarm responder has raised capacity since it). With an ``auto`` budget, the first decision of each day (00:00 UTC) computes
-the reference, target tracking's under-provisioned share on the last ``window_days`` of archived load.
-Each decision prices the forecast with the budget's margin and emits the budget, its spend and the margin.
-
-The decider keeps the replay's forecast record (:class:`functions.domain.calibration.ForecastTracker`,
-sized by :func:`functions.domain.decision.tracker_for`) between invocations, so that the Lambda function
-runs exactly what ``forescale replay`` measures: before each decision the record is read (one S3 object
-per target, :mod:`functions.adapters.tracker_records`, in :mod:`functions.adapters.tracker_codec`'s
-binary form), scored against the loads the collector stored since its oldest pending forecast, and the
-day before for seasonal naive's error (two days of S3 history at most), asked for the calibration the
-engine prices with and the confidence it trusts the forecast by, and after the decision the
-forecast it used is added and the record stored back, conditional on the version read. A malformed
-record, or one kept for other target settings, is replaced by a fresh one (the outcome says so); two
-deciders racing on a target: the first to store wins and the other's addition (one forecast window of
-ratios) is dropped, which a calibration record over a week of forecasts can afford (a retry would score
-the same loads).
+Three parts of a decision have modules of their own, whose docstrings say how they work: target
+tracking, fed every round and applied while the newest decision is reactive
+(:mod:`functions.services.decider_tracking`; the rounds between decisions are handled here, in
+``_between``), the SLO budget kept in the target's stored state (:mod:`functions.services.decider_budget`),
+and the replay's forecast record kept between invocations (:mod:`functions.services.decider_record`).
 
 A target whose ``capacity_per_instance`` is ``learn`` is decided with the value the trainer learned
 (:mod:`functions.domain.capacity_model`, stored per target); until one is learned it is skipped with
@@ -55,13 +29,11 @@ decision of a target, and only while it is valid.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from events.contracts import ForecastReady, ForecastSummary, ScalingDecided
-from functions.domain.calibration import ForecastCalibration, ForecastTracker
 from functions.domain.capacity_model import MIN_SAMPLES, CapacityEstimate, capacity_of, instances_for, resolve_capacity
 from functions.domain.clock import Clock, IdSource
 from functions.domain.decision import (
@@ -73,16 +45,11 @@ from functions.domain.decision import (
     TargetState,
     action_between,
     decide,
-    format_load,
     never_scale_in,
-    tracker_for,
-    tracking_rule,
     with_tracking,
 )
-from functions.domain.reactive import AlarmState, target_tracking_step
-from functions.domain.slo_budget import BudgetState, budget_clause, budget_pct, observe, with_reference
+from functions.domain.slo_budget import budget_clause
 from functions.domain.target import ScalingTarget
-from functions.ports import tracker_codec
 from functions.ports.archive import Archive
 from functions.ports.bus import EventPublisher
 from functions.ports.errors import ConflictError
@@ -92,26 +59,20 @@ from functions.ports.tracker import TrackerRecords
 from functions.services.common import (
     DECIDED_CAPACITY,
     FORECAST_AGE,
-    SLO_BUDGET,
-    SLO_BUDGET_MARGIN,
-    SLO_BUDGET_SPENT,
     MetricSink,
     NullSink,
     decision_validity,
+    epoch_ns,
     floor_time,
     stale_data_after,
 )
+from functions.services.decider_budget import budget_of, daily_reference, emit_budget, observe_round, with_budget
+from functions.services.decider_record import ForecastRecordKeeper
+from functions.services.decider_tracking import feed_tracking, tracking_clause
 from functions.services.targets import TargetCatalog
 from models.api import ForecastPath, NoForecast
 
 MAX_CONFLICT_RETRIES = 5
-#: the forecast record is scored against at most this much history per decision (one S3 day object,
-#: two around midnight); a pending forecast older than that (a decider stopped for a day) scores nothing
-MAX_OBSERVED_SPAN = timedelta(days=1)
-#: a stored record made with another offset (a re-learned capacity) is kept if within this factor
-OFFSET_TOLERANCE = 0.25
-
-logger = logging.getLogger(__name__)
 
 
 def decision_row(event: ScalingDecided, decision: Decision, summary: ForecastSummary) -> dict[str, Any]:
@@ -126,21 +87,6 @@ def decision_row(event: ScalingDecided, decision: Decision, summary: ForecastSum
         "plan": [[step.at.isoformat(), step.capacity] for step in decision.plan],
         "executed": decision.execute,
     }
-
-
-def _ns(at: datetime) -> int:
-    """Epoch nanoseconds of an aware time (what the forecast record counts in, computed as the replay does)."""
-    import pandas as pd
-
-    return int(pd.Timestamp(at).value)
-
-
-def compatible(stored: dict[str, Any], fresh: dict[str, Any]) -> bool:
-    """Whether a stored record's settings still fit the target (sizes equal, offset within tolerance)."""
-    if {k: v for k, v in stored.items() if k != "offset"} != {k: v for k, v in fresh.items() if k != "offset"}:
-        return False
-    old, new = float(stored.get("offset", -1.0)), float(fresh["offset"])
-    return old == new or (old > 0 and new > 0 and abs(old / new - 1.0) <= OFFSET_TOLERANCE)
 
 
 def learned_target(target: ScalingTarget, store: StateStore) -> tuple[ScalingTarget | None, str | None]:
@@ -162,72 +108,6 @@ def learned_target(target: ScalingTarget, store: StateStore) -> tuple[ScalingTar
 
 def domain_state(stored: StoredTargetState) -> TargetState:
     return TargetState(stored.last_scale_out_at, stored.last_scale_in_at, stored.plan_lower_since)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_DAY_NS = 86_400 * 1_000_000_000
-
-
-def _time_of(ns: int | None) -> datetime | None:
-    """Inverse of :func:`_ns` for the microsecond times the store keeps (exact)."""
-    return None if ns is None else _EPOCH + timedelta(microseconds=ns // 1000)
-
-
-def budget_of(stored: StoredTargetState) -> BudgetState:
-    """The SLO budget controller's memory as the stored target state keeps it."""
-    return BudgetState(
-        level=stored.budget_level,
-        minutes=stored.budget_minutes,
-        under_minutes=stored.budget_under_minutes,
-        under_run_minutes=stored.budget_under_run_minutes,
-        observed_ns=None if stored.budget_observed_at is None else _ns(stored.budget_observed_at),
-        reference_pct=stored.budget_reference_pct,
-        reference_ns=None if stored.budget_reference_at is None else _ns(stored.budget_reference_at),
-    )
-
-
-def with_budget(stored: StoredTargetState, budget: BudgetState) -> StoredTargetState:
-    """``stored`` keeping ``budget`` (see :func:`budget_of`)."""
-    return replace(
-        stored,
-        budget_level=budget.level,
-        budget_minutes=budget.minutes,
-        budget_under_minutes=budget.under_minutes,
-        budget_under_run_minutes=budget.under_run_minutes,
-        budget_observed_at=_time_of(budget.observed_ns),
-        budget_reference_pct=budget.reference_pct,
-        budget_reference_at=_time_of(budget.reference_ns),
-    )
-
-
-def window_load(history: Any, *, end: datetime, step_seconds: int, steps: int) -> Any:
-    """The loads of the ``steps`` metric periods before ``end`` as an array (NaN where none is stored),
-    from the first stored one on: what the replay's ``observation.load[-steps:]`` holds at ``end``."""
-    import numpy as np
-
-    step_ns = step_seconds * 1_000_000_000
-    start_ns = _ns(end) - steps * step_ns
-    ds = history["ds"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    y = history["y"].to_numpy(dtype=float)
-    index = (ds - start_ns) // step_ns
-    inside = (index >= 0) & (index < steps)
-    if not inside.any():
-        return np.empty(0)
-    load = np.full(steps, np.nan)
-    load[index[inside]] = y[inside]
-    # leading unknown steps change nothing in target tracking's share (functions/domain/slo_budget.py)
-    return load[int(index[inside].min()) :]
-
-
-def tracking_clause(target: ScalingTarget, alarms: AlarmState, load: float | None, capacity: int) -> str:
-    """Why target tracking moved capacity: its breaching datapoints and the load's need."""
-    rule = tracking_rule(target, target.metric.period_seconds)
-    if alarms.above:
-        why = f"{alarms.above} datapoints above {rule.target_utilization:g} utilisation"
-    else:
-        why = f"{alarms.below} datapoints below {rule.scale_in_ratio * rule.target_utilization:g} utilisation"
-    shown = "" if load is None else f", load {format_load(load, target.metric.unit_label)}"
-    return f"target tracking: {why}{shown} needs {capacity}"
 
 
 @dataclass
@@ -327,63 +207,8 @@ class DeciderService:
                 )
         return floors
 
-    # ----------------------------------------------------------------- forecast record
-
-    def _load_tracker(self, target: ScalingTarget) -> tuple[ForecastTracker, str | None, str | None]:
-        """(record, stored version or None, note): the stored record, or a fresh one and why."""
-        fresh = tracker_for(target, self.policy)
-        stored = self.records.get(target.target_id)
-        if stored is None:
-            return fresh, None, None
-        try:
-            state = tracker_codec.decode(stored.body)
-        except (ValueError, KeyError, TypeError) as error:
-            note = f"forecast record unreadable, started afresh ({error})"[:300]
-            logger.warning("decider: %s: %s", target.target_id, note)
-            return fresh, stored.version, note
-        if not compatible(dict(state.get("settings", {})), fresh.to_state()["settings"]):
-            return fresh, stored.version, "forecast record kept for other target settings, started afresh"
-        try:
-            return ForecastTracker.from_state(state), stored.version, None
-        except (ValueError, KeyError, TypeError) as error:
-            note = f"forecast record malformed, started afresh ({error})"[:300]
-            logger.warning("decider: %s: %s", target.target_id, note)
-            return fresh, stored.version, note
-
-    def _observe(self, tracker: ForecastTracker, target: ScalingTarget, aligned: datetime) -> None:
-        """Score the pending forecasts against the loads since the oldest of them (and one season before it)."""
-        import numpy as np
-
-        first = tracker.history_start_ns()
-        if first is None:
-            return
-        season = timedelta(seconds=tracker.season_seconds)
-        start = max(datetime.fromtimestamp(first / 1e9, UTC), aligned - MAX_OBSERVED_SPAN - season)
-        if start >= aligned:
-            return
-        history = self.archive.read_history(target.target_id, start, aligned)
-        ds = history["ds"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        announced = [
-            (_ns(record.event.start), _ns(record.event.end))
-            for record in self.store.business_events(target.target_id, start, aligned)
-        ]
-        tracker.observe(ds, history["y"].to_numpy(dtype=float), now_ns=_ns(aligned), announced=announced)
-
-    def _calibrate(
-        self, target: ScalingTarget, aligned: datetime
-    ) -> tuple[ForecastTracker, str | None, str | None, ForecastCalibration]:
-        tracker, version, note = self._load_tracker(target)
-        self._observe(tracker, target, aligned)
-        return tracker, version, note, tracker.calibration(now_ns=_ns(aligned))
-
-    def _store_tracker(self, target: ScalingTarget, tracker: ForecastTracker, version: str | None) -> str | None:
-        try:
-            self.records.put(target.target_id, tracker_codec.encode(tracker.to_state()), version)
-        except ConflictError:
-            note = "another decider stored the forecast record first; this round's forecast is not added"
-            logger.info("decider: %s: %s", target.target_id, note)
-            return note
-        return None
+    def _forecast_records(self) -> ForecastRecordKeeper:
+        return ForecastRecordKeeper(self.records, self.archive, self.store, self.policy)
 
     # ----------------------------------------------------------------- one target
 
@@ -399,15 +224,17 @@ class DeciderService:
         if first.decided_forecast_id == summary.forecast_id:
             return self._between(target, summary, now, aligned, first)
         forecast, recent = self._inputs(target, summary, aligned)
-        tracker, tracker_version, note, calibration = self._calibrate(target, aligned)
+        tracker, tracker_version, note, calibration = self._forecast_records().calibrate(target, aligned)
         floors = self._floors(target, aligned)
         kill = self.store.kill_switch(tid) is not None
         for attempt in range(MAX_CONFLICT_RETRIES):
             stored = first if attempt == 0 else self.store.get_target_state(tid)
             desired_now = self._desired_now(target, summary, stored)
-            tracked, alarms, fed_at = self._feed(target, summary, aligned, stored, desired_now)
-            observed = self._observe_budget(target, summary, aligned, stored)
-            budget = self._reference(target, aligned, observed)
+            tracked, alarms, fed_at = feed_tracking(
+                target, summary, stored, policy=self.policy, aligned=aligned, desired=desired_now
+            )
+            observed = observe_round(target, summary, aligned, stored)
+            budget = daily_reference(self.archive, target, aligned, observed)
             decision = decide(
                 forecast,
                 current=CurrentCapacity(
@@ -459,10 +286,10 @@ class DeciderService:
             except ConflictError:
                 continue
             if isinstance(forecast, ForecastPath):
-                tracker.record(forecast, now_ns=_ns(aligned), bias=calibration.bias)
-            stored_note = self._store_tracker(target, tracker, tracker_version)
+                tracker.record(forecast, now_ns=epoch_ns(aligned), bias=calibration.bias)
+            stored_note = self._forecast_records().store(target, tracker, tracker_version)
             outcome, event = self._record(target, summary, decision, sequence, now)
-            self._emit_budget(target, budget)
+            emit_budget(self.sink, target, budget)
             outcome.calibration_note = "; ".join(n for n in (note, stored_note) if n) or None
             return outcome, event
         raise ConflictError("target state", tid, f"still changing after {MAX_CONFLICT_RETRIES} attempts")
@@ -471,33 +298,6 @@ class DeciderService:
     def _desired_now(target: ScalingTarget, summary: ForecastSummary, stored: StoredTargetState) -> int:
         own = stored.last_desired if target.mode == "floor" and stored.last_desired is not None else None
         return target.clamp(own if own is not None else (summary.desired_capacity or 0))
-
-    def _feed(
-        self,
-        target: ScalingTarget,
-        summary: ForecastSummary,
-        aligned: datetime,
-        stored: StoredTargetState,
-        desired: int,
-    ) -> tuple[int, AlarmState, datetime | None]:
-        """Target tracking fed this round's datapoint: (its capacity, its counters, the newest datapoint fed).
-
-        Only a fresh datapoint newer than the last one fed counts; a missing or late one leaves the counters
-        where they were (AWS's "missing data: maintain state"), so stale data never moves capacity.
-        """
-        alarms, fed_at = AlarmState(stored.tracking_above, stored.tracking_below), stored.tracking_fed_at
-        fresh = summary.recent_load is not None and aligned - summary.history_end <= stale_data_after(target)
-        if not self.policy.reactive_tracking or not fresh or (fed_at is not None and summary.history_end <= fed_at):
-            return desired, alarms, fed_at
-        assert summary.recent_load is not None
-        tracked, alarms = target_tracking_step(
-            tracking_rule(target, target.metric.period_seconds),
-            alarms,
-            load=summary.recent_load,
-            in_service=summary.in_service_capacity or 0,
-            desired=desired,
-        )
-        return tracked, alarms, summary.history_end
 
     def _between(
         self,
@@ -514,7 +314,7 @@ class DeciderService:
         kill = tracking and self.store.kill_switch(tid) is not None
         for attempt in range(MAX_CONFLICT_RETRIES):
             stored = first if attempt == 0 else self.store.get_target_state(tid)
-            observed = self._observe_budget(target, summary, aligned, stored)
+            observed = observe_round(target, summary, aligned, stored)
             if not tracking:
                 if observed == budget_of(stored):
                     return self._decided_already(tid), None
@@ -524,7 +324,9 @@ class DeciderService:
                     continue
                 return self._decided_already(tid), None
             desired_now = self._desired_now(target, summary, stored)
-            tracked, alarms, fed_at = self._feed(target, summary, aligned, stored, desired_now)
+            tracked, alarms, fed_at = feed_tracking(
+                target, summary, stored, policy=self.policy, aligned=aligned, desired=desired_now
+            )
             reactive = stored.reactive_why is not None
             final = (
                 desired_now
@@ -578,63 +380,6 @@ class DeciderService:
     @staticmethod
     def _decided_already(tid: str) -> DecisionOutcome:
         return DecisionOutcome(tid, None, "skipped", None, None, False, "this forecast was decided on already")
-
-    # ----------------------------------------------------------------- SLO budget
-
-    def _observe_budget(
-        self, target: ScalingTarget, summary: ForecastSummary, aligned: datetime, stored: StoredTargetState
-    ) -> BudgetState:
-        """The stored budget with this round's datapoint observed: only a fresh one (as :meth:`_feed`), with a
-        known in-service capacity; :func:`observe` ignores one not newer than the last observed.
-
-        The datapoint counts in the spend; it moves the margin only when its capacity was the forecast's
-        (the replay's mode ``forecast``): the newest decision was in forecast mode and the alarm responder
-        has not raised capacity since. Before the first decision, or while the reactive rule or the alarm
-        governs, the margin (which prices forecasts only) keeps its level.
-        """
-        budget = budget_of(stored)
-        if (
-            summary.recent_load is None
-            or summary.in_service_capacity is None
-            or aligned - summary.history_end > stale_data_after(target)
-        ):
-            return budget
-        return observe(
-            budget,
-            stamps_ns=(_ns(summary.history_end),),
-            loads=(summary.recent_load,),
-            in_service=(summary.in_service_capacity,),
-            target=target,
-            priced=stored.decided_forecast_id is not None and stored.reactive_why is None and not stored.alarm_governs,
-        )
-
-    def _reference(self, target: ScalingTarget, aligned: datetime, budget: BudgetState) -> BudgetState:
-        """With an ``auto`` budget, the reference on the last window of archived load, computed at the first
-        decision of each day (00:00 UTC slots, the replay's refit schedule). Without any known load the day's
-        attempt is still marked, so that the next try is the next day's, as in the replay."""
-        settings = target.slo_budget
-        if settings.under_provisioning_pct != "auto":
-            return budget
-        now_ns = _ns(aligned)
-        if budget.reference_ns is not None and budget.reference_ns // _DAY_NS >= now_ns // _DAY_NS:
-            return budget
-        step = target.metric.period_seconds
-        steps = int(settings.window_days * 86_400 / step)
-        history = self.archive.read_history(target.target_id, aligned - timedelta(seconds=steps * step), aligned)
-        load = window_load(history, end=aligned, step_seconds=step, steps=steps)
-        updated = with_reference(budget, load=load, target=target, now_ns=now_ns)
-        return updated if updated.reference_ns == now_ns else replace(budget, reference_ns=now_ns)
-
-    def _emit_budget(self, target: ScalingTarget, budget: BudgetState) -> None:
-        """The budget, its spend and the margin of a decision, while a budget is known (each metric costs)."""
-        pct = budget_pct(target, budget)
-        if pct is None:
-            return
-        tid = target.target_id
-        self.sink.emit(SLO_BUDGET, pct, unit="Percent", target_id=tid)
-        if budget.spend_pct is not None:
-            self.sink.emit(SLO_BUDGET_SPENT, budget.spend_pct, unit="Percent", target_id=tid)
-        self.sink.emit(SLO_BUDGET_MARGIN, budget.margin, target_id=tid)
 
     def _record(
         self, target: ScalingTarget, summary: ForecastSummary, decision: Decision, sequence: int, now: datetime
