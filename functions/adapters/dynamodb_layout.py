@@ -31,7 +31,7 @@ import json
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from events.contracts import MAX_EVENT_DAYS, BusinessEvent, ScalingDecided, ScalingExecuted, ScalingFailed
 from functions.adapters._timefmt import epoch_seconds, iso, parse_iso, require_aware
@@ -52,11 +52,13 @@ from functions.ports.records import (
     LearnedCapacity,
     ModelVersion,
     RejectedBusinessEvent,
-    ScalingAction,
     StoredBusinessEvent,
     StoredForecast,
     TargetState,
 )
+
+if TYPE_CHECKING:
+    from functions.ports.records import ScalingAction
 
 # --------------------------------------------------------------------------- keys (shared with the twin)
 
