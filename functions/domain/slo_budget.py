@@ -38,10 +38,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from functions.domain.capacity_model import capacity_of, instances_for, instances_for_array
-from functions.domain.decision import MAX_MARGIN, MIN_MARGIN, tracking_rule
+from functions.domain.decision_records import MAX_MARGIN, MIN_MARGIN
 from functions.domain.fleet import Fleet
 from functions.domain.reactive import AlarmState, target_tracking_step
 from functions.domain.target import ScalingTarget
+from functions.domain.tracking import tracking_rule
 
 #: ``auto`` never asks for less than this share of minutes (percent): target tracking is under-provisioned
 #: for no minute on quiet traffic, and a budget of zero could only be held by an unbounded margin.
