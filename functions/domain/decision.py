@@ -45,7 +45,7 @@ Safety, in the order it is applied
 7. The kill switch holds the current capacity; ``forecast_only`` records the decision without
    executing it (``Decision.execute`` is False). The mode travels with the decision.
 
-:func:`decide` runs one named step per rule, in that order (``_forecast_need`` or ``_reactive_need``,
+:func:`decide` runs one named step per rule, in that order (``forecast_need`` or ``_reactive_need``,
 ``_floor_need``, ``_stabilised``, ``_step_limited``, ``_bounded``, ``_kill_switch``); each returns what
 it concludes and its clauses of the reason, and the reason is their clauses in the same order. The
 forecast's need is in :mod:`functions.domain.forecast_need`, its pricing in :mod:`functions.domain.pricing`,
