@@ -5,7 +5,7 @@ policy (default scenario, the real forecasting service, only the predictive poli
 decision with a usable forecast, two confidences:
 
 - **old rule**: the forecast's own, one minus the mean absolute scaled error of the fit's backtest
-  (``models/engine.py``), fixed between refits;
+  (``models/calibration.py``), fixed between refits;
 - **new rule**: what :func:`functions.domain.decision.decide` compares with ``min_confidence`` now, the
   decider's record of recent forecasts against seasonal naive (``functions/domain/calibration.py``),
   the forecast's own until the record has enough scored steps.

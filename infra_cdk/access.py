@@ -53,7 +53,7 @@ ALL_PREFIXES: tuple[str, ...] = (HISTORY, MODELS, AUDIT_PREFIX, TRACKER)
 #: The object every function reads its scaling targets from (``functions.settings.Settings.targets_key``).
 TARGETS_KEY: str = str(next(f.default for f in dataclasses.fields(Settings) if f.name == "targets_key"))
 
-#: The DynamoDB actions of the item engine of ``functions.adapters.dynamodb`` (conditional ``PutItem`` also
+#: The DynamoDB actions of the item engine (``functions.adapters.dynamodb_items``) (conditional ``PutItem`` also
 #: for updates; a put-once that finds its item taken reads it back with ``GetItem`` to tell a retry from a
 #: conflict) ...
 GET, PUT, QUERY = "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -170,15 +170,17 @@ def put_alarm_event(pipeline: Pipeline, detail: dict[str, Any]) -> None:
     assert response["FailedEntryCount"] == 0, response
 
 
-def test_the_replay_and_the_lambda_path_set_the_same_desired_capacities_with_the_slo_alarm_firing(
-    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("surprise", [False, True], ids=["slo-alarm-fires", "surprise-decisions"])
+def test_the_replay_and_the_lambda_path_set_the_same_desired_capacities(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, surprise: bool
 ) -> None:
-    # GIVEN a trace with a burst the forecast leaves out, replayed with the deployed decider's policy
+    # GIVEN a trace with a burst the forecast leaves out, replayed with the deployed decider's policy (with
+    # surprise decisions, the default, or without them so that the burst is left to the SLO alarm)
     trace = the_trace()
     start = DAY // STEP
     monkeypatch.setenv("FORESCALE_SLO_ALARM_PREFIX", ALARM_PREFIX)
     pipeline.rewire()
-    policy = wiring.decider().policy
+    policy = replace(wiring.decider().policy, surprise_decisions=surprise)
     replayed = run_replay(trace, SCENARIO, forecaster=Scripted("web"), policies=("predictive",), decision_policy=policy)
     replay_desired = replayed.runs["predictive"].desired
     # ... and the same target on moto: its group as the replay's fleet was at switch-on, the warm-up day
@@ -194,6 +196,7 @@ def test_the_replay_and_the_lambda_path_set_the_same_desired_capacities_with_the
     pipeline.seed_history(tid, trace.ds[: start - 1], trace.y[: start - 1])
     scripted = cast(Any, Scripted(tid))
     wiring.configure(model_loader=ModelLoader(pipeline.store, pipeline.archive, lambda _step, _effects: scripted))
+    wiring.configure(forecaster=replace(wiring.forecaster(), surprise_decisions=surprise))
     alarm = SloAlarmAsDeployed(threshold=target.slo_utilization)
     serving = in_service(pipeline, asg)
     lambda_desired: list[int] = []
@@ -227,13 +230,21 @@ def test_the_replay_and_the_lambda_path_set_the_same_desired_capacities_with_the
         f"+{k * STEP // 60:3d} min: replay {r:3d} lambda {m:3d}{'  <-' if r != m else ''}"
         for k, (r, m) in enumerate(zip(expected, lambda_desired, strict=True))
     )
-    # AND the alarm fired at the same steps on both sides, between decisions: when the burst had lasted
-    # two periods, and again after the decider scaled in while it went on
+    # AND the decisions came at the same steps on both sides
+    assert decision_steps == [s - start for s, _ in replayed.decisions], decision_steps
     replay_alarm_steps = [step - start for step, _, _ in replayed.alarm_responses]
     assert alarm_steps == replay_alarm_steps, (alarm_steps, replay_alarm_steps)
+    interval_steps = SCENARIO.resolve(trace).decision_steps
+    if surprise:
+        # AND the burst was decided on the period after it began, between the regular decisions, before the
+        # alarm's two periods were up: no alarm
+        assert BURST.start + 1 in decision_steps and (BURST.start + 1) % interval_steps, decision_steps
+        assert not alarm_steps, alarm_steps
+        return
+    # AND without surprise decisions the alarm fired at the same steps on both sides, between decisions:
+    # when the burst had lasted two periods, and again after the decider scaled in while it went on
     assert len(alarm_steps) == 2 and alarm_steps[0] == BURST.start + SLO_ALARM_DATAPOINTS_TO_ALARM, alarm_steps
     assert not set(alarm_steps) & set(decision_steps), (alarm_steps, decision_steps)
-    assert decision_steps == [s - start for s, _ in replayed.decisions], decision_steps
     # AND the SLO budget (auto) was in play on both sides: the burst's under-provisioned minutes raised the
     # margin, and the decisions after it name the budget in their reason, alike
     margins = [margin for _, _, _, margin in replayed.budget_log]

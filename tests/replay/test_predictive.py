@@ -9,6 +9,7 @@ import pytest
 from replay_helpers import daily_trace
 from standin import SeasonalPersistence
 
+from functions.domain.decision import DecisionPolicy
 from functions.domain.replay import Scenario, run_replay
 from functions.domain.trace import Trace
 
@@ -18,7 +19,7 @@ SCENARIO = Scenario(warmup_days=2, forecast_lead_days=0.5, decision_interval_sec
 def test_forecasts_every_decision_interval_and_refits_daily(trace):
     # GIVEN 3 days at 5 minutes, scoring after 2 days, forescale on half a day earlier
     service = SeasonalPersistence(trace.step_seconds)
-    result = run_replay(trace, SCENARIO, forecaster=service)
+    result = run_replay(trace, SCENARIO, forecaster=service, decision_policy=DecisionPolicy(surprise_decisions=False))
     start = 2 * 288 - 144
     # THEN a forecast every 2 steps from the start, at the start of the step (the injected clock)
     expected = [trace.ds[t].to_pydatetime() for t in range(start, len(trace), 2)]
@@ -87,10 +88,14 @@ def test_a_surprise_is_decided_on_at_the_next_step_not_the_next_interval():
     y[t:] = y[t:] * 3 + 500
     jump = Trace(ds=base.ds, y=y, step_seconds=base.step_seconds, name=base.name)
     scenario = Scenario(warmup_days=2, forecast_lead_days=0.5, capacity_per_instance=8.0, decision_interval_seconds=900)
-    from functions.domain.decision import DecisionPolicy
-
     # WHEN it is replayed with and without surprise decisions
-    plain = run_replay(jump, scenario, forecaster=SeasonalPersistence(300), policies=("predictive",))
+    plain = run_replay(
+        jump,
+        scenario,
+        forecaster=SeasonalPersistence(300),
+        policies=("predictive",),
+        decision_policy=DecisionPolicy(surprise_decisions=False),
+    )
     eager = run_replay(
         jump,
         scenario,

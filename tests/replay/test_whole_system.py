@@ -20,6 +20,9 @@ DAY = 1440  # one-minute steps
 #: scoring after a day, forescale switched on half a day before; capacity fixed at 10 per instance
 SCENARIO = Scenario(warmup_days=1, forecast_lead_days=0.5, capacity_per_instance=10.0)
 
+#: the SLO alarm's tests leave a jump to the alarm: no decision between the regular ones
+NO_SURPRISE = DecisionPolicy(surprise_decisions=False)
+
 
 class Blind:
     """A forecasting service that never forecasts (``level`` None) or always forecasts a flat ``level``."""
@@ -80,8 +83,8 @@ def test_the_replay_runs_the_alarm_responder_between_decisions() -> None:
     # minute 1561 of the trace, one minute into a 5-minute decision interval
     jump = DAY + 121
     trace = minute_trace([(jump, 60.0)])
-    # WHEN it is replayed
-    result = run_replay(trace, SCENARIO, forecaster=Blind(20.0), policies=("predictive",))
+    # WHEN it is replayed without surprise decisions (with them, the decision of jump + 1 takes the jump)
+    result = run_replay(trace, SCENARIO, forecaster=Blind(20.0), policies=("predictive",), decision_policy=NO_SURPRISE)
     desired = result.runs["predictive"].desired
     in_service = result.runs["predictive"].in_service
     # THEN the alarm sees 2 breaching minutes (jump, jump + 1) and at the start of jump + 2, before the next
@@ -154,7 +157,11 @@ def test_the_report_gives_decisions_minutes_and_under_time_per_mode() -> None:
 
     jump = DAY + 121
     result = run_replay(
-        minute_trace([(jump, 60.0)]), SCENARIO, forecaster=Blind(20.0), policies=("predictive", "reactive")
+        minute_trace([(jump, 60.0)]),
+        SCENARIO,
+        forecaster=Blind(20.0),
+        policies=("predictive", "reactive"),
+        decision_policy=NO_SURPRISE,
     )
     # WHEN the report's per-mode rows are made
     rows = {row.mode: row for row in mode_rows(result)}

@@ -117,7 +117,7 @@ def test_the_forecaster_summarises_a_target_that_is_not_due_with_the_rounds_load
     collected = MetricsCollected(
         round_id="r-3", collected_at=clock.current, step_seconds=STEP,
         targets=[CollectedTarget(
-            target_id="web", last_timestamp=NOON + timedelta(minutes=2), last_value=321.0, points_written=1,
+            target_id="web", last_timestamp=NOON + timedelta(minutes=2), last_value=250.0, points_written=1,
             desired_capacity=3, in_service_capacity=2,
         )],
     )  # fmt: skip
@@ -135,7 +135,7 @@ def test_the_forecaster_summarises_a_target_that_is_not_due_with_the_rounds_load
         NOON,
         "too little history",
     )
-    assert (summary.history_end, summary.recent_load) == (NOON + timedelta(minutes=2), 321.0)
+    assert (summary.history_end, summary.recent_load) == (NOON + timedelta(minutes=2), 250.0)
     assert (summary.desired_capacity, summary.in_service_capacity) == (3, 2)
 
 
@@ -218,7 +218,8 @@ def test_with_tracking_the_decider_gives_the_replays_capacities_round_by_round(m
     world = memory([PARITY])
     decider = wiring.decider()
     decider = replace(decider, policy=replace(decider.policy, reactive_tracking=True))
-    replay_desired, predictive = parity_replay(decider.policy)
+    # (the harness feeds the decider a new forecast every decision interval: no surprise decisions)
+    replay_desired, predictive = parity_replay(replace(decider.policy, surprise_decisions=False))
     ds, y, paths = parity_trace()
     world.archive.write_history("web", pd.DataFrame({"ds": ds[: T_START - 1], "y": y[: T_START - 1]}), part_id="seed")
     # ... and fed round by round to the decider (a new forecast at each decision round, the same one between)
@@ -262,5 +263,5 @@ def test_with_tracking_the_decider_gives_the_replays_capacities_round_by_round(m
     assert any(after > before for _, before, after in moved) and any(after < before for _, before, after in moved)
     assert sum(decision.reactive for _, decision in predictive.decisions) >= 5
     # AND without tracking the replay decides otherwise
-    untracked, _ = parity_replay(replace(decider.policy, reactive_tracking=False))
+    untracked, _ = parity_replay(replace(decider.policy, reactive_tracking=False, surprise_decisions=False))
     assert untracked != replay_desired
