@@ -15,15 +15,7 @@ from functions.services.trainer import TrainRequest
 @scheduled
 @event_parser(model=TrainRequest)
 def handler(event: TrainRequest, context: LambdaContext) -> dict[str, Any]:
-    trainer = wiring.trainer()
-    outcomes = trainer.train(event, function_name=context.invoked_function_arn)
-    count("ModelsTrained", sum(1 for o in outcomes if o.version))
-    count("ModelsPromoted", sum(1 for o in outcomes if o.promoted))
-    learned = {
-        tid: record.capacity_per_instance if record.capacity_per_instance is not None else record.reason
-        for tid, record in trainer.learned.items()
-    }
-    answer: dict[str, Any] = {"batches_dispatched": trainer.dispatched, "models": [o.summary() for o in outcomes]}
-    if learned:  # targets whose capacity_per_instance is "learn": the value, or why there is none yet
-        answer["capacity_learned"] = learned
-    return answer
+    result = wiring.trainer().train(event, function_name=context.invoked_function_arn)
+    count("ModelsTrained", sum(1 for o in result.outcomes if o.version))
+    count("ModelsPromoted", sum(1 for o in result.outcomes if o.promoted))
+    return result.summary()

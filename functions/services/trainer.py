@@ -111,6 +111,25 @@ class TrainOutcome:
         }
 
 
+@dataclass(frozen=True)
+class TrainResult:
+    """What one :meth:`TrainerService.train` call did: models trained, batches handed to other invocations,
+    and ``capacity_per_instance`` learned (or why not) per ``learn`` target."""
+
+    outcomes: list[TrainOutcome] = field(default_factory=list)
+    dispatched: int = 0
+    learned: dict[str, LearnedCapacity] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        answer: dict[str, Any] = {"batches_dispatched": self.dispatched, "models": [o.summary() for o in self.outcomes]}
+        if self.learned:  # targets whose capacity_per_instance is "learn": the value, or why there is none yet
+            answer["capacity_learned"] = {
+                tid: record.capacity_per_instance if record.capacity_per_instance is not None else record.reason
+                for tid, record in self.learned.items()
+            }
+        return answer
+
+
 def _better(challenger: Scores, champion: Scores | None) -> tuple[bool, str]:
     if champion is None:
         return True, "no usable champion"
@@ -138,10 +157,6 @@ class TrainerService:
     eval_horizon_seconds: int = 3600
     batch_size: int = 50
     invoker: Invoker | None = None
-    #: batches handed to other invocations by the last :meth:`train` call
-    dispatched: int = 0
-    #: ``capacity_per_instance`` learned (or why not) per ``learn`` target by the last :meth:`train` call
-    learned: dict[str, LearnedCapacity] = field(default_factory=dict)
 
     def batches(self, targets: Sequence[ScalingTarget]) -> list[tuple[int, list[ScalingTarget]]]:
         """``(period, targets)`` batches of at most ``batch_size`` targets sharing a metric period."""
@@ -154,11 +169,9 @@ class TrainerService:
             for start in range(0, len(group), self.batch_size)
         ]
 
-    def train(self, request: TrainRequest, *, function_name: str = "") -> list[TrainOutcome]:
+    def train(self, request: TrainRequest, *, function_name: str = "") -> TrainResult:
         """Train the requested targets; the scheduled request with several batches is fanned out instead:
         one asynchronous invocation of this function per batch (each fits in Lambda's 15 minutes alone)."""
-        self.dispatched = 0
-        self.learned = {}
         targets = self.catalog.targets()
         if request.target_ids is not None:
             wanted = set(request.target_ids)
@@ -169,12 +182,14 @@ class TrainerService:
             for index, (_, batch) in enumerate(batches):
                 part = TrainRequest(target_ids=[t.target_id for t in batch], batch_index=index, trained_at=now)
                 self.invoker.invoke_async(function_name, part.model_dump(mode="json"))
-            self.dispatched = len(batches)
-            return []
-        outcomes: list[TrainOutcome] = []
+            return TrainResult(dispatched=len(batches))
+        result = TrainResult()
         for offset, (period, batch) in enumerate(batches):
-            outcomes += self._train_batch(batch, period, now, request.batch_index + offset)
-        return outcomes
+            result.learned.update(
+                {t.target_id: self._learn_capacity(t, now) for t in batch if t.capacity_per_instance == "learn"}
+            )
+            result.outcomes.extend(self._train_batch(batch, period, now, request.batch_index + offset))
+        return result
 
     # ----------------------------------------------------------------- one batch
 
@@ -189,9 +204,6 @@ class TrainerService:
         from models.events import EventEffectLearner
         from models.service import ForecastService
 
-        for target in batch:
-            if target.capacity_per_instance == "learn":
-                self.learned[target.target_id] = self._learn_capacity(target, now)
         split = floor_time(now - timedelta(days=self.holdout_days), step)
         start = split - timedelta(days=self._history_days())
         frames, windows = [], []

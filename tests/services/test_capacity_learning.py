@@ -134,10 +134,13 @@ def test_a_learn_target_is_skipped_until_the_trainer_has_learned_then_decided(me
     seed_load_and_busy(world, points=288)
     # WHEN the trainer runs
     clock.current = NOON
-    wiring.trainer().train(TrainRequest())
+    result = wiring.trainer().train(TrainRequest())
     # THEN it learned the capacity per instance, robustly (within 3 % of the truth despite the incident)
     learned = world.store.get_learned_capacity("web")
     assert learned is not None and learned.capacity_per_instance == pytest.approx(TRUE_CAPACITY, rel=0.03)
+    # AND the call's result reports what it stored (the handler answers with it)
+    assert result.learned == {"web": learned}
+    assert result.summary()["capacity_learned"] == {"web": learned.capacity_per_instance}
     assert learned.samples == 288 and learned.r2 > 0.8 and learned.outliers >= 1
     # AND the decider sizes with it: 900 at 0.9 SLO utilisation of ~120 each is 9 instances
     (decided,) = forecast_round(world, clock, 900.0)
@@ -151,9 +154,10 @@ def test_too_little_history_is_stored_with_its_count_and_never_discards_a_learne
     seed_load_and_busy(world, points=12)
     clock.current = NOON
     # WHEN the trainer runs THEN it stores why it could not learn, and the decider says so
-    wiring.trainer().train(TrainRequest())
+    first = wiring.trainer().train(TrainRequest())
     waiting = world.store.get_learned_capacity("web")
     assert waiting is not None and waiting.capacity_per_instance is None and waiting.samples == 12
+    assert first.summary()["capacity_learned"] == {"web": waiting.reason}
     (skipped,) = forecast_round(world, clock, 900.0)
     assert skipped.reason.startswith(
         f"capacity_per_instance 'learn': not learned yet (needs {MIN_SAMPLES} samples, has 12)"
@@ -162,7 +166,8 @@ def test_too_little_history_is_stored_with_its_count_and_never_discards_a_learne
     stored = world.store.put_learned_capacity(
         LearnedCapacity("web", 110.0, 500, 0.95, 2, NOON, version=waiting.version)
     )
-    wiring.trainer().train(TrainRequest())
+    second = wiring.trainer().train(TrainRequest())
     assert world.store.get_learned_capacity("web") == stored
+    assert second.learned == {"web": stored} and first.learned == {"web": waiting}  # each call its own result
     (decided,) = forecast_round(world, clock, 900.0)
     assert decided.desired == 10  # 900 / (110 x 0.9) = 9.09

@@ -43,7 +43,7 @@ def trained(memory, clock):
         seed(world, tid, days=6, end=end, seed=i)
     wiring.configure(forecast_config=ENSEMBLE)
     clock.current = DAY + timedelta(hours=3)
-    first = wiring.trainer().train(TrainRequest())
+    first = wiring.trainer().train(TrainRequest()).outcomes
     return world, first
 
 
@@ -112,7 +112,7 @@ def test_a_worse_challenger_is_registered_but_not_promoted(trained, clock):
     # a day later, a challenger with the naive model only (the noisy load favours the window average)
     wiring.configure(forecast_config=NAIVE_ONLY)
     clock.current = DAY + timedelta(days=1, hours=3)
-    second = wiring.trainer().train(TrainRequest(target_ids=["web"]))
+    second = wiring.trainer().train(TrainRequest(target_ids=["web"])).outcomes
     (outcome,) = second
     assert outcome.promoted is False and outcome.champion is not None
     assert outcome.challenger.mase >= outcome.champion.mase, outcome.summary()
