@@ -16,10 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from functions.settings import Settings
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
-    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
-    from events.contracts import ScalingDecided
     from functions.domain.clock import Clock, IdSource
     from functions.ports.archive import Archive, ObjectStore
     from functions.ports.bus import EventPublisher
@@ -113,9 +111,10 @@ def sleep() -> Callable[[float], None]:
 
 
 def sink() -> MetricSink:
-    from functions.handlers.observability import EmfSink
+    from functions.adapters.emf import EmfSink
+    from functions.services.common import METRICS_NAMESPACE
 
-    return _get("sink", EmfSink)
+    return _get("sink", lambda: EmfSink(METRICS_NAMESPACE))
 
 
 def forecast_config() -> ForecastConfig | None:
@@ -339,39 +338,15 @@ def executor() -> ExecutorService:
     return _get("executor", build)
 
 
-def idempotency_config() -> IdempotencyConfig:
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+def idempotency_store() -> BasePersistenceLayer:
+    """The executor's idempotency records (DynamoDB); :mod:`functions.handlers.idempotency` uses them."""
 
-    return _get(
-        "idempotency_config",
-        # keyed by the whole decision: an altered copy under a real decision_id gets a record of its own
-        lambda: IdempotencyConfig(event_key_jmespath="", expires_after_seconds=7 * 86_400),
-    )
+    def build() -> BasePersistenceLayer:
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
+        return DynamoDBPersistenceLayer(table_name=settings().idempotency_table, boto3_client=client("dynamodb"))
 
-def execute_once(decision: ScalingDecided, context: LambdaContext | None = None) -> dict[str, Any]:
-    """:meth:`ExecutorService.execute` at most once per decision (Powertools idempotency, DynamoDB)."""
-
-    def build() -> Callable[..., dict[str, Any]]:
-        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
-
-        layer = _get(
-            "idempotency_store",
-            lambda: DynamoDBPersistenceLayer(table_name=settings().idempotency_table, boto3_client=client("dynamodb")),
-        )
-        service = executor()
-
-        @idempotent_function(data_keyword_argument="decision", persistence_store=layer, config=idempotency_config())
-        def execute(decision: ScalingDecided) -> dict[str, Any]:
-            return service.execute(decision)
-
-        return execute
-
-    config = idempotency_config()
-    if context is not None:
-        config.register_lambda_context(context)
-    once = _get("execute_once", build)
-    return once(decision=decision)
+    return _get("idempotency_store", build)
 
 
 def intake() -> IntakeService:

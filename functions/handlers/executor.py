@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from events.contracts import ScalingDecided
 from functions import wiring
+from functions.handlers.idempotency import execute_once
 from functions.handlers.observability import count, observed
 from functions.services.common import DECISIONS_EXPIRED, DECISIONS_SUPERSEDED, DECISIONS_UNRECORDED
 
@@ -23,7 +24,7 @@ REFUSAL_METRICS = {
 @observed
 @event_parser(model=ScalingDecided, envelope=EventBridgeEnvelope)
 def handler(event: ScalingDecided, context: LambdaContext) -> dict[str, Any]:
-    outcome = wiring.execute_once(event, context)
+    outcome = execute_once(wiring.executor(), wiring.idempotency_store(), event, context)
     count(f"Executions{outcome['status'].title()}", 1)
     if outcome.get("refused"):
         count(REFUSAL_METRICS[str(outcome["refused"])], 1)

@@ -12,7 +12,7 @@ from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from pydantic import ValidationError
 
@@ -69,15 +69,3 @@ def count(name: str, value: float) -> None:
     """
     if not is_metrics_disabled():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-
-
-class EmfSink:
-    """:class:`functions.services.common.MetricSink` as CloudWatch embedded metric format, one per value."""
-
-    def emit(self, name: str, value: float, *, unit: str = "None", target_id: str | None = None) -> None:
-        if is_metrics_disabled():
-            return
-        with single_metric(name=name, unit=MetricUnit(unit), value=value, namespace=METRICS_NAMESPACE) as metric:
-            metric.add_dimension(name="service", value=SERVICE)
-            if target_id is not None:
-                metric.add_dimension(name="TargetId", value=target_id)

@@ -233,6 +233,14 @@ def test_port_imports_no_adapter_or_aws_sdk(module):
     assert not chains, f"{module} reaches forbidden modules:\n" + "\n".join(chains)
 
 
+@pytest.mark.parametrize("module", ["functions.wiring", *_modules_under("functions.adapters")])
+def test_wiring_and_adapters_do_not_reach_the_handlers(module):
+    # The composition root and the adapters sit below the handlers: the metric sink and idempotency are
+    # built without reaching up into the handler layer.
+    chains = _forbidden_reached(module, ("functions.handlers",), _graph())
+    assert not chains, f"{module} reaches the handlers:\n" + "\n".join(chains)
+
+
 def test_models_do_not_import_functions():
     # The forecasting library does not depend on the application, not even for a command-line tool.
     graph = _graph()
