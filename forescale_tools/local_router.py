@@ -478,7 +478,8 @@ def memory_idempotency_store() -> Any:
 
 @dataclass
 class MemoryWorld:
-    """The in-memory twins a memory-mode run wires into the handlers (inspect them after a run)."""
+    """The in-memory twins a memory-mode run wires into the handlers (inspect them after a run), and the
+    container built on them."""
 
     store: Any
     objects: Any
@@ -488,16 +489,34 @@ class MemoryWorld:
     capacity: Any
     router: LocalRouter
     tracker_records: Any = None
+    components: Any = None
+
+    def rewire(self, **changes: Any) -> Any:
+        """Rebuild the container with ``changes`` (``forecast_config=...``, a replaced service); the
+        handlers use the new one if they used the old one."""
+        from functions import wiring
+
+        old, self.components = self.components, self.components.replaced(**changes)
+        if wiring.installed() is old:
+            wiring.install(self.components)
+        return self.components
 
 
-def configure_memory(
-    targets: list[Any], *, clock: Any, ids: Any = None, sink: Any = None, **settings_changes: Any
+def memory_world(
+    targets: list[Any],
+    *,
+    clock: Any,
+    ids: Any = None,
+    sink: Any = None,
+    forecast_config: Any = None,
+    **settings_changes: Any,
 ) -> MemoryWorld:
-    """Wire every handler to in-memory twins (no endpoint at all) and return them with a memory router.
+    """In-memory twins (no endpoint at all), a memory router, and a container of every component on them.
 
     The targets configuration object is written to the in-memory bucket; fleets are added to
     ``world.capacity`` (:class:`~forescale_tools.memory.InMemoryCapacity`) by the caller;
     ``settings_changes`` override :class:`~functions.settings.Settings` fields (``shard_size=...``).
+    Nothing is installed: the handlers use ``world.components`` inside ``wiring.use(world.components)``.
     """
     from dataclasses import replace
 
@@ -510,12 +529,12 @@ def configure_memory(
         InMemoryStateStore,
         InMemoryTrackerRecords,
     )
-    from functions import wiring
     from functions.adapters.cloudwatch import CloudWatchMetricsPublisher, CloudWatchMetricsSource
     from functions.adapters.s3 import S3Store
     from functions.domain.clock import SequentialIds
     from functions.services.common import NullSink
     from functions.settings import Settings
+    from functions.wiring import Components
 
     settings = Settings(
         state_table="memory-State",
@@ -541,13 +560,13 @@ def configure_memory(
         router=LocalRouter(MemoryTransport(bus)),
         tracker_records=InMemoryTrackerRecords(),
     )
-    wiring.reset()
-    wiring.configure(
-        settings=settings,
-        clock=clock,
-        ids=ids or SequentialIds(),
+    world.components = Components(
+        settings,
+        clock,
+        ids or SequentialIds(),
         sleep=lambda _seconds: None,
         sink=sink or NullSink(),
+        forecast_config=forecast_config,
         objects=objects,
         archive=world.archive,
         state_store=world.store,
@@ -559,4 +578,19 @@ def configure_memory(
         invoker=world.router,
         idempotency_store=memory_idempotency_store(),
     )
+    return world
+
+
+def configure_memory(
+    targets: list[Any], *, clock: Any, ids: Any = None, sink: Any = None, **settings_changes: Any
+) -> MemoryWorld:
+    """:func:`memory_world` as the handlers' replacements (``wiring.configure``: later ``configure`` calls
+    add to them, and rebuild ``world.components``' services but not its twins)."""
+    from functions import wiring
+
+    world = memory_world(targets, clock=clock, ids=ids, sink=sink, **settings_changes)
+    built = world.components
+    wiring.reset()
+    wiring.configure(settings=built.settings, clock=built.clock, ids=built.ids, **built.overrides)
+    world.components = wiring.components()
     return world

@@ -1,17 +1,26 @@
-"""The one place that builds boto3 clients, adapters and services, from :class:`~functions.settings.Settings`.
+"""The composition root: :class:`Components` builds boto3 clients, adapters and services from
+:class:`~functions.settings.Settings`, a :class:`~functions.domain.clock.Clock` and an id source.
 
-Everything is built on first use and kept for the life of the container (a warm Lambda reuses clients
-and caches), and only what a function uses is built: the decider never imports the forecasting
-libraries. Tests and the local router replace parts with :func:`configure` (a clock, an id source, a
-``sleep`` that does not wait, in-memory twins...) and start afresh with :func:`reset`.
+Each component is a cached property: built on first use and kept for the life of the container, and
+only what a function uses is built (the decider never imports the forecasting libraries). A Lambda
+builds one container per cold start (:func:`components`), so a warm invocation reuses clients and
+caches. Tests build their own, with a fixed clock and their settings, and pass replacements (in-memory
+twins, a ``sleep`` that does not wait, a recording sink) to its constructor; one that runs handlers
+makes its container theirs with :func:`use`.
+
+:func:`configure` / :func:`reset` replace parts of the handlers' container by name, for the local
+command and the benchmarks, which build no container of their own.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from functions.settings import Settings
 
@@ -29,7 +38,7 @@ if TYPE_CHECKING:
     from functions.ports.tracker import TrackerRecords
     from functions.services.alarms import AlarmResponderService
     from functions.services.collector import CollectorService
-    from functions.services.common import MetricSink
+    from functions.services.common import MetricSink, Retrier
     from functions.services.decider import DeciderService
     from functions.services.executor import ExecutorService
     from functions.services.forecaster import ForecasterService
@@ -40,51 +49,6 @@ if TYPE_CHECKING:
     from functions.services.trainer import TrainerService
     from models.config import ForecastConfig
 
-T = TypeVar("T")
-
-#: What :func:`configure` may replace (each has a builder below with the same name).
-COMPONENTS = frozenset(
-    {
-        "settings", "clock", "ids", "sleep", "sink", "forecast_config",
-        "objects", "state_store", "archive", "tracker_records", "metrics_source", "metrics_publisher", "publisher", "capacity",
-        "discovery", "catalog", "invoker", "model_loader", "idempotency_store",
-        "collector", "forecaster", "decider", "executor", "intake", "alarm_responder", "trainer", "operator",
-    }
-)  # fmt: skip
-
-_built: dict[str, Any] = {}
-_overrides: dict[str, Any] = {}
-
-
-def configure(**components: Any) -> None:
-    """Replace components (tests, local runs); names outside :data:`COMPONENTS` are refused."""
-    unknown = sorted(set(components) - COMPONENTS)
-    if unknown:
-        raise ValueError(f"configure: unknown component(s) {unknown}; known: {sorted(COMPONENTS)}")
-    _overrides.update(components)
-    _built.clear()
-
-
-def reset() -> None:
-    """Forget every built component and override (the next call builds from the environment again)."""
-    _built.clear()
-    _overrides.clear()
-
-
-def _get(name: str, build: Callable[[], T]) -> T:
-    if name in _overrides:
-        return _overrides[name]
-    if name not in _built:
-        _built[name] = build()
-    return _built[name]
-
-
-# --------------------------------------------------------------------------- basics
-
-
-def settings() -> Settings:
-    return _get("settings", Settings.from_env)
-
 
 @dataclass
 class UuidIds:
@@ -94,306 +58,368 @@ class UuidIds:
         return f"{prefix}-{uuid.uuid4().hex}"
 
 
-def clock() -> Clock:
-    from functions.domain.clock import SystemClock
-
-    return _get("clock", SystemClock)
-
-
-def ids() -> IdSource:
-    return _get("ids", UuidIds)
-
-
-def sleep() -> Callable[[float], None]:
-    import time
-
-    return _get("sleep", lambda: time.sleep)
-
-
-def sink() -> MetricSink:
-    from functions.adapters.emf import EmfSink
-    from functions.services.common import METRICS_NAMESPACE
-
-    return _get("sink", lambda: EmfSink(METRICS_NAMESPACE))
-
-
-def forecast_config() -> ForecastConfig | None:
-    return _get("forecast_config", lambda: None)
-
-
-def client(service: str, *, retries: int = 3) -> Any:
-    """A boto3 client on the configured endpoint (``AWS_ENDPOINT_URL``: moto's server in local runs).
+class Clients:
+    """``clients("s3")``: one boto3 client per service and retry budget, on the configured endpoint
+    (``AWS_ENDPOINT_URL``: moto's server in local runs).
 
     ``retries`` is botocore's total attempts; the capacity clients use 1 because the executor retries
     with its own backoff (and its injected sleep).
     """
 
-    def build() -> Any:
-        import boto3
-        from botocore.config import Config
+    def __init__(self, endpoint_url: str | None) -> None:
+        self.endpoint_url = endpoint_url
+        self._built: dict[tuple[str, int], Any] = {}
 
-        return boto3.client(  # type: ignore[call-overload]
-            service,
-            endpoint_url=settings().endpoint_url,
-            config=Config(
-                retries={"mode": "standard", "total_max_attempts": retries},
-                connect_timeout=5,
-                read_timeout=30,
-                max_pool_connections=25,
-            ),
+    def __call__(self, service: str, *, retries: int = 3) -> Any:
+        if (service, retries) not in self._built:
+            import boto3
+            from botocore.config import Config
+
+            self._built[(service, retries)] = boto3.client(  # type: ignore[call-overload]
+                service,
+                endpoint_url=self.endpoint_url,
+                config=Config(
+                    retries={"mode": "standard", "total_max_attempts": retries},
+                    connect_timeout=5,
+                    read_timeout=30,
+                    max_pool_connections=25,
+                ),
+            )
+        return self._built[(service, retries)]
+
+
+class Components:
+    """Every component of a forescale function, each built once on first use (see the module docstring).
+
+    ``overrides`` replace components by name (``state_store=InMemoryStateStore()``, ``sink=...``); a
+    name that is not a component is refused.
+    """
+
+    def __init__(self, settings: Settings, clock: Clock, ids: IdSource, **overrides: Any) -> None:
+        unknown = sorted(set(overrides) - self.names())
+        if unknown:
+            raise ValueError(f"Components: unknown component(s) {unknown}; known: {sorted(self.names())}")
+        self.settings = settings
+        self.clock = clock
+        self.ids = ids
+        self.overrides = dict(overrides)
+        self.__dict__.update(overrides)  # where cached_property keeps its value: an override is "already built"
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Components:
+        """The production container: settings from the environment, the system clock, uuid ids."""
+        from functions.domain.clock import SystemClock
+
+        settings = overrides.pop("settings", None) or Settings.from_env()
+        return cls(
+            settings,
+            overrides.pop("clock", None) or SystemClock(),
+            overrides.pop("ids", None) or UuidIds(),
+            **overrides,
         )
 
-    return _get(f"client:{service}:{retries}", build)
+    def replaced(self, **changes: Any) -> Components:
+        """A new container with the same settings, clock, ids and overrides but ``changes`` (nothing built yet)."""
+        settings = changes.pop("settings", self.settings)
+        clock = changes.pop("clock", self.clock)
+        ids = changes.pop("ids", self.ids)
+        return Components(settings, clock, ids, **{**self.overrides, **changes})
 
+    @classmethod
+    def names(cls) -> frozenset[str]:
+        """The components a constructor may replace (every cached property)."""
+        return frozenset(name for name, value in vars(cls).items() if isinstance(value, cached_property))
 
-# --------------------------------------------------------------------------- adapters
+    # ----------------------------------------------------------------------- basics
 
+    @cached_property
+    def sleep(self) -> Callable[[float], None]:
+        return time.sleep
 
-def objects() -> ObjectStore:
-    from functions.adapters.s3 import S3Objects
+    @cached_property
+    def sink(self) -> MetricSink:
+        from functions.adapters.emf import EmfSink
+        from functions.services.common import METRICS_NAMESPACE
 
-    return _get("objects", lambda: S3Objects(client("s3"), settings().bucket))
+        return EmfSink(METRICS_NAMESPACE)
 
+    @cached_property
+    def forecast_config(self) -> ForecastConfig | None:
+        return None
 
-def archive() -> Archive:
-    from functions.adapters.s3 import S3Objects, S3Store
+    @cached_property
+    def client(self) -> Callable[..., Any]:
+        return Clients(self.settings.endpoint_url)
 
-    def build() -> Archive:
-        audit_bucket = settings().audit_bucket
-        audit = S3Objects(client("s3"), audit_bucket) if audit_bucket else None
-        return S3Store(objects(), audit=audit)
+    # ----------------------------------------------------------------------- adapters
 
-    return _get("archive", build)
+    @cached_property
+    def objects(self) -> ObjectStore:
+        from functions.adapters.s3 import S3Objects
 
+        return S3Objects(self.client("s3"), self.settings.bucket)
 
-def tracker_records() -> TrackerRecords:
-    from functions.adapters.tracker_records import S3TrackerRecords
+    @cached_property
+    def archive(self) -> Archive:
+        from functions.adapters.s3 import S3Objects, S3Store
 
-    return _get("tracker_records", lambda: S3TrackerRecords(client("s3"), settings().bucket))
+        audit_bucket = self.settings.audit_bucket
+        audit = S3Objects(self.client("s3"), audit_bucket) if audit_bucket else None
+        return S3Store(self.objects, audit=audit)
 
+    @cached_property
+    def tracker_records(self) -> TrackerRecords:
+        from functions.adapters.tracker_records import S3TrackerRecords
 
-def state_store() -> StateStore:
-    def build() -> StateStore:
+        return S3TrackerRecords(self.client("s3"), self.settings.bucket)
+
+    @cached_property
+    def state_store(self) -> StateStore:
         from functions.adapters.dynamodb import DynamoStateStore, TableNames
 
-        s = settings()
+        s = self.settings
         names = TableNames(s.state_table, s.audit_table, s.business_events_table, s.model_registry_table)
-        return DynamoStateStore(client("dynamodb"), names)
+        return DynamoStateStore(self.client("dynamodb"), names)
 
-    return _get("state_store", build)
+    @cached_property
+    def metrics_source(self) -> MetricsSource:
+        from functions.adapters.cloudwatch import CloudWatchMetricsSource
 
+        return CloudWatchMetricsSource(self.client("cloudwatch"))
 
-def metrics_source() -> MetricsSource:
-    from functions.adapters.cloudwatch import CloudWatchMetricsSource
+    @cached_property
+    def metrics_publisher(self) -> MetricsPublisher:
+        from functions.adapters.cloudwatch import CloudWatchMetricsPublisher
 
-    return _get("metrics_source", lambda: CloudWatchMetricsSource(client("cloudwatch")))
+        return CloudWatchMetricsPublisher(self.client("cloudwatch"))
 
+    @cached_property
+    def publisher(self) -> EventPublisher:
+        from functions.adapters.eventbridge import EventBridgePublisher
 
-def metrics_publisher() -> MetricsPublisher:
-    from functions.adapters.cloudwatch import CloudWatchMetricsPublisher
+        return EventBridgePublisher(self.client("events"), bus_name=self.settings.event_bus, sleep=self.sleep)
 
-    return _get("metrics_publisher", lambda: CloudWatchMetricsPublisher(client("cloudwatch")))
-
-
-def publisher() -> EventPublisher:
-    from functions.adapters.eventbridge import EventBridgePublisher
-
-    return _get(
-        "publisher", lambda: EventBridgePublisher(client("events"), bus_name=settings().event_bus, sleep=sleep())
-    )
-
-
-def capacity() -> CapacityApi:
-    def build() -> CapacityApi:
+    @cached_property
+    def capacity(self) -> CapacityApi:
         from functions.adapters.capacity import AsgCapacity, CapacityRouter, EcsCapacity
 
         return CapacityRouter(
-            asg=AsgCapacity(client("autoscaling", retries=1)),
-            ecs=EcsCapacity(client("ecs", retries=1), client("application-autoscaling", retries=1)),
+            asg=AsgCapacity(self.client("autoscaling", retries=1)),
+            ecs=EcsCapacity(self.client("ecs", retries=1), self.client("application-autoscaling", retries=1)),
         )
 
-    return _get("capacity", build)
-
-
-def discovery() -> TargetDiscovery | None:
-    def build() -> TargetDiscovery | None:
+    @cached_property
+    def discovery(self) -> TargetDiscovery | None:
         from functions.adapters.discovery import AwsTagDiscovery, parse_tag_filter
 
-        tag = settings().discovery_tag
+        tag = self.settings.discovery_tag
         if tag is None:
             return None
-        return AwsTagDiscovery(client("autoscaling"), client("resourcegroupstaggingapi"), tag=parse_tag_filter(tag))
+        return AwsTagDiscovery(
+            self.client("autoscaling"), self.client("resourcegroupstaggingapi"), tag=parse_tag_filter(tag)
+        )
 
-    return _get("discovery", build)
+    @cached_property
+    def invoker(self) -> Invoker:
+        from functions.adapters.invoke import LambdaInvoker
 
+        return LambdaInvoker(self.client("lambda"))
 
-def catalog() -> TargetCatalog:
-    from functions.services.targets import TargetCatalog
+    @cached_property
+    def idempotency_store(self) -> BasePersistenceLayer:
+        """The executor's idempotency records (DynamoDB); :mod:`functions.handlers.idempotency` uses them."""
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-    return _get("catalog", lambda: TargetCatalog(objects(), settings().targets_key, clock(), discovery()))
+        return DynamoDBPersistenceLayer(
+            table_name=self.settings.idempotency_table, boto3_client=self.client("dynamodb")
+        )
 
+    # ----------------------------------------------------------------------- services
 
-def invoker() -> Invoker:
-    from functions.adapters.invoke import LambdaInvoker
+    @cached_property
+    def catalog(self) -> TargetCatalog:
+        from functions.services.targets import TargetCatalog
 
-    return _get("invoker", lambda: LambdaInvoker(client("lambda")))
+        return TargetCatalog(self.objects, self.settings.targets_key, self.clock, self.discovery)
 
+    @cached_property
+    def model_loader(self) -> ModelLoader:
+        from functions.services.models import ModelLoader, unfitted_service
 
-def model_loader() -> ModelLoader:
-    from functions.services.models import ModelLoader, unfitted_service
+        return ModelLoader(self.state_store, self.archive, unfitted_service(self.forecast_config))
 
-    return _get("model_loader", lambda: ModelLoader(state_store(), archive(), unfitted_service(forecast_config())))
+    @cached_property
+    def retrier(self) -> Retrier:
+        from functions.services.common import Retrier
 
+        return Retrier(sleep=self.sleep)
 
-# --------------------------------------------------------------------------- services
+    @cached_property
+    def collector(self) -> CollectorService:
+        from functions.services.collector import CollectorService
 
-
-def collector() -> CollectorService:
-    from functions.services.collector import CollectorService
-
-    def build() -> CollectorService:
-        s = settings()
+        s = self.settings
         return CollectorService(
-            catalog=catalog(),
-            metrics=metrics_source(),
-            capacity=capacity(),
-            archive=archive(),
-            publisher=publisher(),
-            clock=clock(),
-            ids=ids(),
-            invoker=invoker(),
-            sink=sink(),
+            catalog=self.catalog,
+            metrics=self.metrics_source,
+            capacity=self.capacity,
+            archive=self.archive,
+            publisher=self.publisher,
+            clock=self.clock,
+            ids=self.ids,
+            invoker=self.invoker,
+            sink=self.sink,
             batch_size=s.batch_size,
             shard_size=s.shard_size,
             collect_every_seconds=s.collect_every_seconds,
         )
 
-    return _get("collector", build)
+    @cached_property
+    def forecaster(self) -> ForecasterService:
+        from functions.domain.decision import DecisionPolicy
+        from functions.services.forecaster import ForecasterService
 
-
-def forecaster() -> ForecasterService:
-    from functions.domain.decision import DecisionPolicy
-    from functions.services.forecaster import ForecasterService
-
-    def build() -> ForecasterService:
         return ForecasterService(
-            catalog=catalog(),
-            store=state_store(),
-            archive=archive(),
-            publisher=publisher(),
-            models=model_loader(),
-            clock=clock(),
-            ids=ids(),
-            sink=sink(),
-            history_days=settings().forecast_history_days,
+            catalog=self.catalog,
+            store=self.state_store,
+            archive=self.archive,
+            publisher=self.publisher,
+            models=self.model_loader,
+            clock=self.clock,
+            ids=self.ids,
+            sink=self.sink,
+            history_days=self.settings.forecast_history_days,
             # every round: the decider observes each datapoint for the SLO budget (and target tracking)
             every_round=True,
             surprise_decisions=DecisionPolicy().surprise_decisions,
         )
 
-    return _get("forecaster", build)
+    @cached_property
+    def decider(self) -> DeciderService:
+        from functions.domain.decision import DecisionPolicy
+        from functions.services.decider import DeciderService
 
-
-def decider() -> DeciderService:
-    from functions.domain.decision import DecisionPolicy
-    from functions.services.decider import DeciderService
-
-    def build() -> DeciderService:
         return DeciderService(
-            catalog=catalog(),
-            store=state_store(),
-            archive=archive(),
-            records=tracker_records(),
-            publisher=publisher(),
-            clock=clock(),
-            ids=ids(),
-            sink=sink(),
-            policy=DecisionPolicy(stale_after_seconds=settings().forecast_stale_seconds),
+            catalog=self.catalog,
+            store=self.state_store,
+            archive=self.archive,
+            records=self.tracker_records,
+            publisher=self.publisher,
+            clock=self.clock,
+            ids=self.ids,
+            sink=self.sink,
+            policy=DecisionPolicy(stale_after_seconds=self.settings.forecast_stale_seconds),
         )
 
-    return _get("decider", build)
+    @cached_property
+    def executor(self) -> ExecutorService:
+        from functions.services.executor import ExecutorService
 
-
-def retrier() -> Any:
-    from functions.services.common import Retrier
-
-    return Retrier(sleep=sleep())
-
-
-def executor() -> ExecutorService:
-    from functions.services.executor import ExecutorService
-
-    def build() -> ExecutorService:
         return ExecutorService(
-            catalog=catalog(),
-            store=state_store(),
-            archive=archive(),
-            publisher=publisher(),
-            capacity=capacity(),
-            clock=clock(),
-            retrier=retrier(),
-            sink=sink(),
+            catalog=self.catalog,
+            store=self.state_store,
+            archive=self.archive,
+            publisher=self.publisher,
+            capacity=self.capacity,
+            clock=self.clock,
+            retrier=self.retrier,
+            sink=self.sink,
         )
 
-    return _get("executor", build)
+    @cached_property
+    def intake(self) -> IntakeService:
+        from functions.services.intake import IntakeService
 
+        return IntakeService(self.catalog, self.state_store, self.clock)
 
-def idempotency_store() -> BasePersistenceLayer:
-    """The executor's idempotency records (DynamoDB); :mod:`functions.handlers.idempotency` uses them."""
+    @cached_property
+    def alarm_responder(self) -> AlarmResponderService:
+        from functions.services.alarms import AlarmResponderService
 
-    def build() -> BasePersistenceLayer:
-        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
-        return DynamoDBPersistenceLayer(table_name=settings().idempotency_table, boto3_client=client("dynamodb"))
-
-    return _get("idempotency_store", build)
-
-
-def intake() -> IntakeService:
-    from functions.services.intake import IntakeService
-
-    return _get("intake", lambda: IntakeService(catalog(), state_store(), clock()))
-
-
-def alarm_responder() -> AlarmResponderService:
-    from functions.services.alarms import AlarmResponderService
-
-    def build() -> AlarmResponderService:
         return AlarmResponderService(
-            catalog=catalog(),
-            store=state_store(),
-            archive=archive(),
-            publisher=publisher(),
-            capacity=capacity(),
-            clock=clock(),
-            ids=ids(),
-            alarm_prefix=settings().slo_alarm_prefix,
-            retrier=retrier(),
+            catalog=self.catalog,
+            store=self.state_store,
+            archive=self.archive,
+            publisher=self.publisher,
+            capacity=self.capacity,
+            clock=self.clock,
+            ids=self.ids,
+            alarm_prefix=self.settings.slo_alarm_prefix,
+            retrier=self.retrier,
         )
 
-    return _get("alarm_responder", build)
+    @cached_property
+    def trainer(self) -> TrainerService:
+        from functions.services.trainer import TrainerService
 
-
-def trainer() -> TrainerService:
-    from functions.services.trainer import TrainerService
-
-    def build() -> TrainerService:
         return TrainerService(
-            catalog=catalog(),
-            store=state_store(),
-            archive=archive(),
-            publisher=publisher(),
-            metrics=metrics_publisher(),
-            models=model_loader(),
-            clock=clock(),
-            config=forecast_config(),
-            invoker=invoker(),
+            catalog=self.catalog,
+            store=self.state_store,
+            archive=self.archive,
+            publisher=self.publisher,
+            metrics=self.metrics_publisher,
+            models=self.model_loader,
+            clock=self.clock,
+            config=self.forecast_config,
+            invoker=self.invoker,
         )
 
-    return _get("trainer", build)
+    @cached_property
+    def operator(self) -> OperatorService:
+        from functions.services.operator import OperatorService
+
+        return OperatorService(self.catalog, self.state_store, self.publisher, self.clock)
 
 
-def operator() -> OperatorService:
-    from functions.services.operator import OperatorService
+# --------------------------------------------------------------------------- the handlers' container
 
-    return _get("operator", lambda: OperatorService(catalog(), state_store(), publisher(), clock()))
+#: the handlers' container, once built (a one-element list: replaced in place, no ``global``)
+_current: list[Components] = []
+#: replacements :func:`configure` collected (the local command and the benchmarks; tests use :func:`use`)
+_overrides: dict[str, Any] = {}
+
+#: What :func:`configure` may replace: every component, and the settings, clock and id source.
+COMPONENTS = Components.names() | {"settings", "clock", "ids"}
+
+
+def components() -> Components:
+    """The handlers' container: built from the environment on the first call of a cold start."""
+    if not _current:
+        _current.append(Components.from_env(**_overrides))
+    return _current[0]
+
+
+def installed() -> Components | None:
+    """The handlers' container if one is built or installed (None: the next call builds it)."""
+    return _current[0] if _current else None
+
+
+def install(container: Components | None) -> None:
+    """Make ``container`` the handlers' container (None: build it from the environment on the next call)."""
+    _current[:] = [] if container is None else [container]
+
+
+@contextmanager
+def use(container: Components) -> Iterator[Components]:
+    """Make ``container`` the handlers' container while the block runs (tests that invoke handlers)."""
+    previous = installed()
+    install(container)
+    try:
+        yield container
+    finally:
+        install(previous)
+
+
+def configure(**replacements: Any) -> None:
+    """Replace components of the handlers' container by name (the local command, the benchmarks)."""
+    unknown = sorted(set(replacements) - COMPONENTS)
+    if unknown:
+        raise ValueError(f"configure: unknown component(s) {unknown}; known: {sorted(COMPONENTS)}")
+    _overrides.update(replacements)
+    _current.clear()
+
+
+def reset() -> None:
+    """Forget the handlers' container and every replacement (the next call builds from the environment)."""
+    _current.clear()
+    _overrides.clear()

@@ -16,6 +16,6 @@ from functions.services.alarms import AlarmChange
 @observed
 @event_parser(model=AlarmChange, envelope=EventBridgeEnvelope)
 def handler(event: AlarmChange, context: LambdaContext) -> dict[str, Any]:
-    response = wiring.alarm_responder().respond(event)
+    response = wiring.components().alarm_responder.respond(event)
     count("AlarmResponses", 1 if response.status == "decided" else 0)
     return response.summary()

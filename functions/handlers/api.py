@@ -110,17 +110,17 @@ def problems(status: int, *errors: tuple[str, str]) -> Response[dict[str, Any]]:
 
 @app.get("/health")
 def health() -> Health:
-    return wiring.operator().health()
+    return wiring.components().operator.health()
 
 
 @app.get("/targets")
 def targets() -> list[TargetView]:
-    return wiring.operator().targets()
+    return wiring.components().operator.targets()
 
 
 @app.get("/targets/<target_id>", responses=answers(200, "The target, its state and latest forecast.", r404=UNKNOWN))
 def target(target_id: str) -> TargetView:
-    return wiring.operator().target(target_id)
+    return wiring.components().operator.target(target_id)
 
 
 @app.get(
@@ -128,7 +128,7 @@ def target(target_id: str) -> TargetView:
     responses=answers(200, "The latest forecast.", r404=_refusal("The target is unknown or has no forecast yet.")),
 )
 def forecast(target_id: str) -> ForecastView:
-    found = wiring.operator().forecast(target_id)
+    found = wiring.components().operator.forecast(target_id)
     if found is None:
         raise NoForecastYetError(target_id)
     return found
@@ -136,12 +136,12 @@ def forecast(target_id: str) -> ForecastView:
 
 @app.get("/targets/<target_id>/decisions", responses=answers(200, "Decisions and actions in the window.", r404=UNKNOWN))
 def decisions(target_id: str, start: Since = None, end: Until = None) -> DecisionsView:
-    return wiring.operator().decisions(target_id, start, end)
+    return wiring.components().operator.decisions(target_id, start, end)
 
 
 @app.get("/events", responses=answers(200, "Business events, accepted and rejected.", r404=UNKNOWN))
 def events(target_id: Annotated[str | None, Query()] = None, start: Since = None, end: Until = None) -> EventsView:
-    return wiring.operator().events(target_id, start, end)
+    return wiring.components().operator.events(target_id, start, end)
 
 
 @app.post(
@@ -155,7 +155,7 @@ def events(target_id: Annotated[str | None, Query()] = None, start: Since = None
 )
 def submit(event: BusinessEvent) -> tuple[Submitted, int]:
     count("BusinessEventsSubmitted", 1)
-    return wiring.operator().submit(event), 202
+    return wiring.components().operator.submit(event), 202
 
 
 @app.get("/openapi.json", include_in_schema=False)

@@ -19,7 +19,7 @@ from functions.services.collector import CollectRequest
 @scheduled
 @event_parser(model=CollectRequest)
 def handler(event: CollectRequest, context: LambdaContext) -> dict[str, Any]:
-    result = wiring.collector().collect(event, function_name=context.invoked_function_arn)
+    result = wiring.components().collector.collect(event, function_name=context.invoked_function_arn)
     count("TargetsCollected", result.targets)
     count("MetricsMissing", len(result.missing))
     if result.missing or result.capacity_unknown:

@@ -16,6 +16,6 @@ from functions.handlers.observability import count, observed
 @observed
 @event_parser(model=ForecastReady, envelope=EventBridgeEnvelope)
 def handler(event: ForecastReady, context: LambdaContext) -> dict[str, Any]:
-    outcomes = wiring.decider().decide_batch(event)
+    outcomes = wiring.components().decider.decide_batch(event)
     count("Decisions", len(outcomes))
     return {"round_id": event.round_id, "decisions": [o.summary() for o in outcomes]}

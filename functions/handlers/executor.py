@@ -24,7 +24,8 @@ REFUSAL_METRICS = {
 @observed
 @event_parser(model=ScalingDecided, envelope=EventBridgeEnvelope)
 def handler(event: ScalingDecided, context: LambdaContext) -> dict[str, Any]:
-    outcome = execute_once(wiring.executor(), wiring.idempotency_store(), event, context)
+    components = wiring.components()
+    outcome = execute_once(components.executor, components.idempotency_store, event, context)
     count(f"Executions{outcome['status'].title()}", 1)
     if outcome.get("refused"):
         count(REFUSAL_METRICS[str(outcome["refused"])], 1)

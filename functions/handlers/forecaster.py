@@ -16,6 +16,6 @@ from functions.handlers.observability import count, observed
 @observed
 @event_parser(model=MetricsCollected, envelope=EventBridgeEnvelope)
 def handler(event: MetricsCollected, context: LambdaContext) -> dict[str, Any]:
-    outcomes = wiring.forecaster().forecast_batch(event)
+    outcomes = wiring.components().forecaster.forecast_batch(event)
     count("ForecastsIssued", len(outcomes))
     return {"round_id": event.round_id, "forecasts": [o.summary() for o in outcomes]}

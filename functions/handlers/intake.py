@@ -21,5 +21,5 @@ from functions.handlers.observability import count, observed
 @event_parser(model=EventBridgeModel)
 def handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
     count("BusinessEventsReceived", 1)
-    stored = wiring.intake().accept(event.id, event.detail, received_at=event.time)
+    stored = wiring.components().intake.accept(event.id, event.detail, received_at=event.time)
     return {"event_id": event.id, "targets": [record.target_id for record in stored]}

@@ -15,7 +15,7 @@ from functions.services.trainer import TrainRequest
 @scheduled
 @event_parser(model=TrainRequest)
 def handler(event: TrainRequest, context: LambdaContext) -> dict[str, Any]:
-    result = wiring.trainer().train(event, function_name=context.invoked_function_arn)
+    result = wiring.components().trainer.train(event, function_name=context.invoked_function_arn)
     count("ModelsTrained", sum(1 for o in result.outcomes if o.version))
     count("ModelsPromoted", sum(1 for o in result.outcomes if o.promoted))
     return result.summary()

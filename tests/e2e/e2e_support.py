@@ -26,6 +26,7 @@ from functions.adapters.s3 import S3Store
 from functions.domain.clock import FixedClock, SequentialIds
 from functions.domain.target import LoadMetric, ScalingTarget
 from functions.services.common import RecordingSink
+from functions.wiring import Components
 
 STEP = 300
 NAMESPACE = "E2E/Load"
@@ -71,6 +72,8 @@ class Pipeline:
     rounds: list[tuple[datetime, list[Delivery]]] = field(default_factory=list, repr=False)
     capacity: dict[datetime, Any] = field(default_factory=dict, repr=False)
     ids: SequentialIds = field(default_factory=SequentialIds, repr=False)
+    #: the handlers' container (settings from the pipeline's environment, its clock, ids and router)
+    components: Components = field(init=False, repr=False)
 
     @property
     def store(self) -> DynamoStateStore:
@@ -112,12 +115,20 @@ class Pipeline:
         response = self.aws.client("events").put_events(Entries=raw)
         assert response["FailedEntryCount"] == 0, response
 
-    def rewire(self) -> None:
-        """Build the handlers' dependencies afresh from the environment, with this pipeline's test parts."""
-        wiring.reset()
-        wiring.configure(
+    def rewire(self, **changes: Any) -> Components:
+        """Build the handlers' container afresh from the environment, with this pipeline's test parts and
+        ``changes`` (components replaced by name), and make it the handlers'."""
+        self.components = Components.from_env(
             clock=self.clock, ids=self.ids, sleep=lambda _seconds: None, invoker=self.router, sink=self.sink
-        )
+        ).replaced(**changes)
+        wiring.install(self.components)
+        return self.components
+
+    def change(self, **changes: Any) -> Components:
+        """The handlers' container with ``changes`` on top of the replacements it already has."""
+        self.components = self.components.replaced(**changes)
+        wiring.install(self.components)
+        return self.components
 
     def results(self, function: str) -> list[Any]:
         return [d.result for _, ds in self.rounds for d in ds if d.function == function and d.error is None]
@@ -162,7 +173,7 @@ def _http(status: int) -> Any:
 
 @contextmanager
 def running_pipeline(endpoint: str, prefix: str) -> Iterator[Pipeline]:
-    """A fresh pipeline on ``endpoint``; the environment and the wiring are restored afterwards."""
+    """A fresh pipeline on ``endpoint``; the environment and the handlers' container are restored afterwards."""
     aws = LocalAws(endpoint, prefix=prefix)
     aws.create()
     with pytest.MonkeyPatch.context() as patch:
@@ -176,11 +187,12 @@ def running_pipeline(endpoint: str, prefix: str) -> Iterator[Pipeline]:
         sink = RecordingSink()
         router = LocalRouter(aws.transport())
         running = Pipeline(aws, router, clock, sink)
+        before = wiring.installed()
         running.rewire()
         try:
             yield running
         finally:
-            wiring.reset()
+            wiring.install(before)
 
 
 def daily_shape(

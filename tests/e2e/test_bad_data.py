@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from e2e_support import Pipeline, asg_target, fail_calls, five_minute_index
 
-from functions import wiring
 from functions.adapters.cloudwatch import CloudWatchMetricsSource
 
 pytestmark = pytest.mark.integration
@@ -48,9 +47,9 @@ def test_throttled_cloudwatch_fails_the_round_cleanly_and_nothing_scales(pipelin
     asg, web = oversized_group(pipeline)
     pipeline.put_load(web, NOON - timedelta(minutes=5), 300.0)
     # GIVEN CloudWatch throttles every GetMetricData (botocore retries off so the test does not wait)
-    cloudwatch = wiring.client("cloudwatch", retries=1)
+    cloudwatch = pipeline.components.client("cloudwatch", retries=1)
     throttled = fail_calls(cloudwatch, "GetMetricData", times=3)
-    wiring.configure(metrics_source=CloudWatchMetricsSource(cloudwatch))
+    pipeline.change(metrics_source=CloudWatchMetricsSource(cloudwatch))
     # WHEN the round runs
     deliveries = pipeline.run_round(NOON + timedelta(seconds=10))
     # THEN the collector failed after Lambda's three attempts and is kept in the dead-letter queue;

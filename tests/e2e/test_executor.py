@@ -9,7 +9,6 @@ import pytest
 from e2e_support import Pipeline, asg_target, count_calls, fail_calls, five_minute_index
 
 from events.contracts import ScalingDecided, ScalingExecuted, ScalingFailed
-from functions import wiring
 from tests.support.decisions import record
 
 pytestmark = pytest.mark.integration
@@ -54,7 +53,7 @@ def test_forecast_only_records_decisions_and_changes_nothing(pipeline: Pipeline)
     pipeline.aws.put_targets([web])
     history = five_minute_index(DAY - timedelta(days=2), DAY + timedelta(hours=12))
     pipeline.seed_history("web", history, np.full(len(history), 1000.0))
-    autoscaling = wiring.client("autoscaling", retries=1)
+    autoscaling = pipeline.components.client("autoscaling", retries=1)
     writes = count_calls(autoscaling, "SetDesiredCapacity") + count_calls(autoscaling, "UpdateAutoScalingGroup")
     # WHEN two rounds run
     for minutes in (0, 5):
@@ -81,7 +80,7 @@ def test_failing_capacity_call_is_retried_then_rolled_back_and_reported(pipeline
     asg = web.asg_name or ""
     pipeline.aws.create_asg(asg, desired=8, min_size=6, max_size=60)
     pipeline.aws.put_targets([web])
-    autoscaling = wiring.client("autoscaling", retries=1)
+    autoscaling = pipeline.components.client("autoscaling", retries=1)
     throttled = fail_calls(autoscaling, "SetDesiredCapacity", times=100)
     bounds = count_calls(autoscaling, "UpdateAutoScalingGroup")
     # WHEN the decision arrives through the bus
@@ -111,7 +110,7 @@ def test_throttling_that_clears_within_the_attempts_succeeds(pipeline: Pipeline)
     asg = web.asg_name or ""
     pipeline.aws.create_asg(asg, desired=2, min_size=1, max_size=60)
     pipeline.aws.put_targets([web])
-    throttled = fail_calls(wiring.client("autoscaling", retries=1), "SetDesiredCapacity", times=2)
+    throttled = fail_calls(pipeline.components.client("autoscaling", retries=1), "SetDesiredCapacity", times=2)
     publish(pipeline, decision("web", desired=9, previous=2))
     (delivered,) = pipeline.router.pump()
     assert delivered.result["status"] == "executed" and delivered.result["attempts"] == 3
@@ -126,7 +125,7 @@ def test_duplicate_delivery_of_one_decision_scales_once(pipeline: Pipeline):
     asg = web.asg_name or ""
     pipeline.aws.create_asg(asg, desired=2, min_size=1, max_size=60)
     pipeline.aws.put_targets([web])
-    sets = count_calls(wiring.client("autoscaling", retries=1), "SetDesiredCapacity")
+    sets = count_calls(pipeline.components.client("autoscaling", retries=1), "SetDesiredCapacity")
     same = decision("web", desired=5, previous=2)
     publish(pipeline, same, same)
     # WHEN both deliveries reach the executor

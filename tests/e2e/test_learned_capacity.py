@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from e2e_support import STEP, Pipeline, asg_target, decisions, five_minute_index
 
-from functions import wiring
 from functions.domain.capacity_model import MIN_SAMPLES, busy_series_id
 from models.config import ForecastConfig
 
@@ -32,7 +31,7 @@ def test_a_learn_target_is_decided_once_the_trainer_has_learned_its_capacity(pip
     busy = load / TRUE_CAPACITY * np.exp(np.random.default_rng(1).normal(0, 0.02, len(history)))
     pipeline.seed_history("web", history, load)
     pipeline.seed_history(busy_series_id("web"), history, busy)
-    wiring.configure(forecast_config=ForecastConfig(models=("SeasonalNaive",), backtest_every_minutes=240))
+    pipeline.change(forecast_config=ForecastConfig(models=("SeasonalNaive",), backtest_every_minutes=240))
 
     def round_at(at: datetime) -> None:
         pipeline.put_load(web, at - timedelta(seconds=STEP), 1200.0)

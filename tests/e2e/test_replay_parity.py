@@ -43,7 +43,6 @@ import pytest
 from e2e_support import STEP, Pipeline, daily_shape, metric_for
 
 from forescale_tools.local_router import ACCOUNT, REGION
-from functions import wiring
 from functions.domain.reactive import SLO_ALARM_DATAPOINTS_TO_ALARM, SLO_ALARM_EVALUATION_PERIODS
 from functions.domain.replay.runner import run_replay
 from functions.domain.replay.scenario import Scenario
@@ -180,7 +179,7 @@ def test_the_replay_and_the_lambda_path_set_the_same_desired_capacities(
     start = DAY // STEP
     monkeypatch.setenv("FORESCALE_SLO_ALARM_PREFIX", ALARM_PREFIX)
     pipeline.rewire()
-    policy = replace(wiring.decider().policy, surprise_decisions=surprise)
+    policy = replace(pipeline.components.decider.policy, surprise_decisions=surprise)
     replayed = run_replay(trace, SCENARIO, forecaster=Scripted("web"), policies=("predictive",), decision_policy=policy)
     replay_desired = replayed.runs["predictive"].desired
     # ... and the same target on moto: its group as the replay's fleet was at switch-on, the warm-up day
@@ -195,8 +194,10 @@ def test_the_replay_and_the_lambda_path_set_the_same_desired_capacities(
     pipeline.aws.put_targets([target])
     pipeline.seed_history(tid, trace.ds[: start - 1], trace.y[: start - 1])
     scripted = cast(Any, Scripted(tid))
-    wiring.configure(model_loader=ModelLoader(pipeline.store, pipeline.archive, lambda _step, _effects: scripted))
-    wiring.configure(forecaster=replace(wiring.forecaster(), surprise_decisions=surprise))
+    components = pipeline.change(
+        model_loader=ModelLoader(pipeline.store, pipeline.archive, lambda _step, _effects: scripted)
+    )
+    pipeline.change(forecaster=replace(components.forecaster, surprise_decisions=surprise))
     alarm = SloAlarmAsDeployed(threshold=target.slo_utilization)
     serving = in_service(pipeline, asg)
     lambda_desired: list[int] = []

@@ -21,7 +21,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from forescale_tools.local_router import LambdaContext, configure_memory
+from forescale_tools.local_router import LambdaContext, memory_world
 from functions import wiring
 from functions.domain.clock import FixedClock
 from functions.handlers import api
@@ -35,10 +35,10 @@ schema = schemathesis.openapi.from_wsgi("/openapi.json", APP)
 
 @pytest.fixture(scope="module")
 def operator_world() -> Iterator[Any]:
-    world = configure_memory([asg_target("web", "web-asg"), asg_target("api", "api-asg")], clock=FixedClock(NOON))
+    world = memory_world([asg_target("web", "web-asg"), asg_target("api", "api-asg")], clock=FixedClock(NOON))
     world.store.put_forecast(flat_forecast("web", 300.0, issued=NOON - timedelta(minutes=5)))
-    yield world
-    wiring.reset()
+    with wiring.use(world.components):
+        yield world
 
 
 def names_field_and_reason(response: Any) -> bool:

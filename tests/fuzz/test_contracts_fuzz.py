@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from events.base import parse_envelope
 from events.contracts import ALL_CONTRACTS, ScalingDecided
-from forescale_tools.local_router import LambdaContext, configure_memory, load_handler
+from forescale_tools.local_router import LambdaContext, load_handler, memory_world
 from forescale_tools.memory import InMemoryObjects
 from functions import wiring
 from functions.domain.clock import FixedClock
@@ -98,7 +98,7 @@ def fresh_world() -> Any:
 
     Each input is judged on its own: with one shared world, every decision after the first accepted one
     is "superseded" and never reaches a capacity call."""
-    world = configure_memory(WORLD_TARGETS, clock=FixedClock(NOON))
+    world = memory_world(WORLD_TARGETS, clock=FixedClock(NOON))
     world.capacity.add_asg("web", desired=4, min_capacity=1, max_capacity=40)
     world.capacity.add_asg("api", desired=4, min_capacity=1, max_capacity=40)
     world.store.put_forecast(flat_forecast("web-asg", 1200.0))
@@ -177,7 +177,7 @@ def test_handlers_accept_or_reject_naming_the_field(figures, function, monkeypat
         if isinstance(envelope, dict):  # EventBridge gives every event its own id
             envelope["id"] = f"fuzz-{next(EVENT_IDS)}"
         world = fresh_world()
-        try:
+        with wiring.use(world.components):
             if function == "executor":
                 record_if_valid(world, envelope)
             handler = load_handler(function)
@@ -200,8 +200,6 @@ def test_handlers_accept_or_reject_naming_the_field(figures, function, monkeypat
             counts["reached"] += int(reached)
             if function in ENGINE:
                 figures.add("fuzz", f"handler {function}", reached=int(reached), engine=ENGINE[function])
-        finally:
-            wiring.reset()
 
     fuzz()
     # THEN (decider, executor, intake) fuzzed inputs got past parsing into the engine

@@ -52,6 +52,7 @@ from functions.domain.target import ScalingTarget, parse_targets
 from functions.routing import ALARM_STATE_CHANGE_PATTERN
 from functions.services.common import RecordingSink
 from functions.settings import MissingSettingError, Settings
+from functions.wiring import Components
 from infra_cdk.policies import flatten_reference
 from models.api import ForecastPath
 from models.config import ForecastConfig
@@ -438,11 +439,10 @@ def run(moto_endpoint: str, synthesized: Synthesized) -> Iterator[Run]:
         env = {**environments[name], "AWS_ENDPOINT_URL": moto_endpoint, **TEST_ONLY_ENV}
 
         def run_as_deployed(event: dict[str, Any], context: Any) -> Any:
-            wiring.reset()
-            wiring.configure(
-                settings=RecordingSettings.from_env(env),
-                clock=clock,
-                ids=ids,
+            deployed = Components(
+                RecordingSettings.from_env(env),
+                clock,
+                ids,
                 sleep=lambda _seconds: None,
                 sink=RecordingSink(),
                 forecast_config=CHEAP,
@@ -450,7 +450,8 @@ def run(moto_endpoint: str, synthesized: Synthesized) -> Iterator[Run]:
             first = len(recorder.calls)
             recorder.function = name
             try:
-                return handler(event, context)
+                with wiring.use(deployed):
+                    return handler(event, context)
             finally:
                 recorder.function = None
                 # Lambda runs what was invoked asynchronously (moto only accepts the invocation).
@@ -580,7 +581,6 @@ def run(moto_endpoint: str, synthesized: Synthesized) -> Iterator[Run]:
         session_events.unregister("before-parameter-build", unique_id="permissions")
         RecordingSettings.recorder = None
         _lambda_config(moto_endpoint, lambda_config)
-        wiring.reset()
 
 
 def _put_events(aws: LocalAws, *events: BusEvent) -> None:

@@ -25,8 +25,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from events.contracts import ForecastReady
-from forescale_tools.local_router import configure_memory
-from functions import wiring
+from forescale_tools.local_router import memory_world
 from functions.adapters.dynamodb import target_pk
 from functions.domain.clock import FixedClock
 from functions.domain.decision import CurrentCapacity, TargetState, decide
@@ -141,31 +140,28 @@ def test_the_decider_never_scales_in_on_bad_data(
     with property_run(figures, "decider: never scales in on bad data"):
         # GIVEN a target at ``desired`` and one kind of bad data
         target = make_target(min_capacity=1, max_capacity=60, scale_in_stabilization_seconds=0, max_step_down=60)
-        world = configure_memory([target], clock=FixedClock(NOON))
-        try:
-            issued = NOON - timedelta(minutes=age_minutes) if kind == "stale forecast" else NOON
-            stored = flat_forecast("web", forecast_load, issued=issued)
-            if kind != "missing forecast":
-                world.store.put_forecast(stored)
-            item = summary(stored, recent=recent, desired=desired, history_end=NOON - timedelta(seconds=STEP))
-            if kind == "missing forecast":
-                world.store.items.put(
-                    world.store.names.state, {"pk": target_pk("web"), "sk": "FORECAST#LATEST", "gone": True}
-                )
-            elif kind == "corrupt forecast":
-                raw = world.store.items.get(world.store.names.state, target_pk("web"), "FORECAST#LATEST")
-                world.store.items.put(world.store.names.state, {**raw, "p90": b"\x00" * 13})
-            elif kind == "missing metric":
-                item = replace_summary(item, recent_load=None, history_end=NOON - timedelta(minutes=lateness_minutes))
-            elif kind == "late metric":
-                item = replace_summary(item, history_end=NOON - timedelta(minutes=lateness_minutes))
-            # WHEN the decider decides
-            (outcome,) = wiring.decider().decide_batch(ForecastReady(round_id="r", forecasts=[item]))
-            # THEN it never scales in
-            assert outcome.action != "scale_in", (kind, outcome.reason)
-            assert outcome.desired is None or outcome.desired >= desired, (kind, outcome.reason)
-        finally:
-            wiring.reset()
+        world = memory_world([target], clock=FixedClock(NOON))
+        issued = NOON - timedelta(minutes=age_minutes) if kind == "stale forecast" else NOON
+        stored = flat_forecast("web", forecast_load, issued=issued)
+        if kind != "missing forecast":
+            world.store.put_forecast(stored)
+        item = summary(stored, recent=recent, desired=desired, history_end=NOON - timedelta(seconds=STEP))
+        if kind == "missing forecast":
+            world.store.items.put(
+                world.store.names.state, {"pk": target_pk("web"), "sk": "FORECAST#LATEST", "gone": True}
+            )
+        elif kind == "corrupt forecast":
+            raw = world.store.items.get(world.store.names.state, target_pk("web"), "FORECAST#LATEST")
+            world.store.items.put(world.store.names.state, {**raw, "p90": b"\x00" * 13})
+        elif kind == "missing metric":
+            item = replace_summary(item, recent_load=None, history_end=NOON - timedelta(minutes=lateness_minutes))
+        elif kind == "late metric":
+            item = replace_summary(item, history_end=NOON - timedelta(minutes=lateness_minutes))
+        # WHEN the decider decides
+        (outcome,) = world.components.decider.decide_batch(ForecastReady(round_id="r", forecasts=[item]))
+        # THEN it never scales in
+        assert outcome.action != "scale_in", (kind, outcome.reason)
+        assert outcome.desired is None or outcome.desired >= desired, (kind, outcome.reason)
 
 
 def replace_summary(item: Any, **changes: Any) -> Any:

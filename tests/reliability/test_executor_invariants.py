@@ -14,13 +14,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from events.contracts import MAX_SEQUENCE, ScalingDecided, ScalingExecuted
-from forescale_tools.local_router import configure_memory
-from functions import wiring
+from forescale_tools.local_router import memory_world
 from functions.domain.clock import FixedClock
 from functions.domain.target import LoadMetric, ScalingTarget
 from functions.services.common import Retrier
@@ -91,20 +89,14 @@ class EffectiveCalls:
 
 def make_executor(world: Any, *, store: Any = None, capacity: Any = None) -> ExecutorService:
     return ExecutorService(
-        catalog=wiring.catalog(),
+        catalog=world.components.catalog,
         store=store or world.store,
         archive=world.archive,
-        publisher=wiring.publisher(),
+        publisher=world.components.publisher,
         capacity=capacity or world.capacity,
-        clock=wiring.clock(),
+        clock=world.components.clock,
         retrier=Retrier(sleep=lambda _s: None),
     )
-
-
-@pytest.fixture(autouse=True)
-def _reset_wiring():
-    yield
-    wiring.reset()
 
 
 # --------------------------------------------------------------------------- bounds
@@ -126,7 +118,7 @@ def test_capacity_stays_within_the_targets_bounds(
     with property_run(figures, "executor: capacity within bounds"):
         # GIVEN a target with bounds [low, low+span], a group with its own bounds, and any decision
         t = target(mode, min_capacity=low, max_capacity=low + span)
-        world = configure_memory([t], clock=FixedClock(NOON))
+        world = memory_world([t], clock=FixedClock(NOON))
         r_low, r_high = resource_low, resource_low + resource_span
         world.capacity.add_asg(
             "web-asg", desired=max(r_low, min(r_high, start)), min_capacity=r_low, max_capacity=r_high
@@ -193,7 +185,7 @@ def test_only_the_newest_recorded_decision_is_executed_and_only_while_valid(figu
         decisions, ops = history
         t = target()
         clock = FixedClock(NOON)
-        world = configure_memory([t], clock=clock)
+        world = memory_world([t], clock=clock)
         world.capacity.add_asg("web-asg", desired=2, min_capacity=2, max_capacity=30)
         executor = make_executor(world)
         made = {
@@ -248,7 +240,7 @@ def test_two_executors_racing_on_one_target_leave_one_consistent_result(figures,
     with property_run(figures, "executor: racing executors consistent"):
         # GIVEN two executors (two Lambda instances) with decisions 1 and 2 for one group at 2
         t = target(mode)
-        world = configure_memory([t], clock=FixedClock(NOON))
+        world = memory_world([t], clock=FixedClock(NOON))
         world.capacity.add_asg("web-asg", desired=2, min_capacity=2, max_capacity=30)
         interleaver = Interleaver(lambda n: data.draw(st.integers(0, n - 1)) if n > 1 else 0)
         store_calls = {"get_target_state", "put_target_state", "acquire_lease", "release_lease"}

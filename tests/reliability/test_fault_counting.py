@@ -48,9 +48,8 @@ def test_a_fault_the_test_cannot_place_is_refused(world: World):
     proxy = world.proxy
     proxy.inject("throttle", "dynamodb", "GetItem", times=1)
     world.function("intake")
-    from functions import wiring
 
-    wiring.state_store().get_target_state("t0")  # through the proxy, not inside a handler's invocation
+    world.components.state_store.get_target_state("t0")  # through the proxy, not inside a handler's invocation
     assert proxy.rules[0].fired == 1
     # THEN the report refuses to count it rather than call it survived
     with pytest.raises(AssertionError, match="no end in the ledger"):

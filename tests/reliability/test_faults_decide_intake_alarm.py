@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from events.contracts import BusinessEvent, ForecastReady
-from functions import wiring
 from functions.adapters.dynamodb import DynamoStateStore
+from functions.settings import Settings
 from tests.support.fault_proxy import Request
 from tests.support.world import (
     NOON,
@@ -107,8 +107,8 @@ def business_event(targets: list[str], hours: int = 2, **changes: Any) -> dict[s
     return detail
 
 
-def test_intake_stores_valid_events_through_faults_and_keeps_an_invalid_one(world: World, figures, monkeypatch):
-    monkeypatch.setattr(wiring, "client", short_timeout_client(2.0))
+def test_intake_stores_valid_events_through_faults_and_keeps_an_invalid_one(world: World, figures):
+    world.change(client=short_timeout_client(2.0))
     world.add_asg_targets(3, desired=4)
     proxy, intake = world.proxy, world.function("intake")
     table = world.aws.table_names().business_events
@@ -154,6 +154,7 @@ def test_alarm_responder_scales_out_through_faults_and_dead_letters_an_unreachab
     world: World, figures, monkeypatch
 ):
     monkeypatch.setenv("FORESCALE_SLO_ALARM_PREFIX", "forescale-slo-")
+    world.change(settings=Settings.from_env())  # the handlers read the prefix set above
     targets = world.add_asg_targets(3, desired=4)
     group = {t.target_id: t.asg_name or "" for t in targets}
     proxy, store, responder = world.proxy, world.store, world.function("alarm_responder")

@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 
 from events.contracts import ScalingDecided, ScalingExecuted, ScalingFailed
-from functions import wiring
 from tests.support.decisions import record
 from tests.support.world import NOON, World, for_group, report, short_timeout_client
 
@@ -42,10 +41,10 @@ def idempotency_record_of(decided: ScalingDecided):
     return lambda request: request.mentions(digest)
 
 
-def test_executor_survives_throttling_5xx_resets_timeouts_and_outages(world: World, figures, monkeypatch):
+def test_executor_survives_throttling_5xx_resets_timeouts_and_outages(world: World, figures):
     # GIVEN eight groups at 4, and short read timeouts so that an injected timeout costs 2.5 s (long enough
     # that an ordinary request on a loaded 2-core machine never times out by itself)
-    monkeypatch.setattr(wiring, "client", short_timeout_client(2.5))
+    world.change(client=short_timeout_client(2.5))
     targets = world.add_asg_targets(8, desired=4)
     group = {t.target_id: t.asg_name or "" for t in targets}
     proxy = world.proxy

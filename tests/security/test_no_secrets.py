@@ -9,7 +9,6 @@ from datetime import timedelta
 import boto3
 
 from forescale_tools.local_router import LocalRouter
-from functions import wiring
 from functions.handlers import observability
 from tests.security.credential_scan import REPO, findings_in, scan_repository
 from tests.support.function_url import call
@@ -72,8 +71,7 @@ def test_no_credential_in_logs_audit_trail_bus_events_or_dead_letters(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("FORESCALE_SLO_ALARM_PREFIX", "forescale-slo-")
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # a fresh session reads the credentials above
-    wiring.reset()
-    wiring.configure(clock=world.clock, sleep=world.sleep, forecast_config=CHEAP)
+    world.rewire(sleep=world.sleep, forecast_config=CHEAP)  # clients built afresh, with the credentials above
     previous = observability.logger.log_level
     observability.logger.setLevel("DEBUG")
     caplog.set_level(logging.DEBUG, logger=observability.logger.name)

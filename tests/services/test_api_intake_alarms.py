@@ -11,7 +11,6 @@ from service_support import NOON, target
 
 from events.contracts import BusinessEvent, ScalingDecided
 from forescale_tools.local_router import LambdaContext
-from functions import wiring
 from functions.domain.reactive import alarm_scale_out
 from functions.services.alarms import AlarmChange
 from functions.services.intake import RejectedEventError
@@ -116,7 +115,7 @@ def test_get_events_lists_stored_and_rejected(memory, clock):
     event = BusinessEvent.model_validate(sale())
     world.store.put_business_event("ev-1", event, ["web"], received_at=NOON)
     with pytest.raises(RejectedEventError):
-        wiring.intake().accept("ev-2", sale(event_type="Bad Type"), received_at=NOON)
+        world.components.intake.accept("ev-2", sale(event_type="Bad Type"), received_at=NOON)
     window = {"start": "2026-03-10T11:00:00Z", "end": "2026-03-11T12:00:00Z"}
     status, listed = call("GET", "/events", query=window)
     assert status == 200
@@ -142,19 +141,19 @@ def test_openapi_schema_is_served_and_describes_every_route(memory):
 
 def test_intake_resolves_tag_selectors(memory):
     world = memory([target("web", tags={"team": "shop"}), target("api", tags={"team": "core"})])
-    stored = wiring.intake().accept("ev-1", sale(targets=[], tag_selector={"team": "shop"}), received_at=NOON)
+    stored = world.components.intake.accept("ev-1", sale(targets=[], tag_selector={"team": "shop"}), received_at=NOON)
     assert [r.target_id for r in stored] == ["web"]
     with pytest.raises(RejectedEventError) as raised:
-        wiring.intake().accept("ev-2", sale(targets=[], tag_selector={"team": "nobody"}), received_at=NOON)
+        world.components.intake.accept("ev-2", sale(targets=[], tag_selector={"team": "nobody"}), received_at=NOON)
     assert raised.value.errors == [{"field": "tag_selector", "reason": "matches no target's tags"}]
     (kept,) = world.store.rejected_events(NOON - timedelta(hours=1), NOON + timedelta(hours=1))
     assert kept.errors == ("tag_selector: matches no target's tags",)
 
 
 def test_intake_names_every_bad_field(memory):
-    memory([target("web")])
+    world = memory([target("web")])
     with pytest.raises(RejectedEventError) as raised:
-        wiring.intake().accept("ev-3", {"name": "", "event_type": "x", "start": "tomorrow"}, received_at=NOON)
+        world.components.intake.accept("ev-3", {"name": "", "event_type": "x", "start": "tomorrow"}, received_at=NOON)
     fields = {e["field"] for e in raised.value.errors}
     assert {"name", "start", "end"} <= fields
 
@@ -183,9 +182,8 @@ def test_reactive_scale_out_arithmetic(desired, in_service, utilization, expecte
 
 
 def test_alarm_for_another_stack_or_unknown_target_is_ignored(memory):
-    memory([target("web")])
-    wiring.configure(settings=wiring.settings().__class__(**{**wiring.settings().__dict__, "slo_alarm_prefix": "s-"}))
-    responder = wiring.alarm_responder()
+    world = memory([target("web")], slo_alarm_prefix="s-")
+    responder = world.components.alarm_responder
     other = AlarmChange.model_validate({"alarmName": "x-web", "state": {"value": "ALARM"}})
     ghost = AlarmChange.model_validate({"alarmName": "s-ghost", "state": {"value": "ALARM"}})
     assert responder.respond(other).status == "ignored" and responder.respond(ghost).status == "ignored"

@@ -11,7 +11,6 @@ from service_support import NOON, target
 from test_api_intake_alarms import call, sale
 
 from events.contracts import MAX_EVENT_AGE_DAYS, MAX_EVENT_DAYS, BusinessEvent
-from functions import wiring
 from functions.adapters.dynamodb import DEFAULT_EVENT_RETENTION
 from functions.services.intake import RejectedEventError
 
@@ -51,7 +50,7 @@ def test_the_intake_rejects_and_keeps_an_absurd_event_naming_the_field(memory, b
     world = memory([target("web")])
     # WHEN the intake gets the event
     with pytest.raises(RejectedEventError) as caught:
-        wiring.intake().accept("ev-1", body, received_at=NOON)
+        world.components.intake.accept("ev-1", body, received_at=NOON)
     # THEN it is refused naming the field, kept as rejected, and stored for no target
     assert any(e["field"] == field and reason in e["reason"] for e in caught.value.errors), caught.value.errors
     (kept,) = world.store.rejected_events(NOON - HOUR, NOON + HOUR)
@@ -73,7 +72,7 @@ def test_the_api_refuses_an_absurd_event_with_422_naming_the_field(memory, body,
 @pytest.mark.parametrize("body", ACCEPTED)
 def test_events_within_the_bounds_are_accepted_by_both(memory, body):
     world = memory([target("web")])
-    assert [s.target_id for s in wiring.intake().accept("ev-1", body, received_at=NOON)] == ["web"]
+    assert [s.target_id for s in world.components.intake.accept("ev-1", body, received_at=NOON)] == ["web"]
     status, answer = call("POST", "/events", body=body)
     assert status == 202 and answer["targets"] == ["web"]
     assert len(world.bus.published(BusinessEvent)) == 1

@@ -10,7 +10,6 @@ import pytest
 from service_support import NOON, target
 
 from events.contracts import ForecastReady, ForecastSummary
-from functions import wiring
 from functions.adapters.dynamodb import LearnedCapacity, StoredForecast
 from functions.domain.capacity_model import MIN_SAMPLES, busy_series_id, utilization_metric
 from functions.domain.target import LoadMetric
@@ -49,7 +48,7 @@ def forecast_round(world, clock, level: float) -> list:
         step_seconds=300, horizon_steps=13, model_version="t", confidence=0.9,
         desired_capacity=5, in_service_capacity=5, recent_load=level,
     )  # fmt: skip
-    return wiring.decider().decide_batch(ForecastReady(round_id="r-1", forecasts=[summary]))
+    return world.components.decider.decide_batch(ForecastReady(round_id="r-1", forecasts=[summary]))
 
 
 def test_utilization_metric_is_the_fleets_average_cpu():
@@ -90,7 +89,7 @@ def test_a_target_bound_by_another_resource_names_its_own_utilisation_metric(mem
         )  # fmt: skip
     # WHEN a collector round runs
     clock.current = NOON + timedelta(seconds=5)
-    wiring.collector().collect(CollectRequest())
+    world.components.collector.collect(CollectRequest())
     # THEN the busy series is memory x in-service (0.70 x 5), not CPU's 0.20 x 5
     busy = world.archive.read_history(busy_series_id("web"), NOON - timedelta(hours=1), NOON)
     assert busy["y"].tolist() == pytest.approx([3.5])
@@ -115,7 +114,7 @@ def test_the_collector_stores_utilisation_times_in_service_for_a_learn_target(me
     )  # fmt: skip
     # WHEN a collector round runs
     clock.current = NOON + timedelta(seconds=5)
-    wiring.collector().collect(CollectRequest())
+    world.components.collector.collect(CollectRequest())
     # THEN beside its load the learn target has busy = 0.55 x 4 at the same step; the other target has none
     busy = world.archive.read_history(busy_series_id("web"), NOON - timedelta(hours=1), NOON)
     assert busy["y"].tolist() == pytest.approx([2.2]) and busy["ds"].tolist() == [pd.Timestamp(at.replace(tzinfo=None))]
@@ -126,7 +125,7 @@ def test_the_collector_stores_utilisation_times_in_service_for_a_learn_target(me
 def test_a_learn_target_is_skipped_until_the_trainer_has_learned_then_decided(memory, clock):
     # GIVEN a learn target with a day of load and busy history
     world = memory([learn_target()])
-    wiring.configure(forecast_config=NAIVE_ONLY)
+    world.rewire(forecast_config=NAIVE_ONLY)
     # WHEN the decider runs before the trainer: skipped, saying what is missing
     (skipped,) = forecast_round(world, clock, 900.0)
     assert skipped.action == "skipped"
@@ -134,7 +133,7 @@ def test_a_learn_target_is_skipped_until_the_trainer_has_learned_then_decided(me
     seed_load_and_busy(world, points=288)
     # WHEN the trainer runs
     clock.current = NOON
-    result = wiring.trainer().train(TrainRequest())
+    result = world.components.trainer.train(TrainRequest())
     # THEN it learned the capacity per instance, robustly (within 3 % of the truth despite the incident)
     learned = world.store.get_learned_capacity("web")
     assert learned is not None and learned.capacity_per_instance == pytest.approx(TRUE_CAPACITY, rel=0.03)
@@ -150,11 +149,11 @@ def test_a_learn_target_is_skipped_until_the_trainer_has_learned_then_decided(me
 def test_too_little_history_is_stored_with_its_count_and_never_discards_a_learned_value(memory, clock):
     # GIVEN 12 usable points only
     world = memory([learn_target()])
-    wiring.configure(forecast_config=NAIVE_ONLY)
+    world.rewire(forecast_config=NAIVE_ONLY)
     seed_load_and_busy(world, points=12)
     clock.current = NOON
     # WHEN the trainer runs THEN it stores why it could not learn, and the decider says so
-    first = wiring.trainer().train(TrainRequest())
+    first = world.components.trainer.train(TrainRequest())
     waiting = world.store.get_learned_capacity("web")
     assert waiting is not None and waiting.capacity_per_instance is None and waiting.samples == 12
     assert first.summary()["capacity_learned"] == {"web": waiting.reason}
@@ -166,7 +165,7 @@ def test_too_little_history_is_stored_with_its_count_and_never_discards_a_learne
     stored = world.store.put_learned_capacity(
         LearnedCapacity("web", 110.0, 500, 0.95, 2, NOON, version=waiting.version)
     )
-    second = wiring.trainer().train(TrainRequest())
+    second = world.components.trainer.train(TrainRequest())
     assert world.store.get_learned_capacity("web") == stored
     assert second.learned == {"web": stored} and first.learned == {"web": waiting}  # each call its own result
     (decided,) = forecast_round(world, clock, 900.0)

@@ -8,7 +8,6 @@ import pytest
 from service_support import NOON, put_load, target
 
 from events.contracts import MetricsCollected
-from functions import wiring
 from functions.services.collector import CollectRequest
 
 
@@ -57,7 +56,7 @@ def test_a_target_without_new_points_is_reported_missing_and_nothing_is_invented
         world.capacity.add_asg(t.asg_name or "", desired=3, min_capacity=1, max_capacity=60)
     put_load(world, web, NOON - timedelta(minutes=5), 120.0)
     clock.current = NOON + timedelta(seconds=10)
-    result = wiring.collector().collect(CollectRequest())
+    result = world.components.collector.collect(CollectRequest())
     assert result.missing == ["api"] and result.points == 1
     collected = {c.target_id: c for c in result.collected}
     assert collected["api"].metric_missing and collected["api"].last_value is None
@@ -73,7 +72,7 @@ def test_incomplete_period_is_not_stored(memory, clock):
     put_load(world, web, NOON - timedelta(minutes=5), 100.0)
     put_load(world, web, NOON + timedelta(seconds=30), 7.0)  # the period 12:00-12:05 is still running
     clock.current = NOON + timedelta(minutes=2)
-    result = wiring.collector().collect(CollectRequest())
+    result = world.components.collector.collect(CollectRequest())
     history = world.archive.read_history("web", NOON - timedelta(hours=1), NOON + timedelta(hours=1))
     assert list(history["y"]) == [100.0] and result.collected[0].last_value == 100.0
 
@@ -87,7 +86,7 @@ def test_history_is_compacted_on_decision_boundaries(memory, clock):
     compactions = []
     for minute in range(1, 11):
         clock.current = NOON + timedelta(minutes=minute, seconds=5)
-        compactions.append(wiring.collector().collect(CollectRequest()).compacted)
+        compactions.append(world.components.collector.collect(CollectRequest()).compacted)
     # rounds at 12:05 and 12:10 are boundaries of the 300 s decision interval
     assert compactions == [0, 0, 0, 0, 1, 0, 0, 0, 0, 1]
     keys = list(world.objects.list_keys("history/"))
@@ -115,7 +114,7 @@ def test_a_load_above_max_load_is_skipped_like_a_gap_and_the_round_goes_on(memor
     put_load(world, api, NOON - timedelta(minutes=5), 120.0)
     clock.current = NOON + timedelta(seconds=10)
     # WHEN the collector runs
-    result = wiring.collector().collect(CollectRequest())
+    result = world.components.collector.collect(CollectRequest())
     # THEN the absurd point is neither stored nor published; the other target is collected as usual
     collected = {c.target_id: c for c in result.collected}
     assert collected["web"].metric_missing and collected["web"].last_value is None

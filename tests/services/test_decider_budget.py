@@ -19,7 +19,6 @@ import pytest
 from service_support import NOON, target
 
 from events.contracts import ForecastReady, ForecastSummary
-from functions import wiring
 from functions.adapters.dynamodb import StoredForecast
 from functions.domain.slo_budget import GAIN, tracking_under_share
 from functions.domain.target import LoadMetric, ScalingTarget, SloBudget
@@ -84,7 +83,7 @@ def play(
         model_version="m", confidence=0.8 if forecast else 0.0, no_forecast_reason=why,
         desired_capacity=in_service, in_service_capacity=in_service, recent_load=load,
     )  # fmt: skip
-    (outcome,) = wiring.decider().decide_batch(ForecastReady(round_id=f"r-{minute}", forecasts=[summary]))
+    (outcome,) = world.components.decider.decide_batch(ForecastReady(round_id=f"r-{minute}", forecasts=[summary]))
     return outcome
 
 
@@ -186,7 +185,7 @@ def test_after_the_alarm_responder_scales_out_the_minutes_until_the_next_decisio
     world.capacity.add_asg("web-asg", desired=2, min_capacity=1, max_capacity=60)
     for minute in range(3):
         play(world, clock, minute)
-    responder = wiring.alarm_responder()
+    responder = world.components.alarm_responder
     change = AlarmChange.model_validate(
         {
             "alarmName": "s-web",

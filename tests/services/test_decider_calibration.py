@@ -16,7 +16,6 @@ import pytest
 from service_support import NOON, target
 
 from events.contracts import ForecastReady, ForecastSummary
-from functions import wiring
 from functions.adapters import tracker_codec
 from functions.adapters.dynamodb import StoredForecast
 from functions.adapters.errors import ConflictError
@@ -125,7 +124,7 @@ def replay_side(policy: DecisionPolicy):
 def test_the_decider_stores_the_replays_record_and_decides_as_the_replay_does(memory, clock):
     # GIVEN the same loads and forecasts, replayed ...
     world = memory([TARGET])
-    policy = wiring.decider().policy
+    policy = world.components.decider.policy
     replay_desired, replay_decisions, replay_states = replay_side(policy)
     ds, y, paths = trace()
     world.archive.write_history(
@@ -157,7 +156,7 @@ def test_the_decider_stores_the_replays_record_and_decides_as_the_replay_does(me
             in_service_capacity=lambda_desired[-1],
             recent_load=float(y[step - 1]),
         )
-        (outcome,) = wiring.decider().decide_batch(ForecastReady(round_id=f"r-{step}", forecasts=[summary]))
+        (outcome,) = world.components.decider.decide_batch(ForecastReady(round_id=f"r-{step}", forecasts=[summary]))
         assert outcome.calibration_note is None, outcome.calibration_note
         lambda_desired.append(outcome.desired)
         # THEN after every round the stored record is the replay's, value for value
@@ -201,7 +200,7 @@ def test_a_malformed_record_starts_afresh_and_says_so(memory, clock):
     first = world.tracker_records.put("web", tracker_codec.encode(nonsense), None)
     summary = first_round(world, clock)
     # WHEN the decider runs
-    (outcome,) = wiring.decider().decide_batch(ForecastReady(round_id="r-1", forecasts=[summary]))
+    (outcome,) = world.components.decider.decide_batch(ForecastReady(round_id="r-1", forecasts=[summary]))
     # THEN it decided, said that it started a fresh record, and stored a good one over the bad one
     assert outcome.decision_id is not None
     assert "started afresh" in (outcome.calibration_note or "")
@@ -215,7 +214,7 @@ def test_damaged_bytes_do_not_fail_the_batch(memory, clock):
     world = memory([TARGET])
     world.tracker_records.put("web", b"\x00garbage", None)
     summary = first_round(world, clock)
-    (outcome,) = wiring.decider().decide_batch(ForecastReady(round_id="r-1", forecasts=[summary]))
+    (outcome,) = world.components.decider.decide_batch(ForecastReady(round_id="r-1", forecasts=[summary]))
     assert outcome.decision_id is not None
     assert "unreadable" in (outcome.calibration_note or "") and "not zlib data" in outcome.calibration_note
     assert stored_state(world) is not None  # replaced by a readable record
@@ -239,10 +238,10 @@ class RacingRecords:
 def test_a_lost_race_drops_this_rounds_addition_and_keeps_the_winners_record(memory, clock):
     # GIVEN another decider that stores the record between this decider's read and write
     world = memory([TARGET])
-    wiring.configure(tracker_records=RacingRecords(world.tracker_records))
+    world.rewire(tracker_records=RacingRecords(world.tracker_records))
     summary = first_round(world, clock)
     # WHEN the decider runs
-    (outcome,) = wiring.decider().decide_batch(ForecastReady(round_id="r-1", forecasts=[summary]))
+    (outcome,) = world.components.decider.decide_batch(ForecastReady(round_id="r-1", forecasts=[summary]))
     # THEN it still decided, said its addition was dropped, and the winner's record stands
     assert outcome.decision_id is not None
     assert "another decider stored the forecast record first" in (outcome.calibration_note or "")
@@ -257,7 +256,7 @@ def test_a_lost_race_drops_this_rounds_addition_and_keeps_the_winners_record(mem
 def test_the_decider_reads_the_day_before_so_its_confidence_is_the_replays(memory, clock):
     # GIVEN a day and 40 minutes of loads with a daily cycle, and forecasts 30 % low (worse than the day before)
     world = memory([TARGET])
-    policy = wiring.decider().policy
+    policy = world.components.decider.policy
     start = 1440 + 40
     rounds = 12  # 3 steps scored per round: past the 24 the confidence needs
     ds = pd.date_range((NOON - timedelta(seconds=start * STEP)).replace(tzinfo=None), periods=start + 60, freq="60s")
@@ -284,7 +283,7 @@ def test_the_decider_reads_the_day_before_so_its_confidence_is_the_replays(memor
             desired_capacity=desired, in_service_capacity=desired, recent_load=float(y[step - 1]),
         )  # fmt: skip
         # WHEN the decider Lambda's service decides, and the replay's record sees the same round
-        (outcome,) = wiring.decider().decide_batch(ForecastReady(round_id=f"r-{step}", forecasts=[summary]))
+        (outcome,) = world.components.decider.decide_batch(ForecastReady(round_id=f"r-{step}", forecasts=[summary]))
         desired = outcome.desired
         now_ns = int(pd.Timestamp(ds[step]).value)
         replayed.observe(ds[:step].asi8, y[:step], now_ns=now_ns)

@@ -11,7 +11,6 @@ import pytest
 from service_support import NOON, target
 
 from events.contracts import BusinessEvent, ForecastReady, ForecastSummary, ScalingDecided, ScalingFailed
-from functions import wiring
 from functions.adapters.capacity import CapacityError
 from functions.adapters.dynamodb import StoredForecast
 from functions.adapters.errors import ConflictError
@@ -48,7 +47,7 @@ def store_forecast(world, target_id: str, level: float, *, issued_at=NOON, forec
 
 
 def decided(world, summary: ForecastSummary) -> list:
-    wiring.decider().decide_batch(ForecastReady(round_id="r-1", forecasts=[summary]))
+    world.components.decider.decide_batch(ForecastReady(round_id="r-1", forecasts=[summary]))
     return world.store.decisions(summary.target_id, NOON - timedelta(hours=1), NOON + timedelta(hours=1))
 
 
@@ -58,7 +57,7 @@ def test_sequence_numbers_increase_per_target(memory, clock):
         clock.current = NOON + timedelta(minutes=5 * i, seconds=5)
         for tid in ("web", "api"):
             summary = store_forecast(world, tid, 900.0, issued_at=NOON + timedelta(minutes=5 * i), forecast_id=f"f-{i}")
-            wiring.decider().decide_batch(ForecastReady(round_id=f"r-{i}", forecasts=[summary]))
+            world.components.decider.decide_batch(ForecastReady(round_id=f"r-{i}", forecasts=[summary]))
     for tid in ("web", "api"):
         found = world.store.decisions(tid, NOON, NOON + timedelta(hours=1))
         assert [d.sequence for d in found] == [1, 2, 3]
@@ -158,7 +157,7 @@ def test_persistent_conflicts_fail_loudly(memory, clock, monkeypatch):
 
     monkeypatch.setattr(world.store, "put_target_state", always_conflict)
     with pytest.raises(ConflictError, match="still changing"):
-        wiring.decider().decide_batch(ForecastReady(round_id="r", forecasts=[summary]))
+        world.components.decider.decide_batch(ForecastReady(round_id="r", forecasts=[summary]))
 
 
 # --------------------------------------------------------------------------- executor
@@ -194,7 +193,7 @@ def test_a_change_that_does_not_take_is_rolled_back(memory, monkeypatch):
     world.capacity.add_asg("web-asg", desired=2, min_capacity=1, max_capacity=60)
     # GIVEN a group that accepts the call but does not change (another actor resets it)
     monkeypatch.setattr(world.capacity, "set_desired", lambda target, desired: None)
-    outcome = wiring.executor().run(recorded(world, decision(7)))
+    outcome = world.components.executor.run(recorded(world, decision(7)))
     assert outcome.status == "failed" and outcome.rolled_back is True
     (failed,) = world.store.actions("web", NOON - timedelta(days=1), NOON + timedelta(days=1))
     assert isinstance(failed, ScalingFailed) and failed.error_code == "NotVerified"
@@ -205,7 +204,7 @@ def test_a_permanent_error_is_not_retried(memory):
     world = memory([target("web")])
     world.capacity.add_asg("web-asg", desired=2, min_capacity=1, max_capacity=60)
     world.capacity.fail_next(1, code="ValidationError")
-    outcome = wiring.executor().run(recorded(world, decision(7)))
+    outcome = world.components.executor.run(recorded(world, decision(7)))
     # describe failed permanently: nothing was changed, nothing to roll back
     assert outcome.status == "failed" and outcome.attempts == 1 and outcome.rolled_back is False
     assert world.capacity.describe(target("web")).desired == 2
@@ -214,7 +213,7 @@ def test_a_permanent_error_is_not_retried(memory):
 def test_floor_mode_raises_the_minimum_and_moves_desired_up(memory):
     world = memory([target("web", mode="floor")])
     world.capacity.add_asg("web-asg", desired=3, min_capacity=1, max_capacity=60)
-    outcome = wiring.executor().run(recorded(world, decision(9, previous=3, mode="floor")))
+    outcome = world.components.executor.run(recorded(world, decision(9, previous=3, mode="floor")))
     snapshot = world.capacity.describe(target("web"))
     assert outcome.status == "executed" and (snapshot.min_capacity, snapshot.desired) == (9, 9)
     assert world.store.get_target_state("web").last_desired == 9
@@ -227,7 +226,7 @@ def test_any_valid_decision_id_is_executed_and_kept_in_the_audit_trail(memory, d
     world.capacity.add_asg("web-asg", desired=2, min_capacity=1, max_capacity=60)
     decided = recorded(world, decision(7).model_copy(update={"decision_id": decision_id}))
     # WHEN it is executed THEN the action is in the audit trail under its id
-    assert wiring.executor().run(decided).status == "executed"
+    assert world.components.executor.run(decided).status == "executed"
     audit = world.archive.read_audit("web", NOON - timedelta(days=1), NOON + timedelta(days=1))
     assert list(audit.loc[audit["record"] == "action", "decision_id"]) == [decision_id]
 
@@ -235,9 +234,9 @@ def test_any_valid_decision_id_is_executed_and_kept_in_the_audit_trail(memory, d
 def test_unknown_target_and_forecast_only_are_skipped(memory):
     world = memory([target("web", mode="forecast_only")])
     world.capacity.add_asg("web-asg", desired=3, min_capacity=1, max_capacity=60)
-    assert wiring.executor().run(decision(9)).status == "skipped"
+    assert world.components.executor.run(decision(9)).status == "skipped"
     ghost = decision(9).model_copy(update={"target_id": "ghost"})
-    assert wiring.executor().run(ghost).reason == "not a configured or discovered target"
+    assert world.components.executor.run(ghost).reason == "not a configured or discovered target"
     assert world.capacity.calls == []
 
 

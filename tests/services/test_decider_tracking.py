@@ -17,7 +17,6 @@ import pandas as pd
 from service_support import NOON, target
 
 from events.contracts import CollectedTarget, ForecastReady, ForecastSummary, MetricsCollected
-from functions import wiring
 from functions.adapters.dynamodb import StoredForecast
 from functions.domain.clock import FixedClock
 from functions.domain.decision import DecisionPolicy
@@ -39,7 +38,7 @@ TARGET = target(
 def run_rounds(world, clock, loads: list[float], *, desired: int, tracking: bool) -> list[int]:
     """One round a minute from noon: the datapoint of the minute before, no usable forecast; the group follows
     each decision at once. Returns the desired capacity after each round."""
-    decider = wiring.decider()
+    decider = world.components.decider
     decider = replace(decider, policy=replace(decider.policy, reactive_tracking=tracking))
     out = []
     forecast_id = None
@@ -121,7 +120,7 @@ def test_the_forecaster_summarises_a_target_that_is_not_due_with_the_rounds_load
             desired_capacity=3, in_service_capacity=2,
         )],
     )  # fmt: skip
-    forecaster = wiring.forecaster()
+    forecaster = world.components.forecaster
     # WHEN the forecaster runs without and with every_round
     assert forecaster.every_round  # as deployed: the SLO budget observes every datapoint
     without = replace(forecaster, every_round=False)
@@ -216,7 +215,7 @@ def parity_replay(policy: DecisionPolicy) -> tuple[list[int], PredictivePolicy]:
 def test_with_tracking_the_decider_gives_the_replays_capacities_round_by_round(memory, clock):
     # GIVEN loads with bursts and forecasts missing at one decision round in three, replayed with tracking on ...
     world = memory([PARITY])
-    decider = wiring.decider()
+    decider = world.components.decider
     decider = replace(decider, policy=replace(decider.policy, reactive_tracking=True))
     # (the harness feeds the decider a new forecast every decision interval: no surprise decisions)
     replay_desired, predictive = parity_replay(replace(decider.policy, surprise_decisions=False))

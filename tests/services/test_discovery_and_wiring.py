@@ -11,13 +11,15 @@ import pytest
 from service_support import target
 
 from forescale_tools.local_router import LocalAws
-from forescale_tools.memory import InMemoryObjects
+from forescale_tools.memory import InMemoryObjects, InMemoryStateStore
 from functions import wiring
 from functions.adapters.discovery import AwsTagDiscovery, StaticDiscovery, parse_tag_filter, target_from_tags
 from functions.catalog import FUNCTIONS
-from functions.domain.clock import FixedClock
+from functions.domain.clock import FixedClock, SequentialIds
 from functions.services import common
 from functions.services.targets import TargetCatalog
+from functions.settings import Settings
+from functions.wiring import Components
 
 METRIC_TAGS = {
     "forescale:enabled": "true",
@@ -153,11 +155,39 @@ def test_services_never_import_boto3_or_powertools():
         assert not [m for m in imported if m.startswith(("boto3", "botocore", "aws_lambda_powertools"))], path.name
 
 
-def test_wiring_refuses_unknown_components_and_names_missing_settings(monkeypatch):
-    with pytest.raises(ValueError, match="unknown component"):
+SETTINGS = Settings(
+    state_table="s", audit_table="a", business_events_table="b", model_registry_table="m",
+    idempotency_table="i", bucket="bucket", event_bus="bus",
+)  # fmt: skip
+
+
+def test_components_refuse_unknown_names_and_name_missing_settings(monkeypatch):
+    # GIVEN a replacement that is not a component THEN the container refuses it, naming it
+    with pytest.raises(ValueError, match=r"unknown component\(s\) \['colour'\]"):
+        Components(SETTINGS, FixedClock(datetime(2026, 3, 10, tzinfo=UTC)), SequentialIds(), colour="blue")
+    with pytest.raises(ValueError, match=r"unknown component\(s\) \['colour'\]"):
         wiring.configure(colour="blue")
-    wiring.reset()
+    # GIVEN an environment without a required table THEN the production container names the variable
     monkeypatch.delenv("STATE_TABLE", raising=False)
     with pytest.raises(RuntimeError, match="STATE_TABLE: required environment variable is not set"):
-        wiring.decider()
-    wiring.reset()
+        Components.from_env()
+
+
+def test_each_container_builds_its_components_once_and_shares_nothing_with_another():
+    # GIVEN two containers with their own clocks and an in-memory object store
+    clock = FixedClock(datetime(2026, 3, 10, tzinfo=UTC))
+    first = Components(
+        SETTINGS, clock, SequentialIds(), objects=InMemoryObjects("bucket"), state_store=InMemoryStateStore()
+    )
+    second = Components(SETTINGS, FixedClock(datetime(2026, 3, 11, tzinfo=UTC)), SequentialIds())
+    # THEN a component is built once per container, on the replacements and the clock it was given
+    assert first.catalog is first.catalog and first.intake.catalog is first.catalog
+    assert first.catalog.objects is first.objects and first.intake.clock is clock
+    # AND a container built from another replaces what it is told to, keeping the rest, building anew
+    third = first.replaced(clock=second.clock)
+    assert third.objects is first.objects and third.clock is second.clock and third.catalog is not first.catalog
+    # AND installing one for the handlers lasts only while it is in use
+    before = wiring.installed()
+    with wiring.use(first):
+        assert wiring.components() is first
+    assert wiring.installed() is before

@@ -10,7 +10,6 @@ import pytest
 from service_support import NOON, target
 
 from events.contracts import CollectedTarget, ForecastReady, MetricsCollected
-from functions import wiring
 from functions.adapters.dynamodb import StoredForecast
 from functions.domain.target import LoadMetric
 
@@ -56,7 +55,7 @@ def test_a_round_whose_load_outgrew_the_capacity_is_forecast_and_decided_at_once
             history_end=NOON - timedelta(seconds=STEP), no_forecast_reason="too little history",
         )
     )  # fmt: skip
-    forecaster = replace(wiring.forecaster(), surprise_decisions=True)
+    forecaster = replace(world.components.forecaster, surprise_decisions=True)
     # WHEN the forecaster handles the round
     outcomes = forecaster.forecast_batch(_round(clock, load=load, desired=desired, age_minutes=age_minutes))
     (ready,) = world.bus.published(ForecastReady)

@@ -13,7 +13,6 @@ from service_support import target
 
 from events.base import to_envelope
 from events.contracts import BusinessEvent, MetricsCollected, ModelTrained
-from functions import wiring
 from functions.adapters.dynamodb import ModelVersion
 from functions.domain.clock import FixedClock
 from functions.services.models import ARTIFACT_KEY, FALLBACK_VERSION
@@ -41,9 +40,9 @@ def trained(memory, clock):
     end = DAY + timedelta(days=1, hours=3)
     for i, tid in enumerate(("web", "api")):
         seed(world, tid, days=6, end=end, seed=i)
-    wiring.configure(forecast_config=ENSEMBLE)
+    world.rewire(forecast_config=ENSEMBLE)
     clock.current = DAY + timedelta(hours=3)
-    first = wiring.trainer().train(TrainRequest()).outcomes
+    first = world.components.trainer.train(TrainRequest()).outcomes
     return world, first
 
 
@@ -110,9 +109,9 @@ def test_the_forecaster_then_uses_the_champion(trained, clock):
 def test_a_worse_challenger_is_registered_but_not_promoted(trained, clock):
     world, first = trained
     # a day later, a challenger with the naive model only (the noisy load favours the window average)
-    wiring.configure(forecast_config=NAIVE_ONLY)
+    world.rewire(forecast_config=NAIVE_ONLY)
     clock.current = DAY + timedelta(days=1, hours=3)
-    second = wiring.trainer().train(TrainRequest(target_ids=["web"])).outcomes
+    second = world.components.trainer.train(TrainRequest(target_ids=["web"])).outcomes
     (outcome,) = second
     assert outcome.promoted is False and outcome.champion is not None
     assert outcome.challenger.mase >= outcome.champion.mase, outcome.summary()
@@ -137,7 +136,7 @@ def test_missing_artifact_falls_back_to_the_unfitted_model_and_says_why(memory, 
         ModelVersion("web", "v-gone", now, "s3://forescale-memory/models/gone/v-gone/", {}, {ARTIFACT_KEY: "gone"})
     )
     world.store.promote("web", "v-gone", expected_current=None, at=now)
-    loader = wiring.model_loader()
+    loader = world.components.model_loader
     service, version = loader.service_for("web", 300, {})
     assert version == FALLBACK_VERSION and not service.is_fitted
     assert "model v-gone unusable (NotFoundError" in loader.problems[0]
@@ -156,8 +155,8 @@ def test_corrupt_artifact_falls_back(memory, clock):
     world.objects.put_new("models/bad/v1/metadata.json", json.dumps(manifest).encode())
     world.store.register_model(ModelVersion("web", "v1", now, "s3://b/models/bad/v1/", {}, {ARTIFACT_KEY: "bad"}))
     world.store.promote("web", "v1", expected_current=None, at=now)
-    _, version = wiring.model_loader().service_for("web", 300, {})
-    assert version == FALLBACK_VERSION and "corrupt artifact" in wiring.model_loader().problems[0]
+    _, version = world.components.model_loader.service_for("web", 300, {})
+    assert version == FALLBACK_VERSION and "corrupt artifact" in world.components.model_loader.problems[0]
 
 
 def test_scheduled_training_fans_out_one_invocation_per_batch(memory, clock):
@@ -167,8 +166,8 @@ def test_scheduled_training_fans_out_one_invocation_per_batch(memory, clock):
     end = DAY + timedelta(days=1, hours=3)
     for i, tid in enumerate(("web", "api")):
         seed(world, tid, days=4, end=end, seed=i)
-    wiring.configure(forecast_config=ENSEMBLE)
-    wiring.configure(trainer=replace(wiring.trainer(), batch_size=1))
+    world.rewire(forecast_config=ENSEMBLE)
+    world.rewire(trainer=replace(world.components.trainer, batch_size=1))
     clock.current = end
     # WHEN the schedule invokes the trainer
     planner = world.router.invoke("trainer", {})
@@ -198,14 +197,14 @@ def test_a_daily_refit_does_not_count_the_same_past_business_event_again(memory:
         name="spring sale", event_type="campaign", targets=["web"], start=campaign_start, end=campaign_end
     )
     world.store.put_business_event("ev-1", event, ["web"], received_at=campaign_start - timedelta(days=1))
-    wiring.configure(forecast_config=NAIVE_ONLY)
+    world.rewire(forecast_config=NAIVE_ONLY)
 
     # WHEN the trainer runs on two consecutive days over that same history
     clock.current = DAY + timedelta(hours=3)
-    wiring.trainer().train(TrainRequest())
+    world.components.trainer.train(TrainRequest())
     first = world.store.event_effect("campaign")
     clock.current = DAY + timedelta(days=1, hours=3)
-    wiring.trainer().train(TrainRequest())
+    world.components.trainer.train(TrainRequest())
     second = world.store.event_effect("campaign")
 
     # THEN the campaign was learned once (about x2) and the second run did not fold it in again
@@ -223,9 +222,9 @@ def test_the_forecaster_reports_a_followed_level_shift(memory, clock, sink):
         seed(world, tid, days=6, end=jump if tid == "web" else now, seed=i)
     steps = pd.date_range(jump.replace(tzinfo=None), periods=6, freq="300s")
     world.archive.write_history("web", pd.DataFrame({"ds": steps, "y": np.full(6, 5000.0)}), part_id="1-jump")
-    wiring.configure(forecast_config=ForecastConfig(models=("Naive", "SeasonalNaive"), backtest_every_minutes=240))
+    world.rewire(forecast_config=ForecastConfig(models=("Naive", "SeasonalNaive"), backtest_every_minutes=240))
     clock.current = now
-    wiring.trainer().train(TrainRequest())
+    world.components.trainer.train(TrainRequest())
     # WHEN the forecaster runs for both
     collected = MetricsCollected(
         round_id="r-1",

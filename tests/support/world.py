@@ -29,6 +29,7 @@ from functions.domain.clock import FixedClock, SequentialIds
 from functions.domain.target import LoadMetric, ScalingTarget
 from functions.services.alarms import AlarmChange
 from functions.services.common import RecordingSink
+from functions.wiring import Components
 from models.config import ForecastConfig
 from tests.support.fault_proxy import FaultProxy
 from tests.support.lambda_async import AsyncLambda, VirtualSleep, virtual_botocore_sleep
@@ -63,7 +64,7 @@ def asg_target(target_id: str, asg_name: str, **overrides: Any) -> ScalingTarget
 
 
 def short_timeout_client(read_timeout: float) -> Callable[..., Any]:
-    """``wiring.client`` with the production retry configuration and a short read timeout (a timed-out
+    """A ``client`` component with the production retry configuration and a short read timeout (a timed-out
     attempt then costs ``read_timeout`` seconds of test time instead of 30)."""
     clients: dict[tuple[str, int], Any] = {}
 
@@ -74,7 +75,7 @@ def short_timeout_client(read_timeout: float) -> Callable[..., Any]:
         if (service, retries) not in clients:
             clients[(service, retries)] = boto3.client(  # type: ignore[call-overload]
                 service,
-                endpoint_url=wiring.settings().endpoint_url,
+                endpoint_url=wiring.components().settings.endpoint_url,
                 config=Config(
                     retries={"mode": "standard", "total_max_attempts": retries},
                     connect_timeout=read_timeout,
@@ -100,6 +101,22 @@ class World:
     desired_by_id: dict[str, ScalingTarget] = field(default_factory=dict)
     _events: int = 0
     _transport: Any = None
+    #: the handlers' container (settings from the world's environment, its clock)
+    components: Any = None
+
+    def rewire(self, **replacements: Any) -> Components:
+        """Build the handlers' container afresh from the environment, with the world's clock and
+        ``replacements`` (components by name), and make it the handlers'."""
+        self.components = Components.from_env(clock=self.clock, **replacements)
+        wiring.install(self.components)
+        return self.components
+
+    def change(self, **changes: Any) -> Components:
+        """The handlers' container with ``changes`` on top of the replacements it already has."""
+        self.components = self.components.replaced(**changes)
+        wiring.install(self.components)
+        return self.components
+
     _delivered: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -226,14 +243,15 @@ def world(
     sink = RecordingSink()
     fault_proxy.clear()
     fault_proxy.reset_counts()
-    wiring.reset()
-    wiring.configure(clock=clock, ids=SequentialIds(), sleep=sleep, sink=sink, forecast_config=CHEAP)
+    before = wiring.installed()
+    world = World(aws, fault_proxy, clock, sleep, sink, dlq_url)
+    world.rewire(ids=SequentialIds(), sleep=sleep, sink=sink, forecast_config=CHEAP)
     with virtual_botocore_sleep(sleep):
         try:
-            yield World(aws, fault_proxy, clock, sleep, sink, dlq_url)
+            yield world
         finally:
             fault_proxy.clear()
-            wiring.reset()
+            wiring.install(before)
 
 
 # --------------------------------------------------------------------------- forecasts
