@@ -186,6 +186,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     from functions.domain.clock import FixedClock
     from functions.domain.trace import check_step, read_trace
     from functions.services.common import RecordingSink
+    from functions.wiring import Components
 
     _check_options(args)
     trace = read_trace(args.trace)
@@ -227,12 +228,13 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             router = LocalRouter(aws.transport(), keep_history=False)
             if not args.quiet:
                 router.on_delivery = _printer(out, clock)
-            wiring.reset()
-            wiring.configure(clock=clock, sleep=lambda _seconds: None, invoker=router, sink=RecordingSink())
+            components = Components.from_env(
+                clock=clock, sleep=lambda _seconds: None, invoker=router, sink=RecordingSink()
+            )
             loads = dict(zip(frame["ds"], frame["y"], strict=True))
             rows: list[tuple[datetime, float | None, int, str]] = []
             cloudwatch = aws.client("cloudwatch")
-            try:
+            with wiring.use(components):
                 at = start
                 while at < end:
                     finished = (at - timedelta(seconds=step)).replace(tzinfo=None)
@@ -257,8 +259,6 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                         api_now = f"{aws.ecs_desired(aws.prefix, 'api')} / {aws.ecs_floor(aws.prefix, 'api') or '-'}"
                         rows.append((at, value, aws.asg_desired(web.asg_name or "")[0], api_now))
                     at += timedelta(seconds=60)
-            finally:
-                wiring.reset()
             _summary(out, rows, capacity, len(router.dead_letters))
             return 0 if not router.dead_letters else 1
 
