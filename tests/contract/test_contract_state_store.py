@@ -154,7 +154,8 @@ def test_the_deciders_slo_budget_fields_round_trip_exactly(store):
 
 
 @pytest.mark.parametrize(
-    "name", ["budget_level", "budget_minutes", "budget_under_minutes", "budget_under_run_minutes", "budget_reference_pct"]
+    "name",
+    ["budget_level", "budget_minutes", "budget_under_minutes", "budget_under_run_minutes", "budget_reference_pct"],
 )
 def test_a_non_finite_budget_number_is_refused_by_name(store, name):
     # GIVEN a budget number that is not finite (a bug upstream)
