@@ -169,8 +169,9 @@ def run_replay(
     oracle_hours: float | None = None
     order = sorted(chosen, key=lambda name: name != "oracle")
     runs: dict[str, PolicyRun] = {}
-    for name in order:
-        result = score(
+
+    def scored(name: str, oracle_hours: float | None) -> Scores:
+        return score(
             load=load,
             demand=need,
             desired=desired[name],
@@ -181,19 +182,12 @@ def run_replay(
             warmup_steps=resolved.warmup_steps,
             oracle_instance_hours=oracle_hours,
         )
-        if name == "oracle":
+
+    for name in order:
+        result = scored(name, oracle_hours)
+        if name == "oracle":  # its own cost ratio needs its own instance-hours
             oracle_hours = result.instance_hours
-            result = score(
-                load=load,
-                demand=need,
-                desired=desired[name],
-                in_service=in_service[name],
-                alive=alive[name],
-                capacity_per_instance=resolved.capacity_per_instance,
-                step_seconds=resolved.step_seconds,
-                warmup_steps=resolved.warmup_steps,
-                oracle_instance_hours=oracle_hours,
-            )
+            result = scored(name, oracle_hours)
         runs[name] = PolicyRun(name, desired[name], in_service[name], alive[name], result)
     runs = {name: runs[name] for name in chosen}
     empty = np.full(n, np.nan)
