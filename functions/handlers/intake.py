@@ -7,6 +7,7 @@ dead-letter queue; the envelope itself is parsed by Powertools.
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
@@ -21,5 +22,7 @@ from functions.handlers.observability import count, observed
 @event_parser(model=EventBridgeModel)
 def handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
     count("BusinessEventsReceived", 1)
-    stored = wiring.components().intake.accept(event.id, event.detail, received_at=event.time)
+    # EventBridge stamps the envelope in UTC; a time written without an offset is read as UTC
+    received_at = event.time if event.time.tzinfo is not None else event.time.replace(tzinfo=UTC)
+    stored = wiring.components().intake.accept(event.id, event.detail, received_at=received_at)
     return {"event_id": event.id, "targets": [record.target_id for record in stored]}
