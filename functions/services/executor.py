@@ -251,7 +251,9 @@ class ExecutorService:
         if refusal == "unrecorded":
             reason = f"not recorded by the decider: {why}"[:1000]
         row = {**decision.model_dump(mode="json"), "record": "refusal", "refused": refusal, "reason": reason}
-        record_id = f"refusal-{_part(decision.decision_id)}-{now:%Y%m%dT%H%M%S%fZ}"
+        # two deliveries refused at the same instant for different reasons are two records, the same one is one
+        digest = hashlib.sha256(f"{refusal}\0{reason}".encode()).hexdigest()[:12]
+        record_id = f"refusal-{_part(decision.decision_id)}-{now:%Y%m%dT%H%M%S%fZ}-{digest}"
         self.archive.write_audit(target.target_id, record_id, now, [row])
         return ExecutionOutcome(decision.decision_id, target.target_id, "skipped", reason, refused=refusal)
 
