@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from typing import Literal
 
 import numpy as np
+from pydantic import ValidationError
 
 from functions.domain.target import CostModel, LoadMetric, ScalingTarget, SloBudget
 from functions.domain.trace import Trace
@@ -59,11 +60,16 @@ class Scenario:
             raise ValueError("refit_every_seconds: must be positive")
         if self.forecast_lead_days < 0:
             raise ValueError("forecast_lead_days: must be >= 0")
-        budget = self.slo_budget_pct
-        if not (budget is None or budget == "auto" or (isinstance(budget, float | int) and 0 < budget <= 50)):
-            raise ValueError(f"slo_budget_pct: {budget!r} must be a percentage in (0, 50], 'auto' or None")
-        if not 1 <= self.slo_budget_window_days <= 90:
-            raise ValueError("slo_budget_window_days: must lie in [1, 90]")
+        self.slo_budget()  # the target's own rules, checked before any replay
+
+    def slo_budget(self) -> SloBudget:
+        """The target's SLO budget; its validation errors name this scenario's fields."""
+        try:
+            return SloBudget(under_provisioning_pct=self.slo_budget_pct, window_days=self.slo_budget_window_days)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            name = {"window_days": "slo_budget_window_days"}.get(str(error["loc"][0]), "slo_budget_pct")
+            raise ValueError(f"{name}: {error['msg']}") from None
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -138,5 +144,5 @@ class ResolvedScenario:
             cost=CostModel(
                 instance_hour_price=s.instance_hour_price, violation_minute_penalty=s.violation_minute_penalty
             ),
-            slo_budget=SloBudget(under_provisioning_pct=s.slo_budget_pct, window_days=s.slo_budget_window_days),
+            slo_budget=s.slo_budget(),
         )
