@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from functions.ports.capacity import CONSENT_TAG_KEY, CONSENT_TAG_VALUE
 from functions.routing import ALARM_STATE_CHANGE_PATTERN, ROUTES
 
 ACCOUNT = "123456789012"
@@ -366,6 +367,8 @@ class LocalAws:
     def create_asg(
         self, name: str, *, desired: int, min_size: int, max_size: int, tags: dict[str, str] | None = None
     ) -> None:
+        """A group; ``tags`` default to the consent tag ``forescale:enabled=true`` (pass ``{}`` for none)."""
+        tags = {CONSENT_TAG_KEY: CONSENT_TAG_VALUE} if tags is None else tags
         ec2 = self.client("ec2")
         subnets = [
             s["SubnetId"]
@@ -390,13 +393,15 @@ class LocalAws:
                     "ResourceId": name,
                     "ResourceType": "auto-scaling-group",
                 }
-                for k, v in (tags or {}).items()
+                for k, v in tags.items()
             ],
         )
 
     def create_ecs_service(
         self, cluster: str, service: str, *, desired: int, tags: dict[str, str] | None = None
     ) -> None:
+        """A service; ``tags`` default to the consent tag ``forescale:enabled=true`` (pass ``{}`` for none)."""
+        tags = {CONSENT_TAG_KEY: CONSENT_TAG_VALUE} if tags is None else tags
         ecs = self.client("ecs")
         ecs.create_cluster(clusterName=cluster)
         task = ecs.register_task_definition(

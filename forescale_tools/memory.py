@@ -50,7 +50,7 @@ from functions.adapters.tracker_records import tracker_key
 from functions.domain.clock import Clock, SystemClock
 from functions.domain.target import ScalingTarget
 from functions.ports.archive import ObjectExistsError
-from functions.ports.capacity import CapacityError, CapacitySnapshot
+from functions.ports.capacity import CONSENT_TAG_KEY, CONSENT_TAG_VALUE, CapacityError, CapacitySnapshot, consents
 from functions.ports.errors import ConflictError, NotFoundError
 from functions.ports.tracker import StoredRecord
 
@@ -476,6 +476,7 @@ class _Resource:
     in_service: int
     min_capacity: int | None
     max_capacity: int | None
+    tags: dict[str, str] = field(default_factory=lambda: {CONSENT_TAG_KEY: CONSENT_TAG_VALUE})
 
 
 @dataclass
@@ -491,9 +492,14 @@ class InMemoryCapacity:
     calls: list[tuple[str, str, tuple[int, ...]]] = field(default_factory=list)
     _failures: list[CapacityError] = field(default_factory=list)
 
-    def add_asg(self, name: str, *, desired: int, min_capacity: int, max_capacity: int) -> None:
+    def add_asg(
+        self, name: str, *, desired: int, min_capacity: int, max_capacity: int, tags: dict[str, str] | None = None
+    ) -> None:
+        """A group; ``tags`` default to the consent tag (a group the operator opted in)."""
         check_bounds(min_capacity, max_capacity)
         self.resources[name] = _Resource(desired, desired, min_capacity, max_capacity)
+        if tags is not None:
+            self.resources[name].tags = dict(tags)
 
     def add_ecs_service(
         self,
@@ -503,9 +509,14 @@ class InMemoryCapacity:
         desired: int,
         min_capacity: int | None = None,
         max_capacity: int | None = None,
+        tags: dict[str, str] | None = None,
     ) -> None:
-        """An ECS service; bounds only when a scalable target is registered (else the target's config is used)."""
-        self.resources[f"service/{cluster}/{service}"] = _Resource(desired, desired, min_capacity, max_capacity)
+        """An ECS service; bounds only when a scalable target is registered (else the target's config is used);
+        ``tags`` default to the consent tag."""
+        resource = _Resource(desired, desired, min_capacity, max_capacity)
+        if tags is not None:
+            resource.tags = dict(tags)
+        self.resources[f"service/{cluster}/{service}"] = resource
 
     def set_in_service(self, resource_id: str, in_service: int) -> None:
         """Simulate instances still booting (or failing): in-service apart from desired."""
@@ -531,6 +542,7 @@ class InMemoryCapacity:
             in_service=resource.in_service,
             min_capacity=target.min_capacity if resource.min_capacity is None else resource.min_capacity,
             max_capacity=target.max_capacity if resource.max_capacity is None else resource.max_capacity,
+            consented=consents(resource.tags),
         )
 
     def describe(self, target: ScalingTarget) -> CapacitySnapshot:

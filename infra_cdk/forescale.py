@@ -150,7 +150,6 @@ class Forescale(Construct):
                 role=built.role,
                 function=built.function,
                 storage=self.storage,
-                targets=self.targets,
                 tag_discovery=tag_discovery,
             )
             self.functions[spec.name] = built.function

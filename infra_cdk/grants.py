@@ -1,15 +1,13 @@
 """IAM of the functions: each role gets exactly what its row of :mod:`infra_cdk.access` says.
 
 Statements go through :class:`~infra_cdk.policies.RolePolicy` (no wildcard actions; every wildcard
-resource carries its reason into the cdk-nag acknowledgment). Scaling rights name the configured
-targets that act, or require the ``forescale:enabled=true`` tag.
+resource carries its reason into the cdk-nag acknowledgment). Scaling rights name
+no target: they require the ``forescale:enabled=true`` tag on the group, service or scalable target.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from aws_cdk import Annotations, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -17,7 +15,6 @@ from constructs import Construct
 from functions.adapters.capacity import ECS_DIMENSION
 from functions.adapters.tables import ALL_TABLES
 from functions.catalog import FunctionSpec
-from functions.domain.target import ScalingTarget
 from infra_cdk import telemetry
 from infra_cdk.access import AUDIT_PREFIX, ENABLED_TAG_KEY, ENABLED_TAG_VALUE, TARGETS_KEY, FunctionAccess
 from infra_cdk.names import pascal
@@ -35,13 +32,12 @@ def grant_function(
     role: iam.Role,
     function: lambda_.Function,
     storage: StorageRef,
-    targets: Sequence[ScalingTarget],
     tag_discovery: bool,
 ) -> None:
     """Attach the function's policy, make the function wait for it, and let it invoke itself if it does."""
     policy = RolePolicy(role)
     policy.expect_wildcard("*", NO_RESOURCE_LEVEL.format(actions="X-Ray PutTraceSegments/PutTelemetryRecords"))
-    _grant(scope, policy, spec, access, storage=storage, targets=targets, tag_discovery=tag_discovery)
+    _grant(scope, policy, spec, access, storage=storage, tag_discovery=tag_discovery)
     policy.attach()
     depend_on_policies_only(function, role)
     if access.invokes_itself:
@@ -78,7 +74,6 @@ def _grant(
     access: FunctionAccess,
     *,
     storage: StorageRef,
-    targets: Sequence[ScalingTarget],
     tag_discovery: bool,
 ) -> None:
     for spec_table in ALL_TABLES:
@@ -142,70 +137,51 @@ def _grant(
         actions = list(dict.fromkeys(unscoped))
         policy.allow(actions, ["*"], reason=NO_RESOURCE_LEVEL.format(actions=", ".join(actions)))
     if access.scales_targets:
-        _grant_scaling(scope, policy, targets, tag_discovery)
+        _grant_scaling(scope, policy)
 
 
-def _grant_scaling(scope: Construct, policy: RolePolicy, targets: Sequence[ScalingTarget], tag_discovery: bool) -> None:
-    """Change only groups/services tagged ``forescale:enabled=true`` or configured to be acted on."""
+def _grant_scaling(scope: Construct, policy: RolePolicy) -> None:
+    """Change only groups, services and ECS scalable targets tagged ``forescale:enabled=true``.
+
+    The permission names no target: switching a target to ``floor`` or ``direct`` (or adding one) is a
+    configuration change and a tag, not a deploy, and a resource without the tag is refused whatever the
+    configuration says. Both acting modes need every call of their kind (ASG ``direct``: SetDesiredCapacity,
+    and UpdateAutoScalingGroup to lower the minimum below a scale-in; ``floor``: UpdateAutoScalingGroup, and
+    SetDesiredCapacity to put desired back on a rollback; ECS likewise UpdateService and
+    RegisterScalableTarget), so a mode tag would narrow nothing; ``forecast_only`` is enforced by the
+    executor, which never acts on it.
+    """
     stack = Stack.of(scope)
     partition, region, account = stack.partition, stack.region, stack.account
-    asg_actions = ["autoscaling:SetDesiredCapacity", "autoscaling:UpdateAutoScalingGroup"]
-    acting = [target for target in targets if target.mode != "forecast_only"]
-    asg_arns = [
-        f"arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{t.asg_name}"
-        for t in acting
-        if t.kind == "asg"
-    ]
-    if asg_arns:
-        policy.allow(
-            asg_actions,
-            asg_arns,
-            reason="a listed Auto Scaling group, named exactly; '*' stands for the group id, unknown at synth",
-        )
-    ecs_arns = [
-        f"arn:{partition}:ecs:{region}:{account}:service/{t.ecs_cluster}/{t.ecs_service}"
-        for t in acting
-        if t.kind == "ecs"
-    ]
-    if ecs_arns:
-        policy.allow(["ecs:UpdateService"], ecs_arns)
-    if tag_discovery:
-        any_group = f"arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/*"
-        policy.allow(
-            asg_actions,
-            [any_group],
-            conditions={"StringEquals": {f"autoscaling:ResourceTag/{ENABLED_TAG_KEY}": ENABLED_TAG_VALUE}},
-            reason=f"only groups tagged {ENABLED_TAG_KEY}={ENABLED_TAG_VALUE} (autoscaling:ResourceTag condition)",
-        )
-        any_service = f"arn:{partition}:ecs:{region}:{account}:service/*"
-        policy.allow(
-            ["ecs:UpdateService"],
-            [any_service],
-            conditions={"StringEquals": {f"aws:ResourceTag/{ENABLED_TAG_KEY}": ENABLED_TAG_VALUE}},
-            reason=f"only services tagged {ENABLED_TAG_KEY}={ENABLED_TAG_VALUE} (aws:ResourceTag condition)",
-        )
-    # The executor sets an ECS service's bounds on its scalable target: always in floor mode, and in
-    # direct mode when it scales in below the scalable target's minimum.
-    acting_ecs = [t.target_id for t in acting if t.kind == "ecs"]
-    if acting_ecs:
-        Annotations.of(scope).add_warning_v2(
-            "forescale:ecsScalableTargetNeedsTag",
-            f"ECS targets {acting_ecs} change capacity: tag their Application Auto Scaling scalable targets "
-            f"{ENABLED_TAG_KEY}={ENABLED_TAG_VALUE} (IAM cannot name a scalable target by service), or floor "
-            "mode and scale-in below the scalable target's minimum are refused",
-        )
-    if tag_discovery or acting_ecs:
-        any_scalable_target = f"arn:{partition}:application-autoscaling:{region}:{account}:scalable-target/*"
-        policy.allow(
-            ["application-autoscaling:RegisterScalableTarget"],
-            [any_scalable_target],
-            conditions={
-                "StringEquals": {
-                    f"aws:ResourceTag/{ENABLED_TAG_KEY}": ENABLED_TAG_VALUE,
-                    "application-autoscaling:service-namespace": "ecs",
-                    "application-autoscaling:scalable-dimension": ECS_DIMENSION,
-                }
-            },
-            reason=f"only ECS desired-count scalable targets tagged {ENABLED_TAG_KEY}={ENABLED_TAG_VALUE} "
-            "(the scalable target's ARN carries a random id)",
-        )
+    any_group = f"arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/*"
+    policy.allow(
+        ["autoscaling:SetDesiredCapacity", "autoscaling:UpdateAutoScalingGroup"],
+        [any_group],
+        conditions={"StringEquals": {f"autoscaling:ResourceTag/{ENABLED_TAG_KEY}": ENABLED_TAG_VALUE}},
+        reason=f"only groups tagged {ENABLED_TAG_KEY}={ENABLED_TAG_VALUE} (autoscaling:ResourceTag condition)",
+    )
+    any_service = f"arn:{partition}:ecs:{region}:{account}:service/*"
+    policy.allow(
+        ["ecs:UpdateService"],
+        [any_service],
+        conditions={"StringEquals": {f"aws:ResourceTag/{ENABLED_TAG_KEY}": ENABLED_TAG_VALUE}},
+        reason=f"only services tagged {ENABLED_TAG_KEY}={ENABLED_TAG_VALUE} (aws:ResourceTag condition)",
+    )
+    # The executor sets an ECS service's bounds on its scalable target: always in floor mode, and in direct
+    # mode when it scales in below the scalable target's minimum. IAM cannot name a scalable target by
+    # service (its ARN carries a random id) and a registration that creates one has no tags yet: only an
+    # existing scalable target the operator tagged can be changed.
+    any_scalable_target = f"arn:{partition}:application-autoscaling:{region}:{account}:scalable-target/*"
+    policy.allow(
+        ["application-autoscaling:RegisterScalableTarget"],
+        [any_scalable_target],
+        conditions={
+            "StringEquals": {
+                f"aws:ResourceTag/{ENABLED_TAG_KEY}": ENABLED_TAG_VALUE,
+                "application-autoscaling:service-namespace": "ecs",
+                "application-autoscaling:scalable-dimension": ECS_DIMENSION,
+            }
+        },
+        reason=f"only ECS desired-count scalable targets tagged {ENABLED_TAG_KEY}={ENABLED_TAG_VALUE} "
+        "(the scalable target's ARN carries a random id)",
+    )

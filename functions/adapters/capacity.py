@@ -13,6 +13,8 @@ Rules the adapters enforce themselves, identically for both kinds (moto checks n
 - ``set_bounds`` also moves desired into the new bounds at once. AWS does this itself for groups;
   for an ECS service the adapter updates the service rather than wait for Application Auto Scaling.
 - An ECS service without a registered scalable target reports the target's configured bounds.
+- ``describe`` says whether the group or service carries the consent tag ``forescale:enabled=true``
+  (``CapacitySnapshot.consented``; an ECS service's tags come with ``include=["TAGS"]``).
 
 AWS errors become :class:`CapacityError` with the AWS code and whether retrying may help; so do errors
 below the API (connection reset or refused, read timeout), which are retryable: the request may or may
@@ -27,7 +29,7 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as TransportConnectionError
 
 from functions.domain.target import ScalingTarget
-from functions.ports.capacity import CapacityApi, CapacityError, CapacitySnapshot
+from functions.ports.capacity import CapacityApi, CapacityError, CapacitySnapshot, consents
 
 if TYPE_CHECKING:
     from mypy_boto3_application_autoscaling.client import ApplicationAutoScalingClient
@@ -100,6 +102,7 @@ class AsgCapacity:
             in_service=in_service,
             min_capacity=int(group["MinSize"]),
             max_capacity=int(group["MaxSize"]),
+            consented=consents({t.get("Key", ""): t.get("Value", "") for t in group.get("Tags", [])}),
         )
 
     def set_desired(self, target: ScalingTarget, desired: int) -> None:
@@ -132,10 +135,11 @@ class EcsCapacity:
         self._ecs = ecs
         self._aas = application_autoscaling
 
-    def _service(self, target: ScalingTarget) -> tuple[int, int]:
+    def _service(self, target: ScalingTarget) -> tuple[int, int, bool]:
+        """``(desired, running, consented)`` of the service."""
         try:
             response = self._ecs.describe_services(
-                cluster=target.ecs_cluster or "", services=[target.ecs_service or ""]
+                cluster=target.ecs_cluster or "", services=[target.ecs_service or ""], include=["TAGS"]
             )
         except CALL_ERRORS as error:
             raise _wrap(error) from error
@@ -146,7 +150,8 @@ class EcsCapacity:
                 f"ECS service {target.ecs_service!r} in cluster {target.ecs_cluster!r} does not exist",
                 retryable=False,
             )
-        return int(services[0].get("desiredCount", 0)), int(services[0].get("runningCount", 0))
+        tags = {t.get("key", ""): t.get("value", "") for t in services[0].get("tags", [])}
+        return int(services[0].get("desiredCount", 0)), int(services[0].get("runningCount", 0)), consents(tags)
 
     def _bounds(self, target: ScalingTarget) -> tuple[int, int]:
         try:
@@ -162,9 +167,11 @@ class EcsCapacity:
 
     def describe(self, target: ScalingTarget) -> CapacitySnapshot:
         _require_kind(target, "ecs")
-        desired, running = self._service(target)
+        desired, running, consented = self._service(target)
         low, high = self._bounds(target)
-        return CapacitySnapshot(desired=desired, in_service=running, min_capacity=low, max_capacity=high)
+        return CapacitySnapshot(
+            desired=desired, in_service=running, min_capacity=low, max_capacity=high, consented=consented
+        )
 
     def _update(self, target: ScalingTarget, desired: int) -> None:
         try:

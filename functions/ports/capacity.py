@@ -5,6 +5,7 @@ Implemented by :mod:`functions.adapters.capacity` (AWS) and :class:`forescale_to
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,14 +31,28 @@ RETRYABLE_CODES = frozenset(
 )
 
 
+#: The tag by which an operator consents to forescale changing a group or service (the executor's IAM
+#: permission is conditioned on it too, ``infra_cdk.grants``).
+CONSENT_TAG_KEY = "forescale:enabled"
+CONSENT_TAG_VALUE = "true"
+
+
 @dataclass(frozen=True)
 class CapacitySnapshot:
-    """Capacity of one resource now: what is asked for, what serves, and the resource's own bounds."""
+    """Capacity of one resource now: what is asked for, what serves, and the resource's own bounds.
+
+    ``consented``: the resource carries ``forescale:enabled=true``; the executor changes no other.
+    """
 
     desired: int
     in_service: int
     min_capacity: int
     max_capacity: int
+    consented: bool = False
+
+
+def consents(tags: Mapping[str, str]) -> bool:
+    return tags.get(CONSENT_TAG_KEY) == CONSENT_TAG_VALUE
 
 
 class CapacityError(AdapterError):

@@ -24,6 +24,10 @@ Modes:
   scalable target's ``MinCapacity``), which moves desired up when it is below; whatever scaling policy
   the resource has keeps working above that floor.
 
+A group or service without the consent tag ``forescale:enabled=true`` is never changed: the executor's IAM
+permission is conditioned on the tag, and the executor checks it first when it describes the resource
+(``ScalingFailed`` with code ``NoConsent``, nothing changed).
+
 Every call is retried on its own while the error is transient (throttling, concurrent updates) with
 exponential backoff and full jitter (injected sleep); then the change is verified by describing the
 resource again (a change that did not take is a failure). When the attempts run out or the error is
@@ -56,7 +60,7 @@ from functions.domain.clock import Clock
 from functions.domain.target import ScalingTarget
 from functions.ports.archive import Archive
 from functions.ports.bus import EventPublisher
-from functions.ports.capacity import CapacityApi, CapacityError, CapacitySnapshot
+from functions.ports.capacity import CONSENT_TAG_KEY, CONSENT_TAG_VALUE, CapacityApi, CapacityError, CapacitySnapshot
 from functions.ports.errors import ConflictError
 from functions.ports.state import StateStore
 from functions.services.common import SCALING_FAILURES, Backoff, MetricSink, NullSink, Retrier
@@ -199,6 +203,14 @@ class ExecutorService:
             )
         except CapacityError as error:
             return self._failed(target, decision, now, error, None)
+        if not before.consented:
+            refused = CapacityError(
+                "NoConsent",
+                f"{target.resource_id} does not carry the tag {CONSENT_TAG_KEY}={CONSENT_TAG_VALUE}: forescale "
+                "changes only groups and services tagged so",
+                retryable=False,
+            )
+            return self._failed(target, decision, now, refused, before)
         goal = min(desired, before.max_capacity)
         if goal < target.min_capacity:
             refused = CapacityError(

@@ -26,8 +26,12 @@ pytestmark = pytest.mark.integration
 class Backend:
     name: str
     api: CapacityApi
-    make_asg: Any  # (name, desired, min, max) -> None
-    make_ecs: Any  # (cluster, service, desired) -> None
+    make_asg: Any  # (name, desired, min, max, tags=CONSENT) -> None
+    make_ecs: Any  # (cluster, service, desired, tags=CONSENT) -> None
+
+
+#: The tag that consents to forescale changing a resource (the executor refuses a resource without it).
+CONSENT = {"forescale:enabled": "true"}
 
 
 def _moto_backend(moto_client, unique_name) -> Backend:
@@ -41,7 +45,7 @@ def _moto_backend(moto_client, unique_name) -> Backend:
         LaunchTemplateName=template, LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"}
     )
 
-    def make_asg(name: str, desired: int, low: int, high: int) -> None:
+    def make_asg(name: str, desired: int, low: int, high: int, tags: dict[str, str] = CONSENT) -> None:
         autoscaling.create_auto_scaling_group(
             AutoScalingGroupName=name,
             LaunchTemplate={"LaunchTemplateName": template, "Version": "$Latest"},
@@ -49,15 +53,22 @@ def _moto_backend(moto_client, unique_name) -> Backend:
             MaxSize=high,
             DesiredCapacity=desired,
             VPCZoneIdentifier=",".join(subnets[:2]),
+            Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": False} for k, v in tags.items()],
         )
 
-    def make_ecs(cluster: str, service: str, desired: int) -> None:
+    def make_ecs(cluster: str, service: str, desired: int, tags: dict[str, str] = CONSENT) -> None:
         ecs.create_cluster(clusterName=cluster)
         task = ecs.register_task_definition(
             family=unique_name("task"),
             containerDefinitions=[{"name": "app", "image": "nginx", "memory": 128}],
         )["taskDefinition"]["taskDefinitionArn"]
-        ecs.create_service(cluster=cluster, serviceName=service, taskDefinition=task, desiredCount=desired)
+        ecs.create_service(
+            cluster=cluster,
+            serviceName=service,
+            taskDefinition=task,
+            desiredCount=desired,
+            **({"tags": [{"key": k, "value": v} for k, v in tags.items()]} if tags else {}),
+        )
         # Steady state: moto starts a new service with runningCount 0 and sets it to desired on update.
         ecs.update_service(cluster=cluster, service=service, desiredCount=desired)
 
@@ -70,8 +81,12 @@ def _memory_backend() -> Backend:
     return Backend(
         "memory",
         twin,
-        lambda name, desired, low, high: twin.add_asg(name, desired=desired, min_capacity=low, max_capacity=high),
-        lambda cluster, service, desired: twin.add_ecs_service(cluster, service, desired=desired),
+        lambda name, desired, low, high, tags=CONSENT: twin.add_asg(
+            name, desired=desired, min_capacity=low, max_capacity=high, tags=tags
+        ),
+        lambda cluster, service, desired, tags=CONSENT: twin.add_ecs_service(
+            cluster, service, desired=desired, tags=tags
+        ),
     )
 
 
@@ -93,9 +108,13 @@ def asg(backend: Backend, unique_name) -> ScalingTarget:
 
 
 def test_asg_describe_and_set_desired(backend: Backend, asg: ScalingTarget):
-    assert backend.api.describe(asg) == CapacitySnapshot(desired=2, in_service=2, min_capacity=1, max_capacity=10)
+    assert backend.api.describe(asg) == CapacitySnapshot(
+        desired=2, in_service=2, min_capacity=1, max_capacity=10, consented=True
+    )
     backend.api.set_desired(asg, 5)
-    assert backend.api.describe(asg) == CapacitySnapshot(desired=5, in_service=5, min_capacity=1, max_capacity=10)
+    assert backend.api.describe(asg) == CapacitySnapshot(
+        desired=5, in_service=5, min_capacity=1, max_capacity=10, consented=True
+    )
 
 
 @pytest.mark.parametrize("desired", [0, 9, 11])
@@ -109,12 +128,30 @@ def test_asg_never_set_beyond_bounds(backend: Backend, asg: ScalingTarget, desir
 
 def test_asg_set_bounds_moves_desired_inside(backend: Backend, asg: ScalingTarget):
     backend.api.set_bounds(asg, min_capacity=4, max_capacity=9)
-    assert backend.api.describe(asg) == CapacitySnapshot(desired=4, in_service=4, min_capacity=4, max_capacity=9)
+    assert backend.api.describe(asg) == CapacitySnapshot(
+        desired=4, in_service=4, min_capacity=4, max_capacity=9, consented=True
+    )
     backend.api.set_bounds(asg, min_capacity=1, max_capacity=3)
     snapshot = backend.api.describe(asg)
     assert (snapshot.desired, snapshot.min_capacity, snapshot.max_capacity) == (3, 1, 3)
     with pytest.raises(CapacityError, match="InvalidBounds"):
         backend.api.set_bounds(asg, min_capacity=5, max_capacity=4)
+
+
+@pytest.mark.parametrize("tags", [{}, {"forescale:enabled": "false"}, {"team": "shop"}])
+def test_a_group_or_service_without_the_consent_tag_describes_as_not_consented(backend: Backend, unique_name, tags):
+    # GIVEN a group and a service without forescale:enabled=true (untagged, tagged false, other tags only)
+    group, cluster, name = unique_name("asg"), unique_name("cluster"), unique_name("svc")
+    backend.make_asg(group, 2, 1, 10, tags)
+    backend.make_ecs(cluster, name, 2, tags)
+    # WHEN they are described THEN neither consents (the executor refuses to change them), tagged ones do
+    assert backend.api.describe(asg_target(group)).consented is False
+    assert backend.api.describe(ecs_target(cluster, name)).consented is False
+    tagged, tagged_cluster, tagged_name = unique_name("asg"), unique_name("cluster"), unique_name("svc")
+    backend.make_asg(tagged, 2, 1, 10, {**tags, **CONSENT})
+    backend.make_ecs(tagged_cluster, tagged_name, 2, {**tags, **CONSENT})
+    assert backend.api.describe(asg_target(tagged)).consented is True
+    assert backend.api.describe(ecs_target(tagged_cluster, tagged_name)).consented is True
 
 
 def test_missing_asg_is_not_found(backend: Backend):
@@ -134,7 +171,9 @@ def service(backend: Backend, unique_name) -> ScalingTarget:
 
 
 def test_ecs_service_without_scalable_target_reports_configured_bounds(backend: Backend, service: ScalingTarget):
-    assert backend.api.describe(service) == CapacitySnapshot(desired=2, in_service=2, min_capacity=1, max_capacity=10)
+    assert backend.api.describe(service) == CapacitySnapshot(
+        desired=2, in_service=2, min_capacity=1, max_capacity=10, consented=True
+    )
 
 
 def test_ecs_scalable_target_bounds_and_desired(backend: Backend, service: ScalingTarget):
@@ -142,7 +181,9 @@ def test_ecs_scalable_target_bounds_and_desired(backend: Backend, service: Scali
     backend.api.set_bounds(service, min_capacity=2, max_capacity=6)
     backend.api.set_desired(service, 4)
     # THEN the service and its scalable target reflect both
-    assert backend.api.describe(service) == CapacitySnapshot(desired=4, in_service=4, min_capacity=2, max_capacity=6)
+    assert backend.api.describe(service) == CapacitySnapshot(
+        desired=4, in_service=4, min_capacity=2, max_capacity=6, consented=True
+    )
     # raising the minimum above desired moves desired up at once (floor mode)
     backend.api.set_bounds(service, min_capacity=5, max_capacity=6)
     assert backend.api.describe(service).desired == 5

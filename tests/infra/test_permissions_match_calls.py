@@ -117,12 +117,6 @@ NOT_EXERCISED: dict[tuple[str, str, str], str] = {
         "Powertools' idempotency layer reads a record back when a conditional put does not return the old "
         "item; its documentation lists GetItem with PutItem, UpdateItem and DeleteItem"
     ),
-    (
-        "executor",
-        "autoscaling:SetDesiredCapacity",
-        "arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:"
-        "autoScalingGroupName/web-asg-prod",
-    ): "floor mode: rolling back a failed change puts the group's desired capacity back (ExecutorService._restore)",
 }
 
 
@@ -387,10 +381,12 @@ def run(moto_endpoint: str, synthesized: Synthesized) -> Iterator[Run]:
     facts = Facts(moto_endpoint)
     enabled = environments["collector"]["FORESCALE_DISCOVERY_TAG"].split("=", 1)
     assert enabled[0] == ENABLED_TAG
-    aws.create_asg("web-asg-prod", desired=2, min_size=2, max_size=20)
+    # The acting ones carry the consent tag (the executor's permission follows it); forecast_only batch does not.
+    consent = {enabled[0]: enabled[1]}
+    aws.create_asg("web-asg-prod", desired=2, min_size=2, max_size=20, tags=consent)
     aws.create_asg("batch-workers", desired=1, min_size=1, max_size=10)
-    aws.create_ecs_service("prod", "api", desired=3)
-    aws.create_ecs_service("prod", "worker", desired=2)
+    aws.create_ecs_service("prod", "api", desired=3, tags=consent)
+    aws.create_ecs_service("prod", "worker", desired=2, tags=consent)
     # worker-ecs is in floor mode: its reactive scaling (a scalable target) exists, tagged as the README asks.
     aws.client("application-autoscaling").register_scalable_target(
         ServiceNamespace="ecs", ResourceId="service/prod/worker", ScalableDimension=ECS_DIMENSION, MinCapacity=1,

@@ -3,7 +3,7 @@ forescale must never do.
 
 ``tests/infra/test_permissions_match_calls.py`` shows each function is *allowed* every call it makes;
 here every role, the bucket policy and the bus policy are asked about requests that must be *refused*:
-capacity changes outside the tagged or listed targets, or by any function but the executor; rewriting or
+capacity changes of resources without the consent tag, or by any function but the executor; rewriting or
 deleting the audit trail; privilege escalation and self-modification; business events from other
 accounts or with another source. And the shape checks that no evaluation covers: no wildcard action,
 IAM auth on the operator API, encryption at rest on every resource that stores data.
@@ -145,18 +145,20 @@ def verdicts(policies: Policies, requests: list[IamRequest]) -> Iterator[tuple[s
 @pytest.mark.parametrize(
     ("kind", "name", "tags", "executor_may"),
     [
-        ("asg", "web-asg-prod", {}, True),  # listed acting target (floor)
+        ("asg", "web-asg-prod", {}, False),  # configured acting target (floor) without the consent tag
+        ("asg", "web-asg-prod", ENABLED, True),  # ... with it
         ("asg", "discovered-asg", ENABLED, True),  # opted in by tag
         ("asg", "batch-workers", {}, False),  # a forecast_only target: never acted on
         ("asg", "someone-elses-asg", {}, False),
         ("asg", "someone-elses-asg", {"forescale:enabled": "false"}, False),
-        ("ecs", "prod/api", {}, True),  # listed acting target (direct)
+        ("ecs", "prod/api", {}, False),  # configured acting target (direct) without the consent tag
+        ("ecs", "prod/api", ENABLED, True),
         ("ecs", "prod/discovered", ENABLED, True),
         ("ecs", "prod/payments", {}, False),
         ("ecs", "other/api", {}, False),  # same service name, another cluster
     ],
 )
-def test_only_the_executor_changes_capacity_and_only_of_tagged_or_listed_targets(
+def test_only_the_executor_changes_capacity_and_only_of_tagged_targets(
     policies, figures, kind, name, tags, executor_may
 ):
     # GIVEN every capacity-changing call on the group or service, asked of every function's role
@@ -173,14 +175,14 @@ def test_only_the_executor_changes_capacity_and_only_of_tagged_or_listed_targets
     ]
     figures.add(
         "security",
-        "capacity changes: only the executor, only of tagged or listed targets (one per target case)",
+        "capacity changes: only the executor, only of tagged targets (one per target case)",
         checks=1,
         properties=[f"{kind} {name} {tags or 'untagged'}: {'executor only' if executor_may else 'nobody'}"],
         evaluated=len(results),
         unit="(role, request) evaluations",
         violations=int(bool(wrong)),
     )
-    # THEN the executor may exactly when the target is listed as acting or tagged, and nobody else ever may
+    # THEN the executor may exactly when the resource carries the consent tag, and nobody else ever may
     assert not wrong, wrong
 
 

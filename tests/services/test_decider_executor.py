@@ -242,3 +242,22 @@ def test_unknown_target_and_forecast_only_are_skipped(memory):
 
 def test_capacity_error_classification():
     assert CapacityError("Throttling", "x").retryable and not CapacityError("ValidationError", "x").retryable
+
+
+@pytest.mark.parametrize("mode", ["floor", "direct"])
+def test_a_resource_without_the_consent_tag_is_never_changed(memory, mode):
+    # GIVEN a target configured to act, whose group does not carry forescale:enabled=true (IAM would refuse
+    # the change; the executor refuses it itself first)
+    world = memory([target("web", mode=mode)])
+    world.capacity.add_asg("web-asg", desired=3, min_capacity=2, max_capacity=60, tags={"team": "shop"})
+    # WHEN a scale-out and then a scale-in below the minimum are decided and delivered
+    out = world.components.executor.run(recorded(world, decision(9, previous=3, mode=mode)))
+    down = world.components.executor.run(recorded(world, decision(1, previous=3, mode=mode, sequence=2)))
+    # THEN both fail naming the missing tag, only describe calls reached the group, and it is as it was
+    assert [out.status, down.status] == ["failed", "failed"]
+    assert "forescale:enabled=true" in out.reason
+    assert {operation for operation, _, _ in world.capacity.calls} == {"describe"}
+    snapshot = world.capacity.describe(target("web"))
+    assert (snapshot.desired, snapshot.min_capacity, snapshot.consented) == (3, 2, False)
+    failures = world.store.actions("web", NOON - timedelta(days=1), NOON + timedelta(days=1))
+    assert [f.error_code for f in failures] == ["NoConsent", "NoConsent"]
