@@ -1,16 +1,17 @@
-"""Cold start of the forecaster: a fresh CPython 3.12 that sees only the function code and the built layers.
+"""Cold start of the forecaster: a fresh CPython 3.12 that sees only the function code and its layers.
 
 Each run is a new interpreter (``python -I -S -B``, nothing from the virtualenv) that imports the
-forecaster's entry point (``functions.handlers.forecaster`` once it exists, ``models.service`` until then),
-loads the trainer's artifacts for one target and serves its first forecast (24 h at 5 minutes) from 14 days
-of 5-minute history. Printed: import time, first-forecast time (artifact load + forecast), peak memory
-(``ru_maxrss``), the median of the runs, the layer sizes, and how many bytes of the layers the run loaded.
-Wall times swell when other work shares the 2 cores; the process's CPU time is printed beside them.
+forecaster's entry point (``functions.handlers.forecaster``), loads the trainer's artifacts for one target
+and serves its first forecast (24 h at 5 minutes) from 14 days of 5-minute history, with exactly the
+forecaster's layers (``functions.catalog``: bytecode-only, as deployed). Printed: import time, first-forecast
+time (artifact load + forecast), peak memory (``ru_maxrss``), the median of the runs, the layer sizes, and
+how many bytes of the layers the run loaded. Wall times swell when other work shares the 2 cores; the
+process's CPU time is printed beside them.
 
     python benchmarks/cold_start.py [--arch x86_64] [--runs 5] [--no-bytecode] [--handlers]
 
-``--no-bytecode`` points CPython at an empty ``pycache_prefix`` so the shipped bytecode is ignored: what a
-layer without compiled bytecode costs on Lambda's read-only ``/opt``. Timings on a shared machine are noisy.
+``--no-bytecode`` points CPython at an empty ``pycache_prefix``, so the code asset's bytecode is ignored (the
+layers hold bytecode only). Timings on a shared machine are noisy.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from functions.catalog import by_name
 from layers.budget import copy_code
-from layers.build import DEFAULT_OUT, LAYER_ORDER, PROJECT_ROOT, UNZIPPED_LIMIT_BYTES, build
+from layers.build import DEFAULT_OUT, PROJECT_ROOT, UNZIPPED_LIMIT_BYTES, build
 from layers.sandbox import run_probe
 
 MIB = 1 << 20
@@ -41,18 +43,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     manifest = build(args.arch, args.out)
-    print(f"layers ({args.arch}, python{manifest['python']}), MiB unzipped [zip]:")
-    for name in LAYER_ORDER:
+    layers = list(by_name("forecaster").layers)
+    print(f"the forecaster's layers ({args.arch}, python{manifest['python']}), MiB unzipped [zip]:")
+    for name in layers:
         layer = manifest["layers"][name]
         zipped = f" [{layer['zip_bytes'] / MIB:.1f}]" if layer.get("zip_bytes") else ""
         print(f"  {name:14} {layer['final_bytes'] / MIB:7.1f}{zipped}")
-    total = sum(manifest["layers"][name]["final_bytes"] for name in LAYER_ORDER)
-    print(f"  {'all three':14} {total / MIB:7.1f}")
+    total = sum(manifest["layers"][name]["final_bytes"] for name in layers)
+    print(f"  {'together':14} {total / MIB:7.1f}")
 
     with tempfile.TemporaryDirectory() as tmp:
         code = copy_code(PROJECT_ROOT, Path(tmp) / "code")
         artifact = str(Path(tmp) / "artifact")
-        common = {"code_dir": code, "layers": list(LAYER_ORDER), "arch": args.arch, "out": args.out}
+        common = {"code_dir": code, "layers": layers, "arch": args.arch, "out": args.out}
         fitted = run_probe("fit", **common, extra=["--artifact", artifact])
         print(f"trainer (one target, 14 days at 5 min): fit {fitted['fit_seconds']:.2f} s")
         flags = ["-X", f"pycache_prefix={Path(tmp) / 'no-pycache'}"] if args.no_bytecode else []

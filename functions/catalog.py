@@ -9,7 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Layer = Literal["common", "statsforecast", "lightgbm"]
+Layer = Literal["common", "arrow", "statsforecast", "lightgbm", "fastparquet"]
+#: The light functions: Powertools, pydantic, numpy, pandas and pyarrow (the Parquet history and audit trail).
+LIGHT: tuple[Layer, ...] = ("common", "arrow")
+#: The forecasting functions: statsforecast and LightGBM, reading Parquet with fastparquet (pyarrow does not
+#: fit beside them in Lambda's 250 MB; layers/README.md has the sizes).
+FORECASTING: tuple[Layer, ...] = ("common", "statsforecast", "lightgbm", "fastparquet")
 
 
 @dataclass(frozen=True)
@@ -26,22 +31,21 @@ class FunctionSpec:
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
-    FunctionSpec("collector", "every minute: pull load metrics and capacity, append history", ("common",), 512, 300),
-    FunctionSpec(
-        "forecaster", "on MetricsCollected: forecast every horizon", ("common", "statsforecast", "lightgbm"), 3008, 900
-    ),
-    FunctionSpec("decider", "on ForecastReady: decide capacity with safety rules", ("common",), 512, 120),
-    FunctionSpec("executor", "on ScalingDecided: change ASG / ECS capacity, verify, roll back", ("common",), 256, 120),
-    FunctionSpec("intake", "on BusinessEvent: validate and store business events", ("common",), 256, 30),
-    FunctionSpec("alarm_responder", "on alarm state change: scale out at once", ("common",), 256, 60),
+    FunctionSpec("collector", "every minute: pull load metrics and capacity, append history", LIGHT, 512, 300),
+    FunctionSpec("forecaster", "on MetricsCollected: forecast every horizon", FORECASTING, 3008, 900),
+    FunctionSpec("decider", "on ForecastReady: decide capacity with safety rules", LIGHT, 512, 120),
+    FunctionSpec("executor", "on ScalingDecided: change ASG / ECS capacity, verify, roll back", LIGHT, 256, 120),
+    FunctionSpec("intake", "on BusinessEvent: validate and store business events", LIGHT, 256, 30),
+    FunctionSpec("alarm_responder", "on SloBreached: scale out at once", LIGHT, 256, 60),
     FunctionSpec(
         "trainer",
         "daily: backtest and refit models, promote challengers",
-        ("common", "statsforecast", "lightgbm"),
+        FORECASTING,
         3008,
         900,
     ),
-    FunctionSpec("api", "operator HTTP API (IAM auth)", ("common",), 256, 30),
+    FunctionSpec("api", "operator HTTP API (IAM auth)", LIGHT, 256, 30),
+    FunctionSpec("widget", "dashboard custom widget: each target from its stored records", LIGHT, 512, 60),
 )
 
 

@@ -10,8 +10,7 @@ Context keys (``cdk.json`` or ``-c key=value``; JSON values may be given as stri
 ``forescale:forecastErrorThresholdPercent`` forecast error alarm threshold (default 35)
 ``forescale:businessEventAccounts``  other accounts allowed to send business events to the bus
 ``forescale:alarmEmail``             e-mail address subscribed to the alarm topic
-``forescale:layersDir``              built layers (default ``layers/build/arm64``, relative to repo)
-``forescale:requireLayers``          fail synth when a layer is not built (set it for deploys)
+``forescale:layersDir``              tests only: stand-ins for the layers (default: synth builds them)
 ``forescale:stackPrefix``            stack names ``<prefix>Stateful`` / ``<prefix>Stateless``
 ==================================== ===============================================================
 
@@ -38,7 +37,7 @@ from functions.domain.target import ScalingTarget, parse_targets
 from infra_cdk.forescale import Cadence
 from infra_cdk.names import DEFAULT_STACK_PREFIX, stateful_stack_name, stateless_stack_name
 from infra_cdk.stacks import ForescaleStatefulStack, ForescaleStatelessStack
-from infra_cdk.staging import DEFAULT_LAYERS_DIR, PROJECT_ROOT
+from infra_cdk.staging import PROJECT_ROOT
 
 PREFIX = "forescale:"
 KNOWN_KEYS = frozenset(
@@ -51,7 +50,6 @@ KNOWN_KEYS = frozenset(
         "businessEventAccounts",
         "alarmEmail",
         "layersDir",
-        "requireLayers",
         "stackPrefix",
     }
 )
@@ -73,8 +71,7 @@ class AppConfig:
     forecast_error_threshold_percent: float = 35.0
     business_event_accounts: tuple[str, ...] = ()
     alarm_email: str | None = None
-    layers_dir: Path = DEFAULT_LAYERS_DIR
-    require_layers: bool = False
+    layers_dir: Path | None = None
     stack_prefix: str = DEFAULT_STACK_PREFIX
 
 
@@ -133,7 +130,7 @@ def read_config(context: Mapping[str, Any]) -> AppConfig:
         threshold = float(threshold)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{PREFIX}forecastErrorThresholdPercent: must be a number") from exc
-    layers_dir = Path(get("layersDir", str(DEFAULT_LAYERS_DIR)))
+    layers_dir = Path(get("layersDir")) if get("layersDir") is not None else None
     return AppConfig(
         targets=targets,
         modes=dict(modes),
@@ -142,8 +139,7 @@ def read_config(context: Mapping[str, Any]) -> AppConfig:
         forecast_error_threshold_percent=threshold,
         business_event_accounts=tuple(str(a) for a in accounts),
         alarm_email=_email("alarmEmail", get("alarmEmail")),
-        layers_dir=layers_dir if layers_dir.is_absolute() else PROJECT_ROOT / layers_dir,
-        require_layers=_bool("requireLayers", get("requireLayers", False)),
+        layers_dir=layers_dir if layers_dir is None or layers_dir.is_absolute() else PROJECT_ROOT / layers_dir,
         stack_prefix=str(get("stackPrefix", DEFAULT_STACK_PREFIX)),
     )
 
@@ -165,7 +161,6 @@ def build_app(context: Mapping[str, Any] | None = None, *, outdir: str | None = 
         tag_discovery=config.tag_discovery,
         forecast_error_threshold_percent=config.forecast_error_threshold_percent,
         layers_dir=config.layers_dir,
-        require_layers=config.require_layers,
         alarm_email=config.alarm_email,
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))

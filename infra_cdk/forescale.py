@@ -97,7 +97,6 @@ class Forescale(Construct):
         tag_discovery: bool = True,
         forecast_error_threshold_percent: float = 35.0,
         layers_dir: Path | None = None,
-        require_layers: bool = False,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -116,10 +115,8 @@ class Forescale(Construct):
         self.bus = events.EventBus.from_event_bus_arn(self, "ForescaleBus", self.storage.bus_arn)
         self.notification_topic = notification_topic or monitoring.notification_topic(self)
 
-        built_dir = layers_dir or staging.DEFAULT_LAYERS_DIR
-        code = lambda_.Code.from_asset(str(staging.code_directory()))
-        self.layers = lambdas.layers(self, built_dir, require_layers)
-        image_dir = lambdas.image_context(self, built_dir, require_layers)
+        code = staging.code_asset()
+        self.layers = lambdas.layers(self, layers_dir)
         settings = lambdas.FunctionSettings(
             storage=self.storage,
             forecast_stale_seconds=60 * self.cadence.stale_after_minutes,
@@ -138,7 +135,6 @@ class Forescale(Construct):
                 settings=settings,
                 code=code,
                 function_layers=self.layers,
-                image_dir=image_dir,
                 log_retention=log_retention,
             )
             if built.dead_letter_queue is not None:

@@ -1,5 +1,6 @@
-"""The functions of :data:`functions.catalog.FUNCTIONS`: layers, image context, role, log group,
-dead-letter queue, environment and the function itself.
+"""The functions of :data:`functions.catalog.FUNCTIONS`: layers, role, log group, dead-letter queue,
+environment and the function itself. Every function is a zip function on layers; the code and layer assets
+are built at synth (:mod:`infra_cdk.staging`).
 
 Every construct is created in the ``Forescale`` construct's scope with the id it has always had, so the
 logical ids (and the deployed resources) do not depend on which module builds them. What a function
@@ -12,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Annotations, Duration, RemovalPolicy
-from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -27,7 +27,6 @@ from infra_cdk.access import ENABLED_TAG_KEY, ENABLED_TAG_VALUE, SETTING_VARIABL
 from infra_cdk.names import pascal
 from infra_cdk.policies import acknowledge
 from infra_cdk.storage import StorageRef
-from layers.budget import IMAGE_FUNCTIONS
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -54,45 +53,25 @@ class FunctionSettings:
     tag_discovery: bool
 
 
-def layers(scope: Construct, layers_dir: Path, require_layers: bool) -> dict[str, lambda_.ILayerVersion]:
-    """The layers of the zip functions (the image functions carry theirs inside the image)."""
+def layers(scope: Construct, layers_dir: Path | None = None) -> dict[str, lambda_.ILayerVersion]:
+    """The layers the functions use, built from ``uv.lock`` for :data:`ARCHITECTURE` at synth; from
+    ``layers_dir`` as they are when given (tests' stand-ins)."""
     built_layers: dict[str, lambda_.ILayerVersion] = {}
-    needed = sorted({layer for spec in FUNCTIONS if spec.name not in IMAGE_FUNCTIONS for layer in spec.layers})
+    needed = sorted({layer for spec in FUNCTIONS for layer in spec.layers})
     for name in needed:
-        built = staging.built_layer_directory(layers_dir, name)
-        if built is None:
-            missing_build(scope, layers_dir / name / "python", require_layers)
-            built = staging.placeholder_layer_directory(name)
         built_layers[name] = lambda_.LayerVersion(
             scope,
             f"{pascal(name)}Layer",
-            code=lambda_.Code.from_asset(str(built)),
+            code=(
+                staging.layer_asset(name, ARCHITECTURE.name)
+                if layers_dir is None
+                else staging.prebuilt_layer_asset(layers_dir, name)
+            ),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
             description=f"forescale {name} dependencies",
         )
     return built_layers
-
-
-def image_context(scope: Construct, layers_dir: Path, require_layers: bool) -> Path:
-    """The forecasting image's build context, its ``code/`` refreshed (or a placeholder when not built)."""
-    built = staging.built_image_directory(layers_dir)
-    if built is None:
-        missing_build(scope, layers_dir / staging.IMAGE_DIR / "Dockerfile", require_layers)
-        return staging.placeholder_image_directory()
-    staging.refresh_image_code(built)
-    return built
-
-
-def missing_build(scope: Construct, path: Path, require_layers: bool) -> None:
-    """Fail synth for a deploy (``require_layers``), else warn that a placeholder stands in for ``path``."""
-    if require_layers:
-        raise ValueError(f"layers: {path} does not exist; build the layers and the image context before deploying")
-    Annotations.of(scope).add_warning_v2(
-        f"forescale:notBuilt:{path.parent.name}",
-        f"{path} is not built: synthesized with a placeholder; build it (layers/README.md) and set "
-        "context forescale:requireLayers=true before deploying",
-    )
 
 
 def pipeline_function(
@@ -103,7 +82,6 @@ def pipeline_function(
     settings: FunctionSettings,
     code: lambda_.Code,
     function_layers: dict[str, lambda_.ILayerVersion],
-    image_dir: Path,
     log_retention: logs.RetentionDays,
 ) -> PipelineFunction:
     """Role, log group, dead-letter queue (asynchronous triggers) and the function; no grants yet."""
@@ -147,28 +125,20 @@ def pipeline_function(
         "retry_attempts": 2 if asynchronous else None,
         "max_event_age": Duration.minutes(access.max_event_age_minutes) if asynchronous else None,
     }
-    function: lambda_.Function
-    if spec.name in IMAGE_FUNCTIONS:
-        # One image for the forecasting functions; each picks its handler through the image command.
-        image = lambda_.DockerImageCode.from_image_asset(
-            str(image_dir), platform=ecr_assets.Platform.LINUX_ARM64, cmd=[spec.handler]
-        )
-        function = lambda_.DockerImageFunction(scope, f"{name}Function", code=image, **options)
-    else:
-        function = lambda_.Function(
-            scope,
-            f"{name}Function",
-            runtime=RUNTIME,
-            handler=spec.handler,
-            code=code,
-            layers=[function_layers[layer] for layer in spec.layers],
-            **options,
-        )
-        acknowledge(
-            function,
-            "AwsSolutions-L1",
-            "Pinned to python3.12: the layers' compiled wheels (numpy, pyarrow) are built for this runtime.",
-        )
+    function = lambda_.Function(
+        scope,
+        f"{name}Function",
+        runtime=RUNTIME,
+        handler=spec.handler,
+        code=code,
+        layers=[function_layers[layer] for layer in spec.layers],
+        **options,
+    )
+    acknowledge(
+        function,
+        "AwsSolutions-L1",
+        "Pinned to python3.12: the layers' compiled wheels and bytecode are built for this runtime.",
+    )
     return PipelineFunction(function=function, role=role, dead_letter_queue=queue)
 
 

@@ -63,7 +63,6 @@ class ForescaleStatelessStack(Stack):
         tag_discovery: bool = True,
         forecast_error_threshold_percent: float = 35.0,
         layers_dir: Path | None = None,
-        require_layers: bool = False,
         alarm_email: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -79,7 +78,6 @@ class ForescaleStatelessStack(Stack):
             tag_discovery=tag_discovery,
             forecast_error_threshold_percent=forecast_error_threshold_percent,
             layers_dir=layers_dir,
-            require_layers=require_layers,
         )
         if alarm_email:
             self.forescale.notification_topic.add_subscription(subscriptions.EmailSubscription(alarm_email))

@@ -1,16 +1,22 @@
-"""Directories the CDK app turns into assets, assembled at synth without Docker or network.
+"""The functions' code and layer assets, built by ``cdk synth`` / ``cdk deploy`` on this machine (no Docker).
 
-CDK hashes and copies an asset directory on every synth; pointing it at the repository root would
-walk ``.venv`` and ``node_modules``. Instead the runtime packages are copied into a small
-content-addressed directory under the system temp dir, so an unchanged tree gives the same asset
-hash (and no redeploy) and synth stays fast.
+Each asset is a CDK asset with *local bundling*: CDK calls :class:`LocalBuild` with an empty output directory
+and the asset is what it writes there.
 
-Layers are built by ``layers/`` into ``layers/build/<arch>/<layer>/python``, and the forecasting
-image's build context into ``layers/build/<arch>/image`` (the forecaster and trainer are container
-images: their dependencies exceed the 250 MB zip limit). Synth never builds anything: an image asset
-is only staged, Docker runs at deploy. When a layer or the image context has not been built, synth
-still works with a placeholder and a warning, unless the caller asked for built artifacts (context
-``forescale:requireLayers``), in which case synth fails and names the missing directory.
+- the code asset (:func:`code_asset`): ``events/``, ``models/`` and ``functions/`` with their bytecode
+  (:mod:`layers.code`);
+- one asset per layer (:func:`layer_asset`): ``python -m layers.build`` for the functions' architecture,
+  from ``uv.lock`` (reused from ``layers/build/<arch>`` while its inputs are unchanged), then that layer's
+  directory.
+
+Every asset is named by a hash of exactly what it is made from (``AssetHashType.CUSTOM``): the shipped
+files and :mod:`layers.code` for the code; the lock, pyproject's dependency tables and ``layers/build.py``
+for a layer (:func:`layers.build.input_key`). So an edit changes the hash of every asset that contains the
+file and of no other, CDK bundles an asset only when its hash is new to ``cdk.out``, and CloudFormation
+updates only what changed. CDK skips bundling for stacks it is not deploying.
+
+For tests only, ``forescale:layersDir`` points at directories that stand in for built layers
+(:func:`prebuilt_layer_asset`): synth then builds no layer.
 """
 
 from __future__ import annotations
@@ -19,126 +25,100 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
-#: The repository root: the directory holding ``events/``, ``models/`` and ``functions/``.
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
+
+from layers.build import DEFAULT_OUT, LAYER_ORDER, BuildError, build, input_key, layer_dirs, walk_files
+from layers.code import CODE_PACKAGES, code_hash, write_code
+
+#: The repository root: the directory holding ``events/``, ``models/``, ``functions/`` and ``uv.lock``.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 #: The packages every function's code asset contains (handlers pick theirs by handler string); the tools
-#: (``forescale_tools``: the forescale command, local router, report, in-memory twins) are never staged.
-RUNTIME_PACKAGES: tuple[str, ...] = ("events", "models", "functions")
+#: (``forescale_tools``: the forescale command, local router, report, in-memory twins) are never shipped.
+RUNTIME_PACKAGES: tuple[str, ...] = CODE_PACKAGES
 
-#: Files never shipped: caches and compiled files (Lambda compiles on first import).
-_SKIPPED_PARTS = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
-_SKIPPED_SUFFIXES = frozenset({".pyc", ".pyo"})
+#: ``layers.build``'s name of each Lambda architecture.
+BUILD_ARCH = {"arm64": "arm64", "x86_64": "x86_64"}
 
-#: Default location of the built layers (and of the forecasting image's build context, in ``image/``).
-DEFAULT_LAYERS_DIR = PROJECT_ROOT / "layers" / "build" / "arm64"
-IMAGE_DIR = "image"
+#: Never pulled: local bundling always succeeds or fails synth; CDK's API only wants an image to name.
+_NO_DOCKER = DockerImage.from_registry("forescale-builds-locally-without-docker")
 
 
-def _runtime_files(root: Path, packages: Iterable[str]) -> dict[str, bytes]:
-    files: dict[str, bytes] = {}
-    for package in packages:
-        base = root / package
-        if not (base / "__init__.py").is_file():
-            raise ValueError(f"code: package {package!r} not found under {root}")
-        for path in sorted(base.rglob("*")):
-            relative = path.relative_to(root)
-            if path.is_dir() or _SKIPPED_PARTS.intersection(relative.parts) or path.suffix in _SKIPPED_SUFFIXES:
-                continue
-            files[relative.as_posix()] = path.read_bytes()
-    return files
+@jsii.implements(ILocalBundling)
+class LocalBuild:
+    """Local bundling: ``produce(output_dir)`` writes the asset; an error stops synth with its message."""
+
+    def __init__(self, produce: Callable[[Path], object]) -> None:
+        self._produce = produce
+
+    def try_bundle(self, output_dir: str, options: Any) -> bool:
+        self._produce(Path(output_dir))
+        return True
 
 
-def staged_directory(kind: str, files: Mapping[str, bytes]) -> Path:
-    """A directory holding exactly ``files`` (relative path -> content), named by their hash.
+def asset_source() -> Path:
+    """The (empty) directory CDK is given as the bundled assets' source: CDK hashes nothing in it (the hash
+    is ours) and never copies it; an empty one keeps CDK from walking the repository."""
+    path = Path(tempfile.gettempdir()) / "forescale-bundled-asset-source"
+    path.mkdir(exist_ok=True)
+    return path
 
-    Written once into a sibling and renamed, so concurrent synths never see a half-written tree.
-    """
-    digest = hashlib.sha256()
-    for name in sorted(files):
-        digest.update(name.encode())
-        digest.update(b"\0")
-        digest.update(hashlib.sha256(files[name]).digest())
-    target = Path(tempfile.gettempdir()) / f"forescale-{kind}-{digest.hexdigest()[:20]}"
-    if target.is_dir():
-        return target
-    scratch = Path(tempfile.mkdtemp(prefix=f"forescale-{kind}-", dir=target.parent))
-    for name, content in files.items():
-        path = scratch / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
+
+def bundled_asset(asset_hash: str, produce: Callable[[Path], object]) -> lambda_.Code:
+    """A Lambda code or layer asset that ``produce`` writes, named by ``asset_hash``."""
+    return lambda_.Code.from_asset(
+        str(asset_source()),
+        asset_hash=asset_hash,
+        asset_hash_type=AssetHashType.CUSTOM,
+        bundling=BundlingOptions(image=_NO_DOCKER, local=cast(ILocalBundling, LocalBuild(produce))),
+    )
+
+
+def code_asset(project: Path = PROJECT_ROOT) -> lambda_.Code:
+    """Every function's code: the runtime packages and their bytecode (:mod:`layers.code`)."""
+    return bundled_asset(code_hash(project), lambda out: write_code(project, out))
+
+
+def layer_hash(layer: str, arch: str, project: Path = PROJECT_ROOT) -> str:
+    """The layer asset's name: what the layers are built from, and which layer of them."""
+    return hashlib.sha256(f"{input_key(project, BUILD_ARCH[arch])}:{layer}".encode()).hexdigest()
+
+
+def layer_asset(layer: str, arch: str, project: Path = PROJECT_ROOT, out: Path = DEFAULT_OUT) -> lambda_.Code:
+    """One layer, built from ``uv.lock`` for ``arch`` (reused while unchanged) and copied into the asset."""
+    if layer not in LAYER_ORDER:
+        raise ValueError(f"layer: {layer!r} is not one of {', '.join(LAYER_ORDER)}")
+    return bundled_asset(layer_hash(layer, arch, project), lambda dest: _copy_layer(layer, arch, project, out, dest))
+
+
+def _copy_layer(layer: str, arch: str, project: Path, out: Path, dest: Path) -> None:
     try:
-        os.rename(scratch, target)
-    except OSError:  # another synth won the race with identical content
-        shutil.rmtree(scratch, ignore_errors=True)
-    return target
+        build(BUILD_ARCH[arch], out, project=project, zipped=False)
+    except BuildError as exc:
+        raise RuntimeError(f"layer {layer} ({arch}): {exc}") from exc
+    copy_tree(layer_dirs(out, BUILD_ARCH[arch])[layer], dest)
 
 
-def code_directory(root: Path = PROJECT_ROOT, packages: Iterable[str] = RUNTIME_PACKAGES) -> Path:
-    """The functions' code asset: the runtime packages and nothing else."""
-    return staged_directory("code", _runtime_files(root, packages))
+def copy_tree(source: Path, dest: Path) -> None:
+    """Hard-link (or copy, across file systems) every file of ``source`` into ``dest``."""
+    for path in walk_files(source):
+        target = dest / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(path, target)
+        except OSError:
+            shutil.copy2(path, target)
 
 
-def placeholder_layer_directory(layer: str) -> Path:
-    """Stand-in for a layer that was not built: synth works, the function would lack its dependencies."""
-    note = (
-        f"Placeholder for the '{layer}' layer, which was not built when this app was synthesized.\n"
-        "Build the layers (see layers/) and synthesize again before deploying.\n"
-    )
-    return staged_directory(f"placeholder-{layer}", {f"python/forescale_placeholder_{layer}.txt": note.encode()})
-
-
-def placeholder_image_directory() -> Path:
-    """Stand-in build context for the forecasting image: synth works, ``docker build`` stops with the reason."""
-    dockerfile = (
-        "# Placeholder: the forecasting image context was not built when this app was synthesized.\n"
-        "FROM public.ecr.aws/lambda/python:3.12\n"
-        'RUN echo "forescale: build the image context first: python -m layers.image --arch arm64" && exit 1\n'
-    )
-    return staged_directory("placeholder-image", {"Dockerfile": dockerfile.encode()})
-
-
-def _source_files(base: Path, packages: Iterable[str]) -> dict[str, bytes]:
-    """The packages' files under ``base`` as the image ships them: no tests, caches or compiled files."""
-    files: dict[str, bytes] = {}
-    for package in packages:
-        for path in sorted((base / package).rglob("*")):
-            relative = path.relative_to(base)
-            parts = set(relative.parts)
-            if path.is_dir() or parts & _SKIPPED_PARTS or "tests" in parts or path.suffix in _SKIPPED_SUFFIXES:
-                continue
-            files[relative.as_posix()] = path.read_bytes()
-    return files
-
-
-def refresh_image_code(image_dir: Path, root: Path = PROJECT_ROOT, packages: Iterable[str] = RUNTIME_PACKAGES) -> bool:
-    """Make the image context's ``code/`` the current code; True when it was stale and is now replaced.
-
-    ``python -m layers.image`` copies the code into the context once; an edit after that would otherwise
-    deploy the old code under an unchanged image asset hash. Replacing ``code/`` changes the directory CDK
-    hashes, so the image is rebuilt exactly when the code changed.
-    """
-    from layers.budget import copy_code
-
-    packages = tuple(packages)
-    code = image_dir / "code"
-    if code.is_dir() and _source_files(code, packages) == _source_files(root, packages):
-        return False
-    shutil.rmtree(code, ignore_errors=True)
-    copy_code(root, code)
-    return True
-
-
-def built_image_directory(layers_dir: Path) -> Path | None:
-    """``layers_dir/image`` when ``python -m layers.image`` has assembled it (it holds a Dockerfile)."""
-    candidate = layers_dir / IMAGE_DIR
-    return candidate if (candidate / "Dockerfile").is_file() else None
-
-
-def built_layer_directory(layers_dir: Path, layer: str) -> Path | None:
-    """``layers_dir/<layer>`` when it holds a built ``python/`` folder, else ``None``."""
+def prebuilt_layer_asset(layers_dir: Path, layer: str) -> lambda_.Code:
+    """``layers_dir/<layer>`` as it is (tests: stand-ins for built layers, so that synth builds none)."""
     candidate = layers_dir / layer
-    return candidate if (candidate / "python").is_dir() else None
+    if not (candidate / "python").is_dir():
+        raise ValueError(f"forescale:layersDir: {candidate / 'python'} does not exist (layer {layer!r})")
+    return lambda_.Code.from_asset(str(candidate))

@@ -8,44 +8,36 @@ Limits (Lambda quotas; bytes as Lambda counts them):
 * 50 MB zipped applies only to archives uploaded *directly* through the Lambda API (``CodeSizeZipped``);
   CDK uploads code and layer assets through S3, where only the unzipped limit holds, so the zip sizes are
   printed for information;
-* a container-image function: 10 GB image.
+Every function is a zip function on layers, and must stay :data:`MARGIN_BYTES` (10 MiB) under the 250 MB,
+so that a dependency update that grows a little does not fail the deploy.
 
-The forecaster and the trainer cannot fit 250 MB with the forecasting stack (README: the files that their
-work loads are already over it), so they ship as one container image made of the same built layers
-(``layers/image.py``); the others are zip functions with the ``common`` layer.
-
-    python -m layers.budget --arch x86_64 [--out layers/build]
+    python -m layers.budget --arch x86_64|arm64 [--out layers/build]
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from layers.build import DEFAULT_OUT, PROJECT_ROOT, UNZIPPED_LIMIT_BYTES, load_manifest, python312, tree_bytes
+from layers.build import DEFAULT_OUT, PROJECT_ROOT, UNZIPPED_LIMIT_BYTES, load_manifest, tree_bytes
+from layers.code import CODE_PACKAGES, write_code
 
-#: Packages of this project that make up every function's code asset (infra_cdk and forescale_tools are not deployed).
-CODE_PACKAGES = ("events", "models", "functions")
+__all__ = ["CODE_PACKAGES", "copy_code", "function_budgets"]
+
 DIRECT_UPLOAD_ZIP_LIMIT_BYTES = 52_428_800
 MAX_LAYERS = 5
-IMAGE_LIMIT_BYTES = 10 * 1024**3
-#: Functions shipped as a container image built from the layers (layers/README.md says why).
-IMAGE_FUNCTIONS = frozenset({"forecaster", "trainer"})
 MIB = 1 << 20
+#: Room kept free under Lambda's limit for every function, on both architectures.
+MARGIN_BYTES = 10 * MIB
+BUDGET_BYTES = UNZIPPED_LIMIT_BYTES - MARGIN_BYTES
 
 
 def copy_code(project: Path, dest: Path) -> Path:
-    """The function code asset: the project's packages without tests or caches, with 3.12 bytecode."""
-    for package in CODE_PACKAGES:
-        shutil.copytree(project / package, dest / package, ignore=shutil.ignore_patterns("__pycache__", "tests"))
-    cmd = [python312(), "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(dest)]
-    subprocess.run(cmd, check=True, capture_output=True)
-    return dest
+    """The function code asset as deployed (:mod:`layers.code`)."""
+    return write_code(project, dest)
 
 
 def code_bytes(project: Path = PROJECT_ROOT) -> int:
@@ -57,7 +49,6 @@ def code_bytes(project: Path = PROJECT_ROOT) -> int:
 class FunctionBudget:
     name: str
     layers: tuple[str, ...]
-    packaging: str  # "zip" | "image"
     code_bytes: int
     layer_bytes: int
 
@@ -66,14 +57,9 @@ class FunctionBudget:
         return self.code_bytes + self.layer_bytes
 
     @property
-    def limit_bytes(self) -> int:
-        return UNZIPPED_LIMIT_BYTES if self.packaging == "zip" else IMAGE_LIMIT_BYTES
-
-    @property
     def fits(self) -> bool:
-        if self.packaging == "zip":
-            return self.total_bytes <= self.limit_bytes and len(self.layers) <= MAX_LAYERS
-        return self.total_bytes <= self.limit_bytes
+        """Within Lambda's limit with the margin kept free, and within the layer count."""
+        return self.total_bytes <= BUDGET_BYTES and len(self.layers) <= MAX_LAYERS
 
 
 def function_budgets(manifest: dict, code: int) -> list[FunctionBudget]:
@@ -82,8 +68,7 @@ def function_budgets(manifest: dict, code: int) -> list[FunctionBudget]:
     budgets = []
     for spec in FUNCTIONS:
         layer_bytes = sum(manifest["layers"][layer]["final_bytes"] for layer in spec.layers)
-        packaging = "image" if spec.name in IMAGE_FUNCTIONS else "zip"
-        budgets.append(FunctionBudget(spec.name, tuple(spec.layers), packaging, code, layer_bytes))
+        budgets.append(FunctionBudget(spec.name, tuple(spec.layers), code, layer_bytes))
     return budgets
 
 
@@ -101,15 +86,15 @@ def format_budget(manifest: dict, budgets: list[FunctionBudget]) -> str:
         lines.append(
             f"  {name:14} {layer['final_bytes']:>12,} ({layer['final_bytes'] / MIB:6.1f} MiB)  zip {zip_note}{direct}"
         )
-    lines.append(f"Functions: code + layers vs limit (zip: {UNZIPPED_LIMIT_BYTES:,} unzipped; image: 10 GB):")
+    lines.append(
+        f"Functions: code + layers, unzipped, vs Lambda's {UNZIPPED_LIMIT_BYTES:,} bytes less a "
+        f"{MARGIN_BYTES / MIB:.0f} MiB margin ({BUDGET_BYTES / MIB:.0f} MiB):"
+    )
     for b in budgets:
-        as_layers = (
-            "" if b.packaging == "zip" else f"  (as zip + layers: {b.total_bytes - UNZIPPED_LIMIT_BYTES:+,} over)"
-        )
         lines.append(
-            f"  {b.name:16} {b.packaging:5} {'+'.join(b.layers):32} code {b.code_bytes / MIB:5.1f} MiB"
+            f"  {b.name:16} {'+'.join(b.layers):44} code {b.code_bytes / MIB:5.1f} MiB"
             f"  total {b.total_bytes:>12,} ({b.total_bytes / MIB:6.1f} MiB)"
-            f"  headroom {(b.limit_bytes - b.total_bytes) / MIB:8.1f} MiB  {'OK' if b.fits else 'OVER'}{as_layers}"
+            f"  under the limit {(UNZIPPED_LIMIT_BYTES - b.total_bytes) / MIB:6.1f} MiB  {'OK' if b.fits else 'OVER'}"
         )
     return "\n".join(lines)
 

@@ -1,23 +1,26 @@
 """Build forescale's Lambda layers from ``uv.lock``, reproducibly, for the python3.12 runtime.
 
-Three layers, attached to a function in this order; a later layer relies on the earlier ones and never
-carries a distribution again, so a function with all three holds numpy, pandas and scipy once:
+Five layers; a distribution goes to the first layer (in this order) that needs it and never into another,
+so a function holds numpy, pandas and scipy once. ``functions.catalog`` says which function gets which:
 
 * ``common``: what every function needs: the project's runtime dependencies (Powertools with Tracer and
-  Parser, pydantic) and the data stack the light functions touch (numpy and pandas for ``models.api``,
-  pyarrow for the Parquet history and audit trail).
-* ``statsforecast``: statsforecast and what it pulls in beyond ``common`` (scipy, statsmodels, coreforecast,
-  fugue/triad...).
-* ``lightgbm``: the rest of the ``ml`` dependency group (lightgbm, scikit-learn, holidays...) and the OpenMP
-  runtime LightGBM links against (``lib/libgomp.so.1``; the python3.12 runtime has none, ``/opt/lib`` is on
-  its ``LD_LIBRARY_PATH``).
+  Parser, pydantic), numpy and pandas (``models.api``).
+* ``arrow``: pyarrow, for the functions that write and read the Parquet history and audit trail.
+* ``statsforecast``: statsforecast and what it pulls in beyond ``common`` (scipy, statsmodels, coreforecast),
+  without its optional distributed backend (fugue, which pulls in pyarrow): see :data:`NOT_SHIPPED` and
+  :func:`patch_statsforecast`.
+* ``lightgbm``: the rest of the ``ml`` dependency group (lightgbm, holidays) and the OpenMP runtime LightGBM
+  links against (``lib/libgomp.so.1``; the python3.12 runtime has none, ``/opt/lib`` is on its
+  ``LD_LIBRARY_PATH``).
+* ``fastparquet``: the forecasting functions' Parquet reader (pyarrow does not fit beside statsforecast).
 
 boto3, botocore, s3transfer and urllib3 come with the Lambda runtime and are left out; the build keeps them
 in ``<out>/<arch>/runtime/python`` as a stand-in for ``/var/runtime`` so that tests can import like Lambda.
 
 Each layer is installed from the pinned, hashed requirements that ``uv export`` writes from the lock,
 trimmed (tests, caches, stubs, sources and headers, optional pyarrow components, example data sets),
-stripped (shared objects outside ``*.libs``), compiled to bytecode for CPython 3.12, zipped deterministically
+stripped (shared objects outside ``*.libs``), compiled to bytecode for CPython 3.12 with the Python sources
+removed (bytecode-only: the forecasting functions need the room), zipped deterministically
 and measured at every stage into ``manifest.json``. A build whose inputs (lock, pyproject, this package)
 did not change is reused.
 
@@ -52,7 +55,7 @@ from packaging.version import Version
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = PROJECT_ROOT / "layers" / "build"
 #: Bumped whenever the build's output changes in a way the hashed inputs do not show.
-BUILD_FORMAT = 2
+BUILD_FORMAT = 3
 
 PYTHON_VERSION = "3.12"
 #: The python3.12 runtime runs on Amazon Linux 2023 (glibc 2.34): wheels up to manylinux_2_34 load there.
@@ -62,11 +65,25 @@ ARCHES: dict[str, tuple[str, str]] = {
 }
 #: ELF ``e_machine`` of each architecture: every shared object shipped must match it.
 ELF_MACHINE = {"x86_64": 62, "arm64": 183}
-LAYER_ORDER: tuple[str, ...] = ("common", "statsforecast", "lightgbm")
+LAYER_ORDER: tuple[str, ...] = ("common", "arrow", "statsforecast", "lightgbm", "fastparquet")
 #: In every Lambda Python runtime already; shipping them would only add size (and shadow the runtime's copy).
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "urllib3"})
-#: Added to the project's own runtime dependencies in ``common``: light functions read and write frames.
-COMMON_DATA_STACK = ("numpy", "pandas", "pyarrow")
+#: Added to the project's own runtime dependencies in ``common``: every function's code handles frames.
+COMMON_DATA_STACK = ("numpy", "pandas")
+#: The roots of the layers after ``common``; ``lightgbm`` takes the rest of the ``ml`` group.
+NAMED_ROOTS: dict[str, tuple[str, ...]] = {
+    "arrow": ("pyarrow",),
+    "statsforecast": ("statsforecast",),
+    "fastparquet": ("fastparquet",),
+}
+#: Locked (the development install uses them) but shipped in no layer, with the reason. What only they need
+#: is left out too; the build fails if a layer still needs one of them.
+NOT_SHIPPED: dict[str, str] = {
+    "fugue": "statsforecast's optional distributed backend (StatsForecast on Spark/Dask/Ray): forescale calls "
+    "statsforecast's models directly, and fugue brings triad, adagio and pyarrow (78 MiB)",
+    "scikit-learn": "no Lambda function uses it (capacity learning fits its Huber regression with scipy; the "
+    "IsolationForest anomaly option is for the forescale tools); its wheel is only the source of libgomp",
+}
 #: Lambda's quota: a function's code and all its layers, unzipped.
 UNZIPPED_LIMIT_BYTES = 262_144_000
 #: Directory names Lambda puts on ``sys.path`` and ``LD_LIBRARY_PATH`` from a layer (``/opt/python``, ``/opt/lib``).
@@ -181,9 +198,15 @@ def _applies(req: Requirement, env: dict[str, str], extras: Iterable[str]) -> bo
 
 
 def closure(
-    roots: Iterable[Requirement], dists: dict[str, Distribution], env: dict[str, str], taken: set[str]
+    roots: Iterable[Requirement],
+    dists: dict[str, Distribution],
+    env: dict[str, str],
+    taken: set[str],
+    skipped: Iterable[str] = NOT_SHIPPED,
 ) -> set[str]:
-    """Distributions that ``roots`` need, minus those already ``taken`` by earlier layers or the runtime."""
+    """Distributions that ``roots`` need, minus those already ``taken`` by earlier layers or the runtime and
+    the ``skipped`` ones (not followed either)."""
+    skipped = frozenset(skipped)
     found: set[str] = set()
     todo: list[tuple[Requirement, tuple[str, ...]]] = [(r, ()) for r in roots]
     while todo:
@@ -191,7 +214,7 @@ def closure(
         if not _applies(req, env, parent_extras):
             continue
         name = canonicalize_name(req.name)
-        if name in RUNTIME_PROVIDED or name in taken:
+        if name in RUNTIME_PROVIDED or name in taken or name in skipped:
             continue
         dist = dists.get(name)
         if dist is None:
@@ -207,28 +230,50 @@ def closure(
     return {k.split("[", 1)[0] for k in found}
 
 
-def layer_roots(pyproject: dict) -> tuple[list[Requirement], list[Requirement], list[Requirement]]:
+def layer_roots(pyproject: dict) -> dict[str, list[Requirement]]:
     """The roots of each layer, read from pyproject so that a new ``ml`` dependency lands in a layer by itself."""
     common = [Requirement(r) for r in pyproject["project"]["dependencies"]]
     common += [Requirement(name) for name in COMMON_DATA_STACK]
-    statsforecast = [Requirement("statsforecast")]
+    named = {canonicalize_name(n) for names in NAMED_ROOTS.values() for n in names}
     ml_group = [Requirement(r) for r in pyproject["dependency-groups"]["ml"]]
-    return common, statsforecast, ml_group
+    rest = [r for r in ml_group if canonicalize_name(r.name) not in named | set(COMMON_DATA_STACK) | set(NOT_SHIPPED)]
+    roots = {"common": common, "lightgbm": rest}
+    roots.update({layer: [Requirement(n) for n in names] for layer, names in NAMED_ROOTS.items()})
+    return {layer: roots[layer] for layer in LAYER_ORDER}
 
 
 def split_into_layers(dists: dict[str, Distribution], pyproject: dict, machine: str) -> dict[str, list[str]]:
-    """Assign every locked distribution to the first layer that needs it (or to the runtime)."""
+    """Assign every locked distribution to the first layer that needs it (or to the runtime), and check that
+    every function's layers hold everything its layers' roots need."""
     env = marker_environment(machine)
+    roots = layer_roots(pyproject)
     taken: set[str] = set()
     layers: dict[str, list[str]] = {}
-    for layer, roots in zip(LAYER_ORDER, layer_roots(pyproject), strict=True):
-        names = closure(roots, dists, env, taken)
+    for layer in LAYER_ORDER:
+        names = closure(roots[layer], dists, env, taken)
         layers[layer] = sorted(names)
         taken |= names
-    stray = sorted(set(dists) - taken - RUNTIME_PROVIDED)
+    left_out = closure([Requirement(n) for n in NOT_SHIPPED], dists, env, taken, skipped=())
+    stray = sorted(set(dists) - taken - left_out - RUNTIME_PROVIDED)
     if stray:
         raise BuildError(f"locked but needed by no layer: {', '.join(stray)} (add it to a layer's roots)")
+    check_function_layers(layers, roots, dists, env)
     return layers
+
+
+def check_function_layers(
+    layers: dict[str, list[str]], roots: dict[str, list[Requirement]], dists: dict[str, Distribution], env: dict
+) -> None:
+    """Each function of ``functions.catalog`` gets, from its own layers, every distribution they need (a
+    distribution lands in the first layer that needs it, which a function might not have)."""
+    from functions.catalog import FUNCTIONS
+
+    for spec in FUNCTIONS:
+        needed = closure([r for layer in spec.layers for r in roots[layer]], dists, env, set())
+        present = {name for layer in spec.layers for name in layers[layer]}
+        missing = sorted(needed - present)
+        if missing:
+            raise BuildError(f"function {spec.name}: its layers {'+'.join(spec.layers)} lack {', '.join(missing)}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -252,7 +297,8 @@ def run(
 def uv_command() -> list[str]:
     """``uv`` on PATH, else ``python -m uv`` of a Python that has it (what scripts/bootstrap.sh installs)."""
     found = shutil.which("uv")
-    if found is not None:
+    # a pyenv shim is on PATH even when the active version has no uv: ask it before trusting it
+    if found is not None and subprocess.run([found, "--version"], capture_output=True, check=False).returncode == 0:
         return [found]
     for python in ("python3.12", "python3"):
         interpreter = shutil.which(python)
@@ -426,10 +472,10 @@ def strip_shared_objects(python_dir: Path, arch: str) -> tuple[int, int]:
     return len(targets), before - after
 
 
-def add_openmp_runtime(layer_dir: Path) -> Path:
+def add_openmp_runtime(staging: Path, layer_dir: Path) -> Path:
     """Put ``libgomp.so.1`` in the layer's ``lib/`` (``/opt/lib``): lib_lightgbm.so needs it and Lambda's
     python3.12 image has none. scikit-learn's wheel for the same platform vendors exactly this library."""
-    vendored = sorted((layer_dir / PYTHON_DIR / "scikit_learn.libs").glob("libgomp*.so*"))
+    vendored = sorted((staging / "scikit_learn.libs").glob("libgomp*.so*"))
     if not vendored:
         raise BuildError("libgomp: scikit-learn's wheel no longer vendors it; find another source for /opt/lib")
     target = layer_dir / LIB_DIR / "libgomp.so.1"
@@ -451,7 +497,7 @@ def python312() -> str:
     raise BuildError("python3.12: needed to compile bytecode for the python3.12 runtime, none found")
 
 
-def compile_bytecode(python_dir: Path) -> None:
+def compile_bytecode(python_dir: Path, *, legacy: bool = False) -> None:
     """Compile every module to ``__pycache__/*.cpython-312.pyc`` with unchecked hashes.
 
     Lambda's ``/opt`` is read-only, so a layer without bytecode recompiles every module at each cold start.
@@ -462,8 +508,55 @@ def compile_bytecode(python_dir: Path) -> None:
     # One process and a fixed hash seed: marshal's output depends on what the compiling process did before
     # (reference flags) and on set ordering, so parallel workers or a random seed make unequal bytecode.
     cmd = [python312(), "-m", "compileall", "-q", "-j", "1", "--invalidation-mode", "unchecked-hash"]
+    cmd += ["-b"] if legacy else []
     cmd += ["-s", str(python_dir), "-p", f"/opt/{PYTHON_DIR}", str(python_dir)]
     run(cmd, env={**os.environ, "PYTHONHASHSEED": "0"})
+
+
+def bytecode_only(python_dir: Path) -> tuple[int, int]:
+    """Compile every module to ``module.pyc`` beside its source, then remove the sources.
+
+    Python imports a ``.pyc`` that stands where the ``.py`` would (sourceless import) and never looks at a
+    source again, so the layer carries each module once. Tracebacks keep file names and line numbers but
+    not the source lines. Returns (sources removed, their bytes).
+    """
+    compile_bytecode(python_dir, legacy=True)
+    removed = count = 0
+    for path in walk_files(python_dir):
+        if path.suffix == ".py":
+            if not path.with_suffix(".pyc").is_file():
+                raise BuildError(f"{path.relative_to(python_dir)}: not compiled (a syntax error for Python 3.12?)")
+            removed += path.stat().st_size
+            count += 1
+            path.unlink()
+    return count, removed
+
+
+#: ``statsforecast/__init__.py`` as the wheel ships it: the last line imports the fugue backend (and with it
+#: pyarrow) on every ``import statsforecast.models``. A different file stops the build, to be re-checked.
+STATSFORECAST_INIT = (
+    "from importlib.metadata import version\n\n"
+    '__version__ = version("statsforecast")\n'
+    '__all__ = ["StatsForecast"]\n'
+    "from .core import StatsForecast\n"
+    "from .distributed import fugue  # noqa\n"
+)
+#: What the layer's ``statsforecast/__init__.py`` keeps: its version. ``statsforecast.models`` and
+#: ``statsforecast.mstl`` (what forescale uses) import without the rest; ``StatsForecast`` (``core.py``) needs fugue.
+STATSFORECAST_INIT_PATCHED = 'from importlib.metadata import version\n\n__version__ = version("statsforecast")\n'
+
+
+def patch_statsforecast(python_dir: Path) -> list[str]:
+    """Reduce ``statsforecast/__init__.py`` to its version and drop the modules that import fugue; returns
+    what changed (``tests/layers`` prove the models forecast as in the full install)."""
+    package = python_dir / "statsforecast"
+    init = package / "__init__.py"
+    if init.read_text(encoding="utf-8") != STATSFORECAST_INIT:
+        raise BuildError(f"{init}: not the __init__ this build knows how to reduce; re-check what it imports")
+    init.write_text(STATSFORECAST_INIT_PATCHED, encoding="utf-8")
+    shutil.rmtree(package / "distributed")  # the fugue and multiprocessing backends of StatsForecast
+    (package / "core.py").unlink()  # StatsForecast itself: imports fugue, triad and tqdm
+    return ["statsforecast/__init__.py", "statsforecast/core.py", "statsforecast/distributed"]
 
 
 def zip_layer(layer_dir: Path, zip_path: Path) -> int:
@@ -487,13 +580,21 @@ def zip_layer(layer_dir: Path, zip_path: Path) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
-def input_key(project: Path, arch: str, zipped: bool) -> str:
-    """Hash of everything the output depends on: the lock, pyproject, this build script, the target."""
-    digest = hashlib.sha256(f"{BUILD_FORMAT}:{arch}:{PYTHON_VERSION}:{zipped}".encode())
-    files = [project / "uv.lock", project / "pyproject.toml", Path(__file__)]
-    for path in files:
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
+#: The recipe of the layers, relative to the project: the lock and this build script.
+RECIPE_FILES = ("uv.lock", "layers/build.py")
+
+
+def input_key(project: Path, arch: str) -> str:
+    """Hash of everything the layers are made from: the lock, pyproject's dependency tables (the layers' roots),
+    this build recipe and the target. A build is reused while it is unchanged, and the CDK assets of the
+    layers are named by it (``infra_cdk.lambdas``), so they change exactly when a layer would."""
+    digest = hashlib.sha256(f"{BUILD_FORMAT}:{arch}:{PYTHON_VERSION}".encode())
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    tables = {"dependencies": pyproject["project"]["dependencies"], "groups": pyproject.get("dependency-groups", {})}
+    digest.update(json.dumps(tables, sort_keys=True).encode())
+    for name in RECIPE_FILES:
+        digest.update(name.encode())
+        digest.update(hashlib.sha256((project / name).read_bytes()).digest())
     return digest.hexdigest()
 
 
@@ -508,6 +609,8 @@ class LayerReport:
     files: int = 0
     shared_objects: int = 0
     zip_bytes: int | None = None
+    sources_removed: int = 0
+    patched: list[str] = field(default_factory=list)
     removed: list[dict[str, object]] = field(default_factory=list)
 
 
@@ -537,11 +640,11 @@ def build(
 
 
 def _build_locked(arch: str, out: Path, *, project: Path, force: bool, zipped: bool) -> dict:
-    key = input_key(project, arch, zipped)
+    key = input_key(project, arch)
     existing = load_manifest(out, arch)
     if existing is not None and existing.get("key") == key and not force:
-        print(f"layers/{arch}: up to date ({key[:12]}), reusing {arch_dir(out, arch)}")
-        return existing
+        print(f"layers/{arch}: up to date ({key[:12]}), reusing {arch_dir(out, arch)}", file=sys.stderr)
+        return add_zips(out, arch, existing) if zipped else existing
 
     started = time.monotonic()
     root = arch_dir(out, arch)
@@ -571,12 +674,14 @@ def _build_locked(arch: str, out: Path, *, project: Path, force: bool, zipped: b
             for r in sorted(removed.values(), key=lambda r: -r.bytes)
         ]
         report.trimmed_bytes = tree_bytes(root / layer)
+        if layer == "statsforecast":
+            report.patched = patch_statsforecast(python_dir)
         strip_shared_objects(python_dir, arch)
         if layer == "lightgbm":
-            add_openmp_runtime(root / layer)
+            add_openmp_runtime(staging, root / layer)
         report.stripped_bytes = tree_bytes(root / layer)
         report.shared_objects = check_elf_architecture(root / layer, arch)
-        compile_bytecode(python_dir)
+        report.sources_removed = bytecode_only(python_dir)[1]
         report.final_bytes = tree_bytes(root / layer)
         report.files = sum(1 for _ in walk_files(root / layer))
         reports[layer] = report
@@ -587,10 +692,6 @@ def _build_locked(arch: str, out: Path, *, project: Path, force: bool, zipped: b
         move_distribution(dists[name], staging, runtime_dir)
     compile_bytecode(runtime_dir)  # the runtime's own copy is compiled too: cold-start figures compare fairly
     shutil.rmtree(staging)
-
-    if zipped:
-        for layer, report in reports.items():
-            report.zip_bytes = zip_layer(root / layer, root / "zip" / f"{layer}.zip")
 
     manifest = {
         "key": key,
@@ -603,6 +704,20 @@ def _build_locked(arch: str, out: Path, *, project: Path, force: bool, zipped: b
         "layers": {name: report.__dict__ for name, report in reports.items()},
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return add_zips(out, arch, manifest) if zipped else manifest
+
+
+def add_zips(out: Path, arch: str, manifest: dict) -> dict:
+    """Zip the layers that have no zip yet (CDK zips its assets itself; these are for other tools and sizes)."""
+    root = arch_dir(out, arch)
+    changed = False
+    for layer, report in manifest["layers"].items():
+        path = root / "zip" / f"{layer}.zip"
+        if report.get("zip_bytes") is None or not path.is_file():
+            report["zip_bytes"] = zip_layer(root / layer, path)
+            changed = True
+    if changed:
+        (root / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 

@@ -13,9 +13,12 @@ stand-in for the runtime's boto3). Modes print one JSON object on stdout:
   (the trainer's job);
 * ``serve``: import the forecaster's entry point, load the artifacts and serve one target's first forecast,
   timing each part (the cold start);
-* ``smoke``: fit, then forecast with every model the forecaster uses, the IsolationForest anomaly option,
-  the holiday calendar and a Parquet round trip; report where every module was loaded from and whether
-  its bytecode came from the build;
+* ``smoke``: fit, then forecast with every model the forecaster uses and the holiday calendar (the
+  trainer's); report where every module was loaded from and whether its bytecode came from the build;
+* ``history``: read ``--target``'s history through ``functions.adapters.s3.S3Store`` from objects written by
+  the development install (pyarrow) into the directory ``--objects`` (one file per key);
+* ``forecasts``: fit on ``--targets`` synthetic series and print every model's forecast in full (compared
+  with the same mode run by the development install);
 * ``import``: import the given modules (handlers) and report where everything came from;
 * ``light``: what the light functions do with only the ``common`` layer: contracts, Powertools, pydantic,
   ``models.api``, Parquet.
@@ -89,7 +92,11 @@ def module_origins(allowed: list[str], compiled: list[str]) -> dict[str, object]
         if not any(real.startswith(root + os.sep) for root in roots):
             foreign.append(f"{name}: {file}")
             continue
-        if real.endswith(".py") and any(real.startswith(root + os.sep) for root in built):
+        if not any(real.startswith(root + os.sep) for root in built):
+            continue
+        if real.endswith(".pyc"):  # a layer's sourceless module: the build's bytecode is all there is
+            checked += 1
+        elif real.endswith(".py"):
             checked += 1
             cached = importlib.util.cache_from_source(real)
             if not os.path.exists(cached) or not _unchecked_hash(cached):
@@ -178,13 +185,9 @@ def run_serve(args: argparse.Namespace) -> dict[str, object]:
 
 
 def run_smoke(args: argparse.Namespace) -> dict[str, object]:
-    import io
-
     import numpy as np
-    import pandas as pd
 
     entry = import_entry_point()
-    from models.config import ForecastConfig
     from models.service import ForecastService
 
     history, now = synthetic_history(2)
@@ -202,28 +205,92 @@ def run_smoke(args: argparse.Namespace) -> dict[str, object]:
         for uid, p in paths.items()
     }
 
-    isolation = ForecastService(STEP_SECONDS, ForecastConfig(anomaly_method="isolation_forest"))
-    isolation.fit(history, now=now, events=[])
-
     import holidays
 
     christmas = datetime(2026, 12, 25).date() in holidays.country_holidays("US", years=2026)
-
-    buffer = io.BytesIO()
-    history.to_parquet(buffer, index=False)
-    parquet_ok = pd.read_parquet(io.BytesIO(buffer.getvalue())).equals(history)
 
     return {
         "entry_point": entry,
         "models": models,
         "finite": finite,
         "forecasts": forecasts,
-        "isolation_forest_fitted": isolation.is_fitted,
         "holiday_calendar": christmas,
-        "parquet_round_trip": parquet_ok,
         "openmp": loaded_libraries("libgomp"),
         "origins": module_origins(args.path + args.runtime, args.path),
         "peak_rss_mib": peak_rss_mib(),
+    }
+
+
+def _quantiles(path: object) -> dict[str, object]:
+    """A served path's quantiles in full, or what a target without a forecast says."""
+    if not hasattr(path, "p50"):
+        return {"no_forecast": repr(path)}
+    return {q: getattr(path, q).tolist() for q in ("p50", "p90", "p99")} | {"model": getattr(path, "model", None)}
+
+
+def run_forecasts(args: argparse.Namespace) -> dict[str, object]:
+    """Every model's forecast of every series, in full: the layers must forecast as the full install does."""
+    from models.service import ForecastService
+
+    history, now = synthetic_history(args.targets)
+    service = ForecastService(STEP_SECONDS).fit(history, now=now, events=[])
+    frame = service.predict(history, now=now, h=HORIZON_STEPS)
+    columns = sorted(c for c in frame.columns if c not in ("unique_id", "ds"))
+    paths = service.forecast(history, now=now, horizon_steps=HORIZON_STEPS, events=[])
+    return {
+        "unique_id": frame["unique_id"].astype(str).tolist(),
+        "ds": frame["ds"].astype(str).tolist(),
+        "columns": {c: frame[c].to_numpy(dtype=float).tolist() for c in columns},
+        "paths": {uid: _quantiles(p) for uid, p in paths.items()},
+    }
+
+
+class DirectoryObjects:
+    """``functions.ports.archive.ObjectStore`` over a directory holding one file per key (read-only here)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def put_new(self, key: str, body: bytes, *, content_type: str = "application/octet-stream") -> None:
+        raise PermissionError(f"{key}: the probe only reads")
+
+    def get(self, key: str) -> bytes:
+        from functions.ports.errors import NotFoundError
+
+        try:
+            with open(os.path.join(self.root, key), "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            raise NotFoundError("object", key) from None
+
+    def list_keys(self, prefix: str, *, start_after: str = ""):  # type: ignore[no-untyped-def]
+        keys = []
+        for folder, _dirs, files in os.walk(self.root):
+            for name in files:
+                key = os.path.relpath(os.path.join(folder, name), self.root).replace(os.sep, "/")
+                if key.startswith(prefix) and key > start_after:
+                    keys.append(key)
+        yield from sorted(keys)
+
+    def uri(self, key: str) -> str:
+        return f"file://{self.root}/{key}"
+
+
+def run_history(args: argparse.Namespace) -> dict[str, object]:
+    """What the forecaster and trainer read: a target's history, from objects the collector wrote."""
+    from datetime import UTC
+
+    from functions.adapters.s3 import S3Store
+
+    store = S3Store(DirectoryObjects(args.objects))
+    start = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
+    end = datetime.fromisoformat(args.end).replace(tzinfo=UTC)
+    frame = store.read_history(args.target, start, end)
+    return {
+        "ds": frame["ds"].astype(str).tolist(),
+        "y": frame["y"].to_numpy(dtype=float).tolist(),
+        "pyarrow_loaded": "pyarrow" in sys.modules,
+        "origins": module_origins(args.path + args.runtime, args.path),
     }
 
 
@@ -270,7 +337,15 @@ def run_import(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
-MODES = {"fit": run_fit, "serve": run_serve, "smoke": run_smoke, "light": run_light, "import": run_import}
+MODES = {
+    "fit": run_fit,
+    "serve": run_serve,
+    "smoke": run_smoke,
+    "forecasts": run_forecasts,
+    "history": run_history,
+    "light": run_light,
+    "import": run_import,
+}
 
 
 def main() -> int:
@@ -279,6 +354,10 @@ def main() -> int:
     parser.add_argument("--path", action="append", default=[], help="first on sys.path (code, layers)")
     parser.add_argument("--runtime", action="append", default=[], help="last on sys.path (the runtime's boto3)")
     parser.add_argument("--artifact", default="")
+    parser.add_argument("--objects", default="", help="a directory of stored objects (mode history)")
+    parser.add_argument("--target", default="", help="the target whose history is read (mode history)")
+    parser.add_argument("--start", default="", help="ISO time, UTC (mode history)")
+    parser.add_argument("--end", default="", help="ISO time, UTC (mode history)")
     parser.add_argument("--targets", type=int, default=1)
     parser.add_argument("--module", action="append", default=[], help="modules to import (mode import)")
     args = parser.parse_args()

@@ -5,8 +5,8 @@ learned from history with :func:`learn_capacity_per_instance`:
 
     load_t ≈ cap * busy_t,   busy_t = utilisation_t * in_service_t   (instance-equivalents at work)
 
-a regression through the origin (no load means no work). It is fitted with scikit-learn's
-``HuberRegressor`` (``fit_intercept=False``): squared loss for ordinary points and linear loss beyond
+a regression through the origin (no load means no work). It is fitted as scikit-learn's
+``HuberRegressor`` (``fit_intercept=False``) fits it, with scipy (:mod:`functions.domain.huber`): squared loss for ordinary points and linear loss beyond
 ``epsilon`` robust standard deviations, so that incidents (a stuck process burning CPU with no
 traffic, a cache flush sending traffic that costs nothing) do not drag the slope. Both series are
 divided by the median load before fitting so that the regulariser and tolerance do not depend on the
@@ -118,7 +118,7 @@ def learn_capacity_per_instance(
     (``utilization_unit="percent"``, as CloudWatch's CPUUtilization reports it). Points with unknown
     or non-positive values are left out; fewer than 30 usable points is an error.
     """
-    from sklearn.linear_model import HuberRegressor
+    from functions.domain.huber import huber_through_origin
 
     if utilization_unit not in {"fraction", "percent"}:
         raise ValueError("utilization_unit: must be 'fraction' or 'percent'")
@@ -136,9 +136,8 @@ def learn_capacity_per_instance(
         raise ValueError(f"history: {samples} usable points (load > 0, utilisation > 0); at least {MIN_SAMPLES}")
     x, y = busy[usable], load[usable]
     scale = float(np.median(y))
-    model = HuberRegressor(fit_intercept=False, epsilon=epsilon, alpha=0.0, max_iter=500)
-    model.fit(x.reshape(-1, 1), y / scale)
-    slope = float(model.coef_[0]) * scale
+    model = huber_through_origin(x, y / scale, epsilon=epsilon, max_iter=500)
+    slope = model.slope * scale
     if not slope > 0:
         raise ValueError("history: load does not grow with utilisation; capacity_per_instance cannot be learned")
     if not MIN_CAPACITY_PER_INSTANCE <= slope <= MAX_CAPACITY_PER_INSTANCE:
@@ -149,7 +148,7 @@ def learn_capacity_per_instance(
     residual = y - slope * x
     total = float(((y - y.mean()) ** 2).sum())
     r2 = 1.0 - float((residual**2).sum()) / total if total > 0 else 1.0
-    return CapacityEstimate(capacity_per_instance=slope, samples=samples, r2=r2, outliers=int(model.outliers_.sum()))
+    return CapacityEstimate(capacity_per_instance=slope, samples=samples, r2=r2, outliers=int(model.outliers.sum()))
 
 
 def resolve_capacity(target: ScalingTarget, estimate: CapacityEstimate | None = None) -> ScalingTarget:

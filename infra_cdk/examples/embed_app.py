@@ -10,6 +10,8 @@ alarms go to the team's own on-call topic, and the tables, bucket and bus live i
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import App, Stack, Validations
 from aws_cdk import aws_sns as sns
 from cdk_nag import AwsSolutionsChecks
@@ -66,8 +68,8 @@ class ShopStack(Stack):
         )
 
 
-def build_app(outdir: str | None = None) -> App:
-    app = App(outdir=outdir)
+def build_app(outdir: str | None = None, context: dict[str, Any] | None = None) -> App:
+    app = App(outdir=outdir, context=context)
     ShopStack(app, "ShopWithForescale")
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app

@@ -5,7 +5,8 @@ The test app has four targets that exercise every branch: an ASG switched to ``f
 ASG with a metric-math load and an id containing ``/`` and ``:`` that stays ``forecast_only``, and an
 ECS service in ``floor`` mode with a 5-minute metric (a second metric period: the trainer splits its
 round into one batch per period). The
-layers come from a tiny temporary "built" directory, with ``forescale:requireLayers`` on.
+layers come from tiny stand-ins in a temporary directory (``forescale:layersDir``, for tests only), so synth
+builds no layer; the code asset is bundled as in a deploy.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 STATEFUL = "TestForescaleStateful"
 STATELESS = "TestForescaleStateless"
-LAYER_NAMES = ("common", "statsforecast", "lightgbm")
+LAYER_NAMES = ("common", "arrow", "statsforecast", "lightgbm", "fastparquet")
 TRUSTED_ACCOUNT = "111122223333"
 
 TARGETS: list[dict[str, Any]] = [
@@ -80,7 +81,6 @@ CONTEXT: dict[str, Any] = {
     "forescale:cadence": {"collect_every_minutes": 1, "train_at_hour_utc": 2, "stale_after_minutes": 12},
     "forescale:businessEventAccounts": [TRUSTED_ACCOUNT],
     "forescale:alarmEmail": "oncall@example.com",
-    "forescale:requireLayers": True,
     "forescale:stackPrefix": "TestForescale",
 }
 
@@ -115,9 +115,6 @@ def layers_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         package = root / name / "python"
         package.mkdir(parents=True)
         (package / f"built_{name}.txt").write_text(f"stand-in for the built {name} layer\n")
-    image = root / "image"
-    image.mkdir()
-    (image / "Dockerfile").write_text("# stand-in for the forecasting image context\nFROM scratch\n")
     return root
 
 
@@ -134,7 +131,9 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory, layers_dir: Path) -> S
 def example(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     from infra_cdk.examples.embed_app import build_app
 
-    return _synthesize(build_app(outdir=str(tmp_path_factory.mktemp("example.out"))))
+    # its layers are built when deployed; here CDK skips bundling (the layer tests build them)
+    context = {"aws:cdk:bundling-stacks": []}
+    return _synthesize(build_app(outdir=str(tmp_path_factory.mktemp("example.out")), context=context))
 
 
 @pytest.fixture(scope="session")

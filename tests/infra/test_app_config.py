@@ -28,7 +28,7 @@ def test_valid_context_gives_targets_with_mode_overrides_applied_later():
     assert [t.target_id for t in config.targets] == [t["target_id"] for t in TARGETS]
     assert config.modes == {"web-asg": "floor"}
     assert config.cadence.stale_after_minutes == 12
-    assert config.require_layers is True
+    assert config.layers_dir is None  # no stand-ins: synth builds the layers
     assert config.business_event_accounts == ("111122223333",)
 
 
@@ -36,6 +36,8 @@ def test_cdk_json_context_is_valid():
     context = json.loads((REPO / "cdk.json").read_text())["context"]
     config = read_config(context)
     assert config.targets and all(t.mode == "forecast_only" for t in config.targets)
+    # AND a user's synth builds every layer (stand-ins are for tests only)
+    assert config.layers_dir is None
 
 
 @pytest.mark.parametrize(
@@ -60,7 +62,7 @@ def test_a_bad_target_is_refused_naming_index_and_field(targets, expected):
         ({**GOOD, "forescale:modes": {"web-asg": "sideways"}}, r"forescale:modes: must map target ids"),
         ({**GOOD, "forescale:cadence": {"collect_every_minute": 1}}, r"forescale:cadence: .*collect_every_minute"),
         ({**GOOD, "forescale:cadence": {"stale_after_minutes": 1}}, r"cadence.stale_after_minutes"),
-        ({**GOOD, "forescale:requireLayers": "maybe"}, r"forescale:requireLayers: must be true or false"),
+        ({**GOOD, "forescale:requireLayers": True}, r"forescale:requireLayers: unknown context key"),
         ({**GOOD, "forescale:targets": "[{"}, r"forescale:targets: not valid JSON"),
         ({"forescale:targets": {"web": {}}}, r"targets: must be a list"),
     ],

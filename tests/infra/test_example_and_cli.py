@@ -15,7 +15,9 @@ from functions.domain.target import parse_targets
 from functions.routing import ROUTES
 from infra_cdk.access import TARGETS_KEY
 from infra_cdk.samples import PUT_EVENTS_SAMPLE
-from tests.infra.conftest import Synthesized, function_ids, render
+from layers.build import LAYER_ORDER
+from tests.infra.conftest import Synthesized, function_ids
+from tests.infra.targets_asset import targets_object
 
 REPO = Path(__file__).resolve().parents[2]
 CDK_CLI = REPO / "node_modules" / ".bin" / "cdk"
@@ -42,10 +44,10 @@ def test_example_alarms_go_to_the_teams_own_topic_and_modes_apply(example: Synth
         if r["Type"] == "AWS::CloudWatch::Alarm" and "AlarmActions" in r["Properties"]
     ]
     assert notified and all(actions == [{"Ref": topics[0]}] for actions in notified)
-    (config,) = [r for r in template["Resources"].values() if r["Type"] == "Custom::AWS"]
-    body = json.loads(render(config["Properties"]["Create"]))["parameters"]
-    assert body["Key"] == TARGETS_KEY
-    modes = {t.target_id: t.mode for t in parse_targets(json.loads(body["Body"]))}
+    (stack,) = example.templates
+    key, body = targets_object(example, stack)
+    assert key == TARGETS_KEY
+    modes = {t.target_id: t.mode for t in parse_targets(body)}
     assert modes == {"shop-web": "floor", "shop-checkout": "forecast_only"}
 
 
@@ -67,9 +69,15 @@ def test_pinned_cdk_cli_synthesizes_both_stacks_offline_without_credentials(tmp_
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("node_modules/.bin/cdk is missing: CI must install the pinned aws-cdk (npm ci)")
         pytest.skip("the pinned aws-cdk CLI is not installed (npm ci)")
+    # GIVEN stand-ins for the layers (a deploy builds them: tests/layers, test_asset_hashes.py)
+    stand_ins = tmp_path / "layers"
+    for layer in LAYER_ORDER:
+        (stand_ins / layer / "python").mkdir(parents=True)
+        (stand_ins / layer / "python" / f"{layer}.txt").write_text("stand-in\n")
+    layers_context = ["-c", f"forescale:layersDir={stand_ins}"]
     # WHEN `cdk synth` runs with cdk.json (its app command and sample targets) and no credentials
     result = subprocess.run(
-        [str(CDK_CLI), "synth", "--no-notices", "-q", "-o", str(tmp_path)],
+        [str(CDK_CLI), "synth", "--no-notices", "-q", "-o", str(tmp_path / "out"), *layers_context],
         check=False,
         cwd=REPO,
         env=_offline_env(),
@@ -79,8 +87,8 @@ def test_pinned_cdk_cli_synthesizes_both_stacks_offline_without_credentials(tmp_
     )
     # THEN both stacks are written
     assert result.returncode == 0, result.stderr[-3000:]
-    stateful = json.loads((tmp_path / "ForescaleStateful.template.json").read_text())
-    stateless = json.loads((tmp_path / "ForescaleStateless.template.json").read_text())
+    stateful = json.loads((tmp_path / "out" / "ForescaleStateful.template.json").read_text())
+    stateless = json.loads((tmp_path / "out" / "ForescaleStateless.template.json").read_text())
     assert set(function_ids(stateless)) == {spec.name for spec in FUNCTIONS}
     # AND the ready business-event file addresses the bus this deployment creates
     (bus,) = [r for r in stateful["Resources"].values() if r["Type"] == "AWS::Events::EventBus"]

@@ -15,7 +15,6 @@ from functions.domain.target import parse_targets
 from functions.routing import ALARM_STATE_CHANGE_PATTERN, ROUTES
 from functions.settings import Settings
 from infra_cdk.access import FUNCTION_ACCESS, TARGETS_KEY
-from layers.budget import IMAGE_FUNCTIONS
 from tests.infra.conftest import (
     LAYER_NAMES,
     STATEFUL,
@@ -68,37 +67,16 @@ def test_every_catalogued_function_is_deployed_with_its_memory_timeout_and_traci
         assert props["TracingConfig"] == {"Mode": "Active"}
 
 
-def test_zip_functions_run_python312_with_exactly_their_catalogued_layers(stateless):
+def test_every_function_is_a_python312_zip_with_exactly_its_catalogued_layers(stateless):
     layer_names = _layer_names(stateless)
-    zip_layers = {layer for spec in FUNCTIONS if spec.name not in IMAGE_FUNCTIONS for layer in spec.layers}
-    assert sorted(layer_names.values()) == sorted(zip_layers)
+    used_layers = {layer for spec in FUNCTIONS for layer in spec.layers}
+    assert sorted(layer_names.values()) == sorted(used_layers)
     for name, logical in function_ids(stateless).items():
-        if name in IMAGE_FUNCTIONS:
-            continue
         props = stateless["Resources"][logical]["Properties"]
+        assert props.get("PackageType", "Zip") == "Zip", name
         assert props["Handler"] == SPECS[name].handler
         assert props["Runtime"] == "python3.12"
         assert [layer_names[ref["Ref"]] for ref in props["Layers"]] == list(SPECS[name].layers), name
-
-
-def test_forecasting_functions_are_one_arm64_image_each_running_its_own_handler(synthesized: Synthesized, stateless):
-    # GIVEN functions whose dependencies exceed the zip limit (layers.budget.IMAGE_FUNCTIONS)
-    uris = set()
-    for name, logical in function_ids(stateless).items():
-        if name not in IMAGE_FUNCTIONS:
-            continue
-        props = stateless["Resources"][logical]["Properties"]
-        # THEN they are container images with the catalogued handler as command, and no layers
-        assert props["PackageType"] == "Image"
-        assert props["ImageConfig"]["Command"] == [SPECS[name].handler]
-        assert "Layers" not in props and "Runtime" not in props
-        uris.add(json.dumps(props["Code"]["ImageUri"], sort_keys=True))
-    assert len(uris) == 1  # one image for both
-    manifest = json.loads((synthesized.outdir / f"{STATELESS}.assets.json").read_text())
-    (image,) = manifest["dockerImages"].values()
-    assert image["source"]["platform"] == "linux/arm64"
-    context = synthesized.outdir / image["source"]["directory"]
-    assert "stand-in for the forecasting image context" in (context / "Dockerfile").read_text()
 
 
 def test_layers_are_built_from_the_given_layers_directory(synthesized: Synthesized, stateless):
@@ -115,7 +93,9 @@ def test_code_asset_holds_the_runtime_packages_only(synthesized: Synthesized, st
     asset_dir = _asset_dir(synthesized, stateless["Resources"][logical]["Properties"]["Code"])
     assert sorted(p.name for p in asset_dir.iterdir()) == ["events", "functions", "models"]
     assert (asset_dir / "functions" / "catalog.py").is_file()
-    assert not list(asset_dir.rglob("__pycache__"))
+    assert not list(asset_dir.rglob("tests"))
+    # AND their bytecode for python3.12 (``/var/task`` is read-only: without it each cold start compiles)
+    assert (asset_dir / "functions" / "__pycache__" / "catalog.cpython-312.pyc").is_file()
 
 
 def test_every_function_environment_satisfies_the_settings_loader(stateless):

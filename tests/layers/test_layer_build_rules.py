@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -9,11 +10,15 @@ import pytest
 from packaging.requirements import Requirement
 
 from layers.build import (
+    STATSFORECAST_INIT,
     BuildError,
     Distribution,
+    bytecode_only,
     check_elf_architecture,
     closure,
     marker_environment,
+    patch_statsforecast,
+    python312,
     split_into_layers,
     trim,
     zip_layer,
@@ -26,13 +31,15 @@ def dist(name: str, *requires: str, version: str = "1.0") -> Distribution:
 
 PYPROJECT = {
     "project": {"dependencies": ["powertools", "boto3"]},
-    "dependency-groups": {"ml": ["numpy", "statsforecast", "lightgbm", "pyarrow", "pandas"]},
+    "dependency-groups": {
+        "ml": ["numpy", "statsforecast", "lightgbm", "pyarrow", "pandas", "scikit-learn", "holidays", "fastparquet"]
+    },
 }
 
 
-def test_a_shared_dependency_lands_once_in_the_first_layer_that_needs_it() -> None:
-    # GIVEN statsforecast and lightgbm both needing scipy and numpy, and powertools needing botocore
-    dists = {
+def locked(*extra: Distribution) -> dict[str, Distribution]:
+    """A lock shaped like forescale's: statsforecast needs fugue (which needs pyarrow), scikit-learn joblib."""
+    return {
         d.name: d
         for d in [
             dist("powertools", "botocore"),
@@ -42,25 +49,90 @@ def test_a_shared_dependency_lands_once_in_the_first_layer_that_needs_it() -> No
             dist("pandas", "numpy"),
             dist("pyarrow"),
             dist("scipy", "numpy"),
-            dist("statsforecast", "scipy", "pandas"),
+            dist("statsforecast", "scipy", "pandas", "fugue"),
+            dist("fugue", "triad"),
+            dist("triad", "pyarrow", "fsspec"),
             dist("lightgbm", "scipy", "numpy", 'winonly; sys_platform == "win32"'),
+            dist("scikit-learn", "scipy", "joblib"),
+            dist("joblib"),
+            dist("holidays"),
+            dist("fastparquet", "pandas", "cramjam", "fsspec"),
+            dist("cramjam"),
+            dist("fsspec"),
+            *extra,
         ]
     }
+
+
+def test_a_shared_dependency_lands_once_in_the_first_layer_that_needs_it() -> None:
+    # GIVEN statsforecast and lightgbm both needing scipy and numpy, and powertools needing botocore
     # WHEN split for the x86_64 runtime
-    layers = split_into_layers(dists, PYPROJECT, "x86_64")
-    # THEN each distribution is in exactly one layer, the runtime's boto3/botocore in none
+    layers = split_into_layers(locked(), PYPROJECT, "x86_64")
+    # THEN each distribution is in exactly one layer, the runtime's boto3/botocore in none, and fugue's chain
+    # (statsforecast's distributed backend) and scikit-learn in none either
     assert layers == {
-        "common": ["numpy", "pandas", "powertools", "pyarrow"],
+        "common": ["numpy", "pandas", "powertools"],
+        "arrow": ["pyarrow"],
         "statsforecast": ["scipy", "statsforecast"],
-        "lightgbm": ["lightgbm"],
+        "lightgbm": ["holidays", "lightgbm"],
+        "fastparquet": ["cramjam", "fastparquet", "fsspec"],
     }
 
 
 def test_a_locked_package_that_no_layer_needs_is_refused() -> None:
-    dists = {d.name: d for d in [dist("powertools"), dist("numpy"), dist("pandas"), dist("pyarrow")]}
-    dists |= {"statsforecast": dist("statsforecast"), "lightgbm": dist("lightgbm"), "stray": dist("stray")}
     with pytest.raises(BuildError, match="stray"):
+        split_into_layers(locked(dist("stray")), PYPROJECT, "x86_64")
+
+
+def test_a_function_whose_layers_lack_a_dependency_is_refused() -> None:
+    # GIVEN pyarrow and statsforecast both needing "shared": it lands in the arrow layer, which the
+    # forecaster does not get
+    dists = locked(dist("shared"))
+    dists["pyarrow"] = dist("pyarrow", "shared")
+    dists["statsforecast"] = dist("statsforecast", "scipy", "pandas", "shared")
+    # WHEN split THEN the build stops naming the function and what it lacks
+    with pytest.raises(BuildError, match=r"function forecaster: its layers .* lack shared"):
         split_into_layers(dists, PYPROJECT, "x86_64")
+
+
+def test_statsforecast_keeps_its_version_and_loses_the_fugue_backend(tmp_path: Path) -> None:
+    # GIVEN statsforecast as its wheel installs it
+    package = tmp_path / "statsforecast"
+    write(package / "__init__.py", STATSFORECAST_INIT.encode())
+    write(package / "core.py", b"import fugue\n")
+    write(package / "distributed" / "fugue.py", b"import fugue\n")
+    write(package / "models.py", b"MODELS = 1\n")
+    # WHEN patched
+    patch_statsforecast(tmp_path)
+    # THEN the package still says its version, and nothing left imports fugue
+    assert (package / "__init__.py").read_text().strip().endswith('__version__ = version("statsforecast")')
+    assert not (package / "core.py").exists() and not (package / "distributed").exists()
+    assert (package / "models.py").is_file()
+
+
+def test_an_unknown_statsforecast_init_stops_the_build(tmp_path: Path) -> None:
+    write(tmp_path / "statsforecast" / "__init__.py", STATSFORECAST_INIT.encode() + b"from .new import thing\n")
+    with pytest.raises(BuildError, match="not the __init__ this build knows"):
+        patch_statsforecast(tmp_path)
+
+
+def test_a_bytecode_only_layer_imports_without_its_sources(tmp_path: Path) -> None:
+    # GIVEN a package in a layer
+    write(tmp_path / "pkg" / "__init__.py", b"from pkg.mod import VALUE\n")
+    write(tmp_path / "pkg" / "mod.py", b"VALUE = 42\n")
+    # WHEN compiled bytecode-only
+    count, _ = bytecode_only(tmp_path)
+    # THEN the sources are gone, and a Python 3.12 that writes no bytecode imports it from the .pyc files
+    assert count == 2
+    assert sorted(p.name for p in (tmp_path / "pkg").iterdir()) == ["__init__.pyc", "mod.pyc"]
+    probe = "import pkg, pkg.mod; print(pkg.VALUE, pkg.mod.__file__.endswith('mod.pyc'))"
+    out = subprocess.run(
+        [python312(), "-I", "-S", "-B", "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r}); {probe}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.split() == ["42", "True"]
 
 
 def test_a_missing_dependency_is_named() -> None:
