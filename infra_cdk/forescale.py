@@ -18,6 +18,7 @@ bus, and composes the rest, one module per concern, every construct in this cons
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import custom_resources as cr
@@ -174,31 +176,45 @@ class Forescale(Construct):
         CfnOutput(self, "NotificationTopicArn", value=self.notification_topic.topic_arn)
 
     def _publish_targets(self) -> cr.AwsCustomResource:
-        """Write the validated targets to ``s3://<bucket>/<TARGETS_KEY>`` on every deploy that changes them.
+        """Copy the validated targets to ``s3://<bucket>/<TARGETS_KEY>`` on every deploy that changes them.
 
-        The functions read them from there (``functions.settings.Settings.targets_key``); the bucket is
+        The targets travel as an S3 asset (a file staged and uploaded by the CDK, named by its hash) that a
+        custom resource copies into place: the template holds the asset's key, never the list, so 10 or
+        5,000 targets give the same resources and stay far below CloudFormation's and Lambda's request
+        limits. The functions read the object (``functions.settings.Settings.targets_key``); the bucket is
         versioned, so every configuration ever deployed is kept.
         """
         storage = self.storage
         body = json.dumps([t.model_dump(mode="json") for t in self.targets], sort_keys=True, separators=(",", ":"))
-        put_targets = cr.AwsSdkCall(
+        with tempfile.TemporaryDirectory(prefix="forescale-targets-") as folder:
+            written = Path(folder) / "targets.json"
+            written.write_text(body, encoding="utf-8")
+            # staged (copied into the cloud assembly, named by its hash) here, while the file exists
+            asset = s3_assets.Asset(self, "TargetsAsset", path=str(written))
+        copy_targets = cr.AwsSdkCall(
             service="S3",
-            action="putObject",
+            action="copyObject",
             parameters={
                 "Bucket": storage.bucket_name,
                 "Key": TARGETS_KEY,
-                "Body": body,
+                "CopySource": f"{asset.s3_bucket_name}/{asset.s3_object_key}",
                 "ContentType": "application/json",
+                "MetadataDirective": "REPLACE",
             },
             physical_resource_id=cr.PhysicalResourceId.of(TARGETS_KEY),
         )
         resource = cr.AwsCustomResource(
             self,
             "TargetsConfig",
-            on_create=put_targets,
-            on_update=put_targets,
+            on_create=copy_targets,
+            on_update=copy_targets,
             policy=cr.AwsCustomResourcePolicy.from_statements(
-                [iam.PolicyStatement(actions=["s3:PutObject"], resources=[f"{storage.bucket_arn}/{TARGETS_KEY}"])]
+                [
+                    iam.PolicyStatement(
+                        actions=["s3:GetObject"], resources=[asset.bucket.arn_for_objects(asset.s3_object_key)]
+                    ),
+                    iam.PolicyStatement(actions=["s3:PutObject"], resources=[f"{storage.bucket_arn}/{TARGETS_KEY}"]),
+                ]
             ),
             install_latest_aws_sdk=False,
         )

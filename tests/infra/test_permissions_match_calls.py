@@ -56,7 +56,7 @@ from functions.wiring import Components
 from infra_cdk.policies import flatten_reference
 from models.api import ForecastPath
 from models.config import ForecastConfig
-from tests.infra.conftest import STATEFUL, STATELESS, Synthesized, as_list, function_ids, render, role_statements
+from tests.infra.conftest import STATEFUL, STATELESS, Synthesized, as_list, function_ids, role_statements
 from tests.infra.iam_support import (
     Deployment,
     IamRequest,
@@ -66,6 +66,7 @@ from tests.infra.iam_support import (
     evaluate,
     iam_requests,
 )
+from tests.infra.targets_asset import targets_object
 from tests.support.decisions import record
 from tests.support.function_url import url_event
 
@@ -372,10 +373,9 @@ def run(moto_endpoint: str, synthesized: Synthesized) -> Iterator[Run]:
     identity, resource_policies, sources = _statements(deployment, stateful, stateless)
 
     # The configuration object exactly as the deployment writes it.
-    (custom,) = [r for r in stateless["Resources"].values() if r["Type"] == "Custom::AWS"]
-    put = json.loads(render(custom["Properties"]["Create"]))["parameters"]
-    aws.client("s3").put_object(Bucket=aws.bucket, Key=put["Key"], Body=put["Body"].encode())
-    targets = {t.target_id: t for t in parse_targets(json.loads(put["Body"]))}
+    key, body = targets_object(synthesized)
+    aws.client("s3").put_object(Bucket=aws.bucket, Key=key, Body=json.dumps(body).encode())
+    targets = {t.target_id: t for t in parse_targets(body)}
 
     # The fleet: the configured groups and services, plus a tagged group and a tagged service to discover.
     facts = Facts(moto_endpoint)

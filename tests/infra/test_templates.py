@@ -24,6 +24,7 @@ from tests.infra.conftest import (
     function_ids,
     render,
 )
+from tests.infra.targets_asset import targets_object
 
 SPECS = {spec.name: spec for spec in FUNCTIONS}
 
@@ -137,11 +138,10 @@ def test_log_groups_keep_logs_for_a_month(stateless):
         assert stateless["Resources"][group]["Properties"]["RetentionInDays"] == 30
 
 
-def test_targets_object_written_at_deploy_is_the_validated_configuration_with_mode_overrides(stateless):
-    (resource,) = _of_type(stateless, "Custom::AWS").values()
-    create = json.loads(render(resource["Properties"]["Create"]))
-    body = json.loads(create["parameters"]["Body"])
-    assert create["parameters"]["Key"] == TARGETS_KEY
+def test_targets_object_written_at_deploy_is_the_validated_configuration_with_mode_overrides(synthesized):
+    # GIVEN the asset the deploy copies to the targets key THEN it holds the configuration, modes applied
+    key, body = targets_object(synthesized)
+    assert key == TARGETS_KEY
     targets = {t.target_id: t for t in parse_targets(body)}
     assert set(targets) == {t["target_id"] for t in TARGETS}
     assert targets["web-asg"].mode == "floor"  # from forescale:modes
