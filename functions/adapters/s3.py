@@ -2,21 +2,36 @@
 
 Keys (``<id>`` is the target id percent-encoded, so ``/`` or ``:`` in an id cannot break the layout)::
 
-    history/target=<id>/date=YYYY-MM-DD/<part_id>.parquet        one part per collector write
-    history/target=<id>/date=YYYY-MM-DD/compacted-NNNN.parquet   compaction generation NNNN of that day
-    audit/target=<id>/date=YYYY-MM-DD/<record_id>.parquet        one audit batch (in the audit bucket)
-    models/<id>/<version>/<relative path>                        artifact files, then
-    models/<id>/<version>/metadata.json                          written last: files, sizes, sha256
+    history/shard=SS/date=YYYY-MM-DD/part-<part_id>!<digest>.parquet   one collector round of a shard's targets
+    history/shard=SS/date=YYYY-MM-DD/compacted/<99999999-N>.parquet    compaction generation N (newest lists first)
+    history/shard=SS/date=YYYY-MM-DD/day.parquet                       the finished day (final compaction)
+    history/layout.json                                                written once: until when per-target objects exist
+    history/target=<id>/date=YYYY-MM-DD/...                            per-target objects of earlier versions (read only)
+    audit/target=<id>/date=YYYY-MM-DD/<record_id>.parquet              one audit batch (in the audit bucket)
+    models/<id>/<version>/<relative path>                              artifact files, then
+    models/<id>/<version>/metadata.json                                written last: files, sizes, sha256
 
 Every object is written with ``IfNoneMatch='*'`` (S3's conditional write; moto's server honours it
 too), so an existing key is never replaced: a second write of the same key raises
 :class:`ObjectExistsError`, unless the content is identical (a retried Lambda), which is a no-op.
 
-History parts hold ``ds`` (timestamp, tz-naive UTC) and ``y`` (float64). Reading a day takes its
-newest compaction plus the parts that compaction does not list (their names are kept in the
-compacted file's Parquet metadata), applied in part-name order; for a timestamp present in several
-parts the later one wins (CloudWatch revises recent points, so the collector re-reads them). Part
-ids should therefore sort chronologically (e.g. ``20261122T0843Z-round-000042``).
+History is batched: a target belongs to shard ``SS`` = ``crc32(target_id) % 16`` (Athena:
+``crc32(to_utf8(target_id)) % 16``), and one round of the collector writes one object per shard and UTC
+day holding its targets' rows (``target_id``, ``ds`` tz-naive UTC, ``y`` float64, sorted by target and
+time); ``<digest>`` names the set of targets, so two collector invocations of one round never collide and a
+retried round writes the same key with the same body. A compaction holds a shard's day with one Parquet row
+group per target, whose statistics let a reader decode only its target's rows. Reading a day takes its
+``day.parquet`` if the day is finished, else its newest compaction plus the parts that compaction does not
+list (their names are kept in its Parquet metadata; the parts of its newest rounds are listed again, so a
+part that a concurrent invocation of the same round wrote after the compaction is still read), applied in
+part-name order; for a timestamp present in several parts the later one wins (CloudWatch revises recent
+points, so the collector re-reads them). Part ids should therefore sort chronologically (e.g.
+``20261122T0843Z-round-000042``). Objects are immutable, so a store keeps the ones it read in memory
+(bounded); :meth:`S3Store.batch_reads` also shares listings between the reads of one batch of targets.
+
+Migration: objects of the per-target layout (``history/target=<id>/``) are read as before and merged under
+the batched ones. ``history/layout.json``, written by the first batched write, says whether any existed and
+until which day, so reads of later windows never list the old prefixes.
 
 The audit trail has a bucket of its own when deployed (S3 Object Lock in compliance mode, which would also
 lock every history and tracker version if it shared their bucket); without one it shares the data bucket.
@@ -29,7 +44,11 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +68,14 @@ if TYPE_CHECKING:
 _PART_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=-]{0,199}$")
 _COMPACTED = re.compile(r"^compacted-(\d{4,})\.parquet$")
 _PARTS_METADATA_KEY = b"forescale.parts"
+_RELIST_METADATA_KEY = b"forescale.relist_after"
+#: Shards of the batched history (fixed: a target's shard is part of its keys).
+HISTORY_SHARDS = 16
+#: Rounds (distinct part ids) whose parts a reader lists again after a compaction (see the module docstring).
+RELIST_ROUNDS = 15
+LAYOUT_KEY = "history/layout.json"
+#: Immutable history objects a store keeps in memory, at most (bytes).
+DEFAULT_CACHE_BYTES = 128 * 2**20
 METADATA_FILE = "metadata.json"
 #: Days each audit object version stays locked (S3 Object Lock, compliance mode) unless the deployment says otherwise.
 DEFAULT_AUDIT_RETENTION_DAYS = 365
@@ -122,6 +149,15 @@ def history_day_prefix(target_id: str, day: date) -> str:
     return f"{history_prefix(target_id)}date={day.isoformat()}/"
 
 
+def history_shard(target_id: str) -> str:
+    """The shard of a target's batched history, ``00`` to ``15``."""
+    return f"{zlib.crc32(target_id.encode()) % HISTORY_SHARDS:02d}"
+
+
+def shard_day_prefix(shard: str, day: date) -> str:
+    return f"history/shard={shard}/date={day.isoformat()}/"
+
+
 def audit_prefix(target_id: str) -> str:
     return f"audit/target={encode_id(target_id)}/"
 
@@ -145,20 +181,6 @@ def _days(start: datetime, end: datetime) -> list[date]:
 # --------------------------------------------------------------------------- parquet
 
 
-def _history_table(frame: pd.DataFrame, parts: Sequence[str] = ()) -> pa.Table:
-    import pyarrow as pa
-
-    table = pa.table(
-        {
-            "ds": pa.array(frame["ds"].astype("datetime64[us]").to_numpy(), type=pa.timestamp("us")),
-            "y": pa.array(frame["y"].to_numpy(dtype=float), type=pa.float64()),
-        }
-    )
-    if parts:
-        table = table.replace_schema_metadata({_PARTS_METADATA_KEY: json.dumps(list(parts)).encode()})
-    return table
-
-
 def _to_parquet(table: pa.Table) -> bytes:
     import pyarrow.parquet as pq
 
@@ -174,11 +196,21 @@ def _read_parquet(body: bytes) -> pa.Table:
 
 
 def _history_frame(body: bytes) -> tuple[pd.DataFrame, list[str]]:
-    table = _read_parquet(body)
-    parts = json.loads((table.schema.metadata or {}).get(_PARTS_METADATA_KEY, b"[]"))
-    frame = table.to_pandas()
+    """A per-target object of earlier versions (``ds, y``) and the parts it compacts."""
+    try:
+        table = _read_parquet(body)
+    except ModuleNotFoundError:  # pragma: no cover - the layers without pyarrow
+        import fastparquet
+
+        parquet = fastparquet.ParquetFile(io.BytesIO(body))
+        frame = parquet.to_pandas(columns=["ds", "y"])
+        metadata = parquet.key_value_metadata or {}
+        parts = json.loads(metadata.get(_PARTS_METADATA_KEY.decode(), "[]"))
+    else:
+        parts = json.loads((table.schema.metadata or {}).get(_PARTS_METADATA_KEY, b"[]"))
+        frame = table.to_pandas()
     frame["ds"] = frame["ds"].astype("datetime64[us]")
-    return frame[["ds", "y"]], parts
+    return frame[["ds", "y"]].reset_index(drop=True), parts
 
 
 def _normalise_history(frame: pd.DataFrame) -> pd.DataFrame:
@@ -212,32 +244,346 @@ def _merge_last_wins(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return merged.sort_values("ds", kind="stable").reset_index(drop=True)
 
 
+def _empty_history() -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame({"ds": pd.Series([], dtype="datetime64[us]"), "y": pd.Series([], dtype=float)})
+
+
+def _rows_parquet(
+    members: Mapping[str, pd.DataFrame], *, group_per_target: bool, metadata: Mapping[bytes, bytes] | None = None
+) -> bytes:
+    """Several targets' rows (``target_id, ds, y``, sorted by target then time) as Parquet: one row group, or one
+    per target (a compaction: a reader skips the others' by their statistics)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema(
+        [("target_id", pa.string()), ("ds", pa.timestamp("us")), ("y", pa.float64())], metadata=dict(metadata or {})
+    )
+    tables = [
+        pa.table(
+            {
+                "target_id": pa.array([target_id] * len(rows), type=pa.string()),
+                "ds": pa.array(rows["ds"].astype("datetime64[us]").to_numpy(), type=pa.timestamp("us")),
+                "y": pa.array(rows["y"].to_numpy(dtype=float), type=pa.float64()),
+            },
+            schema=schema,
+        )
+        for target_id, rows in sorted(members.items())
+        if len(rows)
+    ]
+    buffer = io.BytesIO()
+    with pq.ParquetWriter(buffer, schema, compression="zstd") as writer:
+        if group_per_target:
+            for table in tables:
+                writer.write_table(table)
+        elif tables:
+            writer.write_table(pa.concat_tables(tables))
+    return buffer.getvalue()
+
+
+def _target_rows(body: bytes, target_id: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """One target's ``ds, y`` in a batched object (decoding only the row groups that may hold it), and the
+    object's metadata. pyarrow where installed, else fastparquet (the forecaster's and trainer's layers)."""
+    try:
+        import pyarrow.parquet as pq
+    except ModuleNotFoundError:  # pragma: no cover - exercised on the layers without pyarrow
+        return _target_rows_fastparquet(body, target_id)
+    parquet = pq.ParquetFile(io.BytesIO(body))
+    metadata = {k.decode(): v.decode() for k, v in (parquet.schema_arrow.metadata or {}).items()}
+    meta = parquet.metadata
+    column = parquet.schema_arrow.get_field_index("target_id")
+    groups = []
+    for index in range(meta.num_row_groups):
+        stats = meta.row_group(index).column(column).statistics
+        if stats is None or not stats.has_min_max or stats.min <= target_id <= stats.max:
+            groups.append(index)
+    if not groups:
+        return _empty_history(), metadata
+    frame = parquet.read_row_groups(groups, columns=["target_id", "ds", "y"]).to_pandas()
+    return _only(frame, target_id), metadata
+
+
+def _target_rows_fastparquet(body: bytes, target_id: str) -> tuple[pd.DataFrame, dict[str, str]]:  # pragma: no cover
+    import fastparquet
+
+    parquet = fastparquet.ParquetFile(io.BytesIO(body))
+    metadata = dict(parquet.key_value_metadata or {})
+    frame = parquet.to_pandas(columns=["target_id", "ds", "y"], filters=[("target_id", "==", target_id)])
+    return _only(frame, target_id), metadata
+
+
+def _only(frame: pd.DataFrame, target_id: str) -> pd.DataFrame:
+    import pandas as pd
+
+    rows = frame[frame["target_id"] == target_id]
+    return pd.DataFrame(
+        {"ds": rows["ds"].astype("datetime64[us]").to_numpy(), "y": rows["y"].to_numpy(dtype=float)}
+    ).reset_index(drop=True)
+
+
+def _all_rows(body: bytes) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """Every target's ``ds, y`` in a batched object (compaction reads whole objects), and its metadata."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(io.BytesIO(body))
+    metadata = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    frame = table.to_pandas()
+    frame["ds"] = frame["ds"].astype("datetime64[us]")
+    return {str(tid): rows[["ds", "y"]].reset_index(drop=True) for tid, rows in frame.groupby("target_id")}, metadata
+
+
+def _relist_after(names: Sequence[str]) -> str:
+    """The part id a reader lists after: the oldest of the newest :data:`RELIST_ROUNDS` rounds, or none."""
+    rounds = sorted({name.split("!", 1)[0] for name in names})
+    return rounds[-RELIST_ROUNDS] if len(rounds) > RELIST_ROUNDS else ""
+
+
+class _Memo:
+    """Values by key, each loaded once even by threads asking together; least recently used first out when
+    ``max_bytes`` (of ``bytes`` values) is exceeded."""
+
+    def __init__(self, max_bytes: int | None = None) -> None:
+        self._max = max_bytes
+        self._values: OrderedDict[object, Any] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+        self._loading: dict[object, threading.Lock] = {}
+
+    def get(self, key: object, load: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+            key_lock = self._loading.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if key in self._values:
+                    return self._values[key]
+            try:
+                value = load()
+            finally:
+                with self._lock:
+                    self._loading.pop(key, None)
+            with self._lock:
+                self._values[key] = value
+                self._size += len(value) if isinstance(value, bytes) else 0
+                while self._max is not None and self._size > self._max and len(self._values) > 1:
+                    _, old = self._values.popitem(last=False)
+                    self._size -= len(old) if isinstance(old, bytes) else 0
+            return value
+
+
 # --------------------------------------------------------------------------- store
 
 
 class S3Store:
     """:class:`Archive` over an :class:`ObjectStore` (:class:`S3Objects` in AWS, in memory in the twin)."""
 
-    def __init__(self, objects: ObjectStore, *, audit: ObjectStore | None = None) -> None:
+    def __init__(
+        self, objects: ObjectStore, *, audit: ObjectStore | None = None, cache_bytes: int = DEFAULT_CACHE_BYTES
+    ) -> None:
         self.objects = objects
         #: the audit trail's objects: a bucket of their own when deployed (Object Lock), else ``objects``
         self.audit_objects = audit if audit is not None else objects
+        self._cache = _Memo(cache_bytes)
+        self._snapshot: _Memo | None = None
+        self._snapshots = 0
+        self._snapshot_lock = threading.Lock()
+        self._layout: dict[str, Any] | None = None
 
     @classmethod
     def for_bucket(cls, client: S3Client, bucket: str, *, audit_bucket: str | None = None) -> S3Store:
         return cls(S3Objects(client, bucket), audit=S3Objects(client, audit_bucket) if audit_bucket else None)
 
-    # ----------------------------------------------------------------- history
+    # ----------------------------------------------------------------- history: writing
 
     def write_history(self, target_id: str, frame: pd.DataFrame, *, part_id: str) -> list[str]:
+        _normalise_history(frame)  # its errors name the frame, not a batch
+        return self.write_histories({target_id: frame}, part_id=part_id)
+
+    def write_histories(self, frames: Mapping[str, pd.DataFrame], *, part_id: str) -> list[str]:
         _check_part_id(part_id, "part_id")
-        clean = _normalise_history(frame)
+        groups: dict[tuple[str, date], dict[str, pd.DataFrame]] = {}
+        for target_id, frame in frames.items():
+            try:
+                clean = _normalise_history(frame)
+            except ValueError as error:
+                raise ValueError(f"frames[{target_id!r}]: {error}") from error
+            for day, rows in clean.groupby(clean["ds"].dt.date, sort=True):
+                groups.setdefault((history_shard(target_id), day), {})[target_id] = rows
+        if groups:
+            self._note_layout(max(day for _, day in groups))
         keys: list[str] = []
-        for day, rows in clean.groupby(clean["ds"].dt.date, sort=True):
-            key = f"{history_day_prefix(target_id, day)}{part_id}.parquet"
-            put_once(self.objects, key, _to_parquet(_history_table(rows)))
+        for (shard, day), members in sorted(groups.items()):
+            digest = hashlib.sha256("\n".join(sorted(members)).encode()).hexdigest()[:12]
+            key = f"{shard_day_prefix(shard, day)}part-{part_id}!{digest}.parquet"
+            put_once(self.objects, key, _rows_parquet(members, group_per_target=False))
             keys.append(key)
         return keys
+
+    def _note_layout(self, newest_day: date) -> None:
+        """Write ``history/layout.json`` once: the last day per-target objects may hold, or null if none exist."""
+        if self._layout is not None:
+            return
+        try:
+            self._layout = json.loads(self.objects.get(LAYOUT_KEY))
+            return
+        except NotFoundError:
+            pass
+        legacy = next(iter(self.objects.list_keys("history/target=")), None) is not None
+        document = {"per_target_until": newest_day.isoformat() if legacy else None}
+        body = json.dumps(document, sort_keys=True).encode()
+        try:
+            self.objects.put_new(LAYOUT_KEY, body, content_type="application/json")
+            self._layout = document
+        except ObjectExistsError:  # another writer was first: its word stands
+            self._layout = json.loads(self.objects.get(LAYOUT_KEY))
+
+    # ----------------------------------------------------------------- history: compaction
+
+    def compact_day(self, target_id: str, day: date) -> str | None:
+        keys = self.compact_days([target_id], day)
+        return keys[0] if keys else None
+
+    def compact_days(self, target_ids: Sequence[str], day: date, *, final: bool = False) -> list[str]:
+        keys = []
+        for shard in sorted({history_shard(t) for t in target_ids}):
+            key = self._compact_shard(shard, day, final=final)
+            if key is not None:
+                keys.append(key)
+        return keys
+
+    def _compact_shard(self, shard: str, day: date, *, final: bool) -> str | None:
+        prefix = shard_day_prefix(shard, day)
+        if final and self._fetch(prefix + "day.parquet", share=False) is not None:
+            return None
+        newest = next(iter(self.objects.list_keys(prefix + "compacted/")), None)
+        merged: dict[str, list[pd.DataFrame]] = {}
+        included: list[str] = []
+        generation = 0
+        if newest is not None:
+            body = self._fetch(newest, share=False)
+            rows, metadata = _all_rows(body or b"")
+            included = json.loads(metadata.get(_PARTS_METADATA_KEY.decode(), "[]"))
+            generation = 99_999_999 - int(newest.rsplit("/", 1)[-1].removesuffix(".parquet"))
+            for target_id, frame in rows.items():
+                merged.setdefault(target_id, []).append(frame)
+        seen = set(included)
+        fresh = [k for k in self.objects.list_keys(prefix + "part-") if k[len(prefix) + 5 :] not in seen]
+        if not fresh and not (final and newest is not None):
+            return None
+        for key in fresh:
+            for target_id, frame in _all_rows(self._fetch(key, share=False) or b"")[0].items():
+                merged.setdefault(target_id, []).append(frame)
+            included.append(key[len(prefix) + 5 :])
+        metadata_out = {
+            _PARTS_METADATA_KEY: json.dumps(sorted(included)).encode(),
+            _RELIST_METADATA_KEY: _relist_after(included).encode(),
+        }
+        body = _rows_parquet(
+            {t: _merge_last_wins(frames) for t, frames in merged.items()}, group_per_target=True, metadata=metadata_out
+        )
+        key = prefix + ("day.parquet" if final else f"compacted/{99_999_999 - (generation + 1):08d}.parquet")
+        try:
+            self.objects.put_new(key, body)
+        except ObjectExistsError:  # a concurrent invocation compacted first; parts it missed stay readable
+            return None
+        return key
+
+    # ----------------------------------------------------------------- history: reading
+
+    @contextmanager
+    def batch_reads(self) -> Iterator[None]:
+        with self._snapshot_lock:
+            if self._snapshots == 0:
+                self._snapshot = _Memo()
+            self._snapshots += 1
+        try:
+            yield
+        finally:
+            with self._snapshot_lock:
+                self._snapshots -= 1
+                if self._snapshots == 0:
+                    self._snapshot = None
+
+    def _shared(self, key: object, load: Callable[[], Any]) -> Any:
+        snapshot = self._snapshot
+        return load() if snapshot is None else snapshot.get(key, load)
+
+    def _fetch(self, key: str, *, share: bool = True) -> bytes | None:
+        """An immutable object (kept in memory), or None when absent (remembered within a batch only)."""
+
+        def load() -> bytes | None:
+            try:
+                body: bytes = self._cache.get(key, lambda: self.objects.get(key))
+                return body
+            except NotFoundError:
+                return None
+
+        return self._shared(("get", key), load) if share else load()
+
+    def _list(self, prefix: str, start_after: str = "", *, first_only: bool = False) -> list[str]:
+        def load() -> list[str]:
+            keys = self.objects.list_keys(prefix, start_after=start_after)
+            return [k for k in [next(iter(keys), None)] if k is not None] if first_only else list(keys)
+
+        result: list[str] = self._shared(("list", prefix, start_after, first_only), load)
+        return result
+
+    def _may_hold_per_target(self, first_day: date) -> bool:
+        """Whether per-target objects of earlier versions may hold days from ``first_day`` on (``layout.json``
+        says until when; before the first batched write nobody knows, so they may)."""
+        if self._layout is None:
+            body = self._fetch(LAYOUT_KEY)
+            if body is None:
+                return True
+            self._layout = json.loads(body)
+        until = self._layout.get("per_target_until")
+        return until is not None and first_day <= date.fromisoformat(until)
+
+    def _read_shard_day(self, target_id: str, day: date) -> pd.DataFrame:
+        prefix = shard_day_prefix(history_shard(target_id), day)
+        finished = self._fetch(prefix + "day.parquet")
+        if finished is not None:
+            return _target_rows(finished, target_id)[0]
+        frames: list[pd.DataFrame] = []
+        included: set[str] = set()
+        relist_after = ""
+        for newest in self._list(prefix + "compacted/", first_only=True):
+            frame, metadata = _target_rows(self._fetch(newest) or b"", target_id)
+            frames.append(frame)
+            included = set(json.loads(metadata.get(_PARTS_METADATA_KEY.decode(), "[]")))
+            relist_after = metadata.get(_RELIST_METADATA_KEY.decode(), "")
+        start_after = f"{prefix}part-{relist_after}" if relist_after else ""
+        for key in self._list(prefix + "part-", start_after):
+            if key[len(prefix) + 5 :] not in included:
+                frames.append(_target_rows(self._fetch(key) or b"", target_id)[0])
+        return _merge_last_wins(frames)
+
+    def read_history(self, target_id: str, start: datetime, end: datetime) -> pd.DataFrame:
+        import pandas as pd
+
+        start_utc, end_utc = require_aware(start, "start"), require_aware(end, "end")
+        frames: list[pd.DataFrame] = []
+        if end_utc > start_utc:
+            if self._may_hold_per_target(start_utc.date()):
+                frames.append(self._read_per_target(target_id, start_utc, end_utc))
+            frames += [self._read_shard_day(target_id, day) for day in _days(start_utc, end_utc)]
+        merged = _merge_last_wins(frames)
+        low = pd.Timestamp(start_utc.replace(tzinfo=None))
+        high = pd.Timestamp(end_utc.replace(tzinfo=None))
+        window = merged[(merged["ds"] >= low) & (merged["ds"] < high)]
+        return pd.DataFrame(
+            {
+                "unique_id": [target_id] * len(window),
+                "ds": pd.Series(window["ds"].to_numpy(), dtype="datetime64[us]"),
+                "y": pd.Series(window["y"].to_numpy(), dtype=float),
+            }
+        )
+
+    # ----------------------------------------------------------------- history: per-target objects (earlier versions)
 
     def _day_layout(self, keys: Sequence[str]) -> tuple[str | None, list[str]]:
         """(newest compaction key or None, part keys) among one day's keys."""
@@ -253,62 +599,32 @@ class S3Store:
         newest = max(compactions)[1] if compactions else None
         return newest, sorted(parts)
 
-    def _read_day(self, keys: Sequence[str]) -> tuple[pd.DataFrame, list[str], int, int]:
-        """One day merged: (frame, part names included, newest compaction generation, parts it holds)."""
+    def _read_day(self, keys: Sequence[str]) -> pd.DataFrame:
+        """One day of a target in the per-target layout, merged."""
         compaction, parts = self._day_layout(keys)
         frames: list[pd.DataFrame] = []
         included: list[str] = []
-        generation = 0
         if compaction is not None:
             frame, included = _history_frame(self.objects.get(compaction))
             frames.append(frame)
-            match = _COMPACTED.match(compaction.rsplit("/", 1)[-1])
-            generation = int(match.group(1)) if match else 0
-        compacted_count = len(included)
         seen = set(included)
         for key in parts:
-            name = key.rsplit("/", 1)[-1]
-            if name not in seen:
+            if key.rsplit("/", 1)[-1] not in seen:
                 frames.append(_history_frame(self.objects.get(key))[0])
-                included.append(name)
-        return _merge_last_wins(frames), included, generation, compacted_count
+        return _merge_last_wins(frames)
 
-    def read_history(self, target_id: str, start: datetime, end: datetime) -> pd.DataFrame:
-        import pandas as pd
-
-        start_utc, end_utc = require_aware(start, "start"), require_aware(end, "end")
+    def _read_per_target(self, target_id: str, start_utc: datetime, end_utc: datetime) -> pd.DataFrame:
         prefix = history_prefix(target_id)
         by_day: dict[str, list[str]] = {}
-        if end_utc > start_utc:
-            first_day = start_utc.date().isoformat()
-            last_day = (end_utc - timedelta(microseconds=1)).date().isoformat()
-            # StartAfter "<prefix>date=D" is just before every key of day D: one listing for the range.
-            for key in self.objects.list_keys(prefix, start_after=f"{prefix}date={first_day}"):
-                day = key[len(prefix) :].split("/", 1)[0].removeprefix("date=")
-                if day > last_day:
-                    break
-                by_day.setdefault(day, []).append(key)
-        merged = _merge_last_wins([self._read_day(keys)[0] for _, keys in sorted(by_day.items())])
-        low = pd.Timestamp(start_utc.replace(tzinfo=None))
-        high = pd.Timestamp(end_utc.replace(tzinfo=None))
-        window = merged[(merged["ds"] >= low) & (merged["ds"] < high)]
-        return pd.DataFrame(
-            {
-                "unique_id": [target_id] * len(window),
-                "ds": pd.Series(window["ds"].to_numpy(), dtype="datetime64[us]"),
-                "y": pd.Series(window["y"].to_numpy(), dtype=float),
-            }
-        )
-
-    def compact_day(self, target_id: str, day: date) -> str | None:
-        prefix = history_day_prefix(target_id, day)
-        keys = list(self.objects.list_keys(prefix))
-        frame, included, generation, compacted_count = self._read_day(keys)
-        if len(included) == compacted_count:
-            return None
-        key = f"{prefix}compacted-{generation + 1:04d}.parquet"
-        self.objects.put_new(key, _to_parquet(_history_table(frame, included)))
-        return key
+        first_day = start_utc.date().isoformat()
+        last_day = (end_utc - timedelta(microseconds=1)).date().isoformat()
+        # StartAfter "<prefix>date=D" is just before every key of day D: one listing for the range.
+        for key in self.objects.list_keys(prefix, start_after=f"{prefix}date={first_day}"):
+            day = key[len(prefix) :].split("/", 1)[0].removeprefix("date=")
+            if day > last_day:
+                break
+            by_day.setdefault(day, []).append(key)
+        return _merge_last_wins([self._read_day(keys) for _, keys in sorted(by_day.items())])
 
     # ----------------------------------------------------------------- audit
 

@@ -6,6 +6,7 @@ Implemented by :mod:`functions.adapters.s3` (S3, or in memory in the twin).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -45,15 +46,29 @@ class Archive(Protocol):
     """Metric history, audit trail and model artifacts (the S3 buckets of forescale)."""
 
     def write_history(self, target_id: str, frame: pd.DataFrame, *, part_id: str) -> list[str]:
-        """Store ``frame`` (``ds``, ``y``) as one new part per UTC day it covers; returns the keys."""
+        """Store ``frame`` (``ds``, ``y``) as new parts (per UTC day it covers); returns the keys."""
+        ...
+
+    def write_histories(self, frames: Mapping[str, pd.DataFrame], *, part_id: str) -> list[str]:
+        """Store one round of many targets (``{target_id: frame}``) in a few objects, not one per target; the
+        same round retried with the same frames writes the same objects. Returns the keys."""
         ...
 
     def read_history(self, target_id: str, start: datetime, end: datetime) -> pd.DataFrame:
         """Long frame ``unique_id, ds, y`` with ``start <= ds < end``, ascending, one row per ``ds``."""
         ...
 
+    def batch_reads(self) -> AbstractContextManager[None]:
+        """Within the block, reads of several targets share what they list and fetch (one batch's reads)."""
+        ...
+
     def compact_day(self, target_id: str, day: date) -> str | None:
-        """Merge the day's parts into a new compaction; returns its key, or None when nothing is new."""
+        """Merge the day's parts of the target's shard into a new compaction; its key, or None when nothing is new."""
+        ...
+
+    def compact_days(self, target_ids: Sequence[str], day: date, *, final: bool = False) -> list[str]:
+        """Compact the day of every shard holding one of ``target_ids`` once; ``final``: the finished day, after its
+        last points were written. Returns the keys written."""
         ...
 
     def write_audit(self, target_id: str, record_id: str, at: datetime, rows: Sequence[Mapping[str, Any]]) -> str:

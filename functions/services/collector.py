@@ -6,10 +6,12 @@ starts one asynchronous copy of itself per other shard, each told its target ids
 are 20 parallel invocations of 500 (a failed shard is retried by Lambda alone and blocks no other).
 
 Each target's window is re-read every round (CloudWatch revises recent points, and a round that failed
-is covered by the next): the last ``lookback`` of *complete* periods, stored as one new Parquet part
-(the newest part wins per timestamp). A target's day is compacted at each of its decision-interval
-boundaries, the round its forecast is made (so the forecaster reads one object per day), and once more
-after the day ends. Then ``MetricsCollected`` is published
+is covered by the next): the last ``lookback`` of *complete* periods. The invocation stores its targets'
+windows together (``Archive.write_histories``: one Parquet object per history shard, not one per target;
+the newest part wins per timestamp). The day of each history shard holding a target on a decision-interval
+boundary is compacted that round, the round its forecast is made (so the forecaster reads one object per
+day), and every shard's finished day once more after the longest lookback of the fleet has passed midnight.
+Then ``MetricsCollected`` is published
 per batch of at most ``batch_size`` targets of the same period: each batch is one forecaster
 invocation.
 
@@ -26,7 +28,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,6 +44,9 @@ from functions.ports.invoke import Invoker
 from functions.ports.metrics import MetricSeries, MetricsSource
 from functions.services.common import UTILIZATION, MetricSink, NullSink, floor_time
 from functions.services.targets import TargetCatalog
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class CollectRequest(BaseModel):
@@ -87,8 +92,9 @@ class CollectResult:
 @dataclass(frozen=True)
 class _Collected:
     item: CollectedTarget
-    compacted: int
     capacity_known: bool
+    #: what the round stores: the target's window, and its busy series for a target that learns
+    rows: dict[str, pd.DataFrame]
 
 
 def chunks(items: Sequence[Any], size: int) -> list[list[Any]]:
@@ -164,51 +170,62 @@ class CollectorService:
             shard = shards[0]
         if not shard:
             return result
-        self._collect_shard(shard, now, round_id, result)
+        self._collect_shard(shard, now, round_id, result, final_round=self._final_round(targets))
         return result
+
+    def _lookback(self, period: int) -> int:
+        """Seconds re-read each round for a metric of ``period`` seconds."""
+        return period * max(5, -(-self.lookback_seconds // period))
+
+    def _final_round(self, targets: Sequence[ScalingTarget]) -> int:
+        """The round of the day at which yesterday is compacted for good: its last points have been re-read
+        by every target of the fleet (a history shard holds targets of several invocations)."""
+        longest = max((self._lookback(t.metric.period_seconds) for t in targets), default=0)
+        return longest // self.collect_every_seconds + 1
 
     # ----------------------------------------------------------------- one shard
 
-    def _collect_shard(self, shard: list[ScalingTarget], now: datetime, round_id: str, result: CollectResult) -> None:
+    def _collect_shard(
+        self, shard: list[ScalingTarget], now: datetime, round_id: str, result: CollectResult, *, final_round: int
+    ) -> None:
         collected: dict[str, CollectedTarget] = {}
         by_period: dict[int, list[ScalingTarget]] = {}
         for target in shard:
             by_period.setdefault(target.metric.period_seconds, []).append(target)
         round_at = floor_time(now, 60)
         part = part_name(round_at, round_id)
+        rows: dict[str, pd.DataFrame] = {}
         for period, group in sorted(by_period.items()):
             # CloudWatch buckets start at StartTime: period-aligned bounds give the same buckets every
             # round, and every bucket before ``end`` is complete.
             end = floor_time(now, period)
-            lookback = timedelta(seconds=period * max(5, -(-self.lookback_seconds // period)))
+            lookback = timedelta(seconds=self._lookback(period))
             queries = {t.target_id: t.metric for t in group}
             # targets that learn their capacity per instance: the fleet's utilisation too (same call)
             queries.update({busy_series_id(t.target_id): utilization_metric(t) for t in group if learns(t)})
             series = self.metrics.fetch(queries, start=end - lookback, end=end)
 
             def one(target: ScalingTarget, series: dict[str, MetricSeries] = series, end: datetime = end) -> _Collected:
-                done = self._collect_target(target, series.get(target.target_id), end=end, round_at=round_at, part=part)
+                done = self._collect_target(target, series.get(target.target_id), end=end)
                 if learns(target):
-                    self._collect_busy(
-                        target,
-                        series.get(busy_series_id(target.target_id)),
-                        done=done,
-                        end=end,
-                        round_at=round_at,
-                        part=part,
-                    )
+                    busy = self._busy_rows(target, series.get(busy_series_id(target.target_id)), done=done, end=end)
+                    if busy is not None:
+                        done.rows[busy_series_id(target.target_id)] = busy
                 return done
 
-            # Each target is a few independent S3 and capacity calls: run them side by side.
+            # Each target's capacity is an independent call: side by side.
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
                 for done in pool.map(one, group):
                     collected[done.item.target_id] = done.item
+                    rows.update(done.rows)
                     result.points += done.item.points_written
-                    result.compacted += done.compacted
                     if done.item.metric_missing:
                         result.missing.append(done.item.target_id)
                     if not done.capacity_known:
                         result.capacity_unknown.append(done.item.target_id)
+        # the round's windows of every target of the invocation: one object per history shard and day
+        self.archive.write_histories(rows, part_id=part)
+        result.compacted = self._compact(shard, round_at, final_round)
         result.targets = len(shard)
         result.collected = [collected[t.target_id] for t in shard]
         events: list[MetricsCollected] = []
@@ -237,8 +254,6 @@ class CollectorService:
         series: MetricSeries | None,
         *,
         end: datetime,
-        round_at: datetime,
-        part: str,
     ) -> _Collected:
         import pandas as pd
 
@@ -251,10 +266,9 @@ class CollectorService:
                 if stamp + period <= end and math.isfinite(value) and 0 <= value <= MAX_LOAD:
                     stamps.append(stamp)
                     values.append(value)
+        rows: dict[str, pd.DataFrame] = {}
         if stamps:
-            frame = pd.DataFrame({"ds": [s.replace(tzinfo=None) for s in stamps], "y": values})
-            self.archive.write_history(target.target_id, frame, part_id=part)
-        compacted = self._compact(target, round_at)
+            rows[target.target_id] = pd.DataFrame({"ds": [s.replace(tzinfo=None) for s in stamps], "y": values})
         snapshot = self._describe(target)
         last_value = values[-1] if values else None
         if snapshot is not None and last_value is not None and snapshot.in_service > 0:
@@ -272,7 +286,7 @@ class CollectorService:
             in_service_capacity=None if snapshot is None else snapshot.in_service,
             metric_missing=not stamps,
         )
-        return _Collected(item, compacted, snapshot is not None)
+        return _Collected(item, snapshot is not None, rows)
 
     def _describe(self, target: ScalingTarget) -> CapacitySnapshot | None:
         try:
@@ -281,48 +295,38 @@ class CollectorService:
             # The round still records the load; the decider will not decide without a capacity.
             return None
 
-    def _collect_busy(
-        self,
-        target: ScalingTarget,
-        series: MetricSeries | None,
-        *,
-        done: _Collected,
-        end: datetime,
-        round_at: datetime,
-        part: str,
-    ) -> None:
-        """Store ``utilisation x in-service`` of the newest complete period (in service is known only now)."""
+    def _busy_rows(
+        self, target: ScalingTarget, series: MetricSeries | None, *, done: _Collected, end: datetime
+    ) -> pd.DataFrame | None:
+        """``utilisation x in-service`` of the newest complete period (in service is known only now), if any."""
         import pandas as pd
 
         in_service = done.item.in_service_capacity
         period = timedelta(seconds=target.metric.period_seconds)
-        newest = None
-        if series is not None and in_service is not None:
-            usable = [
-                (stamp, value)
-                for stamp, value in zip(series.timestamps, series.values, strict=True)
-                if stamp + period <= end and math.isfinite(value) and value >= 0
-            ]
-            newest = usable[-1] if usable else None
-        busy_id = busy_series_id(target.target_id)
-        if newest is not None and in_service is not None:
-            stamp, percent = newest
-            frame = pd.DataFrame({"ds": [stamp.replace(tzinfo=None)], "y": [percent / 100.0 * in_service]})
-            self.archive.write_history(busy_id, frame, part_id=part)
-        if floor_time(round_at, target.decision_interval_seconds) == round_at:
-            self.archive.compact_day(busy_id, round_at.date())
+        if series is None or in_service is None:
+            return None
+        usable = [
+            (stamp, value)
+            for stamp, value in zip(series.timestamps, series.values, strict=True)
+            if stamp + period <= end and math.isfinite(value) and value >= 0
+        ]
+        if not usable:
+            return None
+        stamp, percent = usable[-1]
+        return pd.DataFrame({"ds": [stamp.replace(tzinfo=None)], "y": [percent / 100.0 * in_service]})
 
-    def _compact(self, target: ScalingTarget, round_at: datetime) -> int:
-        """Compact today's parts on each decision-interval boundary (the round the forecaster reads the
-        history), and yesterday's once more when its last points have been written."""
+    def _compact(self, shard: Sequence[ScalingTarget], round_at: datetime, final_round: int) -> int:
+        """Compact today's history shards of the targets on a decision-interval boundary (the round the forecaster
+        reads the history), and yesterday's of every target for good at ``final_round``; returns objects written."""
         round_of_day = (round_at.hour * 3600 + round_at.minute * 60) // self.collect_every_seconds
-        period = target.metric.period_seconds
-        lookback = period * max(5, -(-self.lookback_seconds // period))
+
+        def ids(targets: Sequence[ScalingTarget]) -> list[str]:
+            return [i for t in targets for i in (t.target_id, *([busy_series_id(t.target_id)] if learns(t) else []))]
+
         done = 0
-        yesterday_final = round_of_day == lookback // self.collect_every_seconds + 1
-        if yesterday_final and self.archive.compact_day(target.target_id, (round_at - timedelta(days=1)).date()):
-            done += 1
-        boundary = floor_time(round_at, target.decision_interval_seconds) == round_at
-        if boundary and self.archive.compact_day(target.target_id, round_at.date()) is not None:
-            done += 1
+        if round_of_day == final_round:
+            done += len(self.archive.compact_days(ids(shard), (round_at - timedelta(days=1)).date(), final=True))
+        due = [t for t in shard if floor_time(round_at, t.decision_interval_seconds) == round_at]
+        if due:
+            done += len(self.archive.compact_days(ids(due), round_at.date()))
         return done

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from contract_support import T0
 
 from forescale_tools.memory import InMemoryObjects
 from functions.adapters.errors import NotFoundError
-from functions.adapters.s3 import ObjectExistsError, ObjectStore, S3Objects, S3Store, put_once
+from functions.adapters.s3 import (
+    HISTORY_SHARDS,
+    ObjectExistsError,
+    ObjectStore,
+    S3Objects,
+    S3Store,
+    history_shard,
+    put_once,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -28,6 +40,17 @@ def objects(request: pytest.FixtureRequest, unique_name) -> Iterator[ObjectStore
     bucket = unique_name("forescale-test")
     client.create_bucket(Bucket=bucket)
     yield S3Objects(client, bucket)
+
+
+@pytest.fixture
+def other_objects(objects: ObjectStore, request: pytest.FixtureRequest, unique_name) -> ObjectStore:
+    """A second, empty store of the same kind (another bucket)."""
+    if isinstance(objects, InMemoryObjects):
+        return InMemoryObjects()
+    client = request.getfixturevalue("moto_client")("s3")
+    bucket = unique_name("forescale-other")
+    client.create_bucket(Bucket=bucket)
+    return S3Objects(client, bucket)
 
 
 @pytest.fixture
@@ -74,10 +97,11 @@ def test_history_round_trip_partitioned_by_target_and_date(archive: S3Store):
     # GIVEN 3 hours across midnight with two gaps
     history = frame("2026-11-20 22:30", 180, skip=(5, 100))
     keys = archive.write_history("web", history, part_id="20261121T0130Z-r1")
-    # THEN one part per UTC day, under the partitioned keys
-    assert keys == [
-        "history/target=web/date=2026-11-20/20261121T0130Z-r1.parquet",
-        "history/target=web/date=2026-11-21/20261121T0130Z-r1.parquet",
+    # THEN one part per UTC day, under the target's shard and the date
+    shard = history_shard("web")
+    assert [k.rsplit("!", 1)[0] for k in keys] == [
+        f"history/shard={shard}/date=2026-11-20/part-20261121T0130Z-r1",
+        f"history/shard={shard}/date=2026-11-21/part-20261121T0130Z-r1",
     ]
     # WHEN read back over the whole range
     back = archive.read_history("web", datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 22, tzinfo=UTC))
@@ -104,7 +128,9 @@ def test_history_accepts_aware_timestamps_and_odd_target_ids(archive: S3Store):
     aware = frame("2026-11-20 11:00", 3)
     aware["ds"] = aware["ds"].dt.tz_localize("Europe/Paris")  # 10:00 UTC
     keys = archive.write_history("team/web:prod", aware, part_id="p1")
-    assert keys == ["history/target=team%2Fweb%3Aprod/date=2026-11-20/p1.parquet"]
+    assert [k.rsplit("!", 1)[0] for k in keys] == [
+        f"history/shard={history_shard('team/web:prod')}/date=2026-11-20/part-p1"
+    ]
     back = archive.read_history("team/web:prod", T0, T0 + timedelta(hours=1))
     assert list(back["ds"]) == [
         pd.Timestamp("2026-11-20 10:00"),
@@ -150,7 +176,8 @@ def test_compaction_merges_parts_without_overwriting(archive: S3Store, objects: 
     # WHEN the day is compacted
     first = archive.compact_day("web", day)
     # THEN there is one new object for the day and reads are unchanged
-    assert first == "history/target=web/date=2026-11-20/compacted-0001.parquet"
+    day_prefix = f"history/shard={history_shard('web')}/date=2026-11-20/"
+    assert first == f"{day_prefix}compacted/99999998.parquet"
     pd.testing.assert_frame_equal(archive.read_history("web", T0 - timedelta(hours=1), T0 + timedelta(hours=3)), before)
     assert archive.compact_day("web", day) is None  # nothing new
     first_bytes = objects.get(first)
@@ -158,13 +185,220 @@ def test_compaction_merges_parts_without_overwriting(archive: S3Store, objects: 
     archive.write_history("web", frame("2026-11-20 10:30", 5, offset=1000.0), part_id="r3")
     second = archive.compact_day("web", day)
     # THEN a new generation holds everything, the old objects are untouched
-    assert second == "history/target=web/date=2026-11-20/compacted-0002.parquet"
+    assert second == f"{day_prefix}compacted/99999997.parquet"
     assert objects.get(first) == first_bytes
-    assert len(list(objects.list_keys("history/target=web/date=2026-11-20/"))) == 6
+    assert len(list(objects.list_keys(day_prefix))) == 6
     after = archive.read_history("web", T0, T0 + timedelta(hours=3))
     assert len(after) == 180
     assert after.set_index("ds").loc[pd.Timestamp("2026-11-20 10:31"), "y"] == 1001.5
     assert archive.compact_day("web", date(2026, 11, 19)) is None
+
+
+# --------------------------------------------------------------------------- batched history (one object per shard)
+
+
+def fleet(count: int) -> list[str]:
+    return [f"svc-{i:03d}" for i in range(count)]
+
+
+def round_frames(ids: list[str], start: str, *, offset: float = 0.0, periods: int = 10) -> dict[str, pd.DataFrame]:
+    """One collector round: each target's re-read window (``periods`` minutes ending at the round)."""
+    return {tid: frame(start, periods, offset=offset + 10_000 * i) for i, tid in enumerate(ids)}
+
+
+def legacy_put(objects: ObjectStore, target_id: str, rows: pd.DataFrame, name: str) -> None:
+    """A part in the per-target layout of earlier versions (``history/target=<id>/date=D/<name>``: ds, y)."""
+    for day, part in rows.groupby(rows["ds"].dt.date):
+        table = pa.table({"ds": pa.array(part["ds"].astype("datetime64[us]")), "y": pa.array(part["y"], pa.float64())})
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        objects.put_new(f"history/target={quote(target_id, safe='')}/date={day}/{name}", buffer.getvalue())
+
+
+def expected(rounds: list[dict[str, pd.DataFrame]], target_id: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """What every layout must read: the rounds in order, the later one winning per timestamp."""
+    rows = pd.concat([r[target_id] for r in rounds if target_id in r], ignore_index=True)
+    rows = rows.drop_duplicates("ds", keep="last").sort_values("ds").reset_index(drop=True)
+    low, high = pd.Timestamp(start.replace(tzinfo=None)), pd.Timestamp(end.replace(tzinfo=None))
+    rows = rows[(rows["ds"] >= low) & (rows["ds"] < high)]
+    return pd.DataFrame(
+        {
+            "unique_id": [target_id] * len(rows),
+            "ds": pd.Series(rows["ds"].to_numpy(), dtype="datetime64[us]"),
+            "y": pd.Series(rows["y"].to_numpy(), dtype=float),
+        }
+    )
+
+
+def test_a_round_of_many_targets_is_one_object_per_shard_and_day(archive: S3Store, objects: ObjectStore):
+    # GIVEN a round of 60 targets whose windows cross midnight
+    ids = fleet(60)
+    frames = round_frames(ids, "2026-11-20 23:55")
+    # WHEN the round is stored
+    keys = archive.write_histories(frames, part_id="20261121T0005Z-r1")
+    # THEN there is one object per shard and day, not one per target
+    shards = {history_shard(t) for t in ids}
+    assert len(keys) == 2 * len(shards) < len(ids)
+    assert all(k.startswith(f"history/shard={k.split('shard=')[1][:2]}/date=2026-11-2") for k in keys)
+    assert len(list(objects.list_keys("history/"))) == len(keys) + 1  # + the layout marker
+    # AND each target reads back exactly its own rows
+    window = (T0, T0 + timedelta(days=2))
+    for tid in ids:
+        pd.testing.assert_frame_equal(archive.read_history(tid, *window), expected([frames], tid, *window))
+    assert HISTORY_SHARDS == 16
+
+
+def test_a_retried_round_writes_the_same_keys_with_the_same_bodies(archive: S3Store, objects: ObjectStore):
+    frames = round_frames(fleet(20), "2026-11-20 10:00")
+    keys = archive.write_histories(frames, part_id="20261120T1010Z-r1")
+    bodies = [objects.get(k) for k in keys]
+    # WHEN the round is retried with the same data: the same objects, nothing refused
+    assert archive.write_histories(frames, part_id="20261120T1010Z-r1") == keys
+    assert [objects.get(k) for k in keys] == bodies
+    # WHEN other data claims the same round: refused, never overwritten
+    changed = {**frames, "svc-000": frame("2026-11-20 10:00", 10, offset=5.0)}
+    with pytest.raises(ObjectExistsError):
+        archive.write_histories(changed, part_id="20261120T1010Z-r1")
+    # AND bad input names the target
+    with pytest.raises(ValueError, match=r"frames\['svc-001'\]: frame: missing column 'y'"):
+        archive.write_histories({"svc-001": pd.DataFrame({"ds": [T0]})}, part_id="p2")
+
+
+def scenario(ids: list[str]) -> list[tuple[str, dict[str, pd.DataFrame]]]:
+    """Rounds over two days: re-read windows that revise earlier points, gaps, a target that joins late."""
+    rounds = []
+    for n, at in enumerate(pd.date_range("2026-11-20 23:20", "2026-11-21 00:40", freq="5min")):
+        members = ids if n > 3 else ids[:-1]
+        frames = round_frames(members, str(at - pd.Timedelta(minutes=9)), offset=float(n))
+        if n % 4 == 1:
+            frames[ids[0]] = frames[ids[0]].iloc[[0, 2, 5]]  # gaps
+        rounds.append((f"{at:%Y%m%dT%H%M%SZ}-round-{n:03d}", frames))
+    return rounds
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_the_batched_layout_reads_the_same_frames_as_the_per_target_layout(
+    objects: ObjectStore, other_objects: ObjectStore, compact: bool
+):
+    # GIVEN the same rounds stored in the per-target layout (a bucket of an earlier version) and batched
+    ids = fleet(5)
+    rounds = scenario(ids)
+    legacy = S3Store(objects)
+    for part_id, frames in rounds:
+        for tid, rows in frames.items():
+            legacy_put(objects, tid, rows, f"{part_id}.parquet")
+    batched = S3Store(other_objects)
+    for number, (part_id, frames) in enumerate(rounds):
+        batched.write_histories(frames, part_id=part_id)
+        if compact and number % 3 == 2:
+            batched.compact_days(ids, date(2026, 11, 20 + (number > 8)))
+    if compact:
+        batched.compact_days(ids, date(2026, 11, 20), final=True)
+    # WHEN any window is read, THEN both layouts give the frame the contract defines
+    plain = [f for _, f in rounds]
+    for start, end in [
+        (datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 22, tzinfo=UTC)),
+        (datetime(2026, 11, 20, 23, 30, tzinfo=UTC), datetime(2026, 11, 21, 0, 7, tzinfo=UTC)),
+        (datetime(2026, 11, 21, 0, 20, tzinfo=UTC), datetime(2026, 11, 21, 0, 21, tzinfo=UTC)),
+    ]:
+        for tid in ids:
+            want = expected(plain, tid, start, end)
+            pd.testing.assert_frame_equal(legacy.read_history(tid, start, end), want)
+            pd.testing.assert_frame_equal(batched.read_history(tid, start, end), want)
+
+
+def test_the_reader_takes_the_per_target_objects_of_earlier_versions_too(archive: S3Store, objects: ObjectStore):
+    # GIVEN a bucket with a day and a morning in the per-target layout, then batched rounds from noon
+    ids = fleet(3)
+    early = {tid: frame("2026-11-19 00:00", 36 * 60, offset=i) for i, tid in enumerate(ids)}
+    for tid, rows in early.items():
+        legacy_put(objects, tid, rows, "20261120T1200Z-round-old.parquet")
+    late = round_frames(ids, "2026-11-20 11:55", offset=500.0)
+    archive.write_histories(late, part_id="20261120T1205Z-round-new")
+    # WHEN read across both, THEN one frame, the batched rows winning where both hold a minute
+    window = (datetime(2026, 11, 19, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
+    for tid in ids:
+        pd.testing.assert_frame_equal(archive.read_history(tid, *window), expected([early, late], tid, *window))
+    # AND a window after the switch reads only the batched layout (no listing of the old prefix needed)
+    assert archive.read_history("svc-000", T0 + timedelta(days=1), T0 + timedelta(days=2)).empty
+
+
+def test_a_shard_compaction_has_a_row_group_per_target(archive: S3Store, objects: ObjectStore):
+    ids = [t for t in fleet(80) if history_shard(t) == history_shard("svc-000")]
+    for n in range(3):
+        archive.write_histories(round_frames(ids, f"2026-11-20 10:{n * 10:02d}", offset=n), part_id=f"r{n}")
+    before = {t: archive.read_history(t, T0, T0 + timedelta(hours=1)) for t in ids}
+    # WHEN the shard's day is compacted (asked for through any of its targets, once)
+    keys = archive.compact_days(ids, date(2026, 11, 20))
+    # THEN one object, one row group per target (a reader with row-group statistics reads one), same reads
+    assert len(keys) == 1
+    metadata = pq.ParquetFile(io.BytesIO(objects.get(keys[0]))).metadata
+    assert metadata.num_row_groups == len(ids) > 1
+    column = metadata.schema.names.index("target_id")
+    groups = [metadata.row_group(i).column(column).statistics for i in range(metadata.num_row_groups)]
+    assert [(g.min, g.max) for g in groups] == [(t, t) for t in sorted(ids)]
+    for tid in ids:
+        pd.testing.assert_frame_equal(archive.read_history(tid, T0, T0 + timedelta(hours=1)), before[tid])
+    assert archive.compact_days(ids, date(2026, 11, 20)) == []
+
+
+def test_a_part_written_after_a_compaction_of_its_round_is_still_read(archive: S3Store):
+    # GIVEN two collector invocations of one round writing to the same shard, one compacting in between
+    ids = [t for t in fleet(80) if history_shard(t) == history_shard("svc-000")]
+    first, second = ids[: len(ids) // 2], ids[len(ids) // 2 :]
+    archive.write_histories(round_frames(ids, "2026-11-20 09:50"), part_id="20261120T1000Z-round-0")
+    archive.write_histories(round_frames(first, "2026-11-20 09:55", offset=1.0), part_id="20261120T1005Z-round-1")
+    archive.compact_days(first, date(2026, 11, 20))
+    late = round_frames(second, "2026-11-20 09:55", offset=2.0)
+    archive.write_histories(late, part_id="20261120T1005Z-round-1")
+    # THEN the late part is read for its targets
+    for tid in second:
+        back = archive.read_history(tid, T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+        assert back.set_index("ds")["y"].iloc[-1] == late[tid]["y"].iloc[-1]
+
+
+def test_reads_of_a_batch_share_listings_and_objects(objects: ObjectStore):
+    # GIVEN 40 targets with a compacted day and a part after it
+    ids = fleet(40)
+    counting = CountingObjects(objects)
+    archive = S3Store(counting)
+    archive.write_histories(round_frames(ids, "2026-11-20 09:50"), part_id="r0")
+    archive.compact_days(ids, date(2026, 11, 20))
+    archive.write_histories(round_frames(ids, "2026-11-20 09:55", offset=1.0), part_id="r1")
+    reader = S3Store(counting)
+    counting.calls.clear()
+    # WHEN a batch's reads share a snapshot
+    with reader.batch_reads():
+        frames = {t: reader.read_history(t, T0 - timedelta(hours=1), T0 + timedelta(hours=1)) for t in ids}
+    # THEN each shard is listed and read once, not each target
+    shards = len({history_shard(t) for t in ids})
+    assert counting.count("list") <= 2 * shards + 1
+    assert counting.count("get") <= 3 * shards + 1
+    assert all(len(f) == 15 for f in frames.values())
+
+
+class CountingObjects:
+    def __init__(self, inner: ObjectStore) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+
+    def count(self, name: str) -> int:
+        return self.calls.count(name)
+
+    def put_new(self, key: str, body: bytes, *, content_type: str = "application/octet-stream") -> None:
+        self.calls.append("put")
+        self.inner.put_new(key, body, content_type=content_type)
+
+    def get(self, key: str) -> bytes:
+        self.calls.append("get")
+        return self.inner.get(key)
+
+    def list_keys(self, prefix: str, *, start_after: str = "") -> Iterator[str]:
+        self.calls.append("list")
+        return self.inner.list_keys(prefix, start_after=start_after)
+
+    def uri(self, key: str) -> str:
+        return self.inner.uri(key)
 
 
 # --------------------------------------------------------------------------- audit

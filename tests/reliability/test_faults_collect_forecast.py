@@ -12,6 +12,7 @@ import pytest
 
 from events.contracts import CollectedTarget, MetricsCollected
 from functions.adapters.dynamodb import ModelVersion
+from functions.adapters.s3 import history_shard
 from functions.services.models import ARTIFACT_KEY, FALLBACK_VERSION
 from tests.support.world import NOON, STEP, World, report
 
@@ -21,6 +22,11 @@ pytestmark = pytest.mark.integration
 def about_target(target_id: str):
     """A proxy rule condition: an S3 request for one target's objects (history, models, audit)."""
     return lambda request: f"={target_id}/" in unquote(request.path) or f"/{target_id}/" in unquote(request.path)
+
+
+def about_shard_of(target_id: str):
+    """A proxy rule condition: an S3 request for the objects of a target's history shard."""
+    return lambda request: f"history/shard={history_shard(target_id)}/" in unquote(request.path)
 
 
 def test_collector_rounds_survive_throttling_5xx_resets_partial_puts_and_a_dead_round(world: World, figures):
@@ -117,8 +123,10 @@ def test_forecaster_survives_faults_and_falls_back_on_missing_or_corrupt_models(
     proxy.inject("server_error", "dynamodb", "PutItem", times=1)
     proxy.inject("reset", "dynamodb", "GetItem", times=1)
     proxy.inject("throttle", "events", "PutEvents", times=1)
-    # t3's history cannot be read at all: its batch fails every attempt and is dead-lettered
-    proxy.inject("server_error", "s3", "ListObjectsV2", times=1000, when=about_target("t3"))
+    # t3's history (its history shard, which holds no other target here) cannot be read at all: its batch
+    # fails every attempt and is dead-lettered
+    assert history_shard("t3") not in {history_shard(t.target_id) for t in targets[:3]}
+    proxy.inject("server_error", "s3", "ListObjectsV2", times=1000, when=about_shard_of("t3"))
     # WHEN batch 1 (t0-t2) and batch 2 (t3) arrive
     forecaster.invoke(world.envelope(collected(targets[:3], "round-a")), key="batch-1")
     forecaster.invoke(world.envelope(collected(targets[3:], "round-a")), key="batch-2")

@@ -90,7 +90,28 @@ def test_history_is_compacted_on_decision_boundaries(memory, clock):
     # rounds at 12:05 and 12:10 are boundaries of the 300 s decision interval
     assert compactions == [0, 0, 0, 0, 1, 0, 0, 0, 0, 1]
     keys = list(world.objects.list_keys("history/"))
-    assert sum("compacted-" in k for k in keys) == 2
+    assert sum("/compacted/" in k for k in keys) == 2
+
+
+def test_a_round_stores_one_history_object_per_shard_not_per_target(memory, clock):
+    # GIVEN 100 targets with load, on two collector invocations (shards of 50)
+    targets = [target(f"t{i:03d}") for i in range(100)]
+    world = memory(targets, shard_size=50)
+    for t in targets:
+        world.capacity.add_asg(t.asg_name or "", desired=2, min_capacity=1, max_capacity=60)
+        put_load(world, t, NOON - timedelta(minutes=5), 100.0 + int(t.target_id[1:]))
+    clock.current = NOON + timedelta(minutes=1, seconds=10)
+    before = set(world.objects.list_keys("history/"))
+    # WHEN one round runs
+    world.router.invoke("collector", {})
+    world.router.pump()
+    # THEN it wrote at most one object per history shard and invocation (16 shards), not 100
+    written = set(world.objects.list_keys("history/")) - before - {"history/layout.json"}
+    assert 0 < len(written) <= 2 * 16 < len(targets)
+    # AND every target reads back its own load
+    for t in targets:
+        back = world.archive.read_history(t.target_id, NOON - timedelta(hours=1), NOON + timedelta(hours=1))
+        assert list(back["y"]) == [100.0 + int(t.target_id[1:])]
 
 
 @pytest.mark.parametrize("bad", [{"shard_index": -1}, {"target_ids": "web"}, {"round_id": "has space"}])
