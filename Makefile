@@ -32,8 +32,11 @@ lint: setup
 synth: setup
 	npx cdk synth --no-notices -q
 
+## The Lambda layers as a deploy builds them (cdk synth and deploy build them by themselves), and the size of
+## every function against Lambda's limit.
 layers: setup
-	$(VENV)/python -m layers.build --arch x86_64
+	$(VENV)/python -m layers.build --arch arm64
+	$(VENV)/python -m layers.budget --arch arm64
 
 bench: setup
 	$(VENV)/python benchmarks/forecast_accuracy.py

@@ -648,6 +648,7 @@ def _build_locked(arch: str, out: Path, *, project: Path, force: bool, zipped: b
 
     started = time.monotonic()
     root = arch_dir(out, arch)
+    print(f"layers/{arch}: building from uv.lock into {root} (a minute or two)", file=sys.stderr)
     if root.exists():
         shutil.rmtree(root)
     staging = root / "staging"
@@ -704,6 +705,7 @@ def _build_locked(arch: str, out: Path, *, project: Path, force: bool, zipped: b
         "layers": {name: report.__dict__ for name, report in reports.items()},
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"layers/{arch}: built in {manifest['build_seconds']} s ({key[:12]})", file=sys.stderr)
     return add_zips(out, arch, manifest) if zipped else manifest
 
 
