@@ -546,9 +546,28 @@ STATSFORECAST_INIT = (
 STATSFORECAST_INIT_PATCHED = 'from importlib.metadata import version\n\n__version__ = version("statsforecast")\n'
 
 
+#: ``import statsmodels.api`` (every statsmodels model, about 0.25 s of CPU at each cold start) replaced by
+#: what the module uses: ``mstl.py`` only STL; ``arima.py`` (AutoARIMA, which forescale does not fit) gets
+#: ``statsmodels.api`` on first use. (module, exact text, replacement); a text not found stops the build.
+STATSMODELS_IMPORTS: tuple[tuple[str, str, str], ...] = (
+    ("mstl.py", "import statsmodels.api as sm\n", "from statsmodels.tsa.seasonal import STL as _STL\n"),
+    ("mstl.py", "sm.tsa.STL(", "_STL("),
+    (
+        "arima.py",
+        "import statsmodels.api as sm\n",
+        "class _StatsmodelsApi:  # forescale's layer build: imported on first use\n"
+        "    def __getattr__(self, name):\n"
+        "        import statsmodels.api\n\n"
+        "        return getattr(statsmodels.api, name)\n\n\n"
+        "sm = _StatsmodelsApi()\n",
+    ),
+)
+
+
 def patch_statsforecast(python_dir: Path) -> list[str]:
-    """Reduce ``statsforecast/__init__.py`` to its version and drop the modules that import fugue; returns
-    what changed (``tests/layers`` prove the models forecast as in the full install)."""
+    """Reduce ``statsforecast/__init__.py`` to its version, drop the modules that import fugue, and import
+    from statsmodels only what is used (:data:`STATSMODELS_IMPORTS`); returns what changed
+    (``tests/layers`` prove the models forecast as in the full install)."""
     package = python_dir / "statsforecast"
     init = package / "__init__.py"
     if init.read_text(encoding="utf-8") != STATSFORECAST_INIT:
@@ -556,7 +575,18 @@ def patch_statsforecast(python_dir: Path) -> list[str]:
     init.write_text(STATSFORECAST_INIT_PATCHED, encoding="utf-8")
     shutil.rmtree(package / "distributed")  # the fugue and multiprocessing backends of StatsForecast
     (package / "core.py").unlink()  # StatsForecast itself: imports fugue, triad and tqdm
-    return ["statsforecast/__init__.py", "statsforecast/core.py", "statsforecast/distributed"]
+    for module, old, new in STATSMODELS_IMPORTS:
+        path = package / module
+        text = path.read_text(encoding="utf-8")
+        if text.count(old) != 1:
+            raise BuildError(f"{path}: expected {old.strip()!r} once; re-check how it uses statsmodels")
+        path.write_text(text.replace(old, new), encoding="utf-8")
+    if "statsmodels.api" in "".join(
+        p.read_text(encoding="utf-8") for p in package.rglob("*.py") if p.name != "arima.py"
+    ):
+        raise BuildError(f"{package}: a module still imports statsmodels.api at import time")
+    patched = sorted({f"statsforecast/{module}" for module, _, _ in STATSMODELS_IMPORTS})
+    return ["statsforecast/__init__.py", "statsforecast/core.py", "statsforecast/distributed", *patched]
 
 
 def zip_layer(layer_dir: Path, zip_path: Path) -> int:

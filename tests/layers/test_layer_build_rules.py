@@ -102,12 +102,30 @@ def test_statsforecast_keeps_its_version_and_loses_the_fugue_backend(tmp_path: P
     write(package / "core.py", b"import fugue\n")
     write(package / "distributed" / "fugue.py", b"import fugue\n")
     write(package / "models.py", b"MODELS = 1\n")
+    write(package / "mstl.py", b"import statsmodels.api as sm\n\nfit = sm.tsa.STL(x)\n")
+    write(package / "arima.py", b"import statsmodels.api as sm\n\nmodel = sm.OLS(y, x)\n")
     # WHEN patched
     patch_statsforecast(tmp_path)
     # THEN the package still says its version, and nothing left imports fugue
     assert (package / "__init__.py").read_text().strip().endswith('__version__ = version("statsforecast")')
     assert not (package / "core.py").exists() and not (package / "distributed").exists()
     assert (package / "models.py").is_file()
+    # AND statsmodels.api is not imported with the package: MSTL imports STL, ARIMA statsmodels.api when used
+    assert (package / "mstl.py").read_text() == "from statsmodels.tsa.seasonal import STL as _STL\n\nfit = _STL(x)\n"
+    arima = (package / "arima.py").read_text()
+    assert arima.startswith("class _StatsmodelsApi:") and arima.endswith("model = sm.OLS(y, x)\n")
+    compile(arima, "arima.py", "exec")
+
+
+def test_statsforecast_using_statsmodels_differently_stops_the_build(tmp_path: Path) -> None:
+    package = tmp_path / "statsforecast"
+    write(package / "__init__.py", STATSFORECAST_INIT.encode())
+    write(package / "core.py", b"")
+    write(package / "distributed" / "fugue.py", b"")
+    write(package / "mstl.py", b"import statsmodels.api as sm\n\nfit = sm.tsa.MSTL(x)\n")
+    write(package / "arima.py", b"import statsmodels.api as sm\n")
+    with pytest.raises(BuildError, match=r"mstl\.py: expected 'sm\.tsa\.STL\('"):
+        patch_statsforecast(tmp_path)
 
 
 def test_an_unknown_statsforecast_init_stops_the_build(tmp_path: Path) -> None:
