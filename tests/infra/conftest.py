@@ -147,9 +147,8 @@ def stateful(synthesized: Synthesized) -> dict[str, Any]:
 
 
 def handler_of(resource: dict[str, Any]) -> str:
-    """A function's handler string: ``Handler`` (zip) or the image command (container image)."""
-    props = resource["Properties"]
-    return props.get("Handler") or props.get("ImageConfig", {}).get("Command", [""])[0]
+    """A function's handler string (every forescale function is a zip function)."""
+    return str(resource["Properties"].get("Handler", ""))
 
 
 def function_ids(template: dict[str, Any]) -> dict[str, str]:

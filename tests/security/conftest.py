@@ -28,7 +28,5 @@ def synthesized(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     for name in LAYER_NAMES:
         (layers / name / "python").mkdir(parents=True)
         (layers / name / "python" / f"built_{name}.txt").write_text("stand-in\n")
-    (layers / "image").mkdir()
-    (layers / "image" / "Dockerfile").write_text("FROM scratch\n")
     app = build_app({**CONTEXT, "forescale:layersDir": str(layers)}, outdir=str(tmp_path_factory.mktemp("cdk.out")))
     return _synthesize(app)
