@@ -13,8 +13,8 @@ stand-in for the runtime's boto3). Modes print one JSON object on stdout:
   (the trainer's job);
 * ``serve``: import the forecaster's entry point, load the artifacts and serve one target's first forecast,
   timing each part (the cold start);
-* ``smoke``: fit, then forecast with every model the forecaster uses and the holiday calendar (the
-  trainer's); report where every module was loaded from and whether its bytecode came from the build;
+* ``smoke``: fit, then forecast with every model the forecaster uses, the holiday calendar and capacity
+  learning (the trainer's); report where every module was loaded from and whether its bytecode came from the build;
 * ``history``: read ``--target``'s history through ``functions.adapters.s3.S3Store`` from objects written by
   the development install (pyarrow) into the directory ``--objects`` (one file per key);
 * ``forecasts``: fit on ``--targets`` synthetic series and print every model's forecast in full (compared
@@ -209,12 +209,22 @@ def run_smoke(args: argparse.Namespace) -> dict[str, object]:
 
     christmas = datetime(2026, 12, 25).date() in holidays.country_holidays("US", years=2026)
 
+    from functions.domain.capacity_model import learn_capacity_per_instance
+
+    rng = np.random.default_rng(7)
+    in_service = rng.integers(2, 10, 500).astype(float)
+    utilization = rng.uniform(0.2, 0.9, 500)
+    load = 120.0 * utilization * in_service * rng.normal(1.0, 0.03, 500)
+    capacity = learn_capacity_per_instance(load, utilization, in_service)
+
     return {
         "entry_point": entry,
         "models": models,
         "finite": finite,
         "forecasts": forecasts,
         "holiday_calendar": christmas,
+        "capacity_per_instance": capacity.capacity_per_instance,
+        "sklearn_loaded": "sklearn" in sys.modules,
         "openmp": loaded_libraries("libgomp"),
         "origins": module_origins(args.path + args.runtime, args.path),
         "peak_rss_mib": peak_rss_mib(),

@@ -46,8 +46,11 @@ def test_forecaster_stack_forecasts_with_every_model_from_the_layers_alone(
         "target-0": ("Ensemble", 288),
         "target-1": ("Ensemble", 288),
     }
-    # AND the trainer's holiday calendar works
+    # AND the trainer's holiday calendar and capacity learning (scipy's Huber regression) work, without
+    # scikit-learn
     assert result["holiday_calendar"] is True
+    assert result["capacity_per_instance"] == pytest.approx(120.0, rel=0.01)
+    assert result["sklearn_loaded"] is False
     # AND OpenMP came from the lightgbm layer's lib/ (Lambda's image has none)
     assert result["openmp"] == [str(arch_dir(DEFAULT_OUT, ARCH) / "lightgbm" / LIB_DIR / "libgomp.so.1")]
     # AND nothing was imported from outside the layers, code, runtime stand-in and standard library
