@@ -20,6 +20,7 @@ from events.contracts import (
     ScalingDecided,
     ScalingExecuted,
     ScalingFailed,
+    SloBreached,
 )
 from events.errors import ContractError, describe, field_errors
 
@@ -37,6 +38,7 @@ __all__ = [
     "ScalingDecided",
     "ScalingExecuted",
     "ScalingFailed",
+    "SloBreached",
     "describe",
     "event_pattern",
     "field_errors",

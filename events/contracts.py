@@ -2,7 +2,8 @@
 
 Pipeline: collector → ``MetricsCollected`` → forecaster → ``ForecastReady`` → decider →
 ``ScalingDecided`` → executor → ``ScalingExecuted`` | ``ScalingFailed``. The trainer emits
-``ModelTrained``, the forecaster ``AnomalyDetected``; users send ``BusinessEvent``.
+``ModelTrained``, the forecaster ``AnomalyDetected``, the decider ``SloBreached`` (→ alarm responder and the
+notification topic); users send ``BusinessEvent``.
 """
 
 from __future__ import annotations
@@ -196,6 +197,44 @@ class ScalingDecided(BusEvent):
         return self
 
 
+#: The highest utilisation a breach reports: a load meeting no in-service instance is infinitely over its SLO,
+#: which JSON cannot carry; any value this high already asks for the largest step the target allows.
+MAX_UTILIZATION = 1e6
+
+
+class SloBreached(BusEvent):
+    """A target's utilisation went above its ``slo_utilization`` in ``datapoints_to_alarm`` of the last
+    ``evaluation_periods`` periods (the rule the replay simulates): sent once per episode, when the rule
+    goes from OK to breached. The alarm responder scales out on it; the notification topic names the target."""
+
+    SOURCE = "forescale.decider"
+    DETAIL_TYPE = "SloBreached"
+
+    breach_id: EventId
+    target_id: TargetId
+    detected_at: Timestamp
+    datapoint_at: Timestamp = Field(description="Start of the newest period evaluated (the one that breached).")
+    slo_utilization: float = Field(gt=0, le=1)
+    datapoints: list[Annotated[float, Field(ge=0, le=MAX_UTILIZATION)]] = Field(
+        min_length=1,
+        max_length=10,
+        description="Utilisation of the evaluated periods that had data, oldest first (what CloudWatch's "
+        "alarm reports as recentDatapoints).",
+    )
+    evaluation_periods: int = Field(ge=1, le=10)
+    datapoints_to_alarm: int = Field(ge=1, le=10)
+    in_service_capacity: int = Field(ge=0)
+    desired_capacity: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _rule(self) -> Self:
+        if self.datapoints_to_alarm > self.evaluation_periods:
+            raise ValueError("datapoints_to_alarm: must not exceed evaluation_periods")
+        if len(self.datapoints) > self.evaluation_periods:
+            raise ValueError("datapoints: at most evaluation_periods values")
+        return self
+
+
 class ScalingExecuted(BusEvent):
     SOURCE = "forescale.executor"
     DETAIL_TYPE = "ScalingExecuted"
@@ -273,4 +312,5 @@ ALL_CONTRACTS: tuple[type[BusEvent], ...] = (
     ScalingExecuted,
     ScalingFailed,
     BusinessEvent,
+    SloBreached,
 )

@@ -1,14 +1,13 @@
 """The local event router: the whole pipeline on one machine, events routed as the deployed rules route them.
 
 One source of truth: the rules are built from :data:`functions.routing.ROUTES` (the contract's
-``event_pattern``) and :data:`functions.routing.ALARM_STATE_CHANGE_PATTERN`, exactly as the CDK stack
-builds its EventBridge rules.
+``event_pattern``), exactly as the CDK stack builds its EventBridge rules.
 
 Two transports:
 
 - :class:`MotoTransport` (local runs, end-to-end tests): the handlers' publisher really calls
-  ``PutEvents`` on moto's server; the router has created one EventBridge rule per route on the bus (and
-  the alarm rule on the default bus), each targeting an SQS queue of the consuming function, so moto
+  ``PutEvents`` on moto's server; the router has created one EventBridge rule per route on the bus,
+  each targeting an SQS queue of the consuming function, so moto
   matches the patterns and delivers the envelopes; the router polls the queues and invokes the handler.
 - :class:`MemoryTransport` (load tests): :class:`~forescale_tools.memory.InMemoryEventBus` hands each
   envelope to the router, which matches the same patterns itself.
@@ -30,11 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from functions.ports.capacity import CONSENT_TAG_KEY, CONSENT_TAG_VALUE
-from functions.routing import ALARM_STATE_CHANGE_PATTERN, ROUTES
+from functions.routing import ROUTES
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-ALARM_FUNCTION = "alarm_responder"
 #: Asynchronous invocations are tried this many times in all before the dead-letter queue (Lambda's default).
 ATTEMPTS = 3
 
@@ -95,9 +93,7 @@ def pattern_matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> boo
 
 def subscriptions() -> list[tuple[str, dict[str, Any], bool]]:
     """``(function, pattern, on the default bus)`` for every rule the stack creates."""
-    out: list[tuple[str, dict[str, Any], bool]] = [(route.function, dict(route.pattern), False) for route in ROUTES]
-    out.append((ALARM_FUNCTION, dict(ALARM_STATE_CHANGE_PATTERN), True))
-    return out
+    return [(route.function, dict(route.pattern), False) for route in ROUTES]
 
 
 # --------------------------------------------------------------------------- transports

@@ -7,17 +7,9 @@ local router delivers events with the very same table, so local runs and deploym
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from events.base import BusEvent, event_pattern
-from events.contracts import BusinessEvent, ForecastReady, MetricsCollected, ScalingDecided
-
-#: CloudWatch's own event for alarm state changes (not a forescale contract: AWS owns its shape).
-ALARM_STATE_CHANGE_PATTERN: dict[str, Any] = {
-    "source": ["aws.cloudwatch"],
-    "detail-type": ["CloudWatch Alarm State Change"],
-    "detail": {"state": {"value": ["ALARM"]}},
-}
+from events.contracts import BusinessEvent, ForecastReady, MetricsCollected, ScalingDecided, SloBreached
 
 
 @dataclass(frozen=True)
@@ -35,4 +27,5 @@ ROUTES: tuple[Route, ...] = (
     Route(ForecastReady, "decider"),
     Route(ScalingDecided, "executor"),
     Route(BusinessEvent, "intake"),
+    Route(SloBreached, "alarm_responder"),
 )

@@ -41,8 +41,6 @@ class Settings:
     #: ``key=value`` tag that opts Auto Scaling groups and ECS services in (None: configured targets only)
     discovery_tag: str | None = None
     collect_every_seconds: int = 60
-    #: CloudWatch alarms named ``<prefix><target_id>`` are the SLO alarms of the targets
-    slo_alarm_prefix: str = ""
     #: most targets one collector invocation handles; more are split over asynchronous self-invocations
     shard_size: int = 500
     #: days of history the forecaster reads for each forecast
@@ -66,7 +64,6 @@ class Settings:
             forecast_stale_seconds=int(env.get("FORECAST_STALE_SECONDS", "900")),
             discovery_tag=env.get("FORESCALE_DISCOVERY_TAG") or None,
             collect_every_seconds=int(env.get("FORESCALE_COLLECT_EVERY_SECONDS", "60")),
-            slo_alarm_prefix=env.get("FORESCALE_SLO_ALARM_PREFIX", ""),
             shard_size=int(env.get("FORESCALE_SHARD_SIZE", "500")),
             forecast_history_days=float(env.get("FORESCALE_FORECAST_HISTORY_DAYS", "8")),
         )

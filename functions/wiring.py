@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from functions.services.operator import OperatorService
     from functions.services.targets import TargetCatalog
     from functions.services.trainer import TrainerService
+    from functions.services.widget import WidgetService
     from models.config import ForecastConfig
 
 
@@ -344,7 +345,6 @@ class Components:
             capacity=self.capacity,
             clock=self.clock,
             ids=self.ids,
-            alarm_prefix=self.settings.slo_alarm_prefix,
             retrier=self.retrier,
         )
 
@@ -369,6 +369,12 @@ class Components:
         from functions.services.operator import OperatorService
 
         return OperatorService(self.catalog, self.state_store, self.publisher, self.clock)
+
+    @cached_property
+    def widget(self) -> WidgetService:
+        from functions.services.widget import WidgetService
+
+        return WidgetService(catalog=self.catalog, store=self.state_store, archive=self.archive, clock=self.clock)
 
 
 # --------------------------------------------------------------------------- the handlers' container

@@ -3,7 +3,7 @@
 One entry per function of :data:`functions.catalog.FUNCTIONS`; synth fails if a function has no
 entry (a new function must say what it needs before it can be deployed). The construct turns each
 entry into IAM statements with explicit actions (never ``service:*``), environment variables, and
-the trigger (schedule, rule built from a contract, alarm, or IAM-authenticated URL).
+the trigger (schedule, rule built from a contract, or IAM-authenticated URL).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from events.contracts import (
     ScalingDecided,
     ScalingExecuted,
     ScalingFailed,
+    SloBreached,
 )
 from functions.adapters import s3 as s3_layout
 from functions.adapters.discovery import ENABLED_TAG
@@ -66,11 +67,14 @@ SETTING_VARIABLES: dict[str, str] = {
     "discovery_tag": "FORESCALE_DISCOVERY_TAG",
     "forecast_stale_seconds": "FORECAST_STALE_SECONDS",
     "collect_every_seconds": "FORESCALE_COLLECT_EVERY_SECONDS",
-    "slo_alarm_prefix": "FORESCALE_SLO_ALARM_PREFIX",
 }
 #: How a function is invoked.
-#: ``bus`` means an EventBridge rule per entry of :data:`functions.routing.ROUTES` naming the function.
-Trigger = Literal["collect_schedule", "train_schedule", "alarm", "url", "bus"]
+#: ``bus`` means an EventBridge rule per entry of :data:`functions.routing.ROUTES` naming the function;
+#: ``dashboard``: the dashboard's custom widget, invoked synchronously with the viewer's own credentials
+#: (``lambda:InvokeFunction``), so no trigger resource.
+Trigger = Literal["collect_schedule", "train_schedule", "url", "bus", "dashboard"]
+#: Triggers that invoke synchronously: no dead-letter queue, no asynchronous retries.
+SYNCHRONOUS: frozenset[Trigger] = frozenset({"url", "dashboard"})
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,7 @@ FUNCTION_ACCESS: dict[str, FunctionAccess] = {
         lists=(HISTORY, TRACKER),
         reads=(HISTORY, TRACKER),
         writes=(AUDIT_PREFIX, TRACKER),
-        publishes=(ScalingDecided,),
+        publishes=(ScalingDecided, SloBreached),
         settings=("forecast_stale_seconds",),
         max_event_age_minutes=10,
     ),
@@ -172,12 +176,11 @@ FUNCTION_ACCESS: dict[str, FunctionAccess] = {
         max_event_age_minutes=360,
     ),
     "alarm_responder": FunctionAccess(
-        trigger="alarm",
+        trigger="bus",  # SloBreached, which the decider publishes
         tables={STATE.logical_name: (GET, PUT), AUDIT.logical_name: (PUT,)},
         writes=(AUDIT_PREFIX,),
         publishes=(ScalingDecided,),
         describes_targets=True,
-        settings=("slo_alarm_prefix",),
         max_event_age_minutes=5,
     ),
     "trainer": FunctionAccess(
@@ -204,6 +207,14 @@ FUNCTION_ACCESS: dict[str, FunctionAccess] = {
             BUSINESS_EVENTS.logical_name: (QUERY,),
         },
         publishes=(BusinessEvent,),
+    ),
+    "widget": FunctionAccess(
+        trigger="dashboard",
+        # the target state (SLO rule, budget), the latest forecast and the decisions; the load history and
+        # the audit trail's forecast and decision rows
+        tables={STATE.logical_name: (GET,), AUDIT.logical_name: (QUERY,)},
+        lists=(HISTORY, AUDIT_PREFIX),
+        reads=(HISTORY, AUDIT_PREFIX),
     ),
 }
 

@@ -10,9 +10,10 @@ bus, and composes the rest, one module per concern, every construct in this cons
 - :mod:`infra_cdk.lambdas`: every function of :data:`functions.catalog.FUNCTIONS` with its layers,
   log group and dead-letter queue;
 - :mod:`infra_cdk.grants`: each function's IAM, from its row of :mod:`infra_cdk.access`;
-- :mod:`infra_cdk.triggers`: the schedules, the rules built from the ``events/`` contracts, the SLO
-  alarm rule and the IAM-authenticated operator URL;
-- :mod:`infra_cdk.monitoring`: SLO and pipeline alarms, their notification topic, the dashboard.
+- :mod:`infra_cdk.triggers`: the schedules, the rules built from the ``events/`` contracts and the
+  IAM-authenticated operator URL;
+- :mod:`infra_cdk.monitoring`: fleet alarms, their notification topic (which also receives every SLO
+  breach, naming the target), the dashboard with its per-target custom widget.
 """
 
 from __future__ import annotations
@@ -123,7 +124,6 @@ class Forescale(Construct):
             storage=self.storage,
             forecast_stale_seconds=60 * self.cadence.stale_after_minutes,
             collect_every_seconds=60 * self.cadence.collect_every_minutes,
-            slo_alarm_prefix=monitoring.slo_alarm_prefix(self),
             tag_discovery=tag_discovery,
         )
         self.functions: dict[str, lambda_.Function] = {}
@@ -153,24 +153,23 @@ class Forescale(Construct):
             self.functions[spec.name] = built.function
 
         self.targets_config = self._publish_targets()
-        self.slo_alarms = {target.target_id: monitoring.slo_alarm(self, target) for target in self.targets}
         self.api_url: lambda_.FunctionUrl | None = add_triggers(
             self,
             functions=self.functions,
             dead_letter_queues=self.dead_letter_queues,
             bus=self.bus,
-            slo_alarms=self.slo_alarms,
             collect_every_minutes=self.cadence.collect_every_minutes,
             train_at_hour_utc=self.cadence.train_at_hour_utc,
         )
         monitored = monitoring.Monitored(
             functions=self.functions,
             dead_letter_queues=self.dead_letter_queues,
-            targets=self.targets,
             stale_after_minutes=self.cadence.stale_after_minutes,
             forecast_error_threshold_percent=forecast_error_threshold_percent,
+            widget=self.functions.get("widget"),
         )
         self.alarms = monitoring.pipeline_alarms(self, monitored, self.notification_topic)
+        monitoring.breach_notifications(self, self.bus, self.notification_topic)
         self.dashboard = monitoring.dashboard(self, monitored)
         CfnOutput(self, "DashboardName", value=self.dashboard.dashboard_name)
         CfnOutput(self, "NotificationTopicArn", value=self.notification_topic.topic_arn)

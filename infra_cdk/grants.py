@@ -92,11 +92,18 @@ def _grant(
             [f"{bucket_arn}/{prefix}*"],
             reason=f"{spec.name} reaches objects under the {prefix} prefix only",
         )
-    if access.lists:
+    listed = [prefix for prefix in access.lists if prefix != AUDIT_PREFIX]
+    if listed:
         policy.allow(
             ["s3:ListBucket"],
             [storage.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in access.lists]}},
+            conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in listed]}},
+        )
+    if AUDIT_PREFIX in access.lists:
+        policy.allow(
+            ["s3:ListBucket"],
+            [storage.audit_bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{AUDIT_PREFIX}*"]}},
         )
     if access.publishes:
         policy.allow(

@@ -23,7 +23,14 @@ from constructs import Construct
 from functions.adapters.tables import ALL_TABLES
 from functions.catalog import FUNCTIONS, FunctionSpec
 from infra_cdk import staging, telemetry
-from infra_cdk.access import ENABLED_TAG_KEY, ENABLED_TAG_VALUE, SETTING_VARIABLES, TARGETS_KEY, FunctionAccess
+from infra_cdk.access import (
+    ENABLED_TAG_KEY,
+    ENABLED_TAG_VALUE,
+    SETTING_VARIABLES,
+    SYNCHRONOUS,
+    TARGETS_KEY,
+    FunctionAccess,
+)
 from infra_cdk.names import pascal
 from infra_cdk.policies import acknowledge
 from infra_cdk.storage import StorageRef
@@ -49,7 +56,6 @@ class FunctionSettings:
     storage: StorageRef
     forecast_stale_seconds: int
     collect_every_seconds: int
-    slo_alarm_prefix: str
     tag_discovery: bool
 
 
@@ -96,7 +102,7 @@ def pipeline_function(
     )
     log_group = logs.LogGroup(scope, f"{name}Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
     log_group.grant_write(role)
-    asynchronous = access.trigger != "url"
+    asynchronous = access.trigger not in SYNCHRONOUS
     queue = None
     if asynchronous:
         queue = sqs.Queue(
@@ -160,7 +166,6 @@ def environment(spec: FunctionSpec, access: FunctionAccess, settings: FunctionSe
         "discovery_tag": f"{ENABLED_TAG_KEY}={ENABLED_TAG_VALUE}",
         "forecast_stale_seconds": str(settings.forecast_stale_seconds),
         "collect_every_seconds": str(settings.collect_every_seconds),
-        "slo_alarm_prefix": settings.slo_alarm_prefix,
     }
     names = list(access.settings)
     if access.uses_catalog:

@@ -1,18 +1,22 @@
-"""What tells an operator the pipeline is healthy: the SLO alarms, the pipeline alarms with their
-encrypted notification topic, and the dashboard.
+"""What tells an operator the pipeline and the fleet are healthy: fleet alarms with their encrypted
+notification topic, the SLO breach notifications, and the dashboard.
 
-The SLO alarms are also a trigger (the alarm responder's rule, :mod:`infra_cdk.triggers`); the
-metrics come from :mod:`infra_cdk.telemetry` and :mod:`infra_cdk.target_metrics`.
+Nothing here is per target: the alarms read fleet aggregates (:mod:`infra_cdk.telemetry`), a target's SLO
+breach is a bus event naming it (:class:`~events.contracts.SloBreached`, sent to the topic by one rule), and
+the dashboard shows each target through one custom widget that renders the records forescale stores
+(``functions/handlers/widget.py``). The resources are the same for 10 targets or 10,000.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -20,12 +24,10 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from events.contracts import SloBreached
 from functions.catalog import FUNCTIONS
-from functions.domain.reactive import SLO_ALARM_DATAPOINTS_TO_ALARM, SLO_ALARM_EVALUATION_PERIODS
-from functions.domain.target import ScalingTarget
 from infra_cdk import telemetry
-from infra_cdk.names import logical_suffix, pascal
-from infra_cdk.target_metrics import capacity_metrics, forescale_metric, load_metric, utilization_metric
+from infra_cdk.names import pascal
 
 KEY_ACTIONS = (
     "kms:CancelKeyDeletion", "kms:CreateAlias", "kms:CreateGrant", "kms:Decrypt", "kms:DeleteAlias",
@@ -40,42 +42,33 @@ KEY_ACTIONS = (
 
 @dataclass(frozen=True, kw_only=True)
 class Monitored:
-    """What the pipeline alarms and the dashboard watch."""
+    """What the fleet alarms and the dashboard watch."""
 
     functions: Mapping[str, lambda_.Function]
     dead_letter_queues: Mapping[str, sqs.Queue]
-    targets: Sequence[ScalingTarget]
     stale_after_minutes: int
     forecast_error_threshold_percent: float
+    #: the custom widget's function (per-target views); None leaves the widget out
+    widget: lambda_.IFunction | None = None
 
 
-def slo_alarm_prefix(scope: Construct) -> str:
-    """The names of the SLO alarms start with this (the alarm responder recognises its alarms by it)."""
-    return f"{Stack.of(scope).stack_name}-{scope.node.id}-slo-"
-
-
-def slo_alarm(scope: Construct, target: ScalingTarget) -> cw.Alarm:
-    """Utilisation above the target's SLO, evaluated as the replay simulates it."""
-    return cw.Alarm(
-        scope,
-        f"Slo-{logical_suffix(target.target_id)}",
-        alarm_name=f"{slo_alarm_prefix(scope)}{target.target_id}",
-        alarm_description=(
-            f"forescale target {target.target_id}: utilisation above the SLO "
-            f"({target.slo_utilization:.0%}); the alarm responder scales out at once"
-        ),
-        metric=utilization_metric(target),
-        threshold=target.slo_utilization,
-        comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluation_periods=SLO_ALARM_EVALUATION_PERIODS,  # the replay simulates the same alarm
-        datapoints_to_alarm=SLO_ALARM_DATAPOINTS_TO_ALARM,
-        treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+def forescale_metric(
+    spec: telemetry.MetricSpec, *, statistic: str, period: Duration, label: str | None = None
+) -> cw.Metric:
+    """A fleet metric of :mod:`infra_cdk.telemetry`."""
+    return cw.Metric(
+        namespace=telemetry.NAMESPACE,
+        metric_name=spec.name,
+        dimensions_map=telemetry.dimensions(),
+        statistic=statistic,
+        period=period,
+        label=label or spec.name,
     )
 
 
 def pipeline_alarms(scope: Construct, pipeline: Monitored, topic: sns.ITopic) -> dict[str, cw.Alarm]:
-    """Stale pipeline, executor failures, unrecorded decisions, dead letters and forecast error, each
-    notifying ``topic`` when it fires and when it clears."""
+    """Stale pipeline, executor failures, unrecorded decisions, dead letters, SLO breaches and the fleet's
+    forecast error, each notifying ``topic`` when it fires and when it clears."""
     alarms: dict[str, cw.Alarm] = {}
     stale = pipeline.stale_after_minutes
     alarms["PipelineStale"] = cw.Alarm(
@@ -98,7 +91,7 @@ def pipeline_alarms(scope: Construct, pipeline: Monitored, topic: sns.ITopic) ->
             expression="FILL(errors, 0) + FILL(failures, 0)",
             using_metrics={
                 "errors": pipeline.functions["executor"].metric_errors(period=period, statistic="Sum"),
-                "failures": forescale_metric(telemetry.SCALING_FAILURES, None, statistic="Sum", period=period),
+                "failures": forescale_metric(telemetry.SCALING_FAILURES, statistic="Sum", period=period),
             },
             period=period,
             label="executor failures",
@@ -115,10 +108,37 @@ def pipeline_alarms(scope: Construct, pipeline: Monitored, topic: sns.ITopic) ->
             "forescale: the executor refused a ScalingDecided the decider never recorded (a forged or corrupt "
             "event on the bus); the audit trail's refusal rows name it"
         ),
-        metric=forescale_metric(telemetry.DECISIONS_UNRECORDED, None, statistic="Sum", period=period),
+        metric=forescale_metric(telemetry.DECISIONS_UNRECORDED, statistic="Sum", period=period),
         threshold=1,
         comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluation_periods=1,
+        treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+    )
+    alarms["SloBreaches"] = cw.Alarm(
+        scope,
+        "SloBreaches",
+        alarm_description=(
+            "forescale: targets breached their SLO (utilisation above slo_utilization in 2 of 3 periods); each "
+            "breach is also sent to this topic as an SloBreached event naming the target"
+        ),
+        metric=forescale_metric(telemetry.SLO_BREACHES, statistic="Sum", period=period),
+        threshold=1,
+        comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluation_periods=1,
+        treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+    )
+    threshold = pipeline.forecast_error_threshold_percent
+    alarms["ForecastError"] = cw.Alarm(
+        scope,
+        "ForecastError",
+        alarm_description=(
+            f"forescale: the fleet's mean forecast error above {threshold:g}% for 3 hours; the dashboard's "
+            "target view lists the targets over the threshold"
+        ),
+        metric=forescale_metric(telemetry.FORECAST_ERROR, statistic="Average", period=Duration.hours(1)),
+        threshold=threshold,
+        comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluation_periods=3,
         treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
     )
     for function_name, queue in pipeline.dead_letter_queues.items():
@@ -133,21 +153,6 @@ def pipeline_alarms(scope: Construct, pipeline: Monitored, topic: sns.ITopic) ->
             evaluation_periods=1,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
-    for target in pipeline.targets:
-        key = f"ForecastError-{logical_suffix(target.target_id)}"
-        alarms[key] = cw.Alarm(
-            scope,
-            key,
-            alarm_description=(
-                f"forescale target {target.target_id}: forecast error above "
-                f"{pipeline.forecast_error_threshold_percent:g}% for 3 hours"
-            ),
-            metric=forescale_metric(telemetry.FORECAST_ERROR, target, statistic="Average", period=Duration.hours(1)),
-            threshold=pipeline.forecast_error_threshold_percent,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=3,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-        )
     action = cw_actions.SnsAction(topic)
     for alarm in alarms.values():
         alarm.add_alarm_action(action)
@@ -155,8 +160,28 @@ def pipeline_alarms(scope: Construct, pipeline: Monitored, topic: sns.ITopic) ->
     return alarms
 
 
+def breach_notifications(scope: Construct, bus: events.IEventBus, topic: sns.ITopic) -> events.Rule:
+    """One rule: every ``SloBreached`` on the bus to ``topic``, as a message naming the target."""
+    field = events.EventField.from_path
+    message = events.RuleTargetInput.from_text(
+        f"forescale: target {field('$.detail.target_id')} breached its SLO: utilisation "
+        f"{field('$.detail.datapoints')} above {field('$.detail.slo_utilization')} at "
+        f"{field('$.detail.datapoint_at')} with {field('$.detail.in_service_capacity')} in service; "
+        f"the alarm responder scales out (breach {field('$.detail.breach_id')})"
+    )
+    return events.Rule(
+        scope,
+        "SloBreachedToNotificationsRule",
+        description="SloBreached -> notification topic",
+        event_bus=bus,
+        event_pattern=events.EventPattern(source=[SloBreached.SOURCE], detail_type=[SloBreached.DETAIL_TYPE]),
+        targets=[events_targets.SnsTopic(topic, message=message)],
+    )
+
+
 def notification_topic(scope: Construct) -> sns.ITopic:
-    """An SNS topic encrypted with its own key, which CloudWatch alarms may use (and nothing else)."""
+    """An SNS topic encrypted with its own key, which CloudWatch alarms and the breach rule may use (and nothing
+    else)."""
     account = Stack.of(scope).account
     key_policy = iam.PolicyDocument(
         statements=[
@@ -169,6 +194,13 @@ def notification_topic(scope: Construct) -> sns.ITopic:
             iam.PolicyStatement(
                 sid="CloudWatchAlarmsPublish",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": account}},
+            ),
+            iam.PolicyStatement(
+                sid="EventBridgeBreachNotificationsPublish",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=["*"],
                 conditions={"StringEquals": {"aws:SourceAccount": account}},
@@ -194,11 +226,12 @@ def notification_topic(scope: Construct) -> sns.ITopic:
 
 
 def dashboard(scope: Construct, pipeline: Monitored) -> cw.Dashboard:
-    """Pipeline health (invocations, errors, duration, dead letters, rejected events, forecast age), then
-    one row per target: load against the forecast band, capacity, forecast error and SLO budget."""
+    """Pipeline health (invocations, errors, duration, dead letters, rejected events, forecast age), the fleet
+    (SLO breaches, targets over the SLO, stale targets, forecast error, budgets overspent, scaling), the alarms,
+    then the per-target view: one custom widget, whatever the number of targets."""
     board = cw.Dashboard(scope, "Dashboard", default_interval=Duration.hours(6))
-    names = [spec.name for spec in FUNCTIONS]
-    five = Duration.minutes(5)
+    names = [spec.name for spec in FUNCTIONS if spec.name in pipeline.functions]
+    five, minute = Duration.minutes(5), Duration.minutes(1)
     board.add_widgets(cw.TextWidget(markdown="# forescale pipeline health", width=24, height=1))
     board.add_widgets(
         cw.GraphWidget(
@@ -228,80 +261,80 @@ def dashboard(scope: Construct, pipeline: Monitored) -> cw.Dashboard:
         ),
         cw.GraphWidget(
             title="Rejected events (each attempt)",
-            left=[forescale_metric(telemetry.REJECTED_EVENTS, None, statistic="Sum", period=five)],
+            left=[forescale_metric(telemetry.REJECTED_EVENTS, statistic="Sum", period=five)],
             width=8,
         ),
         cw.GraphWidget(
-            title="Forecast age at decision (s)",
-            left=[
-                forescale_metric(telemetry.FORECAST_AGE, t, statistic="Maximum", period=five, label=t.target_id)
-                for t in pipeline.targets
-            ]
-            or [forescale_metric(telemetry.FORECAST_AGE, None, statistic="Maximum", period=five)],
+            title="Oldest forecast at decision (s)",
+            left=[forescale_metric(telemetry.FORECAST_AGE, statistic="Maximum", period=five)],
             left_annotations=[cw.HorizontalAnnotation(value=60 * pipeline.stale_after_minutes, label="stale")],
             width=8,
         ),
     )
-    for target in pipeline.targets:
-        board.add_widgets(*_target_widgets(target, pipeline.forecast_error_threshold_percent))
+    board.add_widgets(cw.TextWidget(markdown="# the fleet", width=24, height=1))
+    board.add_widgets(
+        cw.GraphWidget(
+            title="SLO: breaches begun, targets over the SLO (per round)",
+            left=[
+                forescale_metric(telemetry.SLO_BREACHES, statistic="Sum", period=five, label="breaches (5 min)"),
+                forescale_metric(telemetry.TARGETS_OVER_SLO, statistic="Sum", period=minute, label="over the SLO"),
+            ],
+            width=8,
+        ),
+        cw.GraphWidget(
+            title="Targets stale or over their SLO budget (per round)",
+            left=[
+                forescale_metric(telemetry.STALE_TARGETS, statistic="Sum", period=minute, label="no fresh load"),
+                forescale_metric(
+                    telemetry.SLO_BUDGET_OVERSPENT, statistic="Sum", period=minute, label="budget overspent"
+                ),
+            ],
+            width=8,
+        ),
+        cw.GraphWidget(
+            title="Forecast error of the fleet (%)",
+            left=[
+                forescale_metric(telemetry.FORECAST_ERROR, statistic="Average", period=Duration.hours(1), label="mean"),
+                forescale_metric(telemetry.FORECAST_ERROR, statistic="p90", period=Duration.hours(1), label="p90"),
+            ],
+            left_annotations=[
+                cw.HorizontalAnnotation(value=pipeline.forecast_error_threshold_percent, label="error alarm")
+            ],
+            width=8,
+        ),
+    )
+    board.add_widgets(
+        cw.GraphWidget(
+            title="Scaling: decisions, alarm responses, failures",
+            left=[
+                pipeline.functions["decider"].metric_invocations(period=five, label="decider rounds"),
+                forescale_metric(telemetry.SCALING_FAILURES, statistic="Sum", period=five),
+                forescale_metric(telemetry.LEVEL_SHIFT, statistic="Sum", period=five, label="level shifts followed"),
+            ],
+            width=12,
+        ),
+        cw.AlarmStatusWidget(
+            title="Fleet alarms",
+            alarms=list(pipeline_alarm_list(scope)),
+            width=12,
+        ),
+    )
+    if pipeline.widget is not None:
+        board.add_widgets(
+            cw.CustomWidget(
+                function_arn=pipeline.widget.function_arn,
+                title="Targets: load against the forecast band, capacity, forecast error, SLO budget",
+                params={"forecastErrorThresholdPercent": pipeline.forecast_error_threshold_percent},
+                width=24,
+                height=16,
+                update_on_refresh=True,
+                update_on_resize=False,
+                update_on_time_range_change=True,
+            )
+        )
     return board
 
 
-def _target_widgets(target: ScalingTarget, forecast_error_threshold_percent: float) -> list[cw.IWidget]:
-    desired, in_service = capacity_metrics(target)
-    resource = target.asg_name if target.kind == "asg" else f"{target.ecs_cluster}/{target.ecs_service}"
-    header = cw.TextWidget(
-        markdown=f"## {target.target_id} — {target.kind} `{resource}`, mode **{target.mode}**",
-        width=24,
-        height=1,
-    )
-    load = cw.GraphWidget(
-        title=f"{target.target_id}: load vs forecast band",
-        left=[
-            load_metric(target),
-            forescale_metric(telemetry.FORECAST_P50, target, statistic="Average", label="forecast p50"),
-            forescale_metric(telemetry.FORECAST_P90, target, statistic="Average", label="forecast p90"),
-        ],
-        right=[forescale_metric(telemetry.LEVEL_SHIFT, target, statistic="Maximum", label="level shift followed")],
-        width=8,
-    )
-    capacity = cw.GraphWidget(
-        title=f"{target.target_id}: capacity and decisions",
-        left=[
-            desired,
-            in_service,
-            forescale_metric(telemetry.DECIDED_CAPACITY, target, statistic="Maximum", label="decided"),
-        ],
-        left_annotations=[
-            cw.HorizontalAnnotation(value=target.min_capacity, label="min"),
-            cw.HorizontalAnnotation(value=target.max_capacity, label="max"),
-        ],
-        width=8,
-    )
-    accuracy = cw.GraphWidget(
-        title=f"{target.target_id}: forecast error (%) and utilisation",
-        left=[
-            forescale_metric(
-                telemetry.FORECAST_ERROR,
-                target,
-                statistic="Average",
-                period=Duration.hours(1),
-                label="forecast error %",
-            )
-        ],
-        right=[utilization_metric(target)],
-        left_annotations=[cw.HorizontalAnnotation(value=forecast_error_threshold_percent, label="error alarm")],
-        right_annotations=[cw.HorizontalAnnotation(value=target.slo_utilization, label="SLO")],
-        width=8,
-    )
-    budget = cw.GraphWidget(
-        title=f"{target.target_id}: SLO budget and spend (% of minutes under-provisioned)",
-        left=[
-            forescale_metric(telemetry.SLO_BUDGET, target, statistic="Average", label="budget %"),
-            forescale_metric(telemetry.SLO_BUDGET_SPENT, target, statistic="Average", label="spent %"),
-        ],
-        right=[forescale_metric(telemetry.SLO_BUDGET_MARGIN, target, statistic="Average", label="margin")],
-        right_annotations=[cw.HorizontalAnnotation(value=1.0, label="no margin")],
-        width=8,
-    )
-    return [header, load, capacity, accuracy, budget]
+def pipeline_alarm_list(scope: Construct) -> list[cw.IAlarm]:
+    """The fleet alarms created in ``scope`` (in creation order)."""
+    return [child for child in scope.node.children if isinstance(child, cw.Alarm)]

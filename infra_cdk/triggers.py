@@ -1,4 +1,4 @@
-"""What invokes each function: its schedule, its bus rules, the SLO alarm rule or its operator URL.
+"""What invokes each function: its schedule, its bus rules or its operator URL.
 
 The trigger is the function's row of :mod:`infra_cdk.access`; bus rules are the routing table
 (:data:`functions.routing.ROUTES`), each rule's pattern exactly the contract's ``event_pattern``.
@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
-from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
@@ -23,7 +22,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.catalog import FUNCTIONS
-from functions.routing import ALARM_STATE_CHANGE_PATTERN, ROUTES, Route
+from functions.routing import ROUTES, Route
 from infra_cdk.access import FUNCTION_ACCESS
 from infra_cdk.names import pascal
 from infra_cdk.policies import acknowledge, flatten_reference
@@ -35,7 +34,6 @@ def add_triggers(
     functions: Mapping[str, lambda_.Function],
     dead_letter_queues: Mapping[str, sqs.IQueue],
     bus: events.IEventBus,
-    slo_alarms: Mapping[str, cw.Alarm],
     collect_every_minutes: int,
     train_at_hour_utc: int,
 ) -> lambda_.FunctionUrl | None:
@@ -53,8 +51,6 @@ def add_triggers(
         elif access.trigger == "train_schedule":
             daily = scheduler.ScheduleExpression.cron(minute="0", hour=str(train_at_hour_utc))
             _schedule(scope, name, function, daily, queue=queue, max_age=max_age)
-        elif access.trigger == "alarm":
-            _alarm_rule(scope, name, function, queue=queue, max_age=max_age, slo_alarms=slo_alarms)
         elif access.trigger == "url":
             api_url = function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
             CfnOutput(scope, "OperatorApiUrl", value=api_url.url, description="IAM (SigV4) authenticated")
@@ -121,33 +117,6 @@ def _route_rule(
                 retry_attempts=2,
                 max_event_age=Duration.minutes(access.max_event_age_minutes),
             )
-        ],
-    )
-
-
-def _alarm_rule(
-    scope: Construct,
-    name: str,
-    function: lambda_.IFunction,
-    *,
-    queue: sqs.IQueue | None,
-    max_age: Duration,
-    slo_alarms: Mapping[str, cw.Alarm],
-) -> None:
-    """A rule on the default bus (where CloudWatch sends alarm state changes) for the SLO alarms only."""
-    if not slo_alarms:
-        return
-    pattern: dict[str, Any] = {
-        **ALARM_STATE_CHANGE_PATTERN,
-        "resources": [alarm.alarm_arn for alarm in slo_alarms.values()],
-    }
-    events.Rule(
-        scope,
-        f"{name}Rule",
-        description="utilisation above SLO on a forescale target -> alarm responder (default bus)",
-        event_pattern=_pattern(pattern),
-        targets=[
-            events_targets.LambdaFunction(function, dead_letter_queue=queue, retry_attempts=2, max_event_age=max_age)
         ],
     )
 

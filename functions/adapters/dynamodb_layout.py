@@ -135,6 +135,10 @@ def state_values(state: TargetState) -> dict[str, Any]:
         "budget_reference_pct": optional_finite(state.budget_reference_pct, "budget_reference_pct"),
         "budget_reference_at": optional_iso(state.budget_reference_at, "budget_reference_at"),
         "alarm_governs": bool(state.alarm_governs),
+        # NaN (a period without data) has no DynamoDB number: stored as null
+        "slo_recent": [None if math.isnan(v) else finite(v, "slo_recent") for v in state.slo_recent],
+        "slo_breached": bool(state.slo_breached),
+        "slo_fed_at": optional_iso(state.slo_fed_at, "slo_fed_at"),
     }
 
 
@@ -164,6 +168,9 @@ def state_from_values(item: Mapping[str, Any]) -> TargetState:
         budget_reference_pct=optional_finite(item.get("budget_reference_pct"), "budget_reference_pct"),
         budget_reference_at=optional_time(item.get("budget_reference_at")),
         alarm_governs=bool(item.get("alarm_governs", False)),
+        slo_recent=tuple(math.nan if v is None else finite(v, "slo_recent") for v in item.get("slo_recent", [])),
+        slo_breached=bool(item.get("slo_breached", False)),
+        slo_fed_at=optional_time(item.get("slo_fed_at")),
     )
 
 

@@ -66,6 +66,11 @@ class TargetState:
     #: the alarm responder raised capacity since the decider's newest decision (until the next one the
     #: capacity is the alarm's, not the forecast's: the SLO budget's margin does not move on those minutes)
     alarm_governs: bool = False
+    #: the decider's SLO breach rule (:func:`functions.domain.reactive.slo_alarm_step`): utilisation of the last
+    #: evaluated periods (NaN: no data), whether the rule is breached, and the newest datapoint fed
+    slo_recent: tuple[float, ...] = ()
+    slo_breached: bool = False
+    slo_fed_at: datetime | None = None
 
 
 @dataclass(frozen=True)

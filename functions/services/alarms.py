@@ -1,29 +1,25 @@
-"""The alarm responder: a target's SLO alarm went off, so forecasting missed; scale out now, record the miss.
+"""The alarm responder: a target breached its SLO, so forecasting missed; scale out now, record the miss.
 
-CloudWatch's ``CloudWatch Alarm State Change`` event (AWS owns its shape; :class:`AlarmChange` parses
-the part used) names the alarm; the SLO alarm of a target is named ``<prefix><target_id>`` (the CDK
-stack creates them). The utilisation that fired it is the highest of the alarm's recent datapoints
-(``reasonData``), or the threshold when AWS did not include them; the reactive rule then asks for
-``ceil(utilisation x in-service / target_utilization)`` instances (what brings utilisation back to the
+The decider detects the breach (:mod:`functions.services.decider_slo`: utilisation above ``slo_utilization``
+in 2 of the last 3 periods, the rule the replay simulates) and publishes :class:`~events.contracts.SloBreached`
+naming the target, with the utilisation of the periods it evaluated. The responder asks for
+``ceil(highest utilisation x in-service / target_utilization)`` instances (what brings utilisation back to the
 set-point), at least one more than now, within the step limit and the bounds
-(:func:`functions.domain.reactive.alarm_scale_out`, the code the replay runs when its simulated alarm fires).
+(:func:`functions.domain.reactive.alarm_scale_out`, the code the replay runs when its rule fires), from the
+capacity it describes when the event comes.
 
 The response is a ``ScalingDecided`` like the decider's (``reactive=True``, the target's next sequence
-number), recorded in the audit trail with a ``forecast_miss`` row (the alarm, the utilisation, the
+number), recorded in the audit trail with a ``forecast_miss`` row (the breach, the utilisation, the
 forecast that was in force) and published for the executor, which applies it with the usual checks.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from events.contracts import ScalingDecided
+from events.contracts import ScalingDecided, SloBreached
 from functions.domain.clock import Clock, IdSource
 from functions.domain.reactive import alarm_scale_out
 from functions.domain.target import ScalingTarget
@@ -38,39 +34,9 @@ from functions.services.targets import TargetCatalog
 MAX_CONFLICT_RETRIES = 5
 
 
-class AlarmState(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    value: str
-    reason: str = ""
-    reason_data: str | None = Field(default=None, alias="reasonData")
-    timestamp: str | None = None
-
-
-class AlarmChange(BaseModel):
-    """The ``detail`` of CloudWatch's alarm state-change event (the fields forescale reads)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    alarm_name: str = Field(alias="alarmName", min_length=1, max_length=255)
-    state: AlarmState
-    previous_state: AlarmState | None = Field(default=None, alias="previousState")
-
-    def datapoints(self) -> list[float]:
-        """The recent datapoints AWS put in ``reasonData`` (empty when absent or unreadable)."""
-        if not self.state.reason_data:
-            return []
-        try:
-            data = json.loads(self.state.reason_data)
-        except json.JSONDecodeError:
-            return []
-        points = data.get("recentDatapoints", []) if isinstance(data, dict) else []
-        return [float(p) for p in points if isinstance(p, int | float) and math.isfinite(p)]
-
-
 @dataclass
 class AlarmResponse:
-    alarm: str
+    breach: str
     status: str
     reason: str
     target_id: str | None = None
@@ -80,7 +46,7 @@ class AlarmResponse:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "alarm": self.alarm,
+            "breach": self.breach,
             "status": self.status,
             "reason": self.reason,
             "target_id": self.target_id,
@@ -99,25 +65,20 @@ class AlarmResponderService:
     capacity: CapacityApi
     clock: Clock
     ids: IdSource
-    alarm_prefix: str
     retrier: Retrier
 
-    def respond(self, change: AlarmChange) -> AlarmResponse:
-        name = change.alarm_name
-        if change.state.value != "ALARM":
-            return AlarmResponse(name, "ignored", f"state is {change.state.value}, not ALARM")
-        if not self.alarm_prefix or not name.startswith(self.alarm_prefix):
-            return AlarmResponse(name, "ignored", f"not a forescale SLO alarm (prefix {self.alarm_prefix!r})")
-        target = self.catalog.find(name.removeprefix(self.alarm_prefix))
+    def respond(self, breach: SloBreached) -> AlarmResponse:
+        name = breach.breach_id
+        target = self.catalog.find(breach.target_id)
         if target is None:
-            return AlarmResponse(name, "ignored", "names no known target")
+            return AlarmResponse(name, "ignored", f"target {breach.target_id!r} is not a known target")
         snapshot, _ = self.retrier.run(
             lambda: self.capacity.describe(target),
             errors=(CapacityError,),
             retryable=lambda e: bool(getattr(e, "retryable", False)),
         )
-        points = change.datapoints()
-        utilization = max(points) if points else target.slo_utilization
+        points = list(breach.datapoints)
+        utilization = max(points)
         desired = alarm_scale_out(target, desired=snapshot.desired, in_service=snapshot.in_service, datapoints=points)
         now = self.clock.now()
         kill = self.store.kill_switch(target.target_id)
@@ -147,10 +108,10 @@ class AlarmResponderService:
             )
         action = "scale_out" if desired > snapshot.desired else "hold"
         reason = (
-            f"SLO alarm {name}: utilisation {utilization:.0%} above {target.slo_utilization:.0%}; "
+            f"SLO breach {name}: utilisation {utilization:.0%} above {target.slo_utilization:.0%}; "
             f"reactive scale-out {snapshot.desired} → {desired}"
             if kill is None
-            else f"SLO alarm {name}: kill switch on ({kill.reason}): hold {snapshot.desired}"
+            else f"SLO breach {name}: kill switch on ({kill.reason}): hold {snapshot.desired}"
         )
         event = ScalingDecided(
             decision_id=self.ids.new_id("alarm"),
@@ -169,21 +130,22 @@ class AlarmResponderService:
             reactive=True,
             reason=reason[:500],
         )
-        self._record(target, event, change, utilization, now)
+        self._record(target, event, breach, utilization, now)
         if action == "scale_out":
             self.publisher.publish([event])
         return AlarmResponse(name, "decided", reason, target.target_id, event.decision_id, snapshot.desired, desired)
 
     def _record(
-        self, target: ScalingTarget, event: ScalingDecided, change: AlarmChange, utilization: float, now: datetime
+        self, target: ScalingTarget, event: ScalingDecided, breach: SloBreached, utilization: float, now: datetime
     ) -> None:
         self.store.record_decision(event)
         latest = self.store.latest_forecast(target.target_id)
         miss = {
             "record": "forecast_miss",
-            "alarm": change.alarm_name,
+            "breach": breach.breach_id,
             "utilization": utilization,
-            "alarm_reason": change.state.reason[:1000],
+            "datapoints": list(breach.datapoints),
+            "datapoint_at": breach.datapoint_at.isoformat(),
             "forecast_id": latest.forecast_id if latest is not None else "",
             "forecast_model": latest.model_version if latest is not None else "",
             "decision_id": event.decision_id,

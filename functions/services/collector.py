@@ -42,7 +42,7 @@ from functions.ports.bus import EventPublisher
 from functions.ports.capacity import CapacityApi, CapacityError, CapacitySnapshot
 from functions.ports.invoke import Invoker
 from functions.ports.metrics import MetricSeries, MetricsSource
-from functions.services.common import UTILIZATION, MetricSink, NullSink, floor_time
+from functions.services.common import MetricSink, NullSink, floor_time
 from functions.services.targets import TargetCatalog
 
 if TYPE_CHECKING:
@@ -271,12 +271,6 @@ class CollectorService:
             rows[target.target_id] = pd.DataFrame({"ds": [s.replace(tzinfo=None) for s in stamps], "y": values})
         snapshot = self._describe(target)
         last_value = values[-1] if values else None
-        if snapshot is not None and last_value is not None and snapshot.in_service > 0:
-            per_instance = target.capacity_per_instance
-            if not isinstance(per_instance, str):
-                self.sink.emit(
-                    UTILIZATION, last_value / (snapshot.in_service * float(per_instance)), target_id=target.target_id
-                )
         item = CollectedTarget(
             target_id=target.target_id,
             last_timestamp=stamps[-1] if stamps else None,

@@ -14,13 +14,16 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 #: Custom metric names; the same strings as ``infra_cdk.telemetry`` (a test keeps them equal), which the
-#: Lambda code asset does not ship.
-FORECAST_P50 = "ForecastP50"
-FORECAST_P90 = "ForecastP90"
+#: Lambda code asset does not ship. Every one is a fleet aggregate: none carries the target's id (a custom
+#: metric per target per figure would make the bill grow with the fleet; the stored records keep the rest).
 FORECAST_ERROR = "ForecastErrorPercent"
 FORECAST_AGE = "ForecastAgeSeconds"
-DECIDED_CAPACITY = "DecidedCapacity"
-UTILIZATION = "Utilization"
+#: the decider's SLO breach rule (functions/services/decider_slo.py): breaches begun and targets breached
+SLO_BREACHES = "SloBreaches"
+TARGETS_OVER_SLO = "TargetsOverSlo"
+#: targets without a fresh load in the round, and targets decided with their SLO budget overspent
+STALE_TARGETS = "StaleTargets"
+SLO_BUDGET_OVERSPENT = "SloBudgetOverspent"
 SCALING_FAILURES = "ScalingFailures"
 REJECTED_EVENTS = "RejectedEvents"
 #: decisions the executor refused, by why (see functions/services/executor.py); unrecorded ones are forged
@@ -29,11 +32,6 @@ DECISIONS_UNRECORDED = "DecisionsUnrecorded"
 DECISIONS_SUPERSEDED = "DecisionsSuperseded"
 DECISIONS_EXPIRED = "DecisionsExpired"
 LEVEL_SHIFT = "LevelShiftFollowed"
-#: the SLO budget at each decision (functions/domain/slo_budget.py): the budget and its spend (percent of
-#: minutes under-provisioned over the window) and the margin on the priced load
-SLO_BUDGET = "SloBudgetPercent"
-SLO_BUDGET_SPENT = "SloBudgetSpentPercent"
-SLO_BUDGET_MARGIN = "SloBudgetMargin"
 #: Forecast accuracy of the trainer's backtests (published with the CloudWatch metrics publisher).
 FORECAST_MASE = "ForecastMASE"
 FORECAST_MAPE = "ForecastMAPEPercent"

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from events.contracts import ForecastReady, ForecastSummary, ScalingDecided
+from events.contracts import ForecastReady, ForecastSummary, ScalingDecided, SloBreached
 from functions.domain.capacity_model import MIN_SAMPLES, CapacityEstimate, capacity_of, instances_for, resolve_capacity
 from functions.domain.clock import Clock, IdSource
 from functions.domain.decision import (
@@ -57,8 +57,11 @@ from functions.ports.records import TargetState as StoredTargetState
 from functions.ports.state import StateStore
 from functions.ports.tracker import TrackerRecords
 from functions.services.common import (
-    DECIDED_CAPACITY,
     FORECAST_AGE,
+    SLO_BREACHES,
+    SLO_BUDGET_OVERSPENT,
+    STALE_TARGETS,
+    TARGETS_OVER_SLO,
     MetricSink,
     NullSink,
     decision_validity,
@@ -66,8 +69,9 @@ from functions.services.common import (
     floor_time,
     stale_data_after,
 )
-from functions.services.decider_budget import budget_of, daily_reference, emit_budget, observe_round, with_budget
+from functions.services.decider_budget import budget_of, daily_reference, observe_round, overspent, with_budget
 from functions.services.decider_record import ForecastRecordKeeper
+from functions.services.decider_slo import breach_event, feed_slo, with_slo
 from functions.services.decider_tracking import feed_tracking, tracking_clause
 from functions.services.targets import TargetCatalog
 from models.api import ForecastPath, NoForecast
@@ -81,6 +85,7 @@ def decision_row(event: ScalingDecided, decision: Decision, summary: ForecastSum
         **event.model_dump(mode="json"),
         "record": "decision",
         "forecast_id": summary.forecast_id,
+        "in_service": decision.in_service,
         "quantile": decision.quantile,
         "peak_load": decision.peak_load,
         "peak_at": None if decision.peak_at is None else decision.peak_at.isoformat(),
@@ -121,6 +126,11 @@ class DecisionOutcome:
     reason: str
     #: what happened to the forecast record when it was not simply carried on (fresh, dropped)
     calibration_note: str | None = None
+    #: the SLO breach this round's datapoint began (published with the decisions), whether the target's SLO rule
+    #: is breached after the round, and whether a decision found its SLO budget overspent (fleet counts)
+    breach: SloBreached | None = None
+    over_slo: bool = False
+    budget_overspent: bool = False
 
     def summary(self) -> dict[str, Any]:
         out = {
@@ -134,6 +144,8 @@ class DecisionOutcome:
         }
         if self.calibration_note:
             out["calibration_note"] = self.calibration_note
+        if self.breach is not None:
+            out["slo_breach"] = self.breach.breach_id
         return out
 
 
@@ -153,8 +165,12 @@ class DeciderService:
     def decide_batch(self, ready: ForecastReady) -> list[DecisionOutcome]:
         outcomes: list[DecisionOutcome] = []
         to_publish: list[ScalingDecided] = []
+        breaches: list[SloBreached] = []
+        stale, ages = 0, [0.0]
         for summary in ready.forecasts:
             target = self.catalog.find(summary.target_id)
+            if target is not None and self._stale(target, summary):
+                stale += 1
             if target is None:
                 outcomes.append(
                     DecisionOutcome(summary.target_id, None, "skipped", None, None, False, "not a known target")
@@ -169,9 +185,28 @@ class DeciderService:
             outcomes.append(outcome)
             if event is not None and outcome.published:
                 to_publish.append(event)
-        if to_publish:
-            self.publisher.publish(to_publish)
+            if outcome.breach is not None:
+                breaches.append(outcome.breach)
+            if outcome.decision_id is not None:
+                ages.append((self.clock.now() - summary.issued_at).total_seconds())
+        if to_publish or breaches:
+            # decisions first: a responder that runs after the executor sizes from the decided capacity
+            self.publisher.publish([*to_publish, *breaches])
+        self._emit_fleet(outcomes, breaches=len(breaches), stale=stale, oldest=max(ages))
         return outcomes
+
+    def _stale(self, target: ScalingTarget, summary: ForecastSummary) -> bool:
+        aligned = floor_time(self.clock.now(), target.metric.period_seconds)
+        return summary.recent_load is None or aligned - summary.history_end > stale_data_after(target)
+
+    def _emit_fleet(self, outcomes: list[DecisionOutcome], *, breaches: int, stale: int, oldest: float) -> None:
+        """One value of each fleet metric per invocation (a metric per target would bill per target)."""
+        self.sink.emit(SLO_BREACHES, breaches, unit="Count")
+        self.sink.emit(TARGETS_OVER_SLO, sum(1 for o in outcomes if o.over_slo), unit="Count")
+        self.sink.emit(STALE_TARGETS, stale, unit="Count")
+        self.sink.emit(SLO_BUDGET_OVERSPENT, sum(1 for o in outcomes if o.budget_overspent), unit="Count")
+        if oldest > 0:
+            self.sink.emit(FORECAST_AGE, oldest, unit="Seconds")
 
     # ----------------------------------------------------------------- one target
 
@@ -234,6 +269,7 @@ class DeciderService:
                 target, summary, stored, policy=self.policy, aligned=aligned, desired=desired_now
             )
             observed = observe_round(target, summary, aligned, stored)
+            slo, slo_fed_at, breached = feed_slo(target, summary, stored, aligned=aligned)
             budget = daily_reference(self.archive, target, aligned, observed)
             decision = decide(
                 forecast,
@@ -269,7 +305,7 @@ class DeciderService:
             try:
                 self.store.put_target_state(
                     replace(
-                        with_budget(stored, budget),
+                        with_slo(with_budget(stored, budget), slo, slo_fed_at),
                         sequence=sequence,
                         last_scale_out_at=decision.state.last_scale_out_at,
                         last_scale_in_at=decision.state.last_scale_in_at,
@@ -289,8 +325,11 @@ class DeciderService:
                 tracker.record(forecast, now_ns=epoch_ns(aligned), bias=calibration.bias)
             stored_note = self._forecast_records().store(target, tracker, tracker_version)
             outcome, event = self._record(target, summary, decision, sequence, now)
-            emit_budget(self.sink, target, budget)
+            outcome.budget_overspent = overspent(target, budget)
+            outcome.over_slo = slo.alarm
             outcome.calibration_note = "; ".join(n for n in (note, stored_note) if n) or None
+            if breached:
+                outcome.breach = breach_event(target, summary, slo, ids=self.ids, now=now)
             return outcome, event
         raise ConflictError("target state", tid, f"still changing after {MAX_CONFLICT_RETRIES} attempts")
 
@@ -315,14 +354,18 @@ class DeciderService:
         for attempt in range(MAX_CONFLICT_RETRIES):
             stored = first if attempt == 0 else self.store.get_target_state(tid)
             observed = observe_round(target, summary, aligned, stored)
+            slo, slo_fed_at, breached = feed_slo(target, summary, stored, aligned=aligned)
+            breach = breach_event(target, summary, slo, ids=self.ids, now=now) if breached else None
             if not tracking:
-                if observed == budget_of(stored):
-                    return self._decided_already(tid), None
+                if observed == budget_of(stored) and slo_fed_at == stored.slo_fed_at:
+                    return replace(self._decided_already(tid), over_slo=slo.alarm), None
                 try:
-                    self.store.put_target_state(replace(with_budget(stored, observed), updated_at=now))
+                    self.store.put_target_state(
+                        replace(with_slo(with_budget(stored, observed), slo, slo_fed_at), updated_at=now)
+                    )
                 except ConflictError:
                     continue
-                return self._decided_already(tid), None
+                return replace(self._decided_already(tid), breach=breach, over_slo=slo.alarm), None
             desired_now = self._desired_now(target, summary, stored)
             tracked, alarms, fed_at = feed_tracking(
                 target, summary, stored, policy=self.policy, aligned=aligned, desired=desired_now
@@ -338,7 +381,7 @@ class DeciderService:
             try:
                 self.store.put_target_state(
                     replace(
-                        with_budget(stored, observed),
+                        with_slo(with_budget(stored, observed), slo, slo_fed_at),
                         sequence=sequence,
                         updated_at=now,
                         tracking_above=alarms.above,
@@ -351,7 +394,15 @@ class DeciderService:
             if not moved:
                 why = "kill switch engaged" if kill else "target tracking holds"
                 return DecisionOutcome(
-                    tid, None, "hold", desired_now, desired_now, False, f"between decisions: {why}"
+                    tid,
+                    None,
+                    "hold",
+                    desired_now,
+                    desired_now,
+                    False,
+                    f"between decisions: {why}",
+                    breach=breach,
+                    over_slo=slo.alarm,
                 ), None
             mode = f"reactive ({stored.reactive_why})" if reactive else "tracking floor in forecast mode"
             clauses = [tracking_clause(target, alarms, summary.recent_load, final), f"between decisions, {mode}"]
@@ -374,7 +425,9 @@ class DeciderService:
                 reactive_why=stored.reactive_why,
                 state=domain_state(stored),
             )
-            return self._record(target, summary, decision, sequence, now)
+            outcome, event = self._record(target, summary, decision, sequence, now)
+            outcome.breach, outcome.over_slo = breach, slo.alarm
+            return outcome, event
         raise ConflictError("target state", tid, f"still changing after {MAX_CONFLICT_RETRIES} attempts")
 
     @staticmethod
@@ -393,10 +446,6 @@ class DeciderService:
         )
         self.store.record_decision(event)
         self.archive.write_audit(target.target_id, decision_id, now, [decision_row(event, decision, summary)])
-        self.sink.emit(DECIDED_CAPACITY, decision.desired, unit="Count", target_id=target.target_id)
-        self.sink.emit(
-            FORECAST_AGE, (now - summary.issued_at).total_seconds(), unit="Seconds", target_id=target.target_id
-        )
         publish = decision.action != "hold"
         return (
             DecisionOutcome(

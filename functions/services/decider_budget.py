@@ -7,7 +7,8 @@ target's stored state; only minutes whose capacity was the forecast's move the m
 first decision, nor while the newest is reactive or the alarm responder has raised capacity since it).
 With an ``auto`` budget, the first decision of each day (00:00 UTC) computes the reference, target
 tracking's under-provisioned share on the last ``window_days`` of archived load. Each decision prices the
-forecast with the budget's margin and emits the budget, its spend and the margin.
+forecast with the budget's margin; the budget, its spend and the margin stay in the target's state (the
+dashboard's target view shows them) and the fleet counts the targets that overspent.
 """
 
 from __future__ import annotations
@@ -21,14 +22,7 @@ from functions.domain.slo_budget import BudgetState, budget_pct, observe, with_r
 from functions.domain.target import ScalingTarget
 from functions.ports.archive import Archive
 from functions.ports.records import TargetState as StoredTargetState
-from functions.services.common import (
-    SLO_BUDGET,
-    SLO_BUDGET_MARGIN,
-    SLO_BUDGET_SPENT,
-    MetricSink,
-    epoch_ns,
-    stale_data_after,
-)
+from functions.services.common import epoch_ns, stale_data_after
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY_NS = 86_400 * 1_000_000_000
@@ -131,13 +125,8 @@ def daily_reference(archive: Archive, target: ScalingTarget, aligned: datetime, 
     return updated if updated.reference_ns == now_ns else replace(budget, reference_ns=now_ns)
 
 
-def emit_budget(sink: MetricSink, target: ScalingTarget, budget: BudgetState) -> None:
-    """The budget, its spend and the margin of a decision, while a budget is known (each metric costs)."""
+def overspent(target: ScalingTarget, budget: BudgetState) -> bool:
+    """Whether the target has spent more than its SLO budget over the window (counted for the fleet; the
+    budget, spend and margin of each target are in its stored state)."""
     pct = budget_pct(target, budget)
-    if pct is None:
-        return
-    tid = target.target_id
-    sink.emit(SLO_BUDGET, pct, unit="Percent", target_id=tid)
-    if budget.spend_pct is not None:
-        sink.emit(SLO_BUDGET_SPENT, budget.spend_pct, unit="Percent", target_id=tid)
-    sink.emit(SLO_BUDGET_MARGIN, budget.margin, target_id=tid)
+    return pct is not None and budget.spend_pct is not None and budget.spend_pct > pct

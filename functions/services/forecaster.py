@@ -44,8 +44,6 @@ from functions.ports.records import StoredBusinessEvent, StoredForecast
 from functions.ports.state import StateStore
 from functions.services.common import (
     FORECAST_ERROR,
-    FORECAST_P50,
-    FORECAST_P90,
     LEVEL_SHIFT,
     MetricSink,
     NullSink,
@@ -254,10 +252,8 @@ class ForecasterService:
             )
             reason = None
             peak = float(result.p90.max()) if len(result.p90) else None
-            self.sink.emit(FORECAST_P50, float(result.p50[0]), target_id=tid)
-            self.sink.emit(FORECAST_P90, float(result.p90[0]), target_id=tid)
-            if result.level_shift_since is not None:  # only then: a per-target metric costs each month it has data
-                self.sink.emit(LEVEL_SHIFT, 1.0, target_id=tid)
+            if result.level_shift_since is not None:  # a fleet count: the forecast record names the target
+                self.sink.emit(LEVEL_SHIFT, 1.0, unit="Count")
         else:
             reason = result.reason if result is not None else "the forecasting service returned nothing for the target"
             model = version[:64]
@@ -311,7 +307,8 @@ class ForecasterService:
         return ForecastOutcome(tid, forecast_id, model, reason, peak), summary
 
     def _error_metric(self, job: _Job) -> None:
-        """Absolute % error of the previous forecast's median at the newest observed point."""
+        """Absolute % error of the previous forecast's median at the newest observed point: one value of the
+        fleet's distribution (no target id: each target's error is in its stored forecasts and loads)."""
         previous, item = job.previous, job.collected
         if previous is None or previous.no_forecast_reason or item.last_timestamp is None or not item.last_value:
             return
@@ -322,7 +319,6 @@ class ForecasterService:
                     FORECAST_ERROR,
                     abs(item.last_value - p50) / item.last_value * 100.0,
                     unit="Percent",
-                    target_id=job.target.target_id,
                 )
                 return
 

@@ -131,6 +131,19 @@ def test_the_deciders_tracking_fields_round_trip(store):
     assert store.get_target_state("web") == replace(state, version=1)
 
 
+def test_the_deciders_slo_rule_fields_round_trip_with_missing_periods(store):
+    # GIVEN the decider's SLO breach rule: a period without data (NaN), two breaching ones, breached
+    state = TargetState(
+        "web", slo_recent=(float("nan"), 0.95, 1.2), slo_breached=True, slo_fed_at=T0 - timedelta(seconds=60)
+    )
+    # WHEN it is stored and read back
+    store.put_target_state(state)
+    back = store.get_target_state("web")
+    # THEN the missing period is still missing and the rest reads back as written
+    assert np.isnan(back.slo_recent[0]) and back.slo_recent[1:] == (0.95, 1.2)
+    assert replace(back, slo_recent=()) == replace(state, slo_recent=(), version=1)
+
+
 def test_the_deciders_slo_budget_fields_round_trip_exactly(store):
     # GIVEN a state with the SLO budget controller's memory (functions/domain/slo_budget.py), integral and not
     state = TargetState(

@@ -1,4 +1,4 @@
-"""Business-event intake (malformed events are rejected with the field named, and kept) and SLO alarms."""
+"""Business-event intake (malformed events are rejected with the field named, and kept) and SLO breaches."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from e2e_support import Pipeline, asg_target
 
-from events.contracts import BusinessEvent, ScalingExecuted
-from forescale_tools.local_router import ACCOUNT, REGION
-from functions.routing import ALARM_STATE_CHANGE_PATTERN
+from events.base import to_put_events_entry
+from events.contracts import BusinessEvent, ScalingExecuted, SloBreached
 
 pytestmark = pytest.mark.integration
 
@@ -71,36 +70,21 @@ def test_unknown_target_is_rejected_and_kept(pipeline: Pipeline):
     assert kept.errors == ("targets.1: 'ghost' is not a configured or discovered target",)
 
 
-def test_slo_alarm_scales_out_at_once_and_records_the_miss(pipeline: Pipeline, monkeypatch):
-    # GIVEN a target whose SLO alarm CloudWatch raises (utilisation 1.2 for a 0.9 SLO, 4 in service)
-    monkeypatch.setenv("FORESCALE_SLO_ALARM_PREFIX", "stack-slo-")
-    pipeline.rewire()
+def test_slo_breach_scales_out_at_once_and_records_the_miss(pipeline: Pipeline):
+    # GIVEN a target the decider found breaching its SLO (utilisation 1.05 then 1.2 for a 0.9 SLO, 4 in service)
     web = asg_target("web", f"{pipeline.aws.prefix}-web")
     asg = web.asg_name or ""
     pipeline.aws.create_asg(asg, desired=4, min_size=1, max_size=60)
     pipeline.aws.put_targets([web])
     pipeline.clock.current = DAY + timedelta(hours=12)
-    detail = {
-        "alarmName": "stack-slo-web",
-        "state": {
-            "value": "ALARM",
-            "reason": "Threshold Crossed: 2 out of the last 3 datapoints were greater than the threshold (0.9).",
-            "reasonData": json.dumps({"recentDatapoints": [1.05, 1.2], "threshold": 0.9}),
-            "timestamp": "2026-03-10T12:00:00.000+0000",
-        },
-        "previousState": {"value": "OK", "reason": "ok"},
-        "configuration": {"description": "SLO"},
-    }
-    # WHEN CloudWatch puts the state change on the default bus, where the alarm rule listens
+    breach = SloBreached(
+        breach_id="breach-000001", target_id="web", detected_at=DAY + timedelta(hours=12),
+        datapoint_at=DAY + timedelta(hours=11, minutes=59), slo_utilization=0.9, datapoints=[1.05, 1.2],
+        evaluation_periods=3, datapoints_to_alarm=2, in_service_capacity=4, desired_capacity=4,
+    )  # fmt: skip
+    # WHEN the SloBreached is on the forescale bus, where the responder's rule (built from the contract) listens
     response = pipeline.aws.client("events").put_events(
-        Entries=[
-            {
-                "Source": ALARM_STATE_CHANGE_PATTERN["source"][0],
-                "DetailType": ALARM_STATE_CHANGE_PATTERN["detail-type"][0],
-                "Detail": json.dumps(detail),
-                "Resources": [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:stack-slo-web"],
-            }
-        ]
+        Entries=[to_put_events_entry(breach, bus_name=pipeline.aws.bus)]
     )
     assert response["FailedEntryCount"] == 0
     delivered = pipeline.router.pump()
@@ -109,7 +93,7 @@ def test_slo_alarm_scales_out_at_once_and_records_the_miss(pipeline: Pipeline, m
     assert delivered[0].result["desired"] == 8 and delivered[1].result["status"] == "executed"
     assert pipeline.aws.asg_desired(asg)[0] == 8
     (decision,) = pipeline.store.decisions("web", DAY, DAY + timedelta(days=1))
-    assert decision.reactive and decision.action == "scale_out" and "SLO alarm stack-slo-web" in decision.reason
+    assert decision.reactive and decision.action == "scale_out" and "SLO breach breach-000001" in decision.reason
     (action,) = pipeline.store.actions("web", DAY, DAY + timedelta(days=1))
     assert isinstance(action, ScalingExecuted) and action.new_capacity == 8
     # ... and the forecast miss is in the audit trail

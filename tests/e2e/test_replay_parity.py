@@ -2,17 +2,17 @@
 
 One trace (a day of warm-up, then three hours at a 15-minute decision cadence on 5-minute periods, with
 a burst the forecast does not know about) goes through :func:`run_replay` and through the Lambda
-functions on moto's server (collector, forecaster, decider, executor; the alarm responder when the SLO
-alarm fires). The forecast is made deterministic on both sides by one scripted forecasting service (a
+functions on moto's server (collector, forecaster, decider, executor; the alarm responder when the decider
+finds the target breaching its SLO). The forecast is made deterministic on both sides by one scripted forecasting service (a
 daily shape that leaves the burst out): the replay is given it directly, the forecaster Lambda gets it
 as the fallback model its loader hands out.
 
-The test plays CloudWatch on the Lambda side, independently of the replay's alarm code: the target's SLO
-alarm is evaluated by its definition in the stack (``infra_cdk/monitoring.py``: ``load / (in-service x
-capacity per instance)`` greater than ``slo_utilization``, ``SLO_ALARM_DATAPOINTS_TO_ALARM`` of
-``SLO_ALARM_EVALUATION_PERIODS`` periods, missing data not breaching) on the loads put in CloudWatch and
-the group's in-service count on moto, and the "Alarm State Change" event is put on the default bus when
-it goes to ALARM, where the alarm responder's rule takes it.
+The decider detects the breach every round (``functions/services/decider_slo.py``) and publishes
+``SloBreached``, which the alarm responder's rule (built from the contract) takes. The test also evaluates
+the rule independently of both (``load / (in-service x capacity per instance)`` greater than
+``slo_utilization``, ``SLO_ALARM_DATAPOINTS_TO_ALARM`` of ``SLO_ALARM_EVALUATION_PERIODS`` periods) on the
+loads put in CloudWatch and the group's in-service count on moto, and checks that the responder ran at
+exactly those periods, and at the replay's.
 
 What cannot match by construction, and how the parameters avoid it:
 
@@ -31,7 +31,6 @@ What cannot match by construction, and how the parameters avoid it:
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -42,13 +41,11 @@ import pandas as pd
 import pytest
 from e2e_support import STEP, Pipeline, daily_shape, metric_for
 
-from forescale_tools.local_router import ACCOUNT, REGION
 from functions.domain.reactive import SLO_ALARM_DATAPOINTS_TO_ALARM, SLO_ALARM_EVALUATION_PERIODS
 from functions.domain.replay.runner import run_replay
 from functions.domain.replay.scenario import Scenario
 from functions.domain.target import ScalingTarget
 from functions.domain.trace import Trace
-from functions.routing import ALARM_STATE_CHANGE_PATTERN
 from functions.services.models import ModelLoader
 from models.api import BusinessWindow, ForecastPath, NoForecast
 
@@ -60,7 +57,6 @@ WARMUP_START = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)  # switch-on a day later, 
 DECIDED_STEPS = 36  # three hours after switch-on
 BURST = slice(0, 15)  # steps after switch-on whose load is SURGE times the usual (09:00-10:15)
 SURGE = 2.2
-ALARM_PREFIX = "stack-slo-"
 BUDGET_CLAUSE = re.compile(r"SLO budget [^;]*")  # the reason's budget clause (loads are shown with a unit only here)
 SCENARIO = Scenario(
     capacity_per_instance=100.0,
@@ -111,9 +107,9 @@ class Scripted:
 
 
 @dataclass
-class SloAlarmAsDeployed:
-    """CloudWatch's evaluation of the SLO alarm the stack creates (see the module docstring), kept apart from
-    the replay's :func:`~functions.domain.reactive.slo_alarm_step` so that the two are compared."""
+class SloRule:
+    """The SLO breach rule (see the module docstring), written apart from the replay's
+    :func:`~functions.domain.reactive.slo_alarm_step` and the decider's use of it, so that the three are compared."""
 
     threshold: float
     periods: int = SLO_ALARM_EVALUATION_PERIODS
@@ -130,21 +126,6 @@ class SloAlarmAsDeployed:
         self.in_alarm = now_in_alarm
         return fired
 
-    def state_change(self, alarm_name: str, at: datetime) -> dict[str, Any]:
-        recent = self.datapoints[-self.periods :]
-        return {
-            "alarmName": alarm_name,
-            "state": {
-                "value": "ALARM",
-                "reason": f"Threshold Crossed: {self.to_alarm} out of the last {self.periods} datapoints "
-                f"were greater than the threshold ({self.threshold}).",
-                "reasonData": json.dumps({"recentDatapoints": recent, "threshold": self.threshold}),
-                "timestamp": at.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
-            },
-            "previousState": {"value": "OK", "reason": "ok"},
-            "configuration": {"description": "SLO"},
-        }
-
 
 def in_service(pipeline: Pipeline, asg: str) -> int:
     (group,) = pipeline.aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[asg])[
@@ -153,32 +134,12 @@ def in_service(pipeline: Pipeline, asg: str) -> int:
     return sum(1 for instance in group["Instances"] if instance["LifecycleState"] == "InService")
 
 
-def put_alarm_event(pipeline: Pipeline, detail: dict[str, Any]) -> None:
-    """What CloudWatch does on a state change: the event on the default bus (where the responder's rule is)."""
-    arn = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{detail['alarmName']}"
-    response = pipeline.aws.client("events").put_events(
-        Entries=[
-            {
-                "Source": ALARM_STATE_CHANGE_PATTERN["source"][0],
-                "DetailType": ALARM_STATE_CHANGE_PATTERN["detail-type"][0],
-                "Detail": json.dumps(detail),
-                "Resources": [arn],
-            }
-        ]
-    )
-    assert response["FailedEntryCount"] == 0, response
-
-
 @pytest.mark.parametrize("surprise", [False, True], ids=["slo-alarm-fires", "surprise-decisions"])
-def test_the_replay_and_the_lambda_path_set_the_same_desired_capacities(
-    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, surprise: bool
-) -> None:
+def test_the_replay_and_the_lambda_path_set_the_same_desired_capacities(pipeline: Pipeline, surprise: bool) -> None:
     # GIVEN a trace with a burst the forecast leaves out, replayed with the deployed decider's policy (with
     # surprise decisions, the default, or without them so that the burst is left to the SLO alarm)
     trace = the_trace()
     start = DAY // STEP
-    monkeypatch.setenv("FORESCALE_SLO_ALARM_PREFIX", ALARM_PREFIX)
-    pipeline.rewire()
     policy = replace(pipeline.components.decider.policy, surprise_decisions=surprise)
     replayed = run_replay(trace, SCENARIO, forecaster=Scripted("web"), policies=("predictive",), decision_policy=policy)
     replay_desired = replayed.runs["predictive"].desired
@@ -198,14 +159,15 @@ def test_the_replay_and_the_lambda_path_set_the_same_desired_capacities(
         model_loader=ModelLoader(pipeline.store, pipeline.archive, lambda _step, _effects: scripted)
     )
     pipeline.change(forecaster=replace(components.forecaster, surprise_decisions=surprise))
-    alarm = SloAlarmAsDeployed(threshold=target.slo_utilization)
+    alarm = SloRule(threshold=target.slo_utilization)
     serving = in_service(pipeline, asg)
     lambda_desired: list[int] = []
     alarm_steps: list[int] = []
+    rule_steps: list[int] = []
     decision_steps: list[int] = []
     forecast_id = ""
-    # WHEN every period: the load of the period just ended reaches CloudWatch, the scheduled round runs,
-    # and the alarm is evaluated on that period's utilisation (the responder runs when it goes to ALARM)
+    # WHEN every period: the load of the period just ended reaches CloudWatch and the scheduled round runs
+    # (the decider evaluates the SLO rule on that period's utilisation; the responder runs on a breach)
     for t in range(start, len(trace)):
         at = trace.ds[t].to_pydatetime().replace(tzinfo=UTC)
         ended = trace.ds[t - 1].to_pydatetime().replace(tzinfo=UTC)
@@ -218,11 +180,9 @@ def test_the_replay_and_the_lambda_path_set_the_same_desired_capacities(
         assert all(d.error is None for d in delivered), [(d.function, d.error) for d in delivered]
         utilisation = float(trace.y[t - 1]) / (serving * float(target.capacity_per_instance))
         if alarm.evaluate(utilisation):
+            rule_steps.append(t - start)
+        if any(d.function == "alarm_responder" and d.result["status"] == "decided" for d in delivered):
             alarm_steps.append(t - start)
-            put_alarm_event(pipeline, alarm.state_change(f"{ALARM_PREFIX}{tid}", at + timedelta(seconds=30)))
-            responded = pipeline.router.pump()
-            assert [d.function for d in responded][:1] == ["alarm_responder"], responded
-            assert all(d.error is None for d in responded), [(d.function, d.error) for d in responded]
         lambda_desired.append(pipeline.aws.asg_desired(asg)[0])
         serving = in_service(pipeline, asg)
     # THEN the group's desired capacity after every period is the replay's, step for step
@@ -235,6 +195,8 @@ def test_the_replay_and_the_lambda_path_set_the_same_desired_capacities(
     assert decision_steps == [s - start for s, _ in replayed.decisions], decision_steps
     replay_alarm_steps = [step - start for step, _, _ in replayed.alarm_responses]
     assert alarm_steps == replay_alarm_steps, (alarm_steps, replay_alarm_steps)
+    # AND the decider's breaches came exactly where the rule, evaluated apart, breached
+    assert alarm_steps == rule_steps, (alarm_steps, rule_steps)
     interval_steps = SCENARIO.resolve(trace).decision_steps
     if surprise:
         # AND the burst was decided on the period after it began, between the regular decisions, before the

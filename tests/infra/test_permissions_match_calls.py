@@ -36,7 +36,7 @@ import pandas as pd
 import pytest
 
 from events.base import BusEvent, to_put_events_entry
-from events.contracts import BusinessEvent, ScalingDecided
+from events.contracts import BusinessEvent, ScalingDecided, SloBreached
 from forescale_tools.local_router import ACCOUNT, REGION, Delivery, LambdaContext, LocalAws, LocalRouter, load_handler
 from functions import wiring
 from functions.adapters import tracker_codec
@@ -49,7 +49,6 @@ from functions.catalog import FUNCTIONS
 from functions.domain.clock import FixedClock, SequentialIds
 from functions.domain.decision import tracker_for
 from functions.domain.target import ScalingTarget, parse_targets
-from functions.routing import ALARM_STATE_CHANGE_PATTERN
 from functions.services.common import RecordingSink
 from functions.settings import MissingSettingError, Settings
 from functions.wiring import Components
@@ -107,11 +106,8 @@ DEPLOYMENT_SETTINGS = {
     "discovery_tag": "FORESCALE_DISCOVERY_TAG",
     "forecast_stale_seconds": "FORECAST_STALE_SECONDS",
     "collect_every_seconds": "FORESCALE_COLLECT_EVERY_SECONDS",
-    "slo_alarm_prefix": "FORESCALE_SLO_ALARM_PREFIX",
 }
-OPTIONAL_SETTINGS = frozenset(
-    {"targets_key", "discovery_tag", "forecast_stale_seconds", "collect_every_seconds", "slo_alarm_prefix"}
-)
+OPTIONAL_SETTINGS = frozenset({"targets_key", "discovery_tag", "forecast_stale_seconds", "collect_every_seconds"})
 #: Statements of a role this scenario never exercises, each with the path that needs it.
 NOT_EXERCISED: dict[tuple[str, str, str], str] = {
     ("executor", "dynamodb:GetItem", "TestForescaleStateful-IdempotencyTableArn"): (
@@ -508,9 +504,9 @@ def run(moto_endpoint: str, synthesized: Synthesized) -> Iterator[Run]:
             # Decisions that take every capacity path: floor (listed group, tagged scalable target), direct
             # scale-out (tagged service) and scale-in below the minimum (tagged group, listed service).
             web, api, worker = everything["web-asg"], everything["api-ecs"], everything["worker-ecs"]
-            # SLO alarms on both kinds: the alarm responder decides at once, the executor applies it.
+            # SLO breaches on both kinds: the alarm responder decides at once, the executor applies it.
             for target_id in ("web-asg", "worker-ecs"):
-                _alarm(aws, environments["alarm_responder"]["FORESCALE_SLO_ALARM_PREFIX"] + target_id)
+                _breach(aws, target_id)
                 router.pump()
             decisions = [
                 _decision(web, 100, previous=2, desired=6),
@@ -561,6 +557,13 @@ def run(moto_endpoint: str, synthesized: Synthesized) -> Iterator[Run]:
             for label, event in requests.items():
                 api_answers[label] = int(api_handler(event, LambdaContext("api", f"req-{label}"))["statusCode"])
             router.pump()
+            # The dashboard's custom widget: a page of the fleet, then one target's view over the last hours.
+            widget = router.handler("widget")
+            shown = {"timeRange": {"start": int((NOON - timedelta(hours=6)).timestamp() * 1000),
+                                   "end": int((NOON + timedelta(hours=1)).timestamp() * 1000)}}  # fmt: skip
+            for params in ({}, {"target": "web-asg"}):
+                html = widget({**params, "widgetContext": shown}, LambdaContext("widget", "req-widget"))
+                assert "<table>" in html or "<svg" in html, html[:300]
         yield Run(
             recorder=recorder,
             environments=environments,
@@ -585,28 +588,14 @@ def _put_events(aws: LocalAws, *events: BusEvent) -> None:
     assert response["FailedEntryCount"] == 0, response
 
 
-def _alarm(aws: LocalAws, alarm_name: str) -> None:
-    detail = {
-        "alarmName": alarm_name,
-        "state": {
-            "value": "ALARM",
-            "reason": "Threshold Crossed",
-            "reasonData": json.dumps({"recentDatapoints": [1.05, 1.2], "threshold": 0.85}),
-            "timestamp": "2026-03-10T12:00:00.000+0000",
-        },
-        "previousState": {"value": "OK", "reason": "ok"},
-        "configuration": {"description": "SLO"},
-    }
-    response = aws.client("events").put_events(
-        Entries=[
-            {
-                "Source": ALARM_STATE_CHANGE_PATTERN["source"][0],
-                "DetailType": ALARM_STATE_CHANGE_PATTERN["detail-type"][0],
-                "Detail": json.dumps(detail),
-                "Resources": [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{alarm_name}"],
-            }
-        ]
-    )
+def _breach(aws: LocalAws, target_id: str) -> None:
+    """An ``SloBreached`` on the forescale bus, as the decider publishes it."""
+    breach = SloBreached(
+        breach_id=f"breach-{target_id}", target_id=target_id, detected_at=NOON, datapoint_at=NOON,
+        slo_utilization=0.85, datapoints=[1.05, 1.2], evaluation_periods=3, datapoints_to_alarm=2,
+        in_service_capacity=2, desired_capacity=2,
+    )  # fmt: skip
+    response = aws.client("events").put_events(Entries=[to_put_events_entry(breach, bus_name=aws.bus)])
     assert response["FailedEntryCount"] == 0
 
 
@@ -671,7 +660,7 @@ def test_the_variable_names_this_test_checks_are_the_ones_the_settings_loader_re
     required = {var: "x" for name, var in DEPLOYMENT_SETTINGS.items() if name not in OPTIONAL_SETTINGS}
     defaults = Settings.from_env(required)
     samples = {"targets_key": "k/t.json", "discovery_tag": "k=v", "forecast_stale_seconds": "123",
-               "collect_every_seconds": "120", "slo_alarm_prefix": "p-"}  # fmt: skip
+               "collect_every_seconds": "120"}  # fmt: skip
     assert set(samples) == OPTIONAL_SETTINGS
     for name in OPTIONAL_SETTINGS:
         loaded = Settings.from_env({**required, DEPLOYMENT_SETTINGS[name]: samples[name]})

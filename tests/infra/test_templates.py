@@ -6,19 +6,17 @@ import json
 import re
 from typing import Any
 
-import pytest
-
 from events.base import event_pattern
+from events.contracts import SloBreached
 from functions.adapters.tables import ALL_TABLES
 from functions.catalog import FUNCTIONS
 from functions.domain.target import parse_targets
-from functions.routing import ALARM_STATE_CHANGE_PATTERN, ROUTES
+from functions.routing import ROUTES
 from functions.settings import Settings
-from infra_cdk.access import FUNCTION_ACCESS, TARGETS_KEY
+from infra_cdk.access import FUNCTION_ACCESS, SYNCHRONOUS, TARGETS_KEY
 from tests.infra.conftest import (
     LAYER_NAMES,
     STATEFUL,
-    STATELESS,
     TARGETS,
     Synthesized,
     function_ids,
@@ -170,8 +168,13 @@ def test_each_route_has_one_rule_whose_pattern_equals_the_contract_pattern(state
     ids = function_ids(stateless)
     rules = list(_of_type(stateless, "AWS::Events::Rule").values())
     for route in ROUTES:
-        # GIVEN the routing table WHEN synthesized THEN the rule's pattern IS event_pattern(contract)
-        matching = [r for r in rules if r["Properties"]["EventPattern"] == event_pattern(route.contract)]
+        # GIVEN the routing table WHEN synthesized THEN the function's rule's pattern IS event_pattern(contract)
+        matching = [
+            r
+            for r in rules
+            if r["Properties"]["EventPattern"] == event_pattern(route.contract)
+            and r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [ids[route.function], "Arn"]}
+        ]
         assert len(matching) == 1, route
         props = matching[0]["Properties"]
         (target,) = props["Targets"]
@@ -181,25 +184,23 @@ def test_each_route_has_one_rule_whose_pattern_equals_the_contract_pattern(state
         assert f"{STATEFUL}-BusArn" in json.dumps(props["EventBusName"])
 
 
-def test_alarm_responder_rule_listens_on_the_default_bus_to_the_slo_alarms_only(stateless):
-    ids = function_ids(stateless)
-    slo_alarms = {
-        logical
-        for logical, a in _of_type(stateless, "AWS::CloudWatch::Alarm").items()
-        if "AlarmName" in a["Properties"]
-    }
+def test_slo_breaches_reach_the_notification_topic_as_a_message_naming_the_target(stateless):
+    # GIVEN the stack WHEN the rules on the bus are read THEN one sends every SloBreached to the topic, its
+    # message built from the event's target id (no alarm and no rule names a target)
+    (topic,) = _of_type(stateless, "AWS::SNS::Topic")
     (rule,) = [
         r["Properties"]
         for r in _of_type(stateless, "AWS::Events::Rule").values()
-        if r["Properties"]["EventPattern"].get("source") == ALARM_STATE_CHANGE_PATTERN["source"]
+        if r["Properties"]["EventPattern"] == event_pattern(SloBreached)
+        and r["Properties"]["Targets"][0]["Arn"] == {"Ref": topic}
     ]
-    assert "EventBusName" not in rule  # CloudWatch sends alarm state changes to the default bus
-    pattern = dict(rule["EventPattern"])
-    resources = pattern.pop("resources")
-    assert pattern == ALARM_STATE_CHANGE_PATTERN
-    assert {r["Fn::GetAtt"][0] for r in resources} == slo_alarms
-    assert len(slo_alarms) == len(TARGETS)
-    assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": [ids["alarm_responder"], "Arn"]}
+    transformer = rule["Targets"][0]["InputTransformer"]
+    assert "$.detail.target_id" in transformer["InputPathsMap"].values()
+    assert f"{STATEFUL}-BusArn" in json.dumps(rule["EventBusName"])
+    # AND the topic's key lets EventBridge (and CloudWatch alarms) encrypt what they publish
+    (key,) = _of_type(stateless, "AWS::KMS::Key").values()
+    principals = [st["Principal"] for st in key["Properties"]["KeyPolicy"]["Statement"]]
+    assert {"Service": "events.amazonaws.com"} in principals and {"Service": "cloudwatch.amazonaws.com"} in principals
 
 
 def test_asynchronous_functions_have_a_dead_letter_queue_and_bounded_retries(stateless):
@@ -210,7 +211,7 @@ def test_asynchronous_functions_have_a_dead_letter_queue_and_bounded_retries(sta
     }
     for name, logical in ids.items():
         props = stateless["Resources"][logical]["Properties"]
-        if FUNCTION_ACCESS[name].trigger == "url":
+        if FUNCTION_ACCESS[name].trigger in SYNCHRONOUS:
             assert "DeadLetterConfig" not in props
             continue
         queue = props["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0]
@@ -270,37 +271,21 @@ def test_pipeline_alarms_notify_the_topic_and_cover_every_dead_letter_queue(stat
     assert metric["MetricName"] == "DecisionsUnrecorded" and metric["Namespace"] == "Forescale"
     assert metric["Dimensions"] == [{"Name": "service", "Value": "forescale"}]
     assert forged["Threshold"] == 1 and forged["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
-    for alarm in alarms:
-        if "AlarmName" not in alarm:  # every pipeline alarm (not the SLO ones) notifies
-            assert alarm["AlarmActions"] == [{"Ref": topics[0]}]
+    for alarm in alarms:  # every alarm notifies, none is named (per target) for a responder
+        assert alarm["AlarmActions"] == [{"Ref": topics[0]}] and "AlarmName" not in alarm
 
 
-def test_each_target_has_a_forecast_error_alarm_and_an_slo_alarm_named_for_the_responder(stateless):
+def test_fleet_alarms_on_slo_breaches_and_forecast_error_read_fleet_metrics(stateless):
+    # GIVEN the stack THEN SLO breaches and the forecast error are alarms on fleet metrics (service dimension
+    # only), the forecast error's at the construct's threshold
     alarms = _alarms(stateless)
-    for target in TARGETS:
-        target_id = target["target_id"]
-        errors = [
-            a
-            for a in alarms
-            for m in _alarm_metrics(a)
-            if m["MetricName"] == "ForecastErrorPercent" and {"Name": "TargetId", "Value": target_id} in m["Dimensions"]
-        ]
-        assert len(errors) == 1 and errors[0]["Threshold"] == 35
-        (slo,) = [a for a in alarms if a.get("AlarmName") == f"{STATELESS}-Forescale-slo-{target_id}"]
-        assert slo["ComparisonOperator"] == "GreaterThanThreshold"
-        assert slo["Threshold"] == target.get("slo_utilization", 0.9)
-
-
-def test_slo_alarm_computes_utilisation_in_cloudwatch_when_capacity_per_instance_is_known(stateless):
-    (web,) = [a for a in _alarms(stateless) if a.get("AlarmName", "").endswith("-slo-web-asg")]
-    expression = next(m for m in web["Metrics"] if "Expression" in m)
-    assert expression["Expression"] == "load / (inservice * 1200.0)"
-    names = {m["MetricStat"]["Metric"]["MetricName"] for m in web["Metrics"] if "MetricStat" in m}
-    assert names == {"RequestCount", "GroupInServiceInstances"}
-    (api,) = [a for a in _alarms(stateless) if a.get("AlarmName", "").endswith("-slo-api-ecs")]
-    (metric,) = _alarm_metrics(api)  # learned capacity per instance: the collector's utilisation metric
-    assert (metric["Namespace"], metric["MetricName"]) == ("Forescale", "Utilization")
-    assert {"Name": "TargetId", "Value": "api-ecs"} in metric["Dimensions"]
+    fleet = {"Name": "service", "Value": "forescale"}
+    (breaches,) = [a for a in alarms if any(m["MetricName"] == "SloBreaches" for m in _alarm_metrics(a))]
+    assert _alarm_metrics(breaches)[0]["Dimensions"] == [fleet] and breaches["Threshold"] == 1
+    (error,) = [a for a in alarms if any(m["MetricName"] == "ForecastErrorPercent" for m in _alarm_metrics(a))]
+    assert _alarm_metrics(error)[0]["Dimensions"] == [fleet] and error["Threshold"] == 35
+    assert error["EvaluationPeriods"] == 3 and error["Metrics"][0]["MetricStat"]["Period"] == 3600
+    assert "TargetId" not in json.dumps(alarms)
 
 
 # ----------------------------------------------------------------------------------------- dashboard
@@ -311,47 +296,27 @@ def _dashboard_body(template: dict[str, Any]) -> dict[str, Any]:
     return json.loads(render(dashboard["Properties"]["DashboardBody"]))
 
 
-def test_dashboard_has_pipeline_health_and_a_section_per_target(stateless):
+def test_the_dashboards_custom_widget_is_the_widget_function_with_the_error_threshold(stateless):
+    # GIVEN the dashboard WHEN its custom widgets are listed THEN there is one, calling the widget function with
+    # the forecast error alarm's threshold (the targets' views come from it, not from one widget per target)
+    (custom,) = [w for w in _dashboard_body(stateless)["widgets"] if w["type"] == "custom"]
+    assert custom["properties"]["params"] == {"forecastErrorThresholdPercent": 35}
+    (dashboard,) = _of_type(stateless, "AWS::CloudWatch::Dashboard").values()
+    assert {"Fn::GetAtt": [function_ids(stateless)["widget"], "Arn"]} in dashboard["Properties"]["DashboardBody"][
+        "Fn::Join"
+    ][1]
+
+
+def test_dashboard_has_pipeline_health_and_fleet_widgets_and_no_per_target_widget(stateless):
     body = json.dumps(_dashboard_body(stateless))
-    for title in ("Invocations", "Errors", "Duration p95 (ms)", "Dead-letter queue depth", "Forecast age"):
+    for title in ("Invocations", "Errors", "Duration p95 (ms)", "Dead-letter queue depth", "forecast at decision"):
         assert title in body
-    for target in TARGETS:
-        target_id = target["target_id"]
-        for title in (
-            "load vs forecast band",
-            "capacity and decisions",
-            "forecast error (%) and utilisation",
-            "SLO budget and spend (% of minutes under-provisioned)",
-        ):
-            assert f"{target_id}: {title}" in body
-    # GIVEN an ASG and an ECS target THEN their capacity comes from the service's own metrics
-    for metric in (
-        "GroupDesiredCapacity",
-        "GroupInServiceInstances",
-        "DesiredTaskCount",
-        "RunningTaskCount",
-        "ForecastP50",
-        "ForecastP90",
-        "DecidedCapacity",
-        "ForecastErrorPercent",
-        "LevelShiftFollowed",
-        "SloBudgetPercent",
-        "SloBudgetSpentPercent",
-        "SloBudgetMargin",
-    ):
+    for metric in ("SloBreaches", "TargetsOverSlo", "StaleTargets", "SloBudgetOverspent", "ForecastErrorPercent"):
         assert f'"{metric}"' in body, metric
-
-
-@pytest.mark.parametrize("target", TARGETS, ids=[t["target_id"] for t in TARGETS])
-def test_dashboard_plots_each_targets_own_load_metric(stateless, target):
-    widgets = _dashboard_body(stateless)["widgets"]
-    (load,) = [w for w in widgets if w["properties"].get("title") == f"{target['target_id']}: load vs forecast band"]
-    rendered = json.dumps(load["properties"]["metrics"])
-    metric = target["metric"]
-    if "expression" in metric:
-        assert json.dumps(metric["expression"])[1:-1] in rendered
-    else:
-        assert metric["namespace"] in rendered and metric["name"] in rendered
+    # GIVEN the configured targets THEN no widget names one: per-target views come from the custom widget
+    for target in TARGETS:
+        assert target["target_id"] not in body
+    assert "TargetId" not in body
 
 
 # ----------------------------------------------------------------------------------------- storage

@@ -10,7 +10,6 @@ import pytest
 
 from events.contracts import BusinessEvent, ForecastReady
 from functions.adapters.dynamodb import DynamoStateStore
-from functions.settings import Settings
 from tests.support.fault_proxy import Request
 from tests.support.world import (
     NOON,
@@ -150,11 +149,7 @@ def test_intake_stores_valid_events_through_faults_and_keeps_an_invalid_one(worl
     report(figures, "intake", world, ledger, checks)
 
 
-def test_alarm_responder_scales_out_through_faults_and_dead_letters_an_unreachable_group(
-    world: World, figures, monkeypatch
-):
-    monkeypatch.setenv("FORESCALE_SLO_ALARM_PREFIX", "forescale-slo-")
-    world.change(settings=Settings.from_env())  # the handlers read the prefix set above
+def test_alarm_responder_scales_out_through_faults_and_dead_letters_an_unreachable_group(world: World, figures):
     targets = world.add_asg_targets(3, desired=4)
     group = {t.target_id: t.asg_name or "" for t in targets}
     proxy, store, responder = world.proxy, world.store, world.function("alarm_responder")

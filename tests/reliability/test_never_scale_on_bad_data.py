@@ -15,7 +15,6 @@ import pytest
 
 from events.contracts import ForecastReady
 from functions.adapters.dynamodb import KillSwitch, target_pk
-from functions.settings import Settings
 from tests.support.figures import scenario_checks
 from tests.support.world import NOON, STEP, World, alarm_envelope, flat_forecast, report, summary
 
@@ -91,10 +90,8 @@ def test_stale_missing_corrupt_forecasts_and_missing_or_late_metrics_never_scale
     report(figures, "decider", world, ledger, checks)
 
 
-def test_the_kill_switch_stops_every_action_within_one_cadence(world: World, figures, monkeypatch):
+def test_the_kill_switch_stops_every_action_within_one_cadence(world: World, figures):
     # GIVEN four groups at 10: two whose load needs 4 (scale in), two whose load needs far more (scale out)
-    monkeypatch.setenv("FORESCALE_SLO_ALARM_PREFIX", "forescale-slo-")
-    world.change(settings=Settings.from_env())  # the handlers read the prefix set above
     targets = world.add_asg_targets(4, desired=10)
     world.desired_by_id = {t.target_id: t for t in targets}
     store = world.store

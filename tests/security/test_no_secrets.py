@@ -69,7 +69,6 @@ def test_no_credential_in_logs_audit_trail_bus_events_or_dead_letters(
         ("AWS_SESSION_TOKEN", SESSION_TOKEN),
     ):
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("FORESCALE_SLO_ALARM_PREFIX", "forescale-slo-")
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # a fresh session reads the credentials above
     world.rewire(sleep=world.sleep, forecast_config=CHEAP)  # clients built afresh, with the credentials above
     previous = observability.logger.log_level

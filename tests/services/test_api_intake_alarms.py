@@ -1,4 +1,4 @@
-"""Operator API (through the real handler), intake rules, alarm parsing and the reactive arithmetic."""
+"""Operator API (through the real handler), intake rules, the alarm responder and the reactive arithmetic."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 from service_support import NOON, target
 
-from events.contracts import BusinessEvent, ScalingDecided
+from events.contracts import BusinessEvent, ScalingDecided, SloBreached
 from forescale_tools.local_router import LambdaContext
 from functions.domain.reactive import alarm_scale_out
-from functions.services.alarms import AlarmChange
 from functions.services.intake import RejectedEventError
 
 
@@ -158,20 +157,6 @@ def test_intake_names_every_bad_field(memory):
     assert {"name", "start", "end"} <= fields
 
 
-def test_alarm_change_reads_recent_datapoints():
-    change = AlarmChange.model_validate(
-        {
-            "alarmName": "p-slo-web",
-            "state": {"value": "ALARM", "reason": "x", "reasonData": json.dumps({"recentDatapoints": [0.95, 1.3]})},
-        }
-    )
-    assert change.datapoints() == [0.95, 1.3]
-    assert (
-        AlarmChange.model_validate({"alarmName": "a", "state": {"value": "ALARM", "reasonData": "{nope"}}).datapoints()
-        == []
-    )
-
-
 @pytest.mark.parametrize(
     ("desired", "in_service", "utilization", "expected"),
     [(4, 4, 1.2, 8), (4, 4, 0.61, 5), (50, 50, 2.0, 60), (10, 2, 1.5, 11)],
@@ -181,9 +166,29 @@ def test_reactive_scale_out_arithmetic(desired, in_service, utilization, expecte
     assert alarm_scale_out(web, desired=desired, in_service=in_service, datapoints=[utilization]) == expected
 
 
-def test_alarm_for_another_stack_or_unknown_target_is_ignored(memory):
-    world = memory([target("web")], slo_alarm_prefix="s-")
-    responder = world.components.alarm_responder
-    other = AlarmChange.model_validate({"alarmName": "x-web", "state": {"value": "ALARM"}})
-    ghost = AlarmChange.model_validate({"alarmName": "s-ghost", "state": {"value": "ALARM"}})
-    assert responder.respond(other).status == "ignored" and responder.respond(ghost).status == "ignored"
+def breach(target_id: str, datapoints: list[float], in_service: int = 4) -> SloBreached:
+    return SloBreached(
+        breach_id=f"breach-{target_id}", target_id=target_id, detected_at=NOON, datapoint_at=NOON,
+        slo_utilization=0.9, datapoints=datapoints, evaluation_periods=3, datapoints_to_alarm=2,
+        in_service_capacity=in_service, desired_capacity=in_service,
+    )  # fmt: skip
+
+
+def test_a_breach_of_an_unknown_target_is_ignored(memory):
+    # GIVEN a responder that knows "web" only WHEN a breach names "ghost" THEN it is ignored, naming it
+    world = memory([target("web")])
+    response = world.components.alarm_responder.respond(breach("ghost", [0.95, 0.97]))
+    assert response.status == "ignored" and "ghost" in response.reason
+
+
+def test_a_breach_scales_out_from_its_highest_datapoint_and_records_the_miss(memory):
+    # GIVEN "web" at 4 instances, breached at 0.95 then 1.2
+    web = target("web", max_capacity=60, max_step_up=20)
+    world = memory([web])
+    world.capacity.add_asg("web-asg", desired=4, min_capacity=1, max_capacity=60)
+    # WHEN the responder gets the breach
+    response = world.components.alarm_responder.respond(breach("web", [0.95, 1.2]))
+    # THEN it asks for what brings the highest datapoint back to the set-point, as the replay's responder
+    assert response.status == "decided" and response.target_id == "web"
+    assert response.desired == alarm_scale_out(web, desired=4, in_service=4, datapoints=[0.95, 1.2])
+    assert "SLO breach breach-web" in response.reason

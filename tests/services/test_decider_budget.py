@@ -8,7 +8,6 @@ to the dashboard's metrics.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -18,12 +17,11 @@ import pandas as pd
 import pytest
 from service_support import NOON, target
 
-from events.contracts import ForecastReady, ForecastSummary
+from events.contracts import ForecastReady, ForecastSummary, SloBreached
 from functions.adapters.dynamodb import StoredForecast
 from functions.domain.slo_budget import GAIN, tracking_under_share
 from functions.domain.target import LoadMetric, ScalingTarget, SloBudget
-from functions.services.alarms import AlarmChange
-from functions.services.common import SLO_BUDGET, SLO_BUDGET_MARGIN, SLO_BUDGET_SPENT
+from functions.services.common import SLO_BUDGET_OVERSPENT
 from models.api import ForecastPath
 
 STEP = 60
@@ -107,10 +105,12 @@ def test_under_provisioned_rounds_raise_the_stored_margin_and_the_next_decision_
     assert re.search(rf"SLO budget 1.00 %, 100.00 % spent over 7 d: margin .{margin:.2f};", decided.reason), (
         decided.reason
     )
-    # AND each decision emitted the budget, its spend and the margin for the dashboard
-    emitted = [(name, round(value, 6)) for name, value, _, tid in sink.records if tid == "web"]
-    assert (SLO_BUDGET, 1.0) in emitted and (SLO_BUDGET_SPENT, 100.0) in emitted
-    assert (SLO_BUDGET_MARGIN, round(float(margin), 6)) in emitted
+    # AND the budget, its spend and the margin stay in the target's state (the dashboard's target view), while
+    # the fleet metric counts the target as overspent, without naming it
+    assert state.budget_under_minutes == state.budget_minutes > 0
+    overspent = [value for name, value, _, tid in sink.records if name == SLO_BUDGET_OVERSPENT and tid is None]
+    assert overspent and overspent[-1] == 1.0
+    assert all(tid is None for *_, tid in sink.records)
 
 
 def test_a_repeated_or_stale_datapoint_is_not_observed_twice(memory, clock):
@@ -141,7 +141,7 @@ def test_without_a_budget_the_margin_stays_one(memory, clock, sink):
     # THEN the margin never moves and no decision speaks of a budget or emits its metrics
     assert world.store.get_target_state("web").budget_level == 0.0
     assert not any("SLO budget" in outcome.reason for outcome in outcomes)
-    assert not {name for name, *_ in sink.records} & {SLO_BUDGET, SLO_BUDGET_SPENT, SLO_BUDGET_MARGIN}
+    assert all(value == 0 for name, value, *_ in sink.records if name == SLO_BUDGET_OVERSPENT)
 
 
 def test_the_auto_budget_is_target_trackings_share_on_the_archived_window_computed_once_a_day(memory, clock):
@@ -181,18 +181,17 @@ def test_minutes_the_forecast_did_not_govern_count_in_the_spend_but_do_not_move_
 
 def test_after_the_alarm_responder_scales_out_the_minutes_until_the_next_decision_do_not_move_the_margin(memory, clock):
     # GIVEN a target with a budget, decided on a forecast at 12:00, whose SLO alarm fires after the round of 12:02
-    world = memory([budget_target(1.0)], slo_alarm_prefix="s-")
+    world = memory([budget_target(1.0)])
     world.capacity.add_asg("web-asg", desired=2, min_capacity=1, max_capacity=60)
     for minute in range(3):
         play(world, clock, minute)
     responder = world.components.alarm_responder
-    change = AlarmChange.model_validate(
-        {
-            "alarmName": "s-web",
-            "state": {"value": "ALARM", "reasonData": json.dumps({"recentDatapoints": [2.5, 2.5]})},
-        }
-    )
-    assert responder.respond(change).status != "ignored"
+    breach = SloBreached(
+        breach_id="breach-1", target_id="web", detected_at=NOON, datapoint_at=NOON, slo_utilization=0.9,
+        datapoints=[2.5, 2.5], evaluation_periods=3, datapoints_to_alarm=2, in_service_capacity=2,
+        desired_capacity=2,
+    )  # fmt: skip
+    assert responder.respond(breach).status != "ignored"
     assert world.store.get_target_state("web").alarm_governs
     # WHEN under-provisioned rounds go on through the decision of 12:05 to 12:09
     for minute in range(3, 10):

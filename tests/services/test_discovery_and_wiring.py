@@ -15,6 +15,7 @@ from forescale_tools.memory import InMemoryObjects, InMemoryStateStore
 from functions import wiring
 from functions.adapters.discovery import AwsTagDiscovery, StaticDiscovery, parse_tag_filter, target_from_tags
 from functions.catalog import FUNCTIONS
+from functions.catalog import LIGHT as LIGHT_LAYERS
 from functions.domain.clock import FixedClock, SequentialIds
 from functions.services import common
 from functions.services.targets import TargetCatalog
@@ -120,15 +121,14 @@ def test_metric_names_match_the_stacks_telemetry_contract():
             spec.name,
             None,
         )
-    names = {common.FORECAST_P50, common.FORECAST_P90, common.FORECAST_ERROR, common.FORECAST_AGE,
-             common.DECIDED_CAPACITY, common.UTILIZATION, common.SCALING_FAILURES, common.REJECTED_EVENTS,
-             common.LEVEL_SHIFT, common.DECISIONS_UNRECORDED, common.SLO_BUDGET, common.SLO_BUDGET_SPENT,
-             common.SLO_BUDGET_MARGIN}  # fmt: skip
+    names = {common.FORECAST_ERROR, common.FORECAST_AGE, common.SLO_BREACHES, common.TARGETS_OVER_SLO,
+             common.STALE_TARGETS, common.SLO_BUDGET_OVERSPENT, common.SCALING_FAILURES, common.REJECTED_EVENTS,
+             common.LEVEL_SHIFT, common.DECISIONS_UNRECORDED}  # fmt: skip
     assert names == {spec.name for spec in telemetry.ALL_METRICS}
     assert common.METRICS_NAMESPACE == telemetry.NAMESPACE
 
 
-LIGHT = ["collector", "decider", "executor", "intake", "alarm_responder", "api"]
+LIGHT = ["collector", "decider", "executor", "intake", "alarm_responder", "api", "widget"]
 
 
 def test_light_handlers_import_no_forecasting_library():
@@ -141,7 +141,7 @@ def test_light_handlers_import_no_forecasting_library():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
-    assert {spec.name for spec in FUNCTIONS if spec.layers == ("common",)} == set(LIGHT)
+    assert {spec.name for spec in FUNCTIONS if spec.layers == LIGHT_LAYERS} == set(LIGHT)
 
 
 def test_services_never_import_boto3_or_powertools():

@@ -12,7 +12,7 @@ from events.contracts import ALL_CONTRACTS, ForecastReady, MetricsCollected, Sca
 from events.schema_gen import load_sample
 from forescale_tools.local_router import pattern_matches, subscriptions
 from functions.adapters.dynamodb import KillSwitch
-from functions.routing import ALARM_STATE_CHANGE_PATTERN, ROUTES
+from functions.routing import ROUTES
 from tests.support.decisions import record
 
 
@@ -22,17 +22,6 @@ def test_each_contract_reaches_exactly_the_function_the_routing_table_names():
         envelope = load_sample(contract)
         receivers = [fn for fn, pattern, _ in subscriptions() if pattern_matches(pattern, envelope)]
         assert receivers == ([routed[contract]] if contract in routed else []), contract.__name__
-
-
-def test_alarm_pattern_matches_only_alarm_state():
-    envelope = {
-        "source": "aws.cloudwatch",
-        "detail-type": "CloudWatch Alarm State Change",
-        "detail": {"state": {"value": "ALARM"}},
-    }
-    assert pattern_matches(ALARM_STATE_CHANGE_PATTERN, envelope)
-    assert not pattern_matches(ALARM_STATE_CHANGE_PATTERN, envelope | {"detail": {"state": {"value": "OK"}}})
-    assert not pattern_matches(ALARM_STATE_CHANGE_PATTERN, envelope | {"detail": {}})
 
 
 def test_one_round_in_memory_scales_a_group_for_its_load(memory, clock):

@@ -20,14 +20,13 @@ import pandas as pd
 import pytest
 
 from events.base import BusEvent, to_envelope
-from events.contracts import ForecastSummary
+from events.contracts import ForecastSummary, SloBreached
 from forescale_tools.local_router import LocalAws
 from functions import wiring
 from functions.adapters.dynamodb import DynamoStateStore, StoredForecast
 from functions.adapters.s3 import S3Store
 from functions.domain.clock import FixedClock, SequentialIds
 from functions.domain.target import LoadMetric, ScalingTarget
-from functions.services.alarms import AlarmChange
 from functions.services.common import RecordingSink
 from functions.wiring import Components
 from models.config import ForecastConfig
@@ -355,21 +354,10 @@ def report(
 
 
 def alarm_envelope(target_id: str, value: float = 0.97) -> dict[str, Any]:
-    """The EventBridge envelope of a target's SLO alarm going into ALARM (its detail checked by the contract)."""
-    detail = {
-        "alarmName": f"forescale-slo-{target_id}",
-        "state": {"value": "ALARM", "reason": "test", "reasonData": f'{{"recentDatapoints": [{value}]}}'},
-        "previousState": {"value": "OK"},
-    }
-    AlarmChange.model_validate(detail)
-    return {
-        "version": "0",
-        "id": f"alarm-{target_id}",
-        "detail-type": "CloudWatch Alarm State Change",
-        "source": "aws.cloudwatch",
-        "account": "123456789012",
-        "time": NOON.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": "us-east-1",
-        "resources": [],
-        "detail": detail,
-    }
+    """The EventBridge envelope of a target's SLO breach, as the decider publishes it."""
+    breach = SloBreached(
+        breach_id=f"breach-{target_id}", target_id=target_id, detected_at=NOON, datapoint_at=NOON,
+        slo_utilization=0.9, datapoints=[value], evaluation_periods=3, datapoints_to_alarm=2,
+        in_service_capacity=0, desired_capacity=0,
+    )  # fmt: skip
+    return to_envelope(breach, event_id=f"alarm-{target_id}", time=NOON)
