@@ -444,22 +444,36 @@ def check_elf_architecture(layer_dir: Path, arch: str) -> int:
     return count
 
 
-def strip_tool(arch: str) -> str | None:
-    """GNU strip for the host's own architecture, llvm-strip (any architecture) otherwise."""
+#: binutils' strip for each target architecture when the host is another (``binutils-<triple>`` packages).
+CROSS_STRIP = {"x86_64": "x86_64-linux-gnu-strip", "arm64": "aarch64-linux-gnu-strip"}
+
+
+def strip_tool(arch: str) -> str:
+    """A strip that handles ``arch``'s ELF files: the host's own on Linux, else llvm-strip (any architecture,
+    also versioned as ``llvm-strip-N``), else binutils for the target. Without one the build stops: the
+    forecasting functions need their shared objects stripped to stay under 240 MiB (15 MiB on arm64)."""
     host = platform.machine()
-    native = (host == "x86_64" and arch == "x86_64") or (host in {"aarch64", "arm64"} and arch == "arm64")
-    if native and shutil.which("strip"):
-        return "strip"
-    return shutil.which("llvm-strip")
+    native = platform.system() == "Linux" and (
+        (host == "x86_64" and arch == "x86_64") or (host in {"aarch64", "arm64"} and arch == "arm64")
+    )
+    versioned = sorted(
+        {p.name for d in os.environ.get("PATH", "").split(os.pathsep) if d for p in Path(d).glob("llvm-strip-*")},
+        reverse=True,
+    )
+    for candidate in (*(["strip"] if native else []), "llvm-strip", *versioned, CROSS_STRIP[arch]):
+        found = shutil.which(candidate)
+        if found is not None:
+            return found
+    raise BuildError(
+        f"strip: nothing here strips {arch} shared objects; install llvm (llvm-strip) or binutils for "
+        f"{ARCHES[arch][1]} (Debian/Ubuntu: apt-get install binutils-{ARCHES[arch][1].replace('_', '-')}-linux-gnu)"
+    )
 
 
 def strip_shared_objects(python_dir: Path, arch: str) -> tuple[int, int]:
     """``strip --strip-unneeded`` every shared object except those in ``*.libs`` (auditwheel's patched copies,
     which stripping breaks: "ELF load command address/offset not page-aligned"). Returns (files, bytes saved)."""
     tool = strip_tool(arch)
-    if tool is None:
-        print(f"warning: no strip tool for {arch}; shared objects left unstripped", file=sys.stderr)
-        return 0, 0
     targets = [
         p
         for p in walk_files(python_dir)

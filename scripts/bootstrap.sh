@@ -30,6 +30,12 @@ if ! command -v java >/dev/null 2>&1; then
   echo "bootstrap: installing a Java runtime for DynamoDB Local" >&2
   apt-get update -qq && apt-get install -y -qq default-jre-headless >/dev/null
 fi
+# The arm64 layers' shared objects are stripped here too (without it the forecaster would not fit 240 MiB):
+# a strip that reads aarch64 ELF files, unless llvm-strip or the host's own strip does.
+if [ "$(uname -m)" != aarch64 ] && ! command -v llvm-strip >/dev/null 2>&1 && ! command -v aarch64-linux-gnu-strip >/dev/null 2>&1; then
+  echo "bootstrap: installing binutils for aarch64 (strip for the arm64 layers)" >&2
+  apt-get update -qq && apt-get install -y -qq binutils-aarch64-linux-gnu >/dev/null
+fi
 if [ ! -d node_modules/aws-cdk ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --silent
 fi

@@ -20,6 +20,7 @@ from layers.build import (
     patch_statsforecast,
     python312,
     split_into_layers,
+    strip_tool,
     trim,
     zip_layer,
 )
@@ -241,3 +242,17 @@ def test_a_shared_object_for_another_architecture_stops_the_build(tmp_path: Path
     assert check_elf_architecture(tmp_path, "x86_64") == 1
     with pytest.raises(BuildError, match=r"_ext\.cpython-312-x86_64-linux-gnu\.so"):
         check_elf_architecture(tmp_path, "arm64")
+
+
+def test_without_a_strip_for_the_target_the_build_stops_naming_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a PATH with no strip tool at all
+    monkeypatch.setenv("PATH", str(tmp_path))
+    # THEN the arm64 build stops (unstripped, the forecasting functions would not fit 240 MiB)
+    with pytest.raises(BuildError, match=r"binutils-aarch64-linux-gnu"):
+        strip_tool("arm64")
+    # AND binutils' cross strip for the target is used when it is there
+    cross = write(tmp_path / "aarch64-linux-gnu-strip", b"#!/bin/sh\n")
+    cross.chmod(0o755)
+    assert strip_tool("arm64") == str(cross)
