@@ -99,8 +99,9 @@ def target_tracking_step(
 
 # --------------------------------------------------------------------------- the SLO alarm and its responder
 
-#: The SLO alarm the stack creates for every target (infra_cdk/monitoring.py): utilisation above
-#: ``slo_utilization`` in 2 of the last 3 periods of the target's metric; missing data is not breaching.
+#: The SLO breach rule the decider evaluates every round for every target (functions/services/decider_slo.py):
+#: utilisation above ``slo_utilization`` in 2 of the last 3 periods of the target's metric; missing data is
+#: not breaching.
 SLO_ALARM_EVALUATION_PERIODS = 3
 SLO_ALARM_DATAPOINTS_TO_ALARM = 2
 

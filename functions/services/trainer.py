@@ -18,7 +18,7 @@ over the batch):
    series the collector stores (:mod:`functions.domain.capacity_model`, last ``LEARN_DAYS`` days)
    and stored for the decider; a failed attempt is stored with its reason and the number of usable
    points, unless an earlier attempt learned a value (that value then stays);
-4. ``ModelTrained`` per target; MASE and MAPE per target as CloudWatch metrics; the uplift learned per
+4. ``ModelTrained`` per target; MASE and MAPE as fleet CloudWatch metrics (no target id); the uplift learned per
    business-event type is stored for the forecaster's fallback models, with the windows already
    folded in (``extra`` keys ``seen:<window key>``, valued at the window's end) so that the next
    refit over the same history does not count them again.
@@ -283,7 +283,8 @@ class TrainerService:
                     scores=scores if math.isfinite(mine.smape) else [],
                 )
             )
-            dims = {"service": "forescale", "TargetId": tid}
+            # one value of the fleet's distribution (ModelTrained and the registry keep each target's scores)
+            dims = {"service": "forescale"}
             if math.isfinite(mine.mase):
                 data.append(MetricDatum(FORECAST_MASE, mine.mase, now, dims))
             if math.isfinite(mine.mape):

@@ -58,25 +58,16 @@ def test_first_training_registers_and_promotes_a_versioned_artifact(trained):
         assert 0 < model.scores["mase"] < 2 and 0 < model.scores["mape"] < 100
     keys = list(world.objects.list_keys(f"models/batch-300s-000/{version}/"))
     assert any(k.endswith("metadata.json") for k in keys) and any(k.endswith("targets.pkl") for k in keys)
-    # ModelTrained per target, MASE/MAPE per target in CloudWatch
+    # ModelTrained per target (with its scores); MASE/MAPE as fleet metrics: one value per target, none named
     trained_events = world.bus.published(ModelTrained)
     assert [e.target_id for e in trained_events] == ["api", "web"] or [e.target_id for e in trained_events] == [
         "web",
         "api",
     ]
     assert all(e.promoted and e.scores and e.scores[0].horizon == "60min" for e in trained_events)
-    names = {
-        (d["MetricName"], dims["Value"])
-        for d in _metric_data(world)
-        for dims in d["Dimensions"]
-        if dims["Name"] == "TargetId"
-    }
-    assert names == {
-        ("ForecastMASE", "web"),
-        ("ForecastMAPEPercent", "web"),
-        ("ForecastMASE", "api"),
-        ("ForecastMAPEPercent", "api"),
-    }
+    data = _metric_data(world)
+    assert sorted(d["MetricName"] for d in data) == ["ForecastMAPEPercent"] * 2 + ["ForecastMASE"] * 2
+    assert all(d["Dimensions"] == [{"Name": "service", "Value": "forescale"}] for d in data), data
 
 
 def _metric_data(world) -> list[dict]:

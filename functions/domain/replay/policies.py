@@ -187,9 +187,9 @@ class PredictivePolicy:
 
     ``modes[t]`` says what governed step ``t`` (an index into :data:`MODES`; -1 before switch-on).
 
-    In a deployment the alarm is the CloudWatch alarm the stack creates with the same constants
-    (``SLO_ALARM_*``) and the alarm responder Lambda sizes with the same :func:`alarm_scale_out`, from the
-    group's desired and in-service capacity when it fires. Target tracking runs in the decider, which the
+    In a deployment the decider evaluates the same rule (:func:`slo_alarm_step`, the same ``SLO_ALARM_*``
+    constants) every round and publishes ``SloBreached`` when it fires; the alarm responder Lambda sizes with
+    the same :func:`alarm_scale_out`, from the group's desired and in-service capacity when the event comes. Target tracking runs in the decider, which the
     forecaster invokes every collection round (``ForecasterService.every_round``), its counters and the
     newest decision's mode kept in the target's stored state.
     """
