@@ -163,6 +163,10 @@ class DeciderService:
     policy: DecisionPolicy = field(default_factory=DecisionPolicy)
 
     def decide_batch(self, ready: ForecastReady) -> list[DecisionOutcome]:
+        with self.archive.batch_reads():  # the batch's history reads share listings and objects
+            return self._decide_batch(ready)
+
+    def _decide_batch(self, ready: ForecastReady) -> list[DecisionOutcome]:
         outcomes: list[DecisionOutcome] = []
         to_publish: list[ScalingDecided] = []
         breaches: list[SloBreached] = []

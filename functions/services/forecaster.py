@@ -146,8 +146,9 @@ class ForecasterService:
 
     def forecast_batch(self, collected: MetricsCollected) -> list[ForecastOutcome]:
         now = self.clock.now()
-        # Reading each target's state, history, events and model is I/O: side by side.
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+        # Reading each target's state, history, events and model is I/O: side by side, the batch's history
+        # listings and objects shared (its targets share history shards).
+        with self.archive.batch_reads(), ThreadPoolExecutor(max_workers=self.workers) as pool:
             prepared = list(pool.map(lambda item: self._prepare(item, now), collected.targets))
         jobs = [job for job in prepared if isinstance(job, _Job)]
         between = [summary for summary in prepared if isinstance(summary, ForecastSummary)]
