@@ -17,6 +17,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "history": ("forescale_tools.history_cli", "export a target's load history from CloudWatch as a replay trace"),
     "local": ("forescale_tools.local_cli", "run the whole pipeline locally against moto's server"),
+    "targets": (
+        "forescale_tools.targets_cli",
+        "list, put, set-mode or remove targets, and the kill switch (no deploy)",
+    ),
 }
 
 

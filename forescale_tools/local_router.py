@@ -527,6 +527,7 @@ def memory_world(
         InMemoryEventBus,
         InMemoryEventPublisher,
         InMemoryObjects,
+        InMemoryOperatorConfig,
         InMemoryStateStore,
         InMemoryTrackerRecords,
     )
@@ -572,6 +573,7 @@ def memory_world(
         archive=world.archive,
         state_store=world.store,
         tracker_records=world.tracker_records,
+        operator_config=InMemoryOperatorConfig(),
         publisher=InMemoryEventPublisher(bus, bus_name=settings.event_bus),
         metrics_source=CloudWatchMetricsSource(cloudwatch),
         metrics_publisher=CloudWatchMetricsPublisher(cloudwatch),

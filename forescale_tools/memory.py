@@ -287,6 +287,25 @@ class InMemoryTrackerRecords:
             return version
 
 
+class InMemoryOperatorConfig:
+    """:class:`functions.ports.operator_config.OperatorConfigStore` in memory, versions being S3's ETags (MD5)."""
+
+    def __init__(self) -> None:
+        self._stored: StoredRecord | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> StoredRecord | None:
+        return self._stored
+
+    def save(self, body: bytes, expected_version: str | None) -> str:
+        with self._lock:
+            if (None if self._stored is None else self._stored.version) != expected_version:
+                raise ConflictError("operator configuration", "memory", f"expected {expected_version}")
+            version = f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'
+            self._stored = StoredRecord(bytes(body), version)
+            return version
+
+
 # --------------------------------------------------------------------------- EventBridge
 
 

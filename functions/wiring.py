@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from functions.ports.discovery import TargetDiscovery
     from functions.ports.invoke import Invoker
     from functions.ports.metrics import MetricsPublisher, MetricsSource
+    from functions.ports.operator_config import OperatorConfigStore
     from functions.ports.state import StateStore
     from functions.ports.tracker import TrackerRecords
     from functions.services.alarms import AlarmResponderService
@@ -169,6 +170,14 @@ class Components:
         return S3Store(self.objects, audit=audit)
 
     @cached_property
+    def operator_config(self) -> OperatorConfigStore:
+        """The operator's targets object next to the deployed one (``functions.services.targets``)."""
+        from functions.adapters.operator_config import S3OperatorConfig
+        from functions.services.targets import operator_key
+
+        return S3OperatorConfig(self.client("s3"), self.settings.bucket, operator_key(self.settings.targets_key))
+
+    @cached_property
     def tracker_records(self) -> TrackerRecords:
         from functions.adapters.tracker_records import S3TrackerRecords
 
@@ -241,7 +250,9 @@ class Components:
     def catalog(self) -> TargetCatalog:
         from functions.services.targets import TargetCatalog
 
-        return TargetCatalog(self.objects, self.settings.targets_key, self.clock, self.discovery)
+        return TargetCatalog(
+            self.objects, self.settings.targets_key, self.clock, self.discovery, operator=self.operator_config
+        )
 
     @cached_property
     def model_loader(self) -> ModelLoader:
@@ -368,7 +379,7 @@ class Components:
     def operator(self) -> OperatorService:
         from functions.services.operator import OperatorService
 
-        return OperatorService(self.catalog, self.state_store, self.publisher, self.clock)
+        return OperatorService(self.catalog, self.state_store, self.publisher, self.clock, config=self.operator_config)
 
     @cached_property
     def widget(self) -> WidgetService:

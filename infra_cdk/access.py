@@ -31,6 +31,7 @@ from functions.adapters.tables import ALL_TABLES, AUDIT, BUSINESS_EVENTS, IDEMPO
 from functions.adapters.tracker_records import tracker_key
 from functions.catalog import FUNCTIONS
 from functions.routing import ROUTES
+from functions.services.targets import operator_key
 from functions.settings import Settings
 
 
@@ -54,6 +55,8 @@ ALL_PREFIXES: tuple[str, ...] = (HISTORY, MODELS, AUDIT_PREFIX, TRACKER)
 #: The object every function reads its scaling targets from (``functions.settings.Settings.targets_key``).
 TARGETS_KEY: str = str(next(f.default for f in dataclasses.fields(Settings) if f.name == "targets_key"))
 
+#: The operator's targets object next to it, which only the operator API writes (``functions.services.targets``).
+OPERATOR_TARGETS_KEY: str = operator_key(TARGETS_KEY)
 #: The DynamoDB actions of the item engine (``functions.adapters.dynamodb_items``) (conditional ``PutItem`` also
 #: for updates; a put-once that finds its item taken reads it back with ``GetItem`` to tell a retry from a
 #: conflict) ...
@@ -110,6 +113,8 @@ class FunctionAccess:
     #: deployment decides, besides the catalogue's (targets key, discovery tag); see :data:`SETTING_VARIABLES`
     settings: tuple[str, ...] = ()
     scales_targets: bool = False
+    #: writes the operator's targets object (:data:`OPERATOR_TARGETS_KEY`) and the kill switch: the operator API
+    changes_targets: bool = False
     #: a round over more work than one invocation takes fans out to asynchronous self-invocations
     #: (collector: shards of targets; trainer: one batch per metric period and size)
     invokes_itself: bool = False
@@ -202,11 +207,13 @@ FUNCTION_ACCESS: dict[str, FunctionAccess] = {
     "api": FunctionAccess(
         trigger="url",
         tables={
-            STATE.logical_name: (GET,),
+            # PutItem: the kill switch (PUT /kill-switch)
+            STATE.logical_name: (GET, PUT),
             AUDIT.logical_name: (QUERY,),
             BUSINESS_EVENTS.logical_name: (QUERY,),
         },
         publishes=(BusinessEvent,),
+        changes_targets=True,
     ),
     "widget": FunctionAccess(
         trigger="dashboard",

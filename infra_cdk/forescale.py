@@ -41,7 +41,7 @@ from events.errors import ContractError
 from functions.catalog import FUNCTIONS
 from functions.domain.target import ScalingTarget
 from infra_cdk import lambdas, monitoring, staging
-from infra_cdk.access import FUNCTION_ACCESS, TARGETS_KEY, check_access_table
+from infra_cdk.access import FUNCTION_ACCESS, OPERATOR_TARGETS_KEY, TARGETS_KEY, check_access_table
 from infra_cdk.grants import depend_on_policies_only, grant_function
 from infra_cdk.policies import acknowledge
 from infra_cdk.storage import ForescaleStorage, StorageRef
@@ -213,6 +213,34 @@ class Forescale(Construct):
                         actions=["s3:GetObject"], resources=[asset.bucket.arn_for_objects(asset.s3_object_key)]
                     ),
                     iam.PolicyStatement(actions=["s3:PutObject"], resources=[f"{storage.bucket_arn}/{TARGETS_KEY}"]),
+                ]
+            ),
+            install_latest_aws_sdk=False,
+        )
+        # The operator's object (targets changed without a deploy): created empty once, never overwritten
+        # (If-None-Match; S3's PreconditionFailed when it exists is the expected answer on a re-creation).
+        create_operator_object = cr.AwsSdkCall(
+            service="S3",
+            action="putObject",
+            parameters={
+                "Bucket": storage.bucket_name,
+                "Key": OPERATOR_TARGETS_KEY,
+                "Body": "{}",
+                "ContentType": "application/json",
+                "IfNoneMatch": "*",
+            },
+            physical_resource_id=cr.PhysicalResourceId.of(OPERATOR_TARGETS_KEY),
+            ignore_error_codes_matching="PreconditionFailed",
+        )
+        cr.AwsCustomResource(
+            self,
+            "OperatorTargetsConfig",
+            on_create=create_operator_object,
+            policy=cr.AwsCustomResourcePolicy.from_statements(
+                [
+                    iam.PolicyStatement(
+                        actions=["s3:PutObject"], resources=[f"{storage.bucket_arn}/{OPERATOR_TARGETS_KEY}"]
+                    )
                 ]
             ),
             install_latest_aws_sdk=False,

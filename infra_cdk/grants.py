@@ -16,7 +16,14 @@ from functions.adapters.capacity import ECS_DIMENSION
 from functions.adapters.tables import ALL_TABLES
 from functions.catalog import FunctionSpec
 from infra_cdk import telemetry
-from infra_cdk.access import AUDIT_PREFIX, ENABLED_TAG_KEY, ENABLED_TAG_VALUE, TARGETS_KEY, FunctionAccess
+from infra_cdk.access import (
+    AUDIT_PREFIX,
+    ENABLED_TAG_KEY,
+    ENABLED_TAG_VALUE,
+    OPERATOR_TARGETS_KEY,
+    TARGETS_KEY,
+    FunctionAccess,
+)
 from infra_cdk.names import pascal
 from infra_cdk.policies import RolePolicy
 from infra_cdk.storage import StorageRef
@@ -80,7 +87,11 @@ def _grant(
         table_actions = access.tables.get(spec_table.logical_name)
         if table_actions:
             policy.allow(table_actions, [storage.table_arn(spec_table)])
-    policy.allow(["s3:GetObject"], [f"{storage.bucket_arn}/{TARGETS_KEY}"])
+    targets_objects = [f"{storage.bucket_arn}/{key}" for key in (TARGETS_KEY, OPERATOR_TARGETS_KEY)]
+    policy.allow(["s3:GetObject"], targets_objects)
+    if access.changes_targets:
+        # replaced by compare-and-swap (If-Match / If-None-Match), see functions.adapters.operator_config
+        policy.allow(["s3:PutObject"], [f"{storage.bucket_arn}/{OPERATOR_TARGETS_KEY}"])
     for prefix in dict.fromkeys((*access.reads, *access.writes)):
         object_actions = (["s3:GetObject"] if prefix in access.reads else []) + (
             ["s3:PutObject"] if prefix in access.writes else []

@@ -1,4 +1,6 @@
-"""Operator API (Lambda function URL, IAM auth): health, targets, forecasts, decisions, business events.
+"""Operator API (Lambda function URL, IAM auth): health, targets, forecasts, decisions, business events;
+target changes without a deploy (``PUT``/``DELETE /targets/<id>``, ``PUT /targets/<id>/mode``) and the kill
+switch (``PUT /kill-switch``), each recorded with the caller's IAM principal.
 
 Powertools' resolver validates every request and response against the models of
 :mod:`functions.services.operator` and serves its OpenAPI schema at ``GET /openapi.json``. Every
@@ -28,6 +30,7 @@ from pydantic import BaseModel, BeforeValidator
 
 from events.contracts import BusinessEvent
 from functions import wiring
+from functions.domain.target import ScalingTarget
 from functions.handlers.observability import count, observed
 from functions.services.operator import (
     DecisionsView,
@@ -35,7 +38,11 @@ from functions.services.operator import (
     ForecastView,
     Health,
     InvalidRequestError,
+    KillSwitchChange,
+    KillSwitchView,
+    ModeChange,
     Submitted,
+    TargetChanged,
     TargetView,
     request_errors,
 )
@@ -156,6 +163,45 @@ def events(target_id: Annotated[str | None, Query()] = None, start: Since = None
 def submit(event: BusinessEvent) -> tuple[Submitted, int]:
     count("BusinessEventsSubmitted", 1)
     return wiring.components().operator.submit(event), 202
+
+
+def _caller() -> str:
+    """The IAM principal that signed the request (function URLs with AWS_IAM auth say who)."""
+    try:
+        return str(app.current_event.request_context.authorizer.iam.user_arn or "unknown")
+    except (AttributeError, KeyError, TypeError):
+        return "unknown"
+
+
+@app.put(
+    "/targets/<target_id>",
+    responses=answers(200, "Added, or replaced (whatever its source), in the operator's configuration."),
+)
+def put_target(target_id: str, body: ScalingTarget) -> TargetChanged:
+    if body.target_id != target_id:
+        raise InvalidRequestError(
+            [{"field": "target_id", "reason": f"is {body.target_id!r}, the path says {target_id!r}"}]
+        )
+    count("TargetChanges", 1)
+    return wiring.components().operator.put_target(body, by=_caller())
+
+
+@app.put("/targets/<target_id>/mode", responses=answers(200, "The mode is set.", r404=UNKNOWN))
+def set_mode(target_id: str, body: ModeChange) -> TargetChanged:
+    count("TargetChanges", 1)
+    return wiring.components().operator.set_mode(target_id, body.mode, by=_caller())
+
+
+@app.delete("/targets/<target_id>", responses=answers(200, "No longer managed (until put again).", r404=UNKNOWN))
+def remove_target(target_id: str) -> TargetChanged:
+    count("TargetChanges", 1)
+    return wiring.components().operator.remove_target(target_id, by=_caller())
+
+
+@app.put("/kill-switch", responses=answers(200, "The switch is engaged or released.", r404=UNKNOWN))
+def kill_switch(body: KillSwitchChange) -> KillSwitchView:
+    count("KillSwitchChanges", 1)
+    return wiring.components().operator.set_kill_switch(body, by=_caller())
 
 
 @app.get("/openapi.json", include_in_schema=False)

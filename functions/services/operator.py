@@ -1,29 +1,40 @@
-"""What the operator API answers: health, targets with their state, forecasts, decisions, business events.
+"""What the operator API answers: health, targets with their state, forecasts, decisions, business events;
+and what it changes: targets and their modes (the operator's configuration object), the kill switch.
 
 The response models below are the API's contract (its OpenAPI schema is generated from them). A
 business event posted to the API is validated here (contract, times against the clock, known targets,
 selector) and then put on the bus, so that the intake function stays the one writer of business events;
 an invalid one is answered 422 with each field and reason and never reaches the bus.
+
+Target changes go to the operator's object (:class:`~functions.services.targets.OperatorTargets`), never to
+the deployed one, by compare-and-swap (a change that loses a race to another operator is re-applied to the
+newer document); every function sees them within one collection round. A change that would make two
+targets manage one group or service is refused naming the field.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from events.contracts import BusinessEvent, ScalingDecided
+from events.contracts import BusinessEvent, Mode, ScalingDecided
 from functions.domain.clock import Clock
 from functions.domain.target import ScalingTarget
 from functions.ports.bus import EventPublisher
-from functions.ports.records import ScalingAction
+from functions.ports.errors import ConflictError
+from functions.ports.operator_config import OperatorConfigStore
+from functions.ports.records import KillSwitch, ScalingAction
 from functions.ports.state import StateStore
 from functions.services.intake import affected_targets, timing_errors
-from functions.services.targets import TargetCatalog
+from functions.services.targets import OperatorTargets, TargetCatalog, parse_operator_targets
+
+#: Attempts of a target change against other operators' concurrent changes.
+MAX_CHANGE_ATTEMPTS = 5
 
 MAX_QUERY_DAYS = 31
 
@@ -58,8 +69,39 @@ class LatestForecastView(_Out):
 
 class TargetView(_Out):
     target: dict[str, Any] = Field(description="The target's configuration (ScalingTarget).")
+    source: str = Field(description="Where the target comes from: deploy, operator or discovered.")
+    mode_set_by_operator: bool = Field(description="The operator's configuration sets its mode.")
     state: TargetStateView
     latest_forecast: LatestForecastView | None
+
+
+class ModeChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Mode
+
+
+class KillSwitchChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    engaged: bool = Field(description="true stops every capacity change (of one target, or of all); false resumes.")
+    reason: str = Field(min_length=1, max_length=500, description="Why, kept with the switch.")
+    target_id: str | None = Field(default=None, description="One target's switch; omitted: the global one.")
+
+
+class TargetChanged(_Out):
+    target_id: str
+    change: str = Field(description="put, mode or removed.")
+    mode: str | None = Field(description="The target's mode after the change (None when removed).")
+    version: str = Field(description="Version (ETag) of the operator's configuration object written.")
+
+
+class KillSwitchView(_Out):
+    target_id: str | None
+    engaged: bool
+    reason: str
+    changed_by: str
+    changed_at: datetime
 
 
 class ForecastView(_Out):
@@ -162,6 +204,8 @@ class OperatorService:
     store: StateStore
     publisher: EventPublisher
     clock: Clock
+    #: the operator's configuration object (None: this deployment takes no target changes)
+    config: OperatorConfigStore | None = None
 
     def health(self) -> Health:
         targets = self.catalog.targets()
@@ -177,8 +221,11 @@ class OperatorService:
     def _view(self, target: ScalingTarget) -> TargetView:
         state = self.store.get_target_state(target.target_id)
         latest = self.store.latest_forecast(target.target_id)
+        catalogued = self.catalog.catalogued()
         return TargetView(
             target=target.model_dump(mode="json"),
+            source=catalogued.sources.get(target.target_id, "deploy"),
+            mode_set_by_operator=target.target_id in catalogued.operator_modes,
             state=TargetStateView(
                 sequence=state.sequence,
                 executed_sequence=state.executed_sequence,
@@ -262,3 +309,100 @@ class OperatorService:
             raise InvalidRequestError(errors)
         (event_id,) = self.publisher.publish([event])
         return Submitted(event_id=event_id, targets=target_ids)
+
+    # ----------------------------------------------------------------- changes (operator's configuration)
+
+    def put_target(self, target: ScalingTarget, *, by: str) -> TargetChanged:
+        """Add ``target`` or replace the one with its id (whatever its source); refused when another target
+        manages the same group or service."""
+        for other in self.catalog.targets():
+            if other.target_id != target.target_id and (other.kind, other.resource_id) == (
+                target.kind,
+                target.resource_id,
+            ):
+                where = "asg_name" if target.kind == "asg" else "ecs_service"
+                raise InvalidRequestError(
+                    [{"field": where, "reason": f"{target.resource_id} is already managed by {other.target_id!r}"}]
+                )
+
+        def change(document: OperatorTargets) -> OperatorTargets:
+            return document.model_copy(
+                update={
+                    "targets": [t for t in document.targets if t.target_id != target.target_id] + [target],
+                    "modes": {k: v for k, v in document.modes.items() if k != target.target_id},
+                    "removed": [i for i in document.removed if i != target.target_id],
+                }
+            )
+
+        version = self._change(change, by)
+        return TargetChanged(target_id=target.target_id, change="put", mode=target.mode, version=version)
+
+    def set_mode(self, target_id: str, mode: Mode, *, by: str) -> TargetChanged:
+        """Set a known target's mode (of an operator target: in the target itself; else in ``modes``)."""
+        self.catalog.get(target_id)
+
+        def change(document: OperatorTargets) -> OperatorTargets:
+            own = [t for t in document.targets if t.target_id == target_id]
+            if own:
+                targets = [
+                    t.model_copy(update={"mode": mode}) if t.target_id == target_id else t for t in document.targets
+                ]
+                return document.model_copy(update={"targets": targets})
+            return document.model_copy(update={"modes": {**document.modes, target_id: mode}})
+
+        version = self._change(change, by)
+        return TargetChanged(target_id=target_id, change="mode", mode=mode, version=version)
+
+    def remove_target(self, target_id: str, *, by: str) -> TargetChanged:
+        """Stop managing a known target, whatever its source (listed in ``removed`` until put again)."""
+        self.catalog.get(target_id)
+
+        def change(document: OperatorTargets) -> OperatorTargets:
+            return document.model_copy(
+                update={
+                    "targets": [t for t in document.targets if t.target_id != target_id],
+                    "modes": {k: v for k, v in document.modes.items() if k != target_id},
+                    "removed": sorted({*document.removed, target_id}),
+                }
+            )
+
+        version = self._change(change, by)
+        return TargetChanged(target_id=target_id, change="removed", mode=None, version=version)
+
+    def _change(self, change: Callable[[OperatorTargets], OperatorTargets], by: str) -> str:
+        """Apply ``change`` to the stored document by compare-and-swap; the new version."""
+        if self.config is None:
+            raise InvalidRequestError([{"field": "(body)", "reason": "this deployment takes no target changes"}])
+        for _ in range(MAX_CHANGE_ATTEMPTS):
+            stored = self.config.load()
+            current = (
+                OperatorTargets() if stored is None else parse_operator_targets(stored.body, "operator configuration")
+            )
+            changed = change(current).model_copy(update={"changed_at": self.clock.now(), "changed_by": by[:2048]})
+            try:
+                version = self.config.save(changed.to_json(), None if stored is None else stored.version)
+            except ConflictError:
+                continue
+            self.catalog.invalidate()
+            return version
+        raise ConflictError("operator configuration", "targets", f"still changing after {MAX_CHANGE_ATTEMPTS} attempts")
+
+    def set_kill_switch(self, change: KillSwitchChange, *, by: str) -> KillSwitchView:
+        """Engage or release the global switch, or one known target's."""
+        if change.target_id is not None:
+            self.catalog.get(change.target_id)
+        switch = KillSwitch(
+            target_id=change.target_id,
+            engaged=change.engaged,
+            reason=change.reason,
+            changed_by=by[:2048],
+            changed_at=self.clock.now(),
+        )
+        self.store.set_kill_switch(switch)
+        return KillSwitchView(
+            target_id=switch.target_id,
+            engaged=switch.engaged,
+            reason=switch.reason,
+            changed_by=switch.changed_by,
+            changed_at=switch.changed_at,
+        )

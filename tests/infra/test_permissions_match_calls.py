@@ -553,6 +553,12 @@ def run(moto_endpoint: str, synthesized: Synthesized) -> Iterator[Run]:
                         update={"start": NOON + timedelta(days=1), "end": NOON + timedelta(days=1, hours=2)}
                     ).model_dump_json(),
                 ),
+                # changes without a deploy (the operator's targets object, the kill switch), none of which
+                # alters what the scenario did: web-asg is in floor mode already, and the switch is released
+                "PUT /targets/web-asg/mode": url_event("PUT", "/targets/web-asg/mode", body='{"mode": "floor"}'),
+                "PUT /kill-switch": url_event(
+                    "PUT", "/kill-switch", body='{"engaged": false, "reason": "drill", "target_id": "web-asg"}'
+                ),
             }
             for label, event in requests.items():
                 api_answers[label] = int(api_handler(event, LambdaContext("api", f"req-{label}"))["statusCode"])

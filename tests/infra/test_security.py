@@ -8,7 +8,14 @@ from typing import Any
 
 from events.contracts import ALL_CONTRACTS, BusinessEvent
 from functions.adapters.tables import ALL_TABLES
-from infra_cdk.access import ALL_PREFIXES, AUDIT_PREFIX, ENABLED_TAG_KEY, FUNCTION_ACCESS, TARGETS_KEY
+from infra_cdk.access import (
+    ALL_PREFIXES,
+    AUDIT_PREFIX,
+    ENABLED_TAG_KEY,
+    FUNCTION_ACCESS,
+    OPERATOR_TARGETS_KEY,
+    TARGETS_KEY,
+)
 from tests.infra.conftest import (
     STATEFUL,
     STATELESS,
@@ -124,7 +131,8 @@ def test_each_function_reaches_only_its_own_tables_and_prefixes(stateless):
                 # the audit trail is written to the audit bucket only, nothing else is
                 assert (f"{STATEFUL}-AuditBucketArn" in text) == (render(resource).endswith(f"/{AUDIT_PREFIX}*")), name
         assert tables == set(access.tables), name
-        expected = {f"{p}*" for p in (*access.reads, *access.writes)} | {TARGETS_KEY}
+        # every function reads both targets objects (deployed and operator's); only the API writes the latter
+        expected = {f"{p}*" for p in (*access.reads, *access.writes)} | {TARGETS_KEY, OPERATOR_TARGETS_KEY}
         if access.lists:
             expected.add("")  # ListBucket on the bucket itself, conditioned on the listed prefixes
         assert objects == expected, name
