@@ -242,6 +242,19 @@ def dangerous_requests(policies: Policies) -> list[IamRequest]:
     return out
 
 
+def test_only_the_operator_api_writes_the_operators_targets_object_and_nobody_the_deployed_one(policies):
+    # GIVEN writes of the two targets objects, plain and conditional (as the API's compare-and-swap sends them)
+    bucket = f"arn:aws:s3:::{BUCKET}"
+    for key, writers in (("config/operator-targets.json", {"api"}), ("config/targets.json", set())):
+        for condition in ({}, {"s3:if-match": '"0a1b"'}, {"s3:if-none-match": "*"}):
+            put = request("s3:PutObject", f"{bucket}/{key}", **condition)
+            # THEN only the operator API may write the operator's object, no function the deployed one ...
+            assert {f for f, _, ok in verdicts(policies, [put]) if ok} == writers, (key, condition)
+        # ... and every function may read both (its catalogue merges them)
+        get = request("s3:GetObject", f"{bucket}/{key}")
+        assert {f for f, _, ok in verdicts(policies, [get]) if ok} == set(policies.functions), key
+
+
 def test_no_function_can_rewrite_the_audit_trail_escalate_or_modify_itself(policies, figures):
     requests = dangerous_requests(policies)
     results = list(verdicts(policies, requests))
