@@ -31,7 +31,7 @@ def seed(world: Any, target_ids: list[str], *, hours: int) -> None:
     import pandas as pd
 
     from events.contracts import ScalingDecided
-    from functions.ports.records import StoredForecast, TargetState
+    from functions.ports.records import StoredForecast, StoredTargetState
 
     start = NOON - timedelta(hours=hours)
     ds = pd.date_range((NOON - timedelta(days=1)).replace(tzinfo=None), NOON.replace(tzinfo=None), freq="60s",
@@ -66,7 +66,7 @@ def seed(world: Any, target_ids: list[str], *, hours: int) -> None:
             )
         )  # fmt: skip
         world.store.put_target_state(
-            TargetState(
+            StoredTargetState(
                 tid,
                 sequence=hours * 12,
                 last_desired=12,

@@ -69,10 +69,10 @@ from functions.ports.records import (
     LearnedCapacity,
     ModelVersion,
     RejectedBusinessEvent,
-    ScalingAction,
+    ScalingOutcome,
     StoredBusinessEvent,
     StoredForecast,
-    TargetState,
+    StoredTargetState,
 )
 
 # The ports this store implements, importable from here as before (tests); product code imports functions.ports.
@@ -199,11 +199,11 @@ class DynamoStateStore:
 
     # ----------------------------------------------------------------- target state
 
-    def get_target_state(self, target_id: str) -> TargetState:
+    def get_target_state(self, target_id: str) -> StoredTargetState:
         item = self._items.get(self._names.state, target_pk(target_id), "STATE")
-        return TargetState(target_id=target_id) if item is None else state_from_values(item)
+        return StoredTargetState(target_id=target_id) if item is None else state_from_values(item)
 
-    def put_target_state(self, state: TargetState) -> TargetState:
+    def put_target_state(self, state: StoredTargetState) -> StoredTargetState:
         self._put_versioned(self._names.state, state_values(state), state.version, "target state")
         return replace(state, version=state.version + 1)
 
@@ -248,10 +248,10 @@ class DynamoStateStore:
         item = self._items.get(self._names.audit, target_pk(target_id), decision_key(decided_at, decision_id))
         return None if item is None else ScalingDecided.model_validate_json(item["body"])
 
-    def record_action(self, action: ScalingAction) -> None:
+    def record_action(self, action: ScalingOutcome) -> None:
         self._put_new(self._names.audit, action_values(action), "action", "body")
 
-    def actions(self, target_id: str, start: datetime, end: datetime) -> list[ScalingAction]:
+    def actions(self, target_id: str, start: datetime, end: datetime) -> list[ScalingOutcome]:
         low, high = f"ACTION#{iso(start, 'start')}", f"ACTION#{iso(end, 'end')}"
         items = self._items.query(self._names.audit, target_pk(target_id), low, high)
         return [action_from_json(item["body"]) for item in items]

@@ -54,11 +54,11 @@ from functions.ports.records import (
     RejectedBusinessEvent,
     StoredBusinessEvent,
     StoredForecast,
-    TargetState,
+    StoredTargetState,
 )
 
 if TYPE_CHECKING:
-    from functions.ports.records import ScalingAction
+    from functions.ports.records import ScalingOutcome
 
 # --------------------------------------------------------------------------- keys (shared with the twin)
 
@@ -75,11 +75,11 @@ def decision_key(decided_at: datetime, decision_id: str) -> str:
     return f"DECISION#{iso(decided_at, 'decided_at')}#{decision_id}"
 
 
-def action_at(action: ScalingAction) -> datetime:
+def action_at(action: ScalingOutcome) -> datetime:
     return action.executed_at if isinstance(action, ScalingExecuted) else action.failed_at
 
 
-def action_sk(action: ScalingAction) -> str:
+def action_sk(action: ScalingOutcome) -> str:
     return f"ACTION#{iso(action_at(action))}#{action.decision_id}"
 
 
@@ -98,7 +98,7 @@ def overlaps(event: BusinessEvent, start: datetime, end: datetime) -> bool:
     return event.start < end and event.end > start
 
 
-def action_from_json(body: str) -> ScalingAction:
+def action_from_json(body: str) -> ScalingOutcome:
     payload = json.loads(body)
     if "failed_at" in payload:
         return ScalingFailed.model_validate(payload)
@@ -108,7 +108,7 @@ def action_from_json(body: str) -> ScalingAction:
 # --------------------------------------------------------------------------- record <-> attribute values
 
 
-def state_values(state: TargetState) -> dict[str, Any]:
+def state_values(state: StoredTargetState) -> dict[str, Any]:
     return {
         "pk": target_pk(state.target_id),
         "sk": "STATE",
@@ -142,8 +142,8 @@ def state_values(state: TargetState) -> dict[str, Any]:
     }
 
 
-def state_from_values(item: Mapping[str, Any]) -> TargetState:
-    return TargetState(
+def state_from_values(item: Mapping[str, Any]) -> StoredTargetState:
+    return StoredTargetState(
         target_id=item["target_id"],
         sequence=int(item["sequence"]),
         last_desired=item.get("last_desired"),
@@ -219,7 +219,7 @@ def decision_values(decision: ScalingDecided) -> dict[str, Any]:
     }
 
 
-def action_values(action: ScalingAction) -> dict[str, Any]:
+def action_values(action: ScalingOutcome) -> dict[str, Any]:
     return {
         "pk": target_pk(action.target_id),
         "sk": action_sk(action),

@@ -20,11 +20,12 @@ if TYPE_CHECKING:
 
 #: ``target_id`` of an event effect learned for all targets.
 ALL_TARGETS = "*"
-ScalingAction = ScalingExecuted | ScalingFailed
+#: what became of a scaling decision: applied, or failed and recorded (not the bus's ``ScalingAction``, the verb)
+ScalingOutcome = ScalingExecuted | ScalingFailed
 
 
 @dataclass(frozen=True)
-class TargetState:
+class StoredTargetState:
     """What the decider and executor remember about one target between rounds.
 
     ``version`` is the optimistic-concurrency token: 0 means never stored. Write back the state you

@@ -19,19 +19,19 @@ from functions.ports.records import (
     LearnedCapacity,
     ModelVersion,
     RejectedBusinessEvent,
-    ScalingAction,
+    ScalingOutcome,
     StoredBusinessEvent,
     StoredForecast,
-    TargetState,
+    StoredTargetState,
 )
 
 
 class TargetStateStore(Protocol):
-    def get_target_state(self, target_id: str) -> TargetState:
-        """The stored state, or a fresh ``TargetState(target_id)`` (version 0) when none is stored."""
+    def get_target_state(self, target_id: str) -> StoredTargetState:
+        """The stored state, or a fresh ``StoredTargetState(target_id)`` (version 0) when none is stored."""
         ...
 
-    def put_target_state(self, state: TargetState) -> TargetState:
+    def put_target_state(self, state: StoredTargetState) -> StoredTargetState:
         """Store ``state`` if nobody stored another version since it was read; returns it with the new version.
 
         Raises :class:`ConflictError` when another writer won.
@@ -68,11 +68,11 @@ class DecisionLog(Protocol):
         """The decision recorded under this key (one read), or None: what the executor checks an event against."""
         ...
 
-    def record_action(self, action: ScalingAction) -> None:
+    def record_action(self, action: ScalingOutcome) -> None:
         """Append an executor outcome (``ScalingExecuted`` or ``ScalingFailed``), immutable like decisions."""
         ...
 
-    def actions(self, target_id: str, start: datetime, end: datetime) -> list[ScalingAction]: ...
+    def actions(self, target_id: str, start: datetime, end: datetime) -> list[ScalingOutcome]: ...
 
 
 class BusinessEventStore(Protocol):
@@ -99,7 +99,7 @@ class BusinessEventStore(Protocol):
         ...
 
     def put_event_effect(self, effect: EventEffect) -> EventEffect:
-        """Store a learned effect (optimistic ``version`` like :class:`TargetState`)."""
+        """Store a learned effect (optimistic ``version`` like :class:`StoredTargetState`)."""
         ...
 
     def event_effect(self, event_type: str, target_id: str = ALL_TARGETS) -> EventEffect | None: ...

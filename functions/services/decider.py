@@ -53,7 +53,7 @@ from functions.domain.target import ScalingTarget
 from functions.ports.archive import Archive
 from functions.ports.bus import EventPublisher
 from functions.ports.errors import ConflictError
-from functions.ports.records import TargetState as StoredTargetState
+from functions.ports.records import StoredTargetState
 from functions.ports.state import StateStore
 from functions.ports.tracker import TrackerRecords
 from functions.services.common import (

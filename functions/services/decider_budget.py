@@ -21,7 +21,7 @@ from events.contracts import ForecastSummary
 from functions.domain.slo_budget import BudgetState, budget_pct, observe, with_reference
 from functions.domain.target import ScalingTarget
 from functions.ports.archive import Archive
-from functions.ports.records import TargetState as StoredTargetState
+from functions.ports.records import StoredTargetState
 from functions.services.common import epoch_ns, stale_data_after
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -21,7 +21,7 @@ from functions.domain.capacity_model import capacity_of
 from functions.domain.clock import IdSource
 from functions.domain.reactive import SloAlarm, SloAlarmState, slo_alarm_step, utilization
 from functions.domain.target import ScalingTarget
-from functions.ports.records import TargetState as StoredTargetState
+from functions.ports.records import StoredTargetState
 from functions.services.common import stale_data_after
 
 

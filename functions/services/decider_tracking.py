@@ -21,7 +21,7 @@ from events.contracts import ForecastSummary
 from functions.domain.decision import DecisionPolicy, format_load, tracking_rule
 from functions.domain.reactive import AlarmState, target_tracking_step
 from functions.domain.target import ScalingTarget
-from functions.ports.records import TargetState as StoredTargetState
+from functions.ports.records import StoredTargetState
 from functions.services.common import stale_data_after
 
 

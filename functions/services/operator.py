@@ -28,7 +28,7 @@ from functions.domain.target import ScalingTarget
 from functions.ports.bus import EventPublisher
 from functions.ports.errors import ConflictError
 from functions.ports.operator_config import OperatorConfigStore
-from functions.ports.records import KillSwitch, ScalingAction
+from functions.ports.records import KillSwitch, ScalingOutcome
 from functions.ports.state import StateStore
 from functions.services.intake import affected_targets, timing_errors
 from functions.services.targets import OperatorTargets, TargetCatalog, parse_operator_targets
@@ -272,7 +272,7 @@ class OperatorService:
     def decisions(self, target_id: str, start: datetime | None, end: datetime | None) -> DecisionsView:
         self.catalog.get(target_id)
         low, high = window(start, end, self.clock.now(), default=timedelta(days=1))
-        actions: list[ScalingAction] = self.store.actions(target_id, low, high)
+        actions: list[ScalingOutcome] = self.store.actions(target_id, low, high)
         return DecisionsView(
             target_id=target_id,
             start=low,

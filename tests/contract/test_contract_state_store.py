@@ -22,8 +22,8 @@ from functions.adapters.dynamodb import (
     ModelVersion,
     RejectedBusinessEvent,
     StoredForecast,
+    StoredTargetState,
     TableNames,
-    TargetState,
     create_tables,
     target_pk,
 )
@@ -97,7 +97,7 @@ def business_event(start: datetime, end: datetime, *, name: str = "black friday"
 def test_target_state_starts_empty_and_round_trips(store):
     # GIVEN nothing stored
     fresh = store.get_target_state("web")
-    assert fresh == TargetState(target_id="web")
+    assert fresh == StoredTargetState(target_id="web")
     # WHEN a state is stored
     state = replace(
         fresh,
@@ -116,7 +116,7 @@ def test_target_state_starts_empty_and_round_trips(store):
 
 def test_the_deciders_tracking_fields_round_trip(store):
     # GIVEN a state with the decider's target-tracking counters, its reactive mode and the forecast decided on
-    state = TargetState(
+    state = StoredTargetState(
         "web",
         sequence=3,
         reactive_why="no_forecast",
@@ -133,7 +133,7 @@ def test_the_deciders_tracking_fields_round_trip(store):
 
 def test_the_deciders_slo_rule_fields_round_trip_with_missing_periods(store):
     # GIVEN the decider's SLO breach rule: a period without data (NaN), two breaching ones, breached
-    state = TargetState(
+    state = StoredTargetState(
         "web", slo_recent=(float("nan"), 0.95, 1.2), slo_breached=True, slo_fed_at=T0 - timedelta(seconds=60)
     )
     # WHEN it is stored and read back
@@ -146,7 +146,7 @@ def test_the_deciders_slo_rule_fields_round_trip_with_missing_periods(store):
 
 def test_the_deciders_slo_budget_fields_round_trip_exactly(store):
     # GIVEN a state with the SLO budget controller's memory (functions/domain/slo_budget.py), integral and not
-    state = TargetState(
+    state = StoredTargetState(
         "web",
         sequence=4,
         budget_level=0.123456789012345,
@@ -172,7 +172,7 @@ def test_the_deciders_slo_budget_fields_round_trip_exactly(store):
 )
 def test_a_non_finite_budget_number_is_refused_by_name(store, name):
     # GIVEN a budget number that is not finite (a bug upstream)
-    state = replace(TargetState("web"), **{name: float("nan")})
+    state = replace(StoredTargetState("web"), **{name: float("nan")})
     # WHEN it is stored THEN the store refuses it, naming the field, and nothing is written
     with pytest.raises(ValueError, match=f"{name}: must be a finite number"):
         store.put_target_state(state)
@@ -181,7 +181,7 @@ def test_a_non_finite_budget_number_is_refused_by_name(store, name):
 
 def test_target_state_conflict_when_another_writer_won(store):
     # GIVEN two writers that read the same version
-    base = store.put_target_state(TargetState("web", sequence=1))
+    base = store.put_target_state(StoredTargetState("web", sequence=1))
     first, second = store.get_target_state("web"), store.get_target_state("web")
     assert first.version == second.version == base.version
     # WHEN both write
@@ -194,15 +194,15 @@ def test_target_state_conflict_when_another_writer_won(store):
 
 
 def test_target_state_two_first_writers_conflict(store):
-    store.put_target_state(TargetState("api", sequence=1))
+    store.put_target_state(StoredTargetState("api", sequence=1))
     with pytest.raises(ConflictError):
-        store.put_target_state(TargetState("api", sequence=9))
+        store.put_target_state(StoredTargetState("api", sequence=9))
     assert store.get_target_state("api").sequence == 1
 
 
 def test_naive_datetimes_are_refused(store):
     with pytest.raises(ValueError, match="last_scale_out_at: needs a timezone-aware datetime"):
-        store.put_target_state(TargetState("web", last_scale_out_at=datetime(2026, 1, 1)))
+        store.put_target_state(StoredTargetState("web", last_scale_out_at=datetime(2026, 1, 1)))
 
 
 # --------------------------------------------------------------------------- forecasts
@@ -477,7 +477,7 @@ def test_kill_switch_global_and_per_target(store):
 
 def test_times_come_back_in_utc(store):
     paris = datetime(2026, 11, 20, 11, 0, tzinfo=UTC).astimezone(__import__("zoneinfo").ZoneInfo("Europe/Paris"))
-    store.put_target_state(TargetState("web", last_scale_in_at=paris))
+    store.put_target_state(StoredTargetState("web", last_scale_in_at=paris))
     back = store.get_target_state("web").last_scale_in_at
     assert back == paris and back.tzinfo == UTC
 
