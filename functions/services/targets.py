@@ -16,12 +16,14 @@ At run time the targets come from three sources, later ones winning:
 A configured target wins over a discovered one with the same id or the same resource. A malformed object
 is an error naming the object, the entry and the field (never half-read); a missing one is empty.
 
-The list is cached for ``ttl_seconds`` per container (:data:`CATALOG_TTL_SECONDS`, half the shortest
-collection cadence), so that a change reaches every function within one round.
+The configuration objects are re-read every ``ttl_seconds`` per container (:data:`CATALOG_TTL_SECONDS`, half
+the shortest collection cadence), so that a change reaches every function within one round; tag discovery
+is re-run every :data:`DISCOVERY_TTL_SECONDS` (a tag change takes effect within five minutes).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,8 +47,12 @@ from functions.ports.operator_config import OperatorConfigStore
 MAX_TARGETS_BYTES = 16 * 1024 * 1024
 #: How long a warm container keeps the list: half the shortest collection cadence (1 minute), so that each
 #: round finds a function's cached list at least this old (rounds are a cadence apart, give or take the
-#: scheduler's jitter) and re-reads it: a change reaches every function within one round.
+#: scheduler's jitter) and re-reads it: a change reaches every function within one round. An unchanged
+#: object is not parsed again (5,000 targets: 3.8 MB, 0.39 s to validate).
 CATALOG_TTL_SECONDS = 30
+#: How long tag discovery's answer is kept: it pages through the account's groups and tagged services
+#: (100 groups a page), which every container re-reading twice a minute would turn into a throttling risk.
+DISCOVERY_TTL_SECONDS = 300
 OPERATOR_FILE = "operator-targets.json"
 
 Source = Literal["discovered", "deploy", "operator"]
@@ -156,16 +162,37 @@ class TargetCatalog:
     ttl_seconds: int = CATALOG_TTL_SECONDS
     #: the operator's object (None: none, e.g. a tool reading the deployed list only)
     operator: OperatorConfigStore | None = None
-    #: Discovered resources that could not be turned into targets, from the last refresh.
+    discovery_ttl_seconds: int = DISCOVERY_TTL_SECONDS
+    #: Discovered resources that could not be turned into targets, from the last discovery.
     problems: list[str] = field(default_factory=list)
     _cached: Catalogued | None = field(default=None, init=False)
     _loaded_at: datetime | None = field(default=None, init=False)
+    _discovered: list[ScalingTarget] = field(default_factory=list, init=False)
+    _discovered_at: datetime | None = field(default=None, init=False)
+    #: the last parse of each object, by the digest of its bytes
+    _parsed: dict[str, tuple[bytes, object]] = field(default_factory=dict, init=False)
+
+    def _unchanged(self, key: str, body: bytes) -> object | None:
+        digest = hashlib.blake2b(body, digest_size=16).digest()
+        known = self._parsed.get(key)
+        return known[1] if known is not None and known[0] == digest else None
+
+    def _remember(self, key: str, body: bytes, parsed: object) -> None:
+        self._parsed[key] = (hashlib.blake2b(body, digest_size=16).digest(), parsed)
 
     def _configured(self) -> list[ScalingTarget]:
         try:
             body = self.objects.get(self.key)
         except NotFoundError:
             return []
+        known = self._unchanged(self.key, body)
+        if isinstance(known, list):
+            return known
+        parsed = self._parse_configured(body)
+        self._remember(self.key, body, parsed)
+        return parsed
+
+    def _parse_configured(self, body: bytes) -> list[ScalingTarget]:
         if len(body) > MAX_TARGETS_BYTES:
             raise ValueError(f"{self.key}: {len(body)} bytes, over the {MAX_TARGETS_BYTES} byte limit")
         try:
@@ -179,19 +206,33 @@ class TargetCatalog:
     def operator_targets(self) -> OperatorTargets:
         """The operator's object as stored now (empty when there is none)."""
         stored = None if self.operator is None else self.operator.load()
-        return OperatorTargets() if stored is None else parse_operator_targets(stored.body, operator_key(self.key))
+        if stored is None:
+            return OperatorTargets()
+        key = operator_key(self.key)
+        known = self._unchanged(key, stored.body)
+        if isinstance(known, OperatorTargets):
+            return known
+        parsed = parse_operator_targets(stored.body, key)
+        self._remember(key, stored.body, parsed)
+        return parsed
 
-    def refresh(self) -> list[ScalingTarget]:
-        configured = self._configured()
-        operator = self.operator_targets()
-        self.problems = []
-        discovered: list[ScalingTarget] = []
-        if self.discovery is not None:
+    def _discover(self, now: datetime) -> list[ScalingTarget]:
+        if self.discovery is None:
+            return []
+        if (
+            self._discovered_at is None
+            or abs((now - self._discovered_at).total_seconds()) >= self.discovery_ttl_seconds
+        ):
             found = self.discovery.discover()
             self.problems = list(found.problems)
-            discovered = list(found.targets)
-        self._cached = merge(configured, operator, discovered)
-        self._loaded_at = self.clock.now()
+            self._discovered = list(found.targets)
+            self._discovered_at = now
+        return self._discovered
+
+    def refresh(self) -> list[ScalingTarget]:
+        now = self.clock.now()
+        self._cached = merge(self._configured(), self.operator_targets(), self._discover(now))
+        self._loaded_at = now
         return list(self._cached.targets)
 
     def invalidate(self) -> None:

@@ -86,6 +86,30 @@ def test_a_change_reaches_the_catalogue_within_its_ttl_which_is_under_the_shorte
     assert 2 * CATALOG_TTL_SECONDS <= 60
 
 
+def test_an_unchanged_object_is_not_parsed_again_and_discovery_runs_at_its_own_slower_pace(monkeypatch):
+    # GIVEN a catalogue over a deployed list and tag discovery, counting parses and discoveries
+    import functions.services.targets as targets_module
+
+    clock = FixedClock(NOON)
+    store = InMemoryOperatorConfig()
+    store.save(OperatorTargets(modes={"web": "floor"}).to_json(), None)
+    cat = catalog([target("web")], store, clock, discovered=[target("found", asg_name="found-asg")])
+    parses: list[int] = []
+    real_parse = targets_module.parse_targets
+    monkeypatch.setattr(targets_module, "parse_targets", lambda raw: parses.append(1) or real_parse(raw))
+    discoveries: list[int] = []
+    real_discover = cat.discovery.discover  # type: ignore[union-attr]
+    monkeypatch.setattr(cat.discovery, "discover", lambda: discoveries.append(1) or real_discover())
+    # WHEN it re-reads the objects every TTL for ten minutes
+    for step in range(0, 600, CATALOG_TTL_SECONDS):
+        clock.current = NOON + timedelta(seconds=step)
+        assert [t.target_id for t in cat.targets()] == ["found", "web"]
+    # THEN the unchanged deployed list was parsed once, discovery ran every five minutes (twice), and the
+    # operator's mode held throughout
+    assert len(parses) == 1 and len(discoveries) == 2
+    assert cat.get("web").mode == "floor"
+
+
 def test_a_malformed_operator_object_is_refused_naming_the_object_entry_and_field():
     clock = FixedClock(NOON)
     store = InMemoryOperatorConfig()
