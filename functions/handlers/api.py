@@ -175,7 +175,11 @@ def _caller() -> str:
 
 @app.put(
     "/targets/<target_id>",
-    responses=answers(200, "Added, or replaced (whatever its source), in the operator's configuration."),
+    responses=answers(
+        200,
+        "Added, or replaced (whatever its source), in the operator's configuration.",
+        r404=_refusal("The path's target id is not a valid target id."),
+    ),
 )
 def put_target(target_id: str, body: ScalingTarget) -> TargetChanged:
     if body.target_id != target_id:

@@ -76,13 +76,13 @@ class TargetView(_Out):
 
 
 class ModeChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     mode: Mode
 
 
 class KillSwitchChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     engaged: bool = Field(description="true stops every capacity change (of one target, or of all); false resumes.")
     reason: str = Field(min_length=1, max_length=500, description="Why, kept with the switch.")
