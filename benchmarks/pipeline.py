@@ -16,7 +16,12 @@ Each timed invocation runs in a fresh child process whose peak resident memory (
 the figure compared with the function's memory size; seeding runs in another child first. Then the
 scale-out arithmetic for 10,000 targets is printed from the measured durations.
 
+A fourth scenario, ``cost`` (not run by default; no emulator), counts every billable request of simulated
+hours of the whole pipeline on the in-memory twins at ``--cost-targets`` and ``--cost-small`` targets and
+prints the cost per target-month and the fixed part of a deployment (:mod:`benchmarks.cost`).
+
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m benchmarks.pipeline [--scenarios decide,collect,forecast]
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m benchmarks.pipeline --scenarios cost [--cost-hours 24]
 
 On the shared 2-core machine the figures are measured under contention.
 """
@@ -541,6 +546,17 @@ def main(argv: list[str] | None = None) -> int:
         default="no",
         help="collect scenario: targets learn capacity_per_instance (the collector also reads CPU and stores busy)",
     )
+    parser.add_argument("--cost-targets", type=int, default=1000, help="cost scenario: the fleet measured")
+    parser.add_argument(
+        "--cost-small", type=int, default=10, help="cost scenario: the second, small fleet (fixed part)"
+    )
+    parser.add_argument(
+        "--cost-hours", type=float, default=24.0, help="cost scenario: simulated hours of 1-minute rounds"
+    )
+    parser.add_argument("--cost-warmup", type=int, default=5, help="cost scenario: minutes run before counting starts")
+    parser.add_argument(
+        "--cost-train", choices=("yes", "no"), default="yes", help="cost scenario: one trainer run (the daily one)"
+    )
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--prefix", help=argparse.SUPPRESS)
@@ -557,6 +573,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     chosen = {s.strip() for s in args.scenarios.split(",") if s.strip()}
     results: dict[str, Any] = {}
+    if "cost" in chosen:
+        from benchmarks import cost
+
+        options = {"train": args.cost_train == "yes", "warmup_minutes": args.cost_warmup}
+        small = cost.simulate(args.cost_small, args.cost_hours, args.history_days, **options)
+        large = cost.simulate(args.cost_targets, args.cost_hours, args.history_days, **options)
+        print(json.dumps({"small": small, "large": large}), flush=True)
+        for line in cost.report(large, small):
+            print(line)
+        chosen.discard("cost")
+        if not chosen:
+            return 0
     with moto_server() as endpoint:
         args.endpoint = endpoint
         if "decide" in chosen:
