@@ -60,15 +60,17 @@ def test_forecast_only_records_decisions_and_changes_nothing(pipeline: Pipeline)
         at = DAY + timedelta(hours=12, minutes=minutes)
         pipeline.put_load(web, at - timedelta(seconds=300), 1000.0)
         pipeline.run_round(at + timedelta(seconds=10))
-    # THEN each decision is recorded (a scale-out to at least 12, marked as not executed) ...
+    # THEN each decision is recorded (a scale-out to at least 12, marked as not executed): the decider's
+    # two, and the alarm responder's on the SLO breach the second round detects (2 of 3 periods above)
     recorded = pipeline.store.decisions("web", DAY, DAY + timedelta(days=1))
-    assert [d.mode for d in recorded] == ["forecast_only", "forecast_only"]
+    assert [d.mode for d in recorded] == ["forecast_only"] * 3
+    assert [d.reason.startswith("SLO breach") for d in recorded] == [False, False, True]
     assert recorded[0].action == "scale_out" and recorded[0].desired_capacity >= 12  # 1,000 at 90 each
     assert "forecast_only: not executed" in recorded[0].reason
     audit = pipeline.archive.read_audit("web", DAY, DAY + timedelta(days=1))
     assert set(audit["record"]) >= {"decision", "forecast"}
     # ... the executor saw the scale-out and refused it, and the group never changed
-    assert [r["status"] for r in pipeline.results("executor")] == ["skipped", "skipped"]
+    assert [r["status"] for r in pipeline.results("executor")] == ["skipped"] * 3
     assert pipeline.aws.asg_desired(asg) == (2, 1, 60)
     assert writes == [] and actions(pipeline, "web") == []
 

@@ -119,4 +119,7 @@ def test_control_without_the_peak_in_history_capacity_only_follows_the_load(pipe
     web = {at: pair[0] for at, pair in pipeline.capacity.items()}
     late = ahead_of_the_load(web)
     assert late, web
-    assert web[DAY + timedelta(hours=PEAK_HOUR) - timedelta(seconds=300)] < need(PEAK)
+    # ... late in the last half hour before the peak too: the reactive paths (the decider's tracking rule,
+    # the SLO breach responder) catch up only after utilisation has already crossed the SLO
+    peak_at = DAY + timedelta(hours=PEAK_HOUR)
+    assert any(at >= peak_at - timedelta(minutes=30) for at, _, _ in late), late
