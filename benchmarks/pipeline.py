@@ -367,7 +367,7 @@ def setup_forecast(args: argparse.Namespace) -> dict[str, Any]:
 
     from functions.adapters.dynamodb import ModelVersion
     from functions.adapters.s3 import S3Store
-    from functions.services.models import ARTIFACT_KEY, save_artifact
+    from functions.services.model_registry import ARTIFACT_KEY, save_artifact
 
     prefix = f"bench-forecast-{uuid.uuid4().hex[:8]}"
     aws = aws_for(args, prefix)

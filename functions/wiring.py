@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from functions.services.executor import ExecutorService
     from functions.services.forecaster import ForecasterService
     from functions.services.intake import IntakeService
-    from functions.services.models import ModelLoader
+    from functions.services.model_registry import ModelLoader
     from functions.services.operator import OperatorService
     from functions.services.targets import TargetCatalog
     from functions.services.trainer import TrainerService
@@ -256,7 +256,7 @@ class Components:
 
     @cached_property
     def model_loader(self) -> ModelLoader:
-        from functions.services.models import ModelLoader, unfitted_service
+        from functions.services.model_registry import ModelLoader, unfitted_service
 
         return ModelLoader(self.state_store, self.archive, unfitted_service(self.forecast_config))
 

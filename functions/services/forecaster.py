@@ -50,7 +50,7 @@ from functions.services.common import (
     floor_time,
     stale_data_after,
 )
-from functions.services.models import ModelLoader, learned_effects
+from functions.services.model_registry import ModelLoader, learned_effects
 from functions.services.targets import TargetCatalog
 
 if TYPE_CHECKING:

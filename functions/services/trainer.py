@@ -51,7 +51,7 @@ from functions.ports.records import EventEffect, LearnedCapacity, ModelVersion
 from functions.ports.state import StateStore
 from functions.services.common import FORECAST_MAPE, FORECAST_MASE, METRICS_NAMESPACE, floor_time, naive_utc
 from functions.services.forecaster import to_window
-from functions.services.models import ARTIFACT_ERRORS, ARTIFACT_KEY, ModelLoader, save_artifact
+from functions.services.model_registry import ARTIFACT_ERRORS, ARTIFACT_KEY, ModelLoader, save_artifact
 from functions.services.targets import TargetCatalog
 
 if TYPE_CHECKING:

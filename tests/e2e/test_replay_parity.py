@@ -46,7 +46,7 @@ from functions.domain.replay.runner import run_replay
 from functions.domain.replay.scenario import Scenario
 from functions.domain.target import ScalingTarget
 from functions.domain.trace import Trace
-from functions.services.models import ModelLoader
+from functions.services.model_registry import ModelLoader
 from models.api import BusinessWindow, ForecastPath, NoForecast
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ import pytest
 from events.contracts import CollectedTarget, MetricsCollected
 from functions.adapters.dynamodb import ModelVersion
 from functions.adapters.s3 import history_shard
-from functions.services.models import ARTIFACT_KEY, FALLBACK_VERSION
+from functions.services.model_registry import ARTIFACT_KEY, FALLBACK_VERSION
 from tests.support.world import NOON, STEP, World, report
 
 pytestmark = pytest.mark.integration
