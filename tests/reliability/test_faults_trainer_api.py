@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from forescale_tools.local_router import LambdaContext
-from tests.reliability.test_faults_collect_forecast import about_target
+from functions.adapters.s3 import history_shard
+from tests.reliability.test_faults_collect_forecast import about_shard_of
 from tests.support.function_url import url_event
 from tests.support.lambda_async import Ledger
 from tests.support.world import NOON, World, report
@@ -17,8 +18,10 @@ pytestmark = pytest.mark.integration
 
 
 def test_trainer_survives_faults_and_dead_letters_a_batch_without_history(world: World, figures):
-    # GIVEN three targets with 2.5 days of history (enough to fit, little enough to fit fast); t2's history cannot be read at all
+    # GIVEN three targets with 2.5 days of history (enough to fit, little enough to fit fast), each in a history shard
+    # of its own (01, 07, 13); t2's shard cannot be listed at all
     targets = world.add_asg_targets(3, desired=4)
+    assert len({history_shard(t.target_id) for t in targets}) == 3
     for target in targets:
         world.seed_history(target.target_id, 250.0 + 10 * int(target.target_id[1:]), days=2.5, until=NOON)
     world.clock.current = NOON + timedelta(hours=2)
@@ -27,7 +30,7 @@ def test_trainer_survives_faults_and_dead_letters_a_batch_without_history(world:
     proxy.inject("throttle", "dynamodb", "PutItem", times=1)
     proxy.inject("partial_put_events", "events", "PutEvents", times=1, fail_entries=lambda i: i == 0)
     proxy.inject("throttle", "monitoring", "PutMetricData", times=1)
-    proxy.inject("server_error", "s3", "ListObjectsV2", times=1000, when=about_target("t2"))
+    proxy.inject("server_error", "s3", "ListObjectsV2", times=1000, when=about_shard_of("t2"))
     # WHEN batch 1 (t0, t1) and batch 2 (t2) are trained
     trainer.invoke({"target_ids": ["t0", "t1"]}, key="batch-1")
     trainer.invoke({"target_ids": ["t2"], "batch_index": 1}, key="batch-2")
