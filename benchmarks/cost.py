@@ -493,7 +493,9 @@ def report(large: Mapping[str, Any], small: Mapping[str, Any]) -> list[str]:
     fixed, per_target = split(large, small)
     lines = [
         f"Cost of a month at 1-minute collection, measured on {large['targets']:,} and {small['targets']:,} targets "
-        f"over {large['hours']:g} simulated hours (+ one trainer run), us-east-1 list prices:",
+        f"over {large['hours']:g} simulated hours"
+        + (" (+ one trainer run)" if large.get("trainer_counts") else " (no trainer run)")
+        + ", us-east-1 list prices:",
         f"  {'line':<16}{'per target-month':>18}{'fixed per deployment':>24}",
     ]
     for key in per_target:
