@@ -32,7 +32,7 @@ from benchmarks import splits
 from benchmarks.replay import chosen_traces, head
 from benchmarks.traces import SharedTracesMissingError
 from functions.domain.replay import Scenario, run_replay
-from models.service import ForecastService
+from models.service import ForecastEnsemble
 
 DEFAULT_BUDGETS = (0.1, 0.5, 2.0)
 
@@ -82,7 +82,7 @@ def main() -> int:
             result = run_replay(
                 trace,
                 Scenario(slo_budget_pct=budget),
-                forecaster=ForecastService(step_seconds=trace.step_seconds),
+                forecaster=ForecastEnsemble(step_seconds=trace.step_seconds),
                 policies=("predictive", "oracle"),
             )
             scores = result.runs["predictive"].scores

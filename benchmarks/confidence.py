@@ -40,7 +40,7 @@ from functions.domain.decision import DecisionPolicy
 from functions.domain.replay import Scenario, run_replay
 from functions.domain.trace import Trace
 from models.api import BusinessWindow, ForecastPath, NoForecast
-from models.service import ForecastService
+from models.service import ForecastEnsemble
 
 #: the 1-minute traces and 5-minute ones of each kind (CPU, requests, bursty user demand, idle VM, spikes)
 DEFAULT_TRACES = (
@@ -59,7 +59,7 @@ DAY_NS = 86_400 * 1_000_000_000
 class Recording:
     """A forecasting service that keeps every forecast it returns (keyed by the decision's time)."""
 
-    def __init__(self, inner: ForecastService) -> None:
+    def __init__(self, inner: ForecastEnsemble) -> None:
         self.inner = inner
         self.paths: dict[int, ForecastPath] = {}
 
@@ -85,7 +85,7 @@ def measure(trace: Trace, *, days: float, warmup_days: float) -> dict[str, Any]:
     policy = DecisionPolicy()
     scenario = Scenario(warmup_days=warmup_days)
     short = head(trace, warmup_days + days)
-    recording = Recording(ForecastService(step_seconds=trace.step_seconds))
+    recording = Recording(ForecastEnsemble(step_seconds=trace.step_seconds))
     started = time.perf_counter()
     result = run_replay(short, scenario, forecaster=recording, policies=("predictive",), decision_policy=policy)
     elapsed = time.perf_counter() - started

@@ -1,8 +1,8 @@
 """Forecasting speed: training round and forecast round for 1, 100, 1,000 targets; warm single-target latency.
 
 Each target has 14 days of 5-minute history (a real shared trace window, rescaled and shifted in
-time so targets differ). The training round is ``ForecastService.fit`` (refit + backtest), the
-forecast round is ``ForecastService.forecast`` for 24 h (288 steps) of every target in one call;
+time so targets differ). The training round is ``ForecastEnsemble.fit`` (refit + backtest), the
+forecast round is ``ForecastEnsemble.forecast`` for 24 h (288 steps) of every target in one call;
 the latency is one target's ``forecast`` on a warm, fitted service (p50 / p99 over repeats). A
 warm-up fit on 2 targets first pays the one-off import and first-call costs (reported separately).
 
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.traces import TRACES
-from models.service import ForecastService
+from models.service import ForecastEnsemble
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 STEP = 300
@@ -61,13 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     print(f"{'targets':>8s} {'train s':>9s} {'train s/target':>15s} {'forecast round s':>17s} {'ms/target':>10s}")
-    warm: tuple[ForecastService, pd.DataFrame] | None = None
+    warm: tuple[ForecastEnsemble, pd.DataFrame] | None = None
     # imports and first calls (statsforecast, LightGBM, holidays) are paid once per process, not per round
     warmup = make_panel(2, seed=99)
-    ForecastService(STEP).fit(warmup, now=NOW, events=[]).forecast(warmup, now=NOW, horizon_steps=288, events=[])
+    ForecastEnsemble(STEP).fit(warmup, now=NOW, events=[]).forecast(warmup, now=NOW, horizon_steps=288, events=[])
     for n in sizes:
         panel = make_panel(n)
-        service = ForecastService(STEP)
+        service = ForecastEnsemble(STEP)
         t0 = time.perf_counter()
         service.fit(panel, now=NOW, events=[])
         t1 = time.perf_counter()

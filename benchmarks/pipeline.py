@@ -390,12 +390,12 @@ def setup_forecast(args: argparse.Namespace) -> dict[str, Any]:
     fit_seconds = None
     if args.models != "none":
         from models.config import ForecastConfig
-        from models.service import ForecastService
+        from models.service import ForecastEnsemble
 
         config = ForecastConfig(models=tuple(args.models.split(",")))
         history = pd.concat(frames, ignore_index=True)[["unique_id", "ds", "y"]]
         start = time.perf_counter()
-        service = ForecastService(args.step, config).fit(history, now=end - timedelta(hours=1), events=[])
+        service = ForecastEnsemble(args.step, config).fit(history, now=end - timedelta(hours=1), events=[])
         fit_seconds = round(time.perf_counter() - start, 1)
         uri = save_artifact(service, archive, artifact_key="bench", version="v1")
         store = _store(aws)

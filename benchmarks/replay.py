@@ -37,7 +37,7 @@ from forescale_tools.report import budget_lines
 from functions.domain.replay import SCORE_NAMES, ReplayResult, Scenario, run_replay
 from functions.domain.replay.policies import ALARM
 from functions.domain.trace import Trace
-from models.service import ForecastService
+from models.service import ForecastEnsemble
 
 POLICIES = ("predictive", "reactive", "oracle")
 #: issue 18: forescale's under-time may exceed target tracking's by this many points, and its mean cost is at
@@ -50,7 +50,7 @@ SPEED_TRACE, SPEED_DAYS, SPEED_LIMIT_SECONDS = "aiops_6d1114ae", 30.0, 600.0
 
 def replay(trace: Trace, out: Path | None) -> tuple[ReplayResult, float]:
     started = time.perf_counter()
-    result = run_replay(trace, Scenario(), forecaster=ForecastService(step_seconds=trace.step_seconds))
+    result = run_replay(trace, Scenario(), forecaster=ForecastEnsemble(step_seconds=trace.step_seconds))
     elapsed = time.perf_counter() - started
     if out is not None:
         from forescale_tools.report import write_report

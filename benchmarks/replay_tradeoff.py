@@ -37,7 +37,7 @@ from functions.domain.decision import DecisionPolicy
 from functions.domain.replay import Scenario, run_replay
 from functions.domain.trace import Trace
 from models.api import BusinessWindow, ForecastPath, NoForecast
-from models.service import ForecastService
+from models.service import ForecastEnsemble
 
 Paths = dict[str, ForecastPath | NoForecast]
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 class RecordingForecaster:
     """The real forecasting service, keeping every answer by the time it was asked at."""
 
-    def __init__(self, inner: ForecastService) -> None:
+    def __init__(self, inner: ForecastEnsemble) -> None:
         self.inner = inner
         self.answers: dict[datetime, Paths] = {}
 
@@ -95,7 +95,7 @@ def recorded(trace: Trace, cache: Path) -> dict[datetime, Paths]:
             answers: dict[datetime, Paths] = pickle.load(handle)
             return answers
     started = time.perf_counter()
-    recorder = RecordingForecaster(ForecastService(step_seconds=trace.step_seconds))
+    recorder = RecordingForecaster(ForecastEnsemble(step_seconds=trace.step_seconds))
     run_replay(trace, Scenario(), forecaster=recorder, policies=("predictive",))
     cache.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as handle:

@@ -144,10 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     forecaster = None
     if "predictive" in policies:
-        from models.service import ForecastService
+        from models.service import ForecastEnsemble
 
         try:
-            forecaster = ForecastService(step_seconds=trace.step_seconds)
+            forecaster = ForecastEnsemble(step_seconds=trace.step_seconds)
         except ValueError as exc:
             print(f"forescale replay: {exc}", file=sys.stderr)
             return 2

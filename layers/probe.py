@@ -146,11 +146,11 @@ def peak_rss_mib() -> float:
 
 
 def run_fit(args: argparse.Namespace) -> dict[str, object]:
-    from models.service import ForecastService
+    from models.service import ForecastEnsemble
 
     history, now = synthetic_history(args.targets)
     started = time.perf_counter()
-    service = ForecastService(STEP_SECONDS).fit(history, now=now, events=[])
+    service = ForecastEnsemble(STEP_SECONDS).fit(history, now=now, events=[])
     fit_seconds = time.perf_counter() - started
     service.save(args.artifact)
     return {"fit_seconds": fit_seconds, "targets": args.targets, "skipped": service.skipped_}
@@ -160,9 +160,9 @@ def run_serve(args: argparse.Namespace) -> dict[str, object]:
     started = time.perf_counter()
     entry = import_entry_point()
     imported = time.perf_counter()
-    from models.service import ForecastService
+    from models.service import ForecastEnsemble
 
-    service = ForecastService.load(args.artifact)
+    service = ForecastEnsemble.load(args.artifact)
     loaded = time.perf_counter()
     history, now = synthetic_history(1)
     prepared = time.perf_counter()
@@ -188,10 +188,10 @@ def run_smoke(args: argparse.Namespace) -> dict[str, object]:
     import numpy as np
 
     entry = import_entry_point()
-    from models.service import ForecastService
+    from models.service import ForecastEnsemble
 
     history, now = synthetic_history(2)
-    service = ForecastService(STEP_SECONDS).fit(history, now=now, events=[])
+    service = ForecastEnsemble(STEP_SECONDS).fit(history, now=now, events=[])
     frame = service.predict(history, now=now, h=HORIZON_STEPS)
     models = sorted(c for c in frame.columns if c not in ("unique_id", "ds") and "-lo-" not in c and "-hi-" not in c)
     finite = {m: bool(np.all(np.isfinite(frame[m].to_numpy(dtype=float)))) for m in models}
@@ -240,10 +240,10 @@ def _quantiles(path: object) -> dict[str, object]:
 
 def run_forecasts(args: argparse.Namespace) -> dict[str, object]:
     """Every model's forecast of every series, in full: the layers must forecast as the full install does."""
-    from models.service import ForecastService
+    from models.service import ForecastEnsemble
 
     history, now = synthetic_history(args.targets)
-    service = ForecastService(STEP_SECONDS).fit(history, now=now, events=[])
+    service = ForecastEnsemble(STEP_SECONDS).fit(history, now=now, events=[])
     frame = service.predict(history, now=now, h=HORIZON_STEPS)
     columns = sorted(c for c in frame.columns if c not in ("unique_id", "ds"))
     paths = service.forecast(history, now=now, horizon_steps=HORIZON_STEPS, events=[])

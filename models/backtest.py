@@ -105,7 +105,7 @@ def run_backtest(
     make_service: Callable[[int, ForecastConfig], object] | None = None,
 ) -> BacktestResult:
     """Run the protocol on one series (``ds`` regular, ``y`` with NaN for unknown load)."""
-    from models.service import ForecastService
+    from models.service import ForecastEnsemble
 
     horizons = horizons or dict(DEFAULT_HORIZONS)
     config = config or ForecastConfig()
@@ -123,7 +123,7 @@ def run_backtest(
         now = origin.to_pydatetime()
         train_start = origin - pd.Timedelta(days=config.max_history_days)
         history = frame[(frame.ds < origin) & (frame.ds >= train_start)]
-        service = make_service(step_seconds, config) if make_service else ForecastService(step_seconds, config)
+        service = make_service(step_seconds, config) if make_service else ForecastEnsemble(step_seconds, config)
         t0 = time.perf_counter()
         service.fit(history, now=now, events=[])  # type: ignore[attr-defined]
         t1 = time.perf_counter()

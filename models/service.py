@@ -1,4 +1,4 @@
-"""ForecastService: the forecasting engine as the trainer, the forecaster and the replay call it.
+"""ForecastEnsemble: the forecasting engine as the trainer, the forecaster and the replay call it.
 
 ``fit`` refits and backtests (the trainer); ``forecast`` applies the fitted models to the newest data
 (the forecaster), and also works unfitted (SeasonalNaive with in-sample intervals). Only rows with
@@ -37,7 +37,7 @@ def _naive_utc(now: datetime) -> datetime:
     return now
 
 
-class ForecastService:
+class ForecastEnsemble:
     """Implements :class:`models.api.ForecastingService` over the ensemble engine.
 
     Fitted state: ``anomalies_`` (per target: (ds, value, score) of the history points flagged and kept
@@ -69,7 +69,7 @@ class ForecastService:
         return self.fitted_at_ is not None
 
     # ------------------------------------------------------------------ trainer
-    def fit(self, history: pd.DataFrame, *, now: datetime, events: list[BusinessWindow]) -> ForecastService:
+    def fit(self, history: pd.DataFrame, *, now: datetime, events: list[BusinessWindow]) -> ForecastEnsemble:
         """Refit and backtest every target on its rows with ``ds < now``."""
         now = _naive_utc(now)
         self.report_ = DataReport()
@@ -229,7 +229,7 @@ class ForecastService:
         return path
 
     @classmethod
-    def load(cls, directory: str | Path) -> ForecastService:
+    def load(cls, directory: str | Path) -> ForecastEnsemble:
         """Read a directory written by :meth:`save` (trusted artifacts only: it unpickles)."""
         path = Path(directory)
         meta = json.loads((path / "metadata.json").read_text())
@@ -258,4 +258,4 @@ def _version(name: str) -> str:
         return "not installed"
 
 
-__all__ = ["ForecastService", "HistoryError"]
+__all__ = ["ForecastEnsemble", "HistoryError"]

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from models.api import BusinessWindow, ForecastPath, NoForecast
-    from models.service import ForecastService
+    from models.service import ForecastEnsemble
 
 #: The forecast reaches at least this far (the plan shown by the API and the decider's scale-in look-ahead).
 MIN_HORIZON_SECONDS = 3600
@@ -99,7 +99,7 @@ class _Job:
     history: pd.DataFrame
     windows: list[BusinessWindow]
     previous: StoredForecast | None
-    service: ForecastService
+    service: ForecastEnsemble
     version: str
 
 
@@ -227,7 +227,7 @@ class ForecasterService:
             groups.setdefault((id(job.service), job.aligned_now, horizon_steps(job.target)), []).append(job)
         return list(groups.values())
 
-    def _run(self, service: ForecastService, jobs: Sequence[_Job]) -> dict[str, ForecastPath | NoForecast]:
+    def _run(self, service: ForecastEnsemble, jobs: Sequence[_Job]) -> dict[str, ForecastPath | NoForecast]:
         import pandas as pd
 
         history = pd.concat([job.history for job in jobs], ignore_index=True)

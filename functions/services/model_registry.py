@@ -1,6 +1,6 @@
 """Trained models as the forecaster and the trainer find them: registry in DynamoDB, artifacts in S3.
 
-The trainer fits one :class:`~models.service.ForecastService` per batch of targets (the LightGBM
+The trainer fits one :class:`~models.service.ForecastEnsemble` per batch of targets (the LightGBM
 model is global over the batch) and uploads it once under ``models/<artifact_key>/<version>/``; every
 target of the batch registers that version with ``info["artifact_key"]`` pointing at it. The
 service's own ``metadata.json`` travels as the artifact's metadata (the store writes the file of that
@@ -31,7 +31,7 @@ from functions.ports.state import BusinessEventStore, ModelRegistry
 
 if TYPE_CHECKING:
     from models.config import ForecastConfig
-    from models.service import ForecastService
+    from models.service import ForecastEnsemble
 
 ARTIFACT_KEY = "artifact_key"
 FALLBACK_VERSION = "unfitted"
@@ -48,7 +48,7 @@ ARTIFACT_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-def save_artifact(service: ForecastService, archive: Archive, *, artifact_key: str, version: str) -> str:
+def save_artifact(service: ForecastEnsemble, archive: Archive, *, artifact_key: str, version: str) -> str:
     """Upload a fitted service once; returns its ``s3://`` prefix."""
     with tempfile.TemporaryDirectory(prefix="forescale-model-") as tmp:
         directory = Path(tmp)
@@ -64,11 +64,11 @@ class ModelLoader:
 
     registry: ModelRegistry
     archive: Archive
-    make_service: Callable[[int, dict[str, dict[str, float]]], ForecastService]
+    make_service: Callable[[int, dict[str, dict[str, float]]], ForecastEnsemble]
     cache_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "forescale-models")
     max_cached: int = 4
     problems: list[str] = field(default_factory=list)
-    _cache: OrderedDict[tuple[str, str], ForecastService] = field(default_factory=OrderedDict, init=False)
+    _cache: OrderedDict[tuple[str, str], ForecastEnsemble] = field(default_factory=OrderedDict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def champion(self, target_id: str) -> ModelVersion | None:
@@ -80,13 +80,13 @@ class ModelLoader:
             self.problems.append(f"{target_id}: champion {champion.version} is not registered")
         return model
 
-    def load(self, model: ModelVersion) -> ForecastService:
+    def load(self, model: ModelVersion) -> ForecastEnsemble:
         """The service of a registered version; raises one of :data:`ARTIFACT_ERRORS` when unusable."""
         with self._lock:  # one download per artifact, even when many targets ask at once
             return self._load(model)
 
-    def _load(self, model: ModelVersion) -> ForecastService:
-        from models.service import ForecastService
+    def _load(self, model: ModelVersion) -> ForecastEnsemble:
+        from models.service import ForecastEnsemble
 
         key = (model.info.get(ARTIFACT_KEY, model.target_id), model.version)
         cached = self._cache.get(key)
@@ -99,7 +99,7 @@ class ModelLoader:
         try:
             document = self.archive.download_model(key[0], key[1], directory)
             (directory / "metadata.json").write_text(json.dumps(document["metadata"]))
-            service = ForecastService.load(directory)
+            service = ForecastEnsemble.load(directory)
         finally:
             shutil.rmtree(directory, ignore_errors=True)
         self._cache[key] = service
@@ -109,7 +109,7 @@ class ModelLoader:
 
     def service_for(
         self, target_id: str, step_seconds: int, effects: dict[str, dict[str, float]]
-    ) -> tuple[ForecastService, str]:
+    ) -> tuple[ForecastEnsemble, str]:
         """``(service, model version)`` for one target; the unfitted fallback when there is no usable champion."""
         model = self.champion(target_id)
         if model is not None:
@@ -138,14 +138,14 @@ def learned_effects(store: BusinessEventStore, event_types: set[str]) -> dict[st
 
 def unfitted_service(
     config: ForecastConfig | None = None,
-) -> Callable[[int, dict[str, dict[str, float]]], ForecastService]:
+) -> Callable[[int, dict[str, dict[str, float]]], ForecastEnsemble]:
     """Factory of unfitted services (the fallback) with the given configuration and learned effects."""
 
-    def make(step_seconds: int, effects: dict[str, dict[str, float]]) -> ForecastService:
+    def make(step_seconds: int, effects: dict[str, dict[str, float]]) -> ForecastEnsemble:
         from models.events import EventEffectLearner
-        from models.service import ForecastService
+        from models.service import ForecastEnsemble
 
         learner = EventEffectLearner({"effects": effects, "seen": []})
-        return ForecastService(step_seconds, config, event_effects=learner)
+        return ForecastEnsemble(step_seconds, config, event_effects=learner)
 
     return make

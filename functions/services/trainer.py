@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 
     from models.api import BusinessWindow
     from models.config import ForecastConfig
-    from models.service import ForecastService
+    from models.service import ForecastEnsemble
 
 
 class TrainRequest(BaseModel):
@@ -202,7 +202,7 @@ class TrainerService:
         import pandas as pd
 
         from models.events import EventEffectLearner
-        from models.service import ForecastService
+        from models.service import ForecastEnsemble
 
         split = floor_time(now - timedelta(days=self.holdout_days), step)
         start = split - timedelta(days=self._history_days())
@@ -214,7 +214,7 @@ class TrainerService:
             ]
         history = pd.concat(frames, ignore_index=True)
         learner = EventEffectLearner(self._stored_learner_state({w.event_type for w in windows}))
-        challenger = ForecastService(step, self.config, event_effects=learner)
+        challenger = ForecastEnsemble(step, self.config, event_effects=learner)
         challenger.fit(history, now=naive_utc(split), events=windows)
         fitted = [t for t in batch if t.target_id in challenger.engine.targets_]
         outcomes = [
@@ -327,8 +327,8 @@ class TrainerService:
         except ConflictError:  # another trainer stored one meanwhile: as good as this one
             return self.store.get_learned_capacity(tid) or record
 
-    def _champions(self, targets: Sequence[ScalingTarget]) -> tuple[dict[str, ForecastService], dict[str, str]]:
-        services: dict[str, ForecastService] = {}
+    def _champions(self, targets: Sequence[ScalingTarget]) -> tuple[dict[str, ForecastEnsemble], dict[str, str]]:
+        services: dict[str, ForecastEnsemble] = {}
         versions: dict[str, str] = {}
         for target in targets:
             champion = self.store.champion(target.target_id)
@@ -346,7 +346,7 @@ class TrainerService:
 
     def _score(
         self,
-        services: dict[str, ForecastService],
+        services: dict[str, ForecastEnsemble],
         history: pd.DataFrame,
         *,
         windows: list[BusinessWindow],
@@ -377,7 +377,7 @@ class TrainerService:
         season = season_steps(step)
         naive_split = naive_utc(split)
         errors: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {tid: [] for tid in services}
-        groups: dict[int, tuple[ForecastService, list[str]]] = {}
+        groups: dict[int, tuple[ForecastEnsemble, list[str]]] = {}
         for tid, service in services.items():
             groups.setdefault(id(service), (service, []))[1].append(tid)
         for service, tids in groups.values():
@@ -432,7 +432,7 @@ class TrainerService:
         return {"effects": effects, "seen": seen}
 
     def _store_effects(
-        self, service: ForecastService, now: datetime, *, windows: Sequence[BusinessWindow], start: datetime
+        self, service: ForecastEnsemble, now: datetime, *, windows: Sequence[BusinessWindow], start: datetime
     ) -> None:
         """Keep the uplift learned per event type (all targets) for the forecaster's fallback models.
 

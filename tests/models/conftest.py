@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from models.config import ForecastConfig
-from models.service import ForecastService
+from models.service import ForecastEnsemble
 
 STEP = 300
 NOW = datetime(2024, 3, 11, 12, 0)  # a Monday noon
@@ -42,5 +42,5 @@ def panel() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def fitted(panel: pd.DataFrame) -> ForecastService:
-    return ForecastService(STEP, FAST).fit(panel, now=NOW, events=[])
+def fitted(panel: pd.DataFrame) -> ForecastEnsemble:
+    return ForecastEnsemble(STEP, FAST).fit(panel, now=NOW, events=[])

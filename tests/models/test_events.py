@@ -11,7 +11,7 @@ import pytest
 
 from models.api import BusinessWindow
 from models.events import EventEffectLearner
-from models.service import ForecastService
+from models.service import ForecastEnsemble
 from tests.models.conftest import FAST, NOW, STEP, make_panel
 
 
@@ -55,7 +55,7 @@ def test_uplift_is_learnt_from_a_past_event_and_used_for_the_next_one():
     mask = (history.unique_id == "s0") & (history.ds >= pd.Timestamp(start)) & (history.ds < pd.Timestamp(past.end))
     history.loc[mask, "y"] *= 2.0
     # WHEN the trainer fits with that window known
-    service = ForecastService(STEP, FAST).fit(history, now=NOW, events=[past])
+    service = ForecastEnsemble(STEP, FAST).fit(history, now=NOW, events=[past])
     # THEN the learnt uplift is about 2
     assert service.event_effects.uplift("promo") == pytest.approx(2.0, rel=0.1)
     # AND a coming promo without a number lifts the forecast by it
@@ -66,7 +66,7 @@ def test_uplift_is_learnt_from_a_past_event_and_used_for_the_next_one():
     ratio = lifted.p50[inside] / base.p50[inside]
     np.testing.assert_allclose(ratio, service.event_effects.uplift("promo"))
     # AND the past event did not teach the models a doubled level (its effect was divided out)
-    plain = ForecastService(STEP, FAST).fit(history, now=NOW, events=[])
+    plain = ForecastEnsemble(STEP, FAST).fit(history, now=NOW, events=[])
     assert np.mean(base.p50) <= np.mean(plain.forecast(history, now=NOW, horizon_steps=48, events=[])["s0"].p50) * 1.05
 
 

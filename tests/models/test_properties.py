@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from models.api import ForecastPath, NoForecast
 from models.prep import DataReport, to_grid
-from models.service import ForecastService
+from models.service import ForecastEnsemble
 
 STEP = 300
 NOW = datetime(2024, 1, 10)
@@ -48,7 +48,7 @@ def messy_history(draw: st.DrawFn) -> pd.DataFrame:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(history=messy_history(), horizon=st.integers(1, 300))
 def test_unfitted_forecast_is_valid_or_refused(history, horizon):
-    out = ForecastService(STEP).forecast(history, now=NOW, horizon_steps=horizon, events=[])
+    out = ForecastEnsemble(STEP).forecast(history, now=NOW, horizon_steps=horizon, events=[])
     assert set(out) <= {"x"}
     for path in out.values():
         if isinstance(path, NoForecast):
@@ -66,7 +66,7 @@ def test_unfitted_forecast_is_valid_or_refused(history, horizon):
 def test_fit_then_forecast_is_valid_or_refused(history):
     from models.config import ForecastConfig
 
-    service = ForecastService(STEP, ForecastConfig(gbm_rounds=10)).fit(history, now=NOW, events=[])
+    service = ForecastEnsemble(STEP, ForecastConfig(gbm_rounds=10)).fit(history, now=NOW, events=[])
     out = service.forecast(history, now=NOW, horizon_steps=24, events=[])
     for path in out.values():
         if isinstance(path, ForecastPath):

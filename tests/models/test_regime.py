@@ -9,7 +9,7 @@ import numpy as np
 
 from models.config import ForecastConfig
 from models.regime import level_shift_start
-from models.service import ForecastService
+from models.service import ForecastEnsemble
 from tests.models.conftest import FAST, NOW, STEP, make_panel
 
 DAY = 86_400 // STEP
@@ -66,8 +66,8 @@ def test_the_forecast_follows_a_lasting_jump_beyond_the_first_hour() -> None:
     # GIVEN a target whose load (1.5 to 5 over the day) jumped to 20 half an hour ago
     frame = make_panel(1, 9.0)
     frame.loc[frame.index[-6:], "y"] = 20.0
-    followed = ForecastService(STEP, FAST).fit(frame, now=NOW, events=[])
-    ignored = ForecastService(STEP, replace(FAST, shift_margin=np.inf))
+    followed = ForecastEnsemble(STEP, FAST).fit(frame, now=NOW, events=[])
+    ignored = ForecastEnsemble(STEP, replace(FAST, shift_margin=np.inf))
     ignored.fit(frame, now=NOW, events=[])
     # WHEN forecasting the next day with and without the level-shift rule
     path = followed.forecast(frame, now=NOW, horizon_steps=DAY, events=[])["s0"]

@@ -1,4 +1,4 @@
-"""ForecastService: shapes, names, quantile order, fallbacks, no look-ahead, artifacts."""
+"""ForecastEnsemble: shapes, names, quantile order, fallbacks, no look-ahead, artifacts."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from models.api import LEVELS, ForecastPath, NoForecast
 from models.prep import HistoryError
-from models.service import ForecastService
+from models.service import ForecastEnsemble
 from tests.models.conftest import FAST, NOW, STEP, make_panel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,7 +78,7 @@ def test_under_one_day_is_no_forecast_and_under_two_days_seasonal_naive():
     short = make_panel(1, 0.5)
     medium = make_panel(1, 1.5).assign(unique_id="m")
     history = pd.concat([short, medium])
-    service = ForecastService(STEP, FAST).fit(history, now=NOW, events=[])
+    service = ForecastEnsemble(STEP, FAST).fit(history, now=NOW, events=[])
     out = service.forecast(history, now=NOW, horizon_steps=24, events=[])
     # THEN the first has no forecast (with a reason), the second a SeasonalNaive-like path
     assert isinstance(out["s0"], NoForecast) and "day" in out["s0"].reason
@@ -87,7 +87,7 @@ def test_under_one_day_is_no_forecast_and_under_two_days_seasonal_naive():
 
 
 def test_forecast_works_without_fit(panel):
-    out = ForecastService(STEP).forecast(panel, now=NOW, horizon_steps=12, events=[])
+    out = ForecastEnsemble(STEP).forecast(panel, now=NOW, horizon_steps=12, events=[])
     assert all(isinstance(p, ForecastPath) and p.model == "SeasonalNaive" for p in out.values())
     for path in out.values():
         _assert_valid(path, 12)
@@ -102,8 +102,8 @@ def test_no_look_ahead_rows_at_or_after_now_change_nothing(panel):
     # GIVEN the same history, once with wild values appended at and after now
     future = make_panel(4, 1.0, now=NOW + timedelta(days=1)).assign(y=1e9)
     polluted = pd.concat([panel, future])
-    clean_service = ForecastService(STEP, FAST).fit(panel, now=NOW, events=[])
-    polluted_service = ForecastService(STEP, FAST).fit(polluted, now=NOW, events=[])
+    clean_service = ForecastEnsemble(STEP, FAST).fit(panel, now=NOW, events=[])
+    polluted_service = ForecastEnsemble(STEP, FAST).fit(polluted, now=NOW, events=[])
     # WHEN both forecast
     a = clean_service.forecast(panel, now=NOW, horizon_steps=48, events=[])
     b = polluted_service.forecast(polluted, now=NOW, horizon_steps=48, events=[])
@@ -118,8 +118,8 @@ def test_a_series_forecasts_the_same_whatever_its_name(panel):
     one = panel[panel.unique_id == "s1"]
     renamed = one.assign(unique_id="checkout-api-eu-west-1")
     # WHEN each is fitted and forecast alone
-    a = ForecastService(STEP, FAST).fit(one, now=NOW, events=[]).forecast(one, now=NOW, horizon_steps=48, events=[])
-    b = ForecastService(STEP, FAST).fit(renamed, now=NOW, events=[])
+    a = ForecastEnsemble(STEP, FAST).fit(one, now=NOW, events=[]).forecast(one, now=NOW, horizon_steps=48, events=[])
+    b = ForecastEnsemble(STEP, FAST).fit(renamed, now=NOW, events=[])
     b_paths = b.forecast(renamed, now=NOW, horizon_steps=48, events=[])
     # THEN the forecasts are identical, LightGBM included (its training rows do not depend on the name)
     assert b.scores_["checkout-api-eu-west-1"]["LightGBM"]
@@ -137,8 +137,8 @@ def test_save_and_load_in_a_fresh_process_gives_identical_forecasts(fitted, pane
     # WHEN another Python process loads it and forecasts
     script = (
         "import sys, json, pandas as pd; from datetime import datetime;"
-        "from models.service import ForecastService;"
-        f"s = ForecastService.load(sys.argv[1]); h = pd.read_parquet(sys.argv[2]);"
+        "from models.service import ForecastEnsemble;"
+        f"s = ForecastEnsemble.load(sys.argv[1]); h = pd.read_parquet(sys.argv[2]);"
         f"out = s.forecast(h, now=datetime.fromisoformat('{NOW.isoformat()}'), horizon_steps=288, events=[]);"
         "paths = {k: [v.p50.tolist(), v.p90.tolist(), v.p99.tolist(), v.confidence] for k, v in out.items()};"
         "print(json.dumps({'paths': paths, 'holidays_imported': 'holidays' in sys.modules}))"
@@ -166,30 +166,30 @@ def test_save_and_load_in_a_fresh_process_gives_identical_forecasts(fitted, pane
 
 def test_save_before_fit_is_refused(tmp_path):
     with pytest.raises(ValueError, match="fit before save"):
-        ForecastService(STEP).save(tmp_path)
+        ForecastEnsemble(STEP).save(tmp_path)
 
 
 @pytest.mark.parametrize("step", [0, -5, 7 * 60 + 1])
 def test_bad_step_is_rejected(step):
     with pytest.raises(ValueError, match="step_seconds"):
-        ForecastService(step)
+        ForecastEnsemble(step)
 
 
 def test_bad_horizon_is_rejected(panel):
     with pytest.raises(ValueError, match="horizon_steps"):
-        ForecastService(STEP).forecast(panel, now=NOW, horizon_steps=0, events=[])
+        ForecastEnsemble(STEP).forecast(panel, now=NOW, horizon_steps=0, events=[])
 
 
 def test_missing_column_is_named():
     with pytest.raises(HistoryError, match=r"^y: missing column"):
-        ForecastService(STEP).forecast(pd.DataFrame({"unique_id": [], "ds": []}), now=NOW, horizon_steps=1, events=[])
+        ForecastEnsemble(STEP).forecast(pd.DataFrame({"unique_id": [], "ds": []}), now=NOW, horizon_steps=1, events=[])
 
 
 def test_non_numeric_load_is_named(panel):
     bad = panel.head(400).astype({"y": object})
     bad.loc[bad.index[3], "y"] = "lots"
     with pytest.raises(HistoryError, match=r"^y: 1 values are not numbers"):
-        ForecastService(STEP).forecast(bad, now=NOW, horizon_steps=1, events=[])
+        ForecastEnsemble(STEP).forecast(bad, now=NOW, horizon_steps=1, events=[])
 
 
 def test_duplicates_unsorted_and_irregular_rows_give_the_same_forecast(panel):
@@ -198,7 +198,7 @@ def test_duplicates_unsorted_and_irregular_rows_give_the_same_forecast(panel):
     messy = messy.assign(
         ds=messy["ds"] + pd.to_timedelta(np.random.default_rng(3).integers(-20, 20, len(messy)), unit="s")
     )
-    service = ForecastService(STEP)
+    service = ForecastEnsemble(STEP)
     a = service.forecast(panel, now=NOW, horizon_steps=24, events=[])
     b = service.forecast(messy, now=NOW, horizon_steps=24, events=[])
     # THEN the repaired history forecasts exactly like the clean one
@@ -210,7 +210,7 @@ def test_negative_and_nan_values_are_gaps_and_reported(panel):
     bad = panel.copy()
     bad.loc[bad.index[10:20], "y"] = -5.0
     bad.loc[bad.index[30:40], "y"] = np.nan
-    service = ForecastService(STEP, FAST).fit(bad, now=NOW, events=[])
+    service = ForecastEnsemble(STEP, FAST).fit(bad, now=NOW, events=[])
     assert service.report_.invalid_values == {"s0": 10}
     out = service.forecast(bad, now=NOW, horizon_steps=24, events=[])
     _assert_valid(out["s0"], 24)
@@ -221,21 +221,21 @@ def test_constant_and_zero_series_forecast_their_value(panel):
     history = pd.concat(
         [pd.DataFrame({"unique_id": "c", "ds": ds, "y": 7.0}), pd.DataFrame({"unique_id": "z", "ds": ds, "y": 0.0})]
     )
-    service = ForecastService(STEP, FAST).fit(history, now=NOW, events=[])
+    service = ForecastEnsemble(STEP, FAST).fit(history, now=NOW, events=[])
     out = service.forecast(history, now=NOW, horizon_steps=48, events=[])
     np.testing.assert_allclose(out["c"].p50, 7.0, rtol=1e-6)
     np.testing.assert_allclose(out["z"].p99, 0.0, atol=1e-9)
 
 
 def test_stale_history_is_no_forecast(panel):
-    out = ForecastService(STEP).forecast(panel, now=NOW + timedelta(days=2), horizon_steps=12, events=[])
+    out = ForecastEnsemble(STEP).forecast(panel, now=NOW + timedelta(days=2), horizon_steps=12, events=[])
     assert all(isinstance(p, NoForecast) and "old" in p.reason for p in out.values())
 
 
 def test_gap_before_now_is_bridged(panel):
     # GIVEN the last 30 minutes missing
     cut = panel[panel.ds < pd.Timestamp(NOW) - pd.Timedelta(minutes=30)]
-    out = ForecastService(STEP).forecast(cut, now=NOW, horizon_steps=12, events=[])
+    out = ForecastEnsemble(STEP).forecast(cut, now=NOW, horizon_steps=12, events=[])
     assert out["s0"].ds[0] == pd.Timestamp(NOW)
     _assert_valid(out["s0"], 12)
 
@@ -244,7 +244,7 @@ def test_anomalous_spike_is_flagged_and_kept_out(panel):
     spiked = panel.copy()
     idx = spiked.index[(spiked.unique_id == "s1")][800]
     spiked.loc[idx, "y"] = spiked.loc[idx, "y"] * 50
-    service = ForecastService(STEP, FAST).fit(spiked, now=NOW, events=[])
+    service = ForecastEnsemble(STEP, FAST).fit(spiked, now=NOW, events=[])
     flagged = service.anomalies_.get("s1", [])
     assert any(ts == spiked.loc[idx, "ds"] for ts, _value, _score in flagged)
 
@@ -252,7 +252,7 @@ def test_anomalous_spike_is_flagged_and_kept_out(panel):
 def test_one_minute_data_gives_a_15_minute_forecast():
     # GIVEN 3 days of 1-minute load for two targets
     history = make_panel(2, 3.0, step=60)
-    service = ForecastService(60, FAST).fit(history, now=NOW, events=[])
+    service = ForecastEnsemble(60, FAST).fit(history, now=NOW, events=[])
     # WHEN the short horizon (15 steps) is forecast
     out = service.forecast(history, now=NOW, horizon_steps=15, events=[])
     # THEN both get an ensemble path at 1-minute steps from now

@@ -1,7 +1,7 @@
 """The replay of docs/replay-spec.md: a recorded load trace through forescale, the reactive rule and
 the oracle, against one simulated fleet, with the same scores for all three.
 
-``run_replay(trace, Scenario(...), forecaster=ForecastService(...))`` returns a :class:`ReplayResult`;
+``run_replay(trace, Scenario(...), forecaster=ForecastEnsemble(...))`` returns a :class:`ReplayResult`;
 :mod:`forescale_tools.report` turns it into CSVs, a picture and an HTML page.
 """
 
