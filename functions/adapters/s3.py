@@ -137,6 +137,21 @@ def put_once(objects: ObjectStore, key: str, body: bytes, *, content_type: str =
 # --------------------------------------------------------------------------- keys
 
 
+#: concurrent GETs of one read of many small objects (a day of a target's audit records is up to 600)
+READ_WORKERS = 16
+
+
+def get_many(objects: ObjectStore, keys: Sequence[str], *, workers: int = READ_WORKERS) -> list[bytes]:
+    """The bodies of ``keys``, in their order, fetched ``workers`` at a time: one GET at a time costs a
+    round trip each (a 6-hour view of a target reads about 150 audit records)."""
+    if len(keys) <= 1:
+        return [objects.get(key) for key in keys]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(workers, len(keys))) as pool:
+        return list(pool.map(objects.get, keys))
+
+
 def encode_id(value: str) -> str:
     return quote(value, safe="")
 
@@ -655,10 +670,13 @@ class S3Store:
         import pandas as pd
 
         start_utc, end_utc = require_aware(start, "start"), require_aware(end, "end")
-        frames = []
-        for day in _days(start_utc, end_utc) if end_utc > start_utc else []:
-            for key in self.audit_objects.list_keys(f"{audit_prefix(target_id)}date={day.isoformat()}/"):
-                frames.append(_read_parquet(self.audit_objects.get(key)).to_pandas())
+        days = _days(start_utc, end_utc) if end_utc > start_utc else []
+        keys = [
+            key
+            for day in days
+            for key in self.audit_objects.list_keys(f"{audit_prefix(target_id)}date={day.isoformat()}/")
+        ]
+        frames = [_read_parquet(body).to_pandas() for body in get_many(self.audit_objects, keys)]
         if not frames:
             return pd.DataFrame(
                 {"target_id": [], "record_id": [], "recorded_at": pd.Series([], dtype="datetime64[us]")}
