@@ -25,7 +25,7 @@ from events.contracts import (
     ScalingFailed,
     SloBreached,
 )
-from functions.adapters import s3 as s3_layout
+from functions.adapters import archive_keys as s3_layout
 from functions.adapters.discovery import ENABLED_TAG
 from functions.adapters.tables import ALL_TABLES, AUDIT, BUSINESS_EVENTS, IDEMPOTENCY, MODEL_REGISTRY, STATE
 from functions.adapters.tracker_records import tracker_key

@@ -1,15 +1,6 @@
 """S3: metric history and the audit trail as Parquet, and model artifacts by version. Nothing is overwritten.
 
-Keys (``<id>`` is the target id percent-encoded, so ``/`` or ``:`` in an id cannot break the layout)::
-
-    history/shard=SS/date=YYYY-MM-DD/part-<part_id>!<digest>.parquet   one collector round of a shard's targets
-    history/shard=SS/date=YYYY-MM-DD/compacted/<99999999-N>.parquet    compaction generation N (newest lists first)
-    history/shard=SS/date=YYYY-MM-DD/day.parquet                       the finished day (final compaction)
-    history/layout.json                                                written once: until when per-target objects exist
-    history/target=<id>/date=YYYY-MM-DD/...                            per-target objects of earlier versions (read only)
-    audit/target=<id>/date=YYYY-MM-DD/<record_id>.parquet              one audit batch (in the audit bucket)
-    models/<id>/<version>/<relative path>                              artifact files, then
-    models/<id>/<version>/metadata.json                                written last: files, sizes, sha256
+Keys: :mod:`functions.adapters.archive_keys`.
 
 Every object is written with ``IfNoneMatch='*'`` (S3's conditional write; moto's server honours it
 too), so an existing key is never replaced: a second write of the same key raises
@@ -41,38 +32,49 @@ The twin is the same :class:`S3Store` over :class:`forescale_tools.memory.InMemo
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 import threading
-import zlib
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote
 
 from botocore.exceptions import ClientError
 
 from functions.adapters._timefmt import require_aware
+from functions.adapters.archive_keys import (
+    audit_prefix,
+    check_part_id,
+    days_between,
+    history_prefix,
+    history_shard,
+    model_prefix,
+    shard_day_prefix,
+)
+from functions.adapters.parquet_frames import (
+    PARTS_METADATA_KEY,
+    RELIST_METADATA_KEY,
+    Memo,
+    all_rows,
+    history_frame,
+    merge_last_wins,
+    normalise_history,
+    read_parquet,
+    relist_after,
+    rows_parquet,
+    target_rows,
+    to_parquet,
+)
 from functions.ports.archive import ObjectExistsError, ObjectStore
 from functions.ports.errors import NotFoundError
 
 if TYPE_CHECKING:
     import pandas as pd
-    import pyarrow as pa
     from mypy_boto3_s3.client import S3Client
 
-_PART_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=-]{0,199}$")
 _COMPACTED = re.compile(r"^compacted-(\d{4,})\.parquet$")
-_PARTS_METADATA_KEY = b"forescale.parts"
-_RELIST_METADATA_KEY = b"forescale.relist_after"
-#: Shards of the batched history (fixed: a target's shard is part of its keys).
-HISTORY_SHARDS = 16
-#: Rounds (distinct part ids) whose parts a reader lists again after a compaction (see the module docstring).
-RELIST_ROUNDS = 15
 LAYOUT_KEY = "history/layout.json"
 #: Immutable history objects a store keeps in memory, at most (bytes).
 DEFAULT_CACHE_BYTES = 128 * 2**20
@@ -152,245 +154,7 @@ def get_many(objects: ObjectStore, keys: Sequence[str], *, workers: int = READ_W
         return list(pool.map(objects.get, keys))
 
 
-def encode_id(value: str) -> str:
-    return quote(value, safe="")
-
-
-def history_prefix(target_id: str) -> str:
-    return f"history/target={encode_id(target_id)}/"
-
-
-def history_day_prefix(target_id: str, day: date) -> str:
-    return f"{history_prefix(target_id)}date={day.isoformat()}/"
-
-
-def history_shard(target_id: str) -> str:
-    """The shard of a target's batched history, ``00`` to ``15``."""
-    return f"{zlib.crc32(target_id.encode()) % HISTORY_SHARDS:02d}"
-
-
-def shard_day_prefix(shard: str, day: date) -> str:
-    return f"history/shard={shard}/date={day.isoformat()}/"
-
-
-def audit_prefix(target_id: str) -> str:
-    return f"audit/target={encode_id(target_id)}/"
-
-
-def model_prefix(target_id: str, version: str) -> str:
-    return f"models/{encode_id(target_id)}/{encode_id(version)}/"
-
-
-def _check_part_id(part_id: str, field: str) -> None:
-    if not _PART_ID.match(part_id) or part_id.startswith("compacted"):
-        raise ValueError(
-            f"{field}: {part_id!r} must be 1-200 characters from A-Z a-z 0-9 _ . = - and not start with 'compacted'"
-        )
-
-
-def _days(start: datetime, end: datetime) -> list[date]:
-    first, last = start.date(), (end - timedelta(microseconds=1)).date()
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
-
-
 # --------------------------------------------------------------------------- parquet
-
-
-def _to_parquet(table: pa.Table) -> bytes:
-    import pyarrow.parquet as pq
-
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
-    return buffer.getvalue()
-
-
-def _read_parquet(body: bytes) -> pa.Table:
-    import pyarrow.parquet as pq
-
-    return pq.read_table(io.BytesIO(body))
-
-
-def _history_frame(body: bytes) -> tuple[pd.DataFrame, list[str]]:
-    """A per-target object of earlier versions (``ds, y``) and the parts it compacts."""
-    try:
-        table = _read_parquet(body)
-    except ModuleNotFoundError:  # pragma: no cover - the layers without pyarrow
-        import fastparquet
-
-        parquet = fastparquet.ParquetFile(io.BytesIO(body))
-        frame = parquet.to_pandas(columns=["ds", "y"])
-        metadata = parquet.key_value_metadata or {}
-        parts = json.loads(metadata.get(_PARTS_METADATA_KEY.decode(), "[]"))
-    else:
-        parts = json.loads((table.schema.metadata or {}).get(_PARTS_METADATA_KEY, b"[]"))
-        frame = table.to_pandas()
-    frame["ds"] = frame["ds"].astype("datetime64[us]")
-    return frame[["ds", "y"]].reset_index(drop=True), parts
-
-
-def _normalise_history(frame: pd.DataFrame) -> pd.DataFrame:
-    """``ds`` as tz-naive UTC microseconds, ``y`` float; rows with NaN ``y`` (gaps) dropped."""
-    import numpy as np
-    import pandas as pd
-
-    missing = {"ds", "y"} - set(frame.columns)
-    if missing:
-        raise ValueError(f"frame: missing column {sorted(missing)[0]!r} (needs ds, y)")
-    ds = pd.to_datetime(frame["ds"])
-    if getattr(ds.dt, "tz", None) is not None:
-        ds = ds.dt.tz_convert("UTC").dt.tz_localize(None)
-    y = pd.to_numeric(frame["y"], errors="raise").astype(float)
-    if np.isinf(y.to_numpy()).any():
-        raise ValueError("frame.y: infinite values cannot be stored")
-    out = pd.DataFrame({"ds": ds.astype("datetime64[us]").to_numpy(), "y": y.to_numpy()})
-    out = out[~out["y"].isna()]
-    if out["ds"].duplicated().any():
-        raise ValueError(f"frame.ds: {int(out['ds'].duplicated().sum())} duplicate timestamps in one part")
-    return out.sort_values("ds", kind="stable").reset_index(drop=True)
-
-
-def _merge_last_wins(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    import pandas as pd
-
-    if not frames:
-        return pd.DataFrame({"ds": pd.Series([], dtype="datetime64[us]"), "y": pd.Series([], dtype=float)})
-    merged = pd.concat(frames, ignore_index=True)
-    merged = merged.drop_duplicates(subset="ds", keep="last")
-    return merged.sort_values("ds", kind="stable").reset_index(drop=True)
-
-
-def _empty_history() -> pd.DataFrame:
-    import pandas as pd
-
-    return pd.DataFrame({"ds": pd.Series([], dtype="datetime64[us]"), "y": pd.Series([], dtype=float)})
-
-
-def _rows_parquet(
-    members: Mapping[str, pd.DataFrame], *, group_per_target: bool, metadata: Mapping[bytes, bytes] | None = None
-) -> bytes:
-    """Several targets' rows (``target_id, ds, y``, sorted by target then time) as Parquet: one row group, or one
-    per target (a compaction: a reader skips the others' by their statistics)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = pa.schema(
-        [("target_id", pa.string()), ("ds", pa.timestamp("us")), ("y", pa.float64())], metadata=dict(metadata or {})
-    )
-    tables = [
-        pa.table(
-            {
-                "target_id": pa.array([target_id] * len(rows), type=pa.string()),
-                "ds": pa.array(rows["ds"].astype("datetime64[us]").to_numpy(), type=pa.timestamp("us")),
-                "y": pa.array(rows["y"].to_numpy(dtype=float), type=pa.float64()),
-            },
-            schema=schema,
-        )
-        for target_id, rows in sorted(members.items())
-        if len(rows)
-    ]
-    buffer = io.BytesIO()
-    with pq.ParquetWriter(buffer, schema, compression="zstd") as writer:
-        if group_per_target:
-            for table in tables:
-                writer.write_table(table)
-        elif tables:
-            writer.write_table(pa.concat_tables(tables))
-    return buffer.getvalue()
-
-
-def _target_rows(body: bytes, target_id: str) -> tuple[pd.DataFrame, dict[str, str]]:
-    """One target's ``ds, y`` in a batched object (decoding only the row groups that may hold it), and the
-    object's metadata. pyarrow where installed, else fastparquet (the forecaster's and trainer's layers)."""
-    try:
-        import pyarrow.parquet as pq
-    except ModuleNotFoundError:  # pragma: no cover - exercised on the layers without pyarrow
-        return _target_rows_fastparquet(body, target_id)
-    parquet = pq.ParquetFile(io.BytesIO(body))
-    metadata = {k.decode(): v.decode() for k, v in (parquet.schema_arrow.metadata or {}).items()}
-    meta = parquet.metadata
-    column = parquet.schema_arrow.get_field_index("target_id")
-    groups = []
-    for index in range(meta.num_row_groups):
-        stats = meta.row_group(index).column(column).statistics
-        if stats is None or not stats.has_min_max or stats.min <= target_id <= stats.max:
-            groups.append(index)
-    if not groups:
-        return _empty_history(), metadata
-    frame = parquet.read_row_groups(groups, columns=["target_id", "ds", "y"]).to_pandas()
-    return _only(frame, target_id), metadata
-
-
-def _target_rows_fastparquet(body: bytes, target_id: str) -> tuple[pd.DataFrame, dict[str, str]]:  # pragma: no cover
-    import fastparquet
-
-    parquet = fastparquet.ParquetFile(io.BytesIO(body))
-    metadata = dict(parquet.key_value_metadata or {})
-    frame = parquet.to_pandas(columns=["target_id", "ds", "y"], filters=[("target_id", "==", target_id)])
-    return _only(frame, target_id), metadata
-
-
-def _only(frame: pd.DataFrame, target_id: str) -> pd.DataFrame:
-    import pandas as pd
-
-    rows = frame[frame["target_id"] == target_id]
-    return pd.DataFrame(
-        {"ds": rows["ds"].astype("datetime64[us]").to_numpy(), "y": rows["y"].to_numpy(dtype=float)}
-    ).reset_index(drop=True)
-
-
-def _all_rows(body: bytes) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
-    """Every target's ``ds, y`` in a batched object (compaction reads whole objects), and its metadata."""
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(io.BytesIO(body))
-    metadata = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
-    frame = table.to_pandas()
-    frame["ds"] = frame["ds"].astype("datetime64[us]")
-    return {str(tid): rows[["ds", "y"]].reset_index(drop=True) for tid, rows in frame.groupby("target_id")}, metadata
-
-
-def _relist_after(names: Sequence[str]) -> str:
-    """The part id a reader lists after: the oldest of the newest :data:`RELIST_ROUNDS` rounds, or none."""
-    rounds = sorted({name.split("!", 1)[0] for name in names})
-    return rounds[-RELIST_ROUNDS] if len(rounds) > RELIST_ROUNDS else ""
-
-
-class _Memo:
-    """Values by key, each loaded once even by threads asking together; least recently used first out when
-    ``max_bytes`` (of ``bytes`` values) is exceeded."""
-
-    def __init__(self, max_bytes: int | None = None) -> None:
-        self._max = max_bytes
-        self._values: OrderedDict[object, Any] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-        self._loading: dict[object, threading.Lock] = {}
-
-    def get(self, key: object, load: Callable[[], Any]) -> Any:
-        with self._lock:
-            if key in self._values:
-                self._values.move_to_end(key)
-                return self._values[key]
-            key_lock = self._loading.setdefault(key, threading.Lock())
-        with key_lock:
-            with self._lock:
-                if key in self._values:
-                    return self._values[key]
-            try:
-                value = load()
-            finally:
-                with self._lock:
-                    self._loading.pop(key, None)
-            with self._lock:
-                self._values[key] = value
-                self._size += len(value) if isinstance(value, bytes) else 0
-                while self._max is not None and self._size > self._max and len(self._values) > 1:
-                    _, old = self._values.popitem(last=False)
-                    self._size -= len(old) if isinstance(old, bytes) else 0
-            return value
-
-
-# --------------------------------------------------------------------------- store
 
 
 class S3Store:
@@ -402,8 +166,8 @@ class S3Store:
         self.objects = objects
         #: the audit trail's objects: a bucket of their own when deployed (Object Lock), else ``objects``
         self.audit_objects = audit if audit is not None else objects
-        self._cache = _Memo(cache_bytes)
-        self._snapshot: _Memo | None = None
+        self._cache = Memo(cache_bytes)
+        self._snapshot: Memo | None = None
         self._snapshots = 0
         self._snapshot_lock = threading.Lock()
         self._layout: dict[str, Any] | None = None
@@ -415,15 +179,15 @@ class S3Store:
     # ----------------------------------------------------------------- history: writing
 
     def write_history(self, target_id: str, frame: pd.DataFrame, *, part_id: str) -> list[str]:
-        _normalise_history(frame)  # its errors name the frame, not a batch
+        normalise_history(frame)  # its errors name the frame, not a batch
         return self.write_histories({target_id: frame}, part_id=part_id)
 
     def write_histories(self, frames: Mapping[str, pd.DataFrame], *, part_id: str) -> list[str]:
-        _check_part_id(part_id, "part_id")
+        check_part_id(part_id, "part_id")
         groups: dict[tuple[str, date], dict[str, pd.DataFrame]] = {}
         for target_id, frame in frames.items():
             try:
-                clean = _normalise_history(frame)
+                clean = normalise_history(frame)
             except ValueError as error:
                 raise ValueError(f"frames[{target_id!r}]: {error}") from error
             for day, rows in clean.groupby(clean["ds"].dt.date, sort=True):
@@ -434,7 +198,7 @@ class S3Store:
         for (shard, day), members in sorted(groups.items()):
             digest = hashlib.sha256("\n".join(sorted(members)).encode()).hexdigest()[:12]
             key = f"{shard_day_prefix(shard, day)}part-{part_id}!{digest}.parquet"
-            put_once(self.objects, key, _rows_parquet(members, group_per_target=False))
+            put_once(self.objects, key, rows_parquet(members, group_per_target=False))
             keys.append(key)
         return keys
 
@@ -480,8 +244,8 @@ class S3Store:
         generation = 0
         if newest is not None:
             body = self._fetch(newest, share=False)
-            rows, metadata = _all_rows(body or b"")
-            included = json.loads(metadata.get(_PARTS_METADATA_KEY.decode(), "[]"))
+            rows, metadata = all_rows(body or b"")
+            included = json.loads(metadata.get(PARTS_METADATA_KEY.decode(), "[]"))
             generation = 99_999_999 - int(newest.rsplit("/", 1)[-1].removesuffix(".parquet"))
             for target_id, frame in rows.items():
                 merged.setdefault(target_id, []).append(frame)
@@ -490,15 +254,15 @@ class S3Store:
         if not fresh and not (final and newest is not None):
             return None
         for key in fresh:
-            for target_id, frame in _all_rows(self._fetch(key, share=False) or b"")[0].items():
+            for target_id, frame in all_rows(self._fetch(key, share=False) or b"")[0].items():
                 merged.setdefault(target_id, []).append(frame)
             included.append(key[len(prefix) + 5 :])
         metadata_out = {
-            _PARTS_METADATA_KEY: json.dumps(sorted(included)).encode(),
-            _RELIST_METADATA_KEY: _relist_after(included).encode(),
+            PARTS_METADATA_KEY: json.dumps(sorted(included)).encode(),
+            RELIST_METADATA_KEY: relist_after(included).encode(),
         }
-        body = _rows_parquet(
-            {t: _merge_last_wins(frames) for t, frames in merged.items()}, group_per_target=True, metadata=metadata_out
+        body = rows_parquet(
+            {t: merge_last_wins(frames) for t, frames in merged.items()}, group_per_target=True, metadata=metadata_out
         )
         key = prefix + ("day.parquet" if final else f"compacted/{99_999_999 - (generation + 1):08d}.parquet")
         try:
@@ -513,7 +277,7 @@ class S3Store:
     def batch_reads(self) -> Iterator[None]:
         with self._snapshot_lock:
             if self._snapshots == 0:
-                self._snapshot = _Memo()
+                self._snapshot = Memo()
             self._snapshots += 1
         try:
             yield
@@ -562,20 +326,20 @@ class S3Store:
         prefix = shard_day_prefix(history_shard(target_id), day)
         finished = self._fetch(prefix + "day.parquet")
         if finished is not None:
-            return _target_rows(finished, target_id)[0]
+            return target_rows(finished, target_id)[0]
         frames: list[pd.DataFrame] = []
         included: set[str] = set()
         relist_after = ""
         for newest in self._list(prefix + "compacted/", first_only=True):
-            frame, metadata = _target_rows(self._fetch(newest) or b"", target_id)
+            frame, metadata = target_rows(self._fetch(newest) or b"", target_id)
             frames.append(frame)
-            included = set(json.loads(metadata.get(_PARTS_METADATA_KEY.decode(), "[]")))
-            relist_after = metadata.get(_RELIST_METADATA_KEY.decode(), "")
+            included = set(json.loads(metadata.get(PARTS_METADATA_KEY.decode(), "[]")))
+            relist_after = metadata.get(RELIST_METADATA_KEY.decode(), "")
         start_after = f"{prefix}part-{relist_after}" if relist_after else ""
         for key in self._list(prefix + "part-", start_after):
             if key[len(prefix) + 5 :] not in included:
-                frames.append(_target_rows(self._fetch(key) or b"", target_id)[0])
-        return _merge_last_wins(frames)
+                frames.append(target_rows(self._fetch(key) or b"", target_id)[0])
+        return merge_last_wins(frames)
 
     def read_history(self, target_id: str, start: datetime, end: datetime) -> pd.DataFrame:
         import pandas as pd
@@ -585,8 +349,8 @@ class S3Store:
         if end_utc > start_utc:
             if self._may_hold_per_target(start_utc.date()):
                 frames.append(self._read_per_target(target_id, start_utc, end_utc))
-            frames += [self._read_shard_day(target_id, day) for day in _days(start_utc, end_utc)]
-        merged = _merge_last_wins(frames)
+            frames += [self._read_shard_day(target_id, day) for day in days_between(start_utc, end_utc)]
+        merged = merge_last_wins(frames)
         low = pd.Timestamp(start_utc.replace(tzinfo=None))
         high = pd.Timestamp(end_utc.replace(tzinfo=None))
         window = merged[(merged["ds"] >= low) & (merged["ds"] < high)]
@@ -620,13 +384,13 @@ class S3Store:
         frames: list[pd.DataFrame] = []
         included: list[str] = []
         if compaction is not None:
-            frame, included = _history_frame(self.objects.get(compaction))
+            frame, included = history_frame(self.objects.get(compaction))
             frames.append(frame)
         seen = set(included)
         for key in parts:
             if key.rsplit("/", 1)[-1] not in seen:
-                frames.append(_history_frame(self.objects.get(key))[0])
-        return _merge_last_wins(frames)
+                frames.append(history_frame(self.objects.get(key))[0])
+        return merge_last_wins(frames)
 
     def _read_per_target(self, target_id: str, start_utc: datetime, end_utc: datetime) -> pd.DataFrame:
         prefix = history_prefix(target_id)
@@ -639,14 +403,14 @@ class S3Store:
             if day > last_day:
                 break
             by_day.setdefault(day, []).append(key)
-        return _merge_last_wins([self._read_day(keys) for _, keys in sorted(by_day.items())])
+        return merge_last_wins([self._read_day(keys) for _, keys in sorted(by_day.items())])
 
     # ----------------------------------------------------------------- audit
 
     def write_audit(self, target_id: str, record_id: str, at: datetime, rows: Sequence[Mapping[str, Any]]) -> str:
         import pyarrow as pa
 
-        _check_part_id(record_id, "record_id")
+        check_part_id(record_id, "record_id")
         recorded_at = require_aware(at, "at")
         if not rows:
             raise ValueError("rows: an audit record needs at least one row")
@@ -663,20 +427,20 @@ class S3Store:
             for row in rows
         ]
         key = f"{audit_prefix(target_id)}date={recorded_at.date().isoformat()}/{record_id}.parquet"
-        put_once(self.audit_objects, key, _to_parquet(pa.Table.from_pylist(clean)))
+        put_once(self.audit_objects, key, to_parquet(pa.Table.from_pylist(clean)))
         return key
 
     def read_audit(self, target_id: str, start: datetime, end: datetime) -> pd.DataFrame:
         import pandas as pd
 
         start_utc, end_utc = require_aware(start, "start"), require_aware(end, "end")
-        days = _days(start_utc, end_utc) if end_utc > start_utc else []
+        days = days_between(start_utc, end_utc) if end_utc > start_utc else []
         keys = [
             key
             for day in days
             for key in self.audit_objects.list_keys(f"{audit_prefix(target_id)}date={day.isoformat()}/")
         ]
-        frames = [_read_parquet(body).to_pandas() for body in get_many(self.audit_objects, keys)]
+        frames = [read_parquet(body).to_pandas() for body in get_many(self.audit_objects, keys)]
         if not frames:
             return pd.DataFrame(
                 {"target_id": [], "record_id": [], "recorded_at": pd.Series([], dtype="datetime64[us]")}
@@ -729,9 +493,3 @@ class S3Store:
             destination.parent.mkdir(parents=True, exist_ok=True)
             destination.write_bytes(body)
         return document
-
-
-def decode_target_from_key(key: str) -> str:
-    """Target id of a ``history/`` or ``audit/`` key (for listing tools)."""
-    segment = key.split("/", 2)[1]
-    return unquote(segment.removeprefix("target="))

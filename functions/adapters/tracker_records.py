@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from functions.adapters.s3 import encode_id
+from functions.adapters.archive_keys import encode_id
 from functions.ports.errors import ConflictError
 
 # TrackerRecords stays importable from here (tests); product code imports it from functions.ports.tracker.

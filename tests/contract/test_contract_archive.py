@@ -17,14 +17,13 @@ import pytest
 from contract_support import T0
 
 from forescale_tools.memory import InMemoryObjects
+from functions.adapters.archive_keys import HISTORY_SHARDS, history_shard
 from functions.adapters.errors import NotFoundError
 from functions.adapters.s3 import (
-    HISTORY_SHARDS,
     ObjectExistsError,
     ObjectStore,
     S3Objects,
     S3Store,
-    history_shard,
     put_once,
 )
 

@@ -11,8 +11,8 @@ from urllib.parse import unquote
 import pytest
 
 from events.contracts import CollectedTarget, MetricsCollected
+from functions.adapters.archive_keys import history_shard
 from functions.adapters.dynamodb import ModelVersion
-from functions.adapters.s3 import history_shard
 from functions.services.model_registry import ARTIFACT_KEY, FALLBACK_VERSION
 from tests.support.world import NOON, STEP, World, report
 

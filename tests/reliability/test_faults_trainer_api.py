@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from forescale_tools.local_router import LambdaContext
-from functions.adapters.s3 import history_shard
+from functions.adapters.archive_keys import history_shard
 from tests.reliability.test_faults_collect_forecast import about_shard_of
 from tests.support.function_url import url_event
 from tests.support.lambda_async import Ledger

@@ -9,7 +9,7 @@ from typing import Any
 from service_support import NOON, STEP, flat_history, target
 
 from events.contracts import CollectedTarget, MetricsCollected
-from functions.adapters.s3 import history_shard
+from functions.adapters.archive_keys import history_shard
 
 
 class CountingLists:
