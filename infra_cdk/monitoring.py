@@ -83,10 +83,10 @@ def pipeline_alarms(scope: Construct, pipeline: Monitored, topic: sns.ITopic) ->
         treat_missing_data=cw.TreatMissingData.BREACHING,
     )
     period = Duration.minutes(5)
-    alarms["ExecutorFailures"] = cw.Alarm(
+    alarms["ExecutorFailures"] = _any_in_period(
         scope,
         "ExecutorFailures",
-        alarm_description="forescale: the executor failed (errors after retries or ScalingFailed published)",
+        description="forescale: the executor failed (errors after retries or ScalingFailed published)",
         metric=cw.MathExpression(
             expression="FILL(errors, 0) + FILL(failures, 0)",
             using_metrics={
@@ -96,36 +96,24 @@ def pipeline_alarms(scope: Construct, pipeline: Monitored, topic: sns.ITopic) ->
             period=period,
             label="executor failures",
         ),
-        threshold=1,
-        comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluation_periods=1,
-        treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
     )
-    alarms["DecisionsUnrecorded"] = cw.Alarm(
+    alarms["DecisionsUnrecorded"] = _any_in_period(
         scope,
         "DecisionsUnrecorded",
-        alarm_description=(
+        description=(
             "forescale: the executor refused a ScalingDecided the decider never recorded (a forged or corrupt "
             "event on the bus); the audit trail's refusal rows name it"
         ),
         metric=forescale_metric(telemetry.DECISIONS_UNRECORDED, statistic="Sum", period=period),
-        threshold=1,
-        comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluation_periods=1,
-        treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
     )
-    alarms["SloBreaches"] = cw.Alarm(
+    alarms["SloBreaches"] = _any_in_period(
         scope,
         "SloBreaches",
-        alarm_description=(
+        description=(
             "forescale: targets breached their SLO (utilisation above slo_utilization in 2 of 3 periods); each "
             "breach is also sent to this topic as an SloBreached event naming the target"
         ),
         metric=forescale_metric(telemetry.SLO_BREACHES, statistic="Sum", period=period),
-        threshold=1,
-        comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluation_periods=1,
-        treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
     )
     threshold = pipeline.forecast_error_threshold_percent
     alarms["ForecastError"] = cw.Alarm(
@@ -143,15 +131,11 @@ def pipeline_alarms(scope: Construct, pipeline: Monitored, topic: sns.ITopic) ->
     )
     for function_name, queue in pipeline.dead_letter_queues.items():
         key = f"DeadLetters{pascal(function_name)}"
-        alarms[key] = cw.Alarm(
+        alarms[key] = _any_in_period(
             scope,
             f"{key}Alarm",
-            alarm_description=f"forescale: events of the {function_name} function reached its dead-letter queue",
+            description=f"forescale: events of the {function_name} function reached its dead-letter queue",
             metric=queue.metric_approximate_number_of_messages_visible(period=period, statistic="Maximum"),
-            threshold=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
     action = cw_actions.SnsAction(topic)
     for alarm in alarms.values():
@@ -176,6 +160,20 @@ def breach_notifications(scope: Construct, bus: events.IEventBus, topic: sns.ITo
         event_bus=bus,
         event_pattern=events.EventPattern(source=[SloBreached.SOURCE], detail_type=[SloBreached.DETAIL_TYPE]),
         targets=[events_targets.SnsTopic(topic, message=message)],
+    )
+
+
+def _any_in_period(scope: Construct, construct_id: str, *, description: str, metric: cw.IMetric) -> cw.Alarm:
+    """An alarm on a count: it fires when one period counts anything (no data means nothing happened)."""
+    return cw.Alarm(
+        scope,
+        construct_id,
+        alarm_description=description,
+        metric=metric,
+        threshold=1,
+        comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluation_periods=1,
+        treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
     )
 
 
