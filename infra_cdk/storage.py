@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
@@ -32,6 +33,18 @@ MAX_AUDIT_RETENTION_DAYS = 36_500
 BUS_SOURCES: tuple[str, ...] = tuple(dict.fromkeys(contract.SOURCE for contract in ALL_CONTRACTS))
 #: The sources of forescale's own pipeline events: the bus takes them from forescale's function roles only.
 PIPELINE_SOURCES: tuple[str, ...] = tuple(source for source in BUS_SOURCES if source != BusinessEvent.SOURCE)
+
+
+#: What every forescale bucket is: S3-encrypted, private, TLS only, owned by the account (no ACLs).
+_PRIVATE_BUCKET: dict[str, Any] = {
+    "encryption": s3.BucketEncryption.S3_MANAGED,
+    "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+    "enforce_ssl": True,
+    "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+}
+_ABORT_INCOMPLETE_UPLOADS = s3.LifecycleRule(
+    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)
+)
 
 
 @dataclass(frozen=True)
@@ -175,10 +188,7 @@ class ForescaleStorage(Construct):
         bucket = s3.Bucket(
             self,
             "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            **_PRIVATE_BUCKET,
             lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(90))],
             removal_policy=removal_policy,
         )
@@ -194,14 +204,9 @@ class ForescaleStorage(Construct):
             self,
             "Bucket",
             versioned=True,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            **_PRIVATE_BUCKET,
             lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)
-                ),
+                _ABORT_INCOMPLETE_UPLOADS,
                 s3.LifecycleRule(
                     id="history",
                     prefix=HISTORY,
@@ -240,15 +245,10 @@ class ForescaleStorage(Construct):
             versioned=True,
             object_lock_enabled=True,
             object_lock_default_retention=s3.ObjectLockRetention.compliance(Duration.days(retention_days)),
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            **_PRIVATE_BUCKET,
             # transitions only: a locked version is never expired, and no rule here asks to
             lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)
-                ),
+                _ABORT_INCOMPLETE_UPLOADS,
                 s3.LifecycleRule(
                     id="audit-to-infrequent-access",
                     prefix=AUDIT_PREFIX,
