@@ -86,18 +86,23 @@ class OperatorTargets(BaseModel):
         return self.model_dump_json(exclude_none=True, indent=1).encode()
 
 
-def parse_operator_targets(body: bytes, key: str) -> OperatorTargets:
-    """The operator's object; raises ``ValueError`` naming the object, the entry and the field."""
+def _json_object(body: bytes, key: str) -> object:
+    """A configuration object's JSON, refused (``ValueError`` naming ``key``) when too large or not JSON text."""
     if len(body) > MAX_TARGETS_BYTES:
         raise ValueError(f"{key}: {len(body)} bytes, over the {MAX_TARGETS_BYTES} byte limit")
-    if not body.strip():
-        return OperatorTargets()
     try:
-        raw = json.loads(body)
+        return json.loads(body)
     except json.JSONDecodeError as error:
         raise ValueError(f"{key}: not JSON ({error.msg} at line {error.lineno})") from error
     except UnicodeDecodeError as error:
         raise ValueError(f"{key}: not UTF-8 text (byte {error.start})") from error
+
+
+def parse_operator_targets(body: bytes, key: str) -> OperatorTargets:
+    """The operator's object; raises ``ValueError`` naming the object, the entry and the field."""
+    if len(body) <= MAX_TARGETS_BYTES and not body.strip():
+        return OperatorTargets()
+    raw = _json_object(body, key)
     try:
         parsed = OperatorTargets.model_validate(raw)
     except ValidationError as exc:
@@ -193,15 +198,7 @@ class TargetCatalog:
         return parsed
 
     def _parse_configured(self, body: bytes) -> list[ScalingTarget]:
-        if len(body) > MAX_TARGETS_BYTES:
-            raise ValueError(f"{self.key}: {len(body)} bytes, over the {MAX_TARGETS_BYTES} byte limit")
-        try:
-            raw = json.loads(body)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{self.key}: not JSON ({error.msg} at line {error.lineno})") from error
-        except UnicodeDecodeError as error:
-            raise ValueError(f"{self.key}: not UTF-8 text (byte {error.start})") from error
-        return parse_targets(raw)
+        return parse_targets(_json_object(body, self.key))
 
     def operator_targets(self) -> OperatorTargets:
         """The operator's object as stored now (empty when there is none)."""
