@@ -204,9 +204,9 @@ def run_decide(args: argparse.Namespace) -> dict[str, Any]:
 
     from events.base import to_envelope
     from events.contracts import ForecastReady, ForecastSummary
-    from functions.adapters.dynamodb import StoredForecast
     from functions.domain.clock import FixedClock
     from functions.handlers import decider, executor
+    from functions.ports.records import StoredForecast
     from models.api import ForecastPath
 
     prefix = f"bench-decide-{uuid.uuid4().hex[:8]}"
@@ -365,8 +365,8 @@ def setup_forecast(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
     import pandas as pd
 
-    from functions.adapters.dynamodb import ModelVersion
     from functions.adapters.s3 import S3Store
+    from functions.ports.records import ModelVersion
     from functions.services.model_registry import ARTIFACT_KEY, save_artifact
 
     prefix = f"bench-forecast-{uuid.uuid4().hex[:8]}"

@@ -60,20 +60,8 @@ from functions.adapters.dynamodb_layout import (
     state_values,
     target_pk,
 )
+from functions.ports import records
 from functions.ports.errors import AlreadyExistsError, ConflictError, NotFoundError
-from functions.ports.records import (
-    ALL_TARGETS,
-    Champion,
-    EventEffect,
-    KillSwitch,
-    LearnedCapacity,
-    ModelVersion,
-    RejectedBusinessEvent,
-    ScalingOutcome,
-    StoredBusinessEvent,
-    StoredForecast,
-    StoredTargetState,
-)
 
 # The ports this store implements, importable from here as before (tests); product code imports functions.ports.
 from functions.ports.state import (  # noqa: F401
@@ -199,28 +187,28 @@ class DynamoStateStore:
 
     # ----------------------------------------------------------------- target state
 
-    def get_target_state(self, target_id: str) -> StoredTargetState:
+    def get_target_state(self, target_id: str) -> records.StoredTargetState:
         item = self._items.get(self._names.state, target_pk(target_id), "STATE")
-        return StoredTargetState(target_id=target_id) if item is None else state_from_values(item)
+        return records.StoredTargetState(target_id=target_id) if item is None else state_from_values(item)
 
-    def put_target_state(self, state: StoredTargetState) -> StoredTargetState:
+    def put_target_state(self, state: records.StoredTargetState) -> records.StoredTargetState:
         self._put_versioned(self._names.state, state_values(state), state.version, "target state")
         return replace(state, version=state.version + 1)
 
     # ----------------------------------------------------------------- learned capacity (trainer)
 
-    def get_learned_capacity(self, target_id: str) -> LearnedCapacity | None:
+    def get_learned_capacity(self, target_id: str) -> records.LearnedCapacity | None:
         item = self._items.get(self._names.state, target_pk(target_id), "CAPACITY")
         return None if item is None else learned_capacity_from_values(item)
 
-    def put_learned_capacity(self, learned: LearnedCapacity) -> LearnedCapacity:
+    def put_learned_capacity(self, learned: records.LearnedCapacity) -> records.LearnedCapacity:
         values = learned_capacity_values(learned)
         self._put_versioned(self._names.state, values, learned.version, "learned capacity")
         return replace(learned, version=learned.version + 1)
 
     # ----------------------------------------------------------------- forecasts
 
-    def put_forecast(self, forecast: StoredForecast) -> bool:
+    def put_forecast(self, forecast: records.StoredForecast) -> bool:
         condition = Condition("absent_or_at_most", "issued_at", iso(forecast.issued_at))
         try:
             self._items.put(self._names.state, forecast_values(forecast), condition)
@@ -228,7 +216,7 @@ class DynamoStateStore:
             return False
         return True
 
-    def latest_forecast(self, target_id: str) -> StoredForecast | None:
+    def latest_forecast(self, target_id: str) -> records.StoredForecast | None:
         item = self._items.get(self._names.state, target_pk(target_id), "FORECAST#LATEST")
         return None if item is None else forecast_from_values(item)
 
@@ -248,10 +236,10 @@ class DynamoStateStore:
         item = self._items.get(self._names.audit, target_pk(target_id), decision_key(decided_at, decision_id))
         return None if item is None else ScalingDecided.model_validate_json(item["body"])
 
-    def record_action(self, action: ScalingOutcome) -> None:
+    def record_action(self, action: records.ScalingOutcome) -> None:
         self._put_new(self._names.audit, action_values(action), "action", "body")
 
-    def actions(self, target_id: str, start: datetime, end: datetime) -> list[ScalingOutcome]:
+    def actions(self, target_id: str, start: datetime, end: datetime) -> list[records.ScalingOutcome]:
         low, high = f"ACTION#{iso(start, 'start')}", f"ACTION#{iso(end, 'end')}"
         items = self._items.query(self._names.audit, target_pk(target_id), low, high)
         return [action_from_json(item["body"]) for item in items]
@@ -260,67 +248,67 @@ class DynamoStateStore:
 
     def put_business_event(
         self, event_id: str, event: BusinessEvent, target_ids: Sequence[str], *, received_at: datetime
-    ) -> list[StoredBusinessEvent]:
+    ) -> list[records.StoredBusinessEvent]:
         if not target_ids:
             raise ValueError("target_ids: an accepted business event affects at least one target")
         received = require_aware(received_at, "received_at")
         stored = [
-            StoredBusinessEvent(event_id, target_id, event, received, event.end + self._retention)
+            records.StoredBusinessEvent(event_id, target_id, event, received, event.end + self._retention)
             for target_id in dict.fromkeys(target_ids)
         ]
         for record in stored:
             self._put_new(self._names.business_events, event_values(record), "business event", "body")
         return stored
 
-    def business_events(self, target_id: str, start: datetime, end: datetime) -> list[StoredBusinessEvent]:
+    def business_events(self, target_id: str, start: datetime, end: datetime) -> list[records.StoredBusinessEvent]:
         low, high = event_query_bounds(start, end)
         items = self._items.query(self._names.business_events, target_pk(target_id), low, high)
         records = (event_from_values(item) for item in items)
         return [record for record in records if overlaps(record.event, start, end)]
 
-    def active_business_events(self, target_id: str, at: datetime) -> list[StoredBusinessEvent]:
+    def active_business_events(self, target_id: str, at: datetime) -> list[records.StoredBusinessEvent]:
         return self.business_events(target_id, at, at + timedelta(microseconds=1))
 
-    def put_rejected_event(self, rejected: RejectedBusinessEvent) -> RejectedBusinessEvent:
+    def put_rejected_event(self, rejected: records.RejectedBusinessEvent) -> records.RejectedBusinessEvent:
         record = replace(rejected, expires_at=require_aware(rejected.received_at, "received_at") + self._retention)
         self._put_new(self._names.business_events, rejected_values(record), "rejected event", "payload")
         return record
 
-    def rejected_events(self, start: datetime, end: datetime) -> list[RejectedBusinessEvent]:
+    def rejected_events(self, start: datetime, end: datetime) -> list[records.RejectedBusinessEvent]:
         low, high = iso(start, "start"), iso(end, "end")
         return [
             rejected_from_values(item) for item in self._items.query(self._names.business_events, "REJECTED", low, high)
         ]
 
-    def put_event_effect(self, effect: EventEffect) -> EventEffect:
+    def put_event_effect(self, effect: records.EventEffect) -> records.EventEffect:
         self._put_versioned(self._names.business_events, effect_values(effect), effect.version, "event effect")
         return replace(effect, version=effect.version + 1)
 
-    def event_effect(self, event_type: str, target_id: str = ALL_TARGETS) -> EventEffect | None:
+    def event_effect(self, event_type: str, target_id: str = records.ALL_TARGETS) -> records.EventEffect | None:
         item = self._items.get(self._names.business_events, f"EFFECT#{event_type}", f"TARGET#{target_id}")
         return None if item is None else effect_from_values(item)
 
     # ----------------------------------------------------------------- model registry
 
-    def register_model(self, model: ModelVersion) -> None:
+    def register_model(self, model: records.ModelVersion) -> None:
         self._put_new(self._names.model_registry, model_values(model), "model version", "body")
 
-    def model_version(self, target_id: str, version: str) -> ModelVersion | None:
+    def model_version(self, target_id: str, version: str) -> records.ModelVersion | None:
         item = self._items.get(self._names.model_registry, target_pk(target_id), f"VERSION#{version}")
         return None if item is None else model_from_values(item)
 
-    def model_versions(self, target_id: str) -> list[ModelVersion]:
+    def model_versions(self, target_id: str) -> list[records.ModelVersion]:
         items = self._items.query(self._names.model_registry, target_pk(target_id), "VERSION#", "VERSION$")
         return sorted((model_from_values(item) for item in items), key=lambda m: (m.created_at, m.version))
 
-    def champion(self, target_id: str) -> Champion | None:
+    def champion(self, target_id: str) -> records.Champion | None:
         item = self._items.get(self._names.model_registry, target_pk(target_id), "CHAMPION")
         return None if item is None else champion_from_values(item)
 
-    def promote(self, target_id: str, version: str, *, expected_current: str | None, at: datetime) -> Champion:
+    def promote(self, target_id: str, version: str, *, expected_current: str | None, at: datetime) -> records.Champion:
         if self.model_version(target_id, version) is None:
             raise NotFoundError("model version", f"{target_id}/{version}")
-        champion = Champion(target_id, version, require_aware(at, "at"), expected_current)
+        champion = records.Champion(target_id, version, require_aware(at, "at"), expected_current)
         condition = ABSENT if expected_current is None else Condition("equals", "model_version", expected_current)
         try:
             self._items.put(self._names.model_registry, champion_values(champion), condition)
@@ -350,10 +338,10 @@ class DynamoStateStore:
 
     # ----------------------------------------------------------------- kill switch
 
-    def set_kill_switch(self, switch: KillSwitch) -> None:
+    def set_kill_switch(self, switch: records.KillSwitch) -> None:
         self._items.put(self._names.state, kill_values(switch))
 
-    def kill_switch(self, target_id: str) -> KillSwitch | None:
+    def kill_switch(self, target_id: str) -> records.KillSwitch | None:
         for sk in ("GLOBAL", f"TARGET#{target_id}"):
             item = self._items.get(self._names.state, "KILL", sk)
             if item is not None and item["engaged"]:

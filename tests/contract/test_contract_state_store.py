@@ -14,20 +14,16 @@ from contract_support import T0
 
 from events.contracts import BusinessEvent, ScalingDecided, ScalingExecuted, ScalingFailed
 from forescale_tools.memory import InMemoryStateStore
-from functions.adapters.dynamodb import (
-    DEFAULT_EVENT_RETENTION,
-    DynamoStateStore,
+from functions.adapters.dynamodb import DEFAULT_EVENT_RETENTION, DynamoStateStore, TableNames, create_tables, target_pk
+from functions.adapters.errors import AlreadyExistsError, ConflictError, NotFoundError
+from functions.ports.records import (
     EventEffect,
     KillSwitch,
     ModelVersion,
     RejectedBusinessEvent,
     StoredForecast,
     StoredTargetState,
-    TableNames,
-    create_tables,
-    target_pk,
 )
-from functions.adapters.errors import AlreadyExistsError, ConflictError, NotFoundError
 from models.api import ForecastPath
 
 pytestmark = pytest.mark.integration
@@ -486,7 +482,7 @@ def test_times_come_back_in_utc(store):
 
 
 def test_learned_capacity_round_trips_with_versions(store):
-    from functions.adapters.dynamodb import LearnedCapacity
+    from functions.ports.records import LearnedCapacity
 
     # GIVEN nothing learned
     assert store.get_learned_capacity("web") is None

@@ -11,7 +11,7 @@ import pytest
 from e2e_support import Pipeline, asg_target
 
 from events.contracts import BusinessEvent, ForecastReady, ForecastSummary
-from functions.adapters.dynamodb import StoredForecast
+from functions.ports.records import StoredForecast
 
 pytestmark = pytest.mark.integration
 

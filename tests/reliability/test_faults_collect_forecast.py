@@ -12,7 +12,7 @@ import pytest
 
 from events.contracts import CollectedTarget, MetricsCollected
 from functions.adapters.archive_keys import history_shard
-from functions.adapters.dynamodb import ModelVersion
+from functions.ports.records import ModelVersion
 from functions.services.model_registry import ARTIFACT_KEY, FALLBACK_VERSION
 from tests.support.world import NOON, STEP, World, report
 

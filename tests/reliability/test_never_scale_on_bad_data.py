@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from events.contracts import ForecastReady
-from functions.adapters.dynamodb import KillSwitch, target_pk
+from functions.adapters.dynamodb import target_pk
+from functions.ports.records import KillSwitch
 from tests.support.figures import scenario_checks
 from tests.support.world import NOON, STEP, World, alarm_envelope, flat_forecast, report, summary
 

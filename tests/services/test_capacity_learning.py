@@ -10,9 +10,9 @@ import pytest
 from service_support import NOON, target
 
 from events.contracts import ForecastReady, ForecastSummary
-from functions.adapters.dynamodb import LearnedCapacity, StoredForecast
 from functions.domain.capacity_model import MIN_SAMPLES, busy_series_id, utilization_metric
 from functions.domain.target import LoadMetric
+from functions.ports.records import LearnedCapacity, StoredForecast
 from functions.services.collector import CollectRequest
 from functions.services.trainer import TrainRequest
 from models.api import ForecastPath

@@ -18,9 +18,9 @@ import pytest
 from service_support import NOON, target
 
 from events.contracts import ForecastReady, ForecastSummary, SloBreached
-from functions.adapters.dynamodb import StoredForecast
 from functions.domain.slo_budget import GAIN, tracking_under_share
 from functions.domain.target import LoadMetric, ScalingTarget, SloBudget
+from functions.ports.records import StoredForecast
 from functions.services.common import SLO_BUDGET_OVERSPENT
 from models.api import ForecastPath
 

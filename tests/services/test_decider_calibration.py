@@ -17,13 +17,13 @@ from service_support import NOON, target
 
 from events.contracts import ForecastReady, ForecastSummary
 from functions.adapters import tracker_codec
-from functions.adapters.dynamodb import StoredForecast
 from functions.adapters.errors import ConflictError
 from functions.domain.calibration import ForecastTracker
 from functions.domain.clock import FixedClock
 from functions.domain.decision import DecisionPolicy, tracker_for
 from functions.domain.replay.policies import Observation, PredictivePolicy
 from functions.domain.target import LoadMetric
+from functions.ports.records import StoredForecast
 from models.api import ForecastPath, NoForecast
 
 STEP = 60

@@ -12,8 +12,8 @@ from service_support import NOON, target
 
 from events.contracts import BusinessEvent, ForecastReady, ForecastSummary, ScalingDecided, ScalingFailed
 from functions.adapters.capacity import CapacityError
-from functions.adapters.dynamodb import StoredForecast
 from functions.adapters.errors import ConflictError
+from functions.ports.records import StoredForecast
 from models.api import ForecastPath
 from tests.support.decisions import record
 

@@ -13,9 +13,8 @@ from service_support import NOON, target
 
 from events.base import parse_envelope
 from events.contracts import ForecastReady, ForecastSummary, SloBreached
-from functions.adapters.dynamodb import StoredForecast
 from functions.domain.reactive import SloAlarm, SloAlarmState, slo_alarm_step
-from functions.ports.records import LearnedCapacity
+from functions.ports.records import LearnedCapacity, StoredForecast
 from functions.services.common import RecordingSink
 
 STEP = 60

@@ -17,11 +17,11 @@ import pandas as pd
 from service_support import NOON, target
 
 from events.contracts import CollectedTarget, ForecastReady, ForecastSummary, MetricsCollected
-from functions.adapters.dynamodb import StoredForecast
 from functions.domain.clock import FixedClock
 from functions.domain.decision import DecisionPolicy
 from functions.domain.replay.policies import Observation, PredictivePolicy
 from functions.domain.target import LoadMetric
+from functions.ports.records import StoredForecast
 from models.api import ForecastPath, NoForecast
 
 STEP = 60

@@ -11,7 +11,7 @@ from events.base import to_envelope
 from events.contracts import ALL_CONTRACTS, ForecastReady, MetricsCollected, ScalingDecided, ScalingExecuted
 from events.schema_gen import load_sample
 from forescale_tools.local_router import pattern_matches, subscriptions
-from functions.adapters.dynamodb import KillSwitch
+from functions.ports.records import KillSwitch
 from functions.routing import ROUTES
 from tests.support.decisions import record
 

@@ -10,8 +10,8 @@ import pytest
 from service_support import NOON, target
 
 from events.contracts import CollectedTarget, ForecastReady, MetricsCollected
-from functions.adapters.dynamodb import StoredForecast
 from functions.domain.target import LoadMetric
+from functions.ports.records import StoredForecast
 
 STEP = 60
 TARGET = target(

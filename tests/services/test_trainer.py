@@ -13,8 +13,8 @@ from service_support import target
 
 from events.base import to_envelope
 from events.contracts import BusinessEvent, MetricsCollected, ModelTrained
-from functions.adapters.dynamodb import ModelVersion
 from functions.domain.clock import FixedClock
+from functions.ports.records import ModelVersion
 from functions.services.model_registry import ARTIFACT_KEY, FALLBACK_VERSION
 from functions.services.trainer import Scores, TrainRequest, _better
 from models.config import ForecastConfig

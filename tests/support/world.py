@@ -23,10 +23,11 @@ from events.base import BusEvent, to_envelope
 from events.contracts import ForecastSummary, SloBreached
 from forescale_tools.local_router import LocalAws
 from functions import wiring
-from functions.adapters.dynamodb import DynamoStateStore, StoredForecast
+from functions.adapters.dynamodb import DynamoStateStore
 from functions.adapters.s3 import S3Store
 from functions.domain.clock import FixedClock, SequentialIds
 from functions.domain.target import LoadMetric, ScalingTarget
+from functions.ports.records import StoredForecast
 from functions.services.common import RecordingSink
 from functions.wiring import Components
 from models.config import ForecastConfig
