@@ -28,7 +28,7 @@ from functions.ports.bus import EventPublisher
 from functions.ports.capacity import CapacityApi, CapacityError
 from functions.ports.errors import ConflictError
 from functions.ports.state import StateStore
-from functions.services.common import Retrier, decision_validity
+from functions.services.common import Retrier, decision_validity, field_values
 from functions.services.targets import TargetCatalog
 
 MAX_CONFLICT_RETRIES = 5
@@ -45,15 +45,7 @@ class AlarmResponse:
     desired: int | None = None
 
     def summary(self) -> dict[str, Any]:
-        return {
-            "breach": self.breach,
-            "status": self.status,
-            "reason": self.reason,
-            "target_id": self.target_id,
-            "decision_id": self.decision_id,
-            "previous": self.previous,
-            "desired": self.desired,
-        }
+        return field_values(self)
 
 
 @dataclass

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from functions.domain.target import ScalingTarget
@@ -48,6 +49,11 @@ def decision_validity(decision_interval_seconds: int) -> timedelta:
     :data:`VALIDITY_SLACK`. The stack lets an event wait up to 600 s at the rule and in Lambda's queue, and
     a dead-letter redrive has no age limit: the executor refuses a decision that arrives after this."""
     return timedelta(seconds=decision_interval_seconds) + VALIDITY_SLACK
+
+
+def field_values(record: Any) -> dict[str, Any]:
+    """A dataclass's fields by name, not copied (a handler's JSON answer is the outcome's fields as they are)."""
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
 
 
 def floor_time(moment: datetime, seconds: int) -> datetime:

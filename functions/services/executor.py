@@ -63,7 +63,7 @@ from functions.ports.bus import EventPublisher
 from functions.ports.capacity import CONSENT_TAG_KEY, CONSENT_TAG_VALUE, CapacityApi, CapacityError, CapacitySnapshot
 from functions.ports.errors import ConflictError
 from functions.ports.state import StateStore
-from functions.services.common import SCALING_FAILURES, Backoff, MetricSink, NullSink, Retrier
+from functions.services.common import SCALING_FAILURES, Backoff, MetricSink, NullSink, Retrier, field_values
 from functions.services.targets import TargetCatalog
 
 Status = Literal["executed", "failed", "skipped"]
@@ -118,17 +118,7 @@ class ExecutionOutcome:
     refused: Refusal | None = None
 
     def summary(self) -> dict[str, Any]:
-        return {
-            "decision_id": self.decision_id,
-            "target_id": self.target_id,
-            "status": self.status,
-            "reason": self.reason,
-            "previous": self.previous,
-            "new": self.new,
-            "attempts": self.attempts,
-            "rolled_back": self.rolled_back,
-            "refused": self.refused,
-        }
+        return field_values(self)
 
 
 @dataclass
