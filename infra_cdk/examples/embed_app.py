@@ -20,16 +20,17 @@ from constructs import Construct
 from functions.domain.target import LoadMetric, ScalingTarget
 from infra_cdk.forescale import Cadence, Forescale
 
+
+def alb_requests(**dimension: str) -> LoadMetric:
+    """Requests per minute of one load balancer or target group: the load both services scale on."""
+    return LoadMetric(namespace="AWS/ApplicationELB", name="RequestCount", dimensions=dimension, statistic="Sum")
+
+
 SHOP_WEB = ScalingTarget(
     target_id="shop-web",
     kind="asg",
     asg_name="shop-web-asg",
-    metric=LoadMetric(
-        namespace="AWS/ApplicationELB",
-        name="RequestCount",
-        dimensions={"LoadBalancer": "app/shop-alb/0123456789abcdef"},
-        statistic="Sum",
-    ),
+    metric=alb_requests(LoadBalancer="app/shop-alb/0123456789abcdef"),
     capacity_per_instance=900.0,
     min_capacity=2,
     max_capacity=30,
@@ -41,12 +42,8 @@ SHOP_CHECKOUT = ScalingTarget(
     kind="ecs",
     ecs_cluster="shop",
     ecs_service="checkout",
-    metric=LoadMetric(
-        namespace="AWS/ApplicationELB",
-        name="RequestCount",
-        dimensions={"TargetGroup": "targetgroup/checkout/0123456789abcdef"},
-    ),
-    capacity_per_instance="learn",
+    metric=alb_requests(TargetGroup="targetgroup/checkout/0123456789abcdef"),
+    capacity_per_instance="learn",  # fitted from the service's history
     min_capacity=2,
     max_capacity=40,
 )
