@@ -45,6 +45,8 @@ class Settings:
     shard_size: int = 500
     #: days of history the forecaster reads for each forecast
     forecast_history_days: float = 8.0
+    #: where the metric stream's Firehose writes in ``bucket`` (None: the collector asks GetMetricData alone)
+    metric_stream_prefix: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -66,4 +68,12 @@ class Settings:
             collect_every_seconds=int(env.get("FORESCALE_COLLECT_EVERY_SECONDS", "60")),
             shard_size=int(env.get("FORESCALE_SHARD_SIZE", "500")),
             forecast_history_days=float(env.get("FORESCALE_FORECAST_HISTORY_DAYS", "8")),
+            metric_stream_prefix=_prefix(env, "FORESCALE_METRIC_STREAM_PREFIX"),
         )
+
+
+def _prefix(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    if value and not value.endswith("/"):
+        raise ValueError(f"{name}: {value!r} must end with '/' (an S3 key prefix)")
+    return value or None

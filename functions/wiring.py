@@ -193,9 +193,19 @@ class Components:
 
     @cached_property
     def metrics_source(self) -> MetricsSource:
+        """The metric stream's objects when one is configured (GetMetricData for what it cannot answer)."""
         from functions.adapters.cloudwatch import CloudWatchMetricsSource
 
-        return CloudWatchMetricsSource(self.client("cloudwatch"))
+        get_metric_data = CloudWatchMetricsSource(self.client("cloudwatch"))
+        prefix = self.settings.metric_stream_prefix
+        if prefix is None:
+            return get_metric_data
+        from functions.adapters.metric_stream import StreamMetricsSource
+        from functions.adapters.s3 import S3Objects
+
+        return StreamMetricsSource(
+            S3Objects(self.client("s3"), self.settings.bucket), fallback=get_metric_data, prefix=prefix
+        )
 
     @cached_property
     def metrics_publisher(self) -> MetricsPublisher:
