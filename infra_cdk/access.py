@@ -27,6 +27,7 @@ from events.contracts import (
 )
 from functions.adapters import archive_keys as s3_layout
 from functions.adapters.discovery import ENABLED_TAG
+from functions.adapters.metric_stream import METRIC_STREAM_PREFIX
 from functions.adapters.tables import ALL_TABLES, AUDIT, BUSINESS_EVENTS, IDEMPOTENCY, MODEL_REGISTRY, STATE
 from functions.adapters.tracker_records import tracker_key
 from functions.catalog import FUNCTIONS
@@ -51,7 +52,9 @@ MODELS = _top_prefix(lambda target_id: s3_layout.model_prefix(target_id, "v"))
 AUDIT_PREFIX = _top_prefix(s3_layout.audit_prefix)
 #: the decider's forecast record of each target, the one prefix whose objects are replaced in place
 TRACKER = _top_prefix(tracker_key)
-ALL_PREFIXES: tuple[str, ...] = (HISTORY, MODELS, AUDIT_PREFIX, TRACKER)
+#: where the metric stream's Firehose writes (``infra_cdk.metric_stream``) and the collector reads
+METRIC_STREAM = METRIC_STREAM_PREFIX
+ALL_PREFIXES: tuple[str, ...] = (HISTORY, MODELS, AUDIT_PREFIX, TRACKER, METRIC_STREAM)
 #: The object every function reads its scaling targets from (``functions.settings.Settings.targets_key``).
 TARGETS_KEY: str = str(next(f.default for f in dataclasses.fields(Settings) if f.name == "targets_key"))
 
@@ -70,6 +73,7 @@ SETTING_VARIABLES: dict[str, str] = {
     "discovery_tag": "FORESCALE_DISCOVERY_TAG",
     "forecast_stale_seconds": "FORECAST_STALE_SECONDS",
     "collect_every_seconds": "FORESCALE_COLLECT_EVERY_SECONDS",
+    "metric_stream_prefix": "FORESCALE_METRIC_STREAM_PREFIX",
 }
 #: How a function is invoked.
 #: ``bus`` means an EventBridge rule per entry of :data:`functions.routing.ROUTES` naming the function;
@@ -126,14 +130,15 @@ class FunctionAccess:
 FUNCTION_ACCESS: dict[str, FunctionAccess] = {
     "collector": FunctionAccess(
         trigger="collect_schedule",
-        lists=(HISTORY,),
-        reads=(HISTORY,),
+        # the metric stream's objects: targets' load without GetMetricData (functions.adapters.metric_stream)
+        lists=(HISTORY, METRIC_STREAM),
+        reads=(HISTORY, METRIC_STREAM),
         writes=(HISTORY,),
         publishes=(MetricsCollected,),
         reads_load_metrics=True,
         describes_targets=True,
         invokes_itself=True,
-        settings=("collect_every_seconds",),
+        settings=("collect_every_seconds", "metric_stream_prefix"),
         max_event_age_minutes=5,
     ),
     "forecaster": FunctionAccess(

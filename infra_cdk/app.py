@@ -10,6 +10,8 @@ Context keys (``cdk.json`` or ``-c key=value``; JSON values may be given as stri
 ``forescale:forecastErrorThresholdPercent`` forecast error alarm threshold (default 35)
 ``forescale:businessEventAccounts``  other accounts allowed to send business events to the bus
 ``forescale:alarmEmail``             e-mail address subscribed to the alarm topic
+``forescale:metricStream``           collect load from a CloudWatch metric stream (default true; false:
+                                     GetMetricData every round)
 ``forescale:layersDir``              tests only: stand-ins for the layers (default: synth builds them)
 ``forescale:stackPrefix``            stack names ``<prefix>Stateful`` / ``<prefix>Stateless``
 ==================================== ===============================================================
@@ -49,6 +51,7 @@ KNOWN_KEYS = frozenset(
         "forecastErrorThresholdPercent",
         "businessEventAccounts",
         "alarmEmail",
+        "metricStream",
         "layersDir",
         "stackPrefix",
     }
@@ -71,6 +74,7 @@ class AppConfig:
     forecast_error_threshold_percent: float = 35.0
     business_event_accounts: tuple[str, ...] = ()
     alarm_email: str | None = None
+    metric_stream: bool = True
     layers_dir: Path | None = None
     stack_prefix: str = DEFAULT_STACK_PREFIX
 
@@ -139,6 +143,7 @@ def read_config(context: Mapping[str, Any]) -> AppConfig:
         forecast_error_threshold_percent=threshold,
         business_event_accounts=tuple(str(a) for a in accounts),
         alarm_email=_email("alarmEmail", get("alarmEmail")),
+        metric_stream=_bool("metricStream", get("metricStream", True)),
         layers_dir=layers_dir if layers_dir is None or layers_dir.is_absolute() else PROJECT_ROOT / layers_dir,
         stack_prefix=str(get("stackPrefix", DEFAULT_STACK_PREFIX)),
     )
@@ -162,6 +167,7 @@ def build_app(context: Mapping[str, Any] | None = None, *, outdir: str | None = 
         forecast_error_threshold_percent=config.forecast_error_threshold_percent,
         layers_dir=config.layers_dir,
         alarm_email=config.alarm_email,
+        metric_stream=config.metric_stream,
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app

@@ -12,6 +12,8 @@ bus, and composes the rest, one module per concern, every construct in this cons
 - :mod:`infra_cdk.grants`: each function's IAM, from its row of :mod:`infra_cdk.access`;
 - :mod:`infra_cdk.triggers`: the schedules, the rules built from the ``events/`` contracts and the
   IAM-authenticated operator URL;
+- :mod:`infra_cdk.metric_stream`: the CloudWatch metric stream and its Firehose delivery into the bucket,
+  which the collector reads targets' load from (``metric_stream=False``: GetMetricData alone);
 - :mod:`infra_cdk.monitoring`: fleet alarms, their notification topic (which also receives every SLO
   breach, naming the target), the dashboard with its per-target custom widget.
 """
@@ -43,6 +45,7 @@ from functions.domain.target import ScalingTarget
 from infra_cdk import lambdas, monitoring, staging
 from infra_cdk.access import FUNCTION_ACCESS, OPERATOR_TARGETS_KEY, TARGETS_KEY, check_access_table
 from infra_cdk.grants import depend_on_policies_only, grant_function
+from infra_cdk.metric_stream import MetricStream, include_filters
 from infra_cdk.policies import acknowledge
 from infra_cdk.storage import ForescaleStorage, StorageRef
 from infra_cdk.triggers import add_triggers
@@ -101,6 +104,7 @@ class Forescale(Construct):
         forecast_error_threshold_percent: float = 35.0,
         layers_dir: Path | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        metric_stream: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
         check_access_table()
@@ -118,6 +122,11 @@ class Forescale(Construct):
         self.bus = events.EventBus.from_event_bus_arn(self, "ForescaleBus", self.storage.bus_arn)
         self.notification_topic = notification_topic or monitoring.notification_topic(self)
 
+        # a stream only for the namespaces and metric names the targets use (with none, it would stream all)
+        self.metric_stream: MetricStream | None = None
+        if metric_stream and include_filters(self.targets):
+            self.metric_stream = MetricStream(self, "MetricStream", storage=self.storage, targets=self.targets)
+
         code = staging.code_asset()
         self.layers = lambdas.layers(self, layers_dir)
         settings = lambdas.FunctionSettings(
@@ -125,6 +134,7 @@ class Forescale(Construct):
             forecast_stale_seconds=60 * self.cadence.stale_after_minutes,
             collect_every_seconds=60 * self.cadence.collect_every_minutes,
             tag_discovery=tag_discovery,
+            metric_stream=self.metric_stream is not None,
         )
         self.functions: dict[str, lambda_.Function] = {}
         self.dead_letter_queues: dict[str, sqs.Queue] = {}

@@ -26,6 +26,7 @@ from infra_cdk import staging, telemetry
 from infra_cdk.access import (
     ENABLED_TAG_KEY,
     ENABLED_TAG_VALUE,
+    METRIC_STREAM,
     SETTING_VARIABLES,
     SYNCHRONOUS,
     TARGETS_KEY,
@@ -57,6 +58,8 @@ class FunctionSettings:
     forecast_stale_seconds: int
     collect_every_seconds: int
     tag_discovery: bool
+    #: the collector reads the metric stream's objects (``infra_cdk.metric_stream``)
+    metric_stream: bool = False
 
 
 def layers(scope: Construct, layers_dir: Path | None = None) -> dict[str, lambda_.ILayerVersion]:
@@ -167,7 +170,9 @@ def environment(spec: FunctionSpec, access: FunctionAccess, settings: FunctionSe
         "forecast_stale_seconds": str(settings.forecast_stale_seconds),
         "collect_every_seconds": str(settings.collect_every_seconds),
     }
-    names = list(access.settings)
+    if settings.metric_stream:
+        values["metric_stream_prefix"] = METRIC_STREAM
+    names = [name for name in access.settings if name in values]
     if access.uses_catalog:
         names += ["targets_key", "discovery_tag"] if settings.tag_discovery else ["targets_key"]
     for name in dict.fromkeys(names):

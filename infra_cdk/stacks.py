@@ -64,6 +64,7 @@ class ForescaleStatelessStack(Stack):
         forecast_error_threshold_percent: float = 35.0,
         layers_dir: Path | None = None,
         alarm_email: str | None = None,
+        metric_stream: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, description="forescale: pipeline functions and monitoring", **kwargs)
@@ -78,6 +79,7 @@ class ForescaleStatelessStack(Stack):
             tag_discovery=tag_discovery,
             forecast_error_threshold_percent=forecast_error_threshold_percent,
             layers_dir=layers_dir,
+            metric_stream=metric_stream,
         )
         if alarm_email:
             self.forescale.notification_topic.add_subscription(subscriptions.EmailSubscription(alarm_email))

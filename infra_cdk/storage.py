@@ -22,7 +22,7 @@ from constructs import Construct
 from events.contracts import ALL_CONTRACTS, BusinessEvent
 from functions.adapters.s3 import DEFAULT_AUDIT_RETENTION_DAYS
 from functions.adapters.tables import ALL_TABLES, TableSpec
-from infra_cdk.access import AUDIT_PREFIX, HISTORY, MODELS, TARGETS_KEY, TRACKER
+from infra_cdk.access import AUDIT_PREFIX, HISTORY, METRIC_STREAM, MODELS, TARGETS_KEY, TRACKER
 from infra_cdk.names import default_bus_name, function_role_path
 from infra_cdk.policies import acknowledge
 
@@ -216,6 +216,13 @@ class ForescaleStorage(Construct):
                 s3.LifecycleRule(id="models", prefix=MODELS, noncurrent_version_expiration=Duration.days(30)),
                 # rewritten every decision (288 versions a day of ~140 KB): keep only the current one for long
                 s3.LifecycleRule(id="forecast-records", prefix=TRACKER, noncurrent_version_expiration=Duration.days(1)),
+                # the metric stream's objects: the collector reads the last minutes only
+                s3.LifecycleRule(
+                    id="metric-stream",
+                    prefix=METRIC_STREAM,
+                    expiration=Duration.days(2),
+                    noncurrent_version_expiration=Duration.days(1),
+                ),
                 s3.LifecycleRule(
                     id="targets-config-history", prefix=TARGETS_KEY, noncurrent_version_expiration=Duration.days(365)
                 ),

@@ -38,12 +38,13 @@ import pytest
 from events.base import BusEvent, to_put_events_entry
 from events.contracts import BusinessEvent, ScalingDecided, SloBreached
 from forescale_tools.local_router import ACCOUNT, REGION, Delivery, LambdaContext, LocalAws, LocalRouter, load_handler
+from forescale_tools.metric_stream import FirehoseDelivery, stream_line
 from functions import wiring
 from functions.adapters import tracker_codec
 from functions.adapters.capacity import ECS_DIMENSION
 from functions.adapters.discovery import ENABLED_TAG, target_from_tags
 from functions.adapters.dynamodb import DynamoStateStore
-from functions.adapters.s3 import S3Store
+from functions.adapters.s3 import S3Objects, S3Store
 from functions.adapters.tracker_records import S3TrackerRecords
 from functions.catalog import FUNCTIONS
 from functions.domain.clock import FixedClock, SequentialIds
@@ -106,8 +107,11 @@ DEPLOYMENT_SETTINGS = {
     "discovery_tag": "FORESCALE_DISCOVERY_TAG",
     "forecast_stale_seconds": "FORECAST_STALE_SECONDS",
     "collect_every_seconds": "FORESCALE_COLLECT_EVERY_SECONDS",
+    "metric_stream_prefix": "FORESCALE_METRIC_STREAM_PREFIX",
 }
-OPTIONAL_SETTINGS = frozenset({"targets_key", "discovery_tag", "forecast_stale_seconds", "collect_every_seconds"})
+OPTIONAL_SETTINGS = frozenset(
+    {"targets_key", "discovery_tag", "forecast_stale_seconds", "collect_every_seconds", "metric_stream_prefix"}
+)
 #: Statements of a role this scenario never exercises, each with the path that needs it.
 NOT_EXERCISED: dict[tuple[str, str, str], str] = {
     ("executor", "dynamodb:GetItem", "TestForescaleStateful-IdempotencyTableArn"): (
@@ -326,7 +330,17 @@ def _put_load(aws: LocalAws, target: ScalingTarget, value: float) -> None:
     metric = target.metric
     if metric.expression:
         return  # a metric-math load: CloudWatch computes it; nothing to put
+    # the metric stream's objects too (the collector lists and reads them; these lag, so it asks GetMetricData)
+    delivery = FirehoseDelivery(
+        S3Objects(aws.client("s3"), aws.bucket),
+        name="stream-" + "".join(c if c.isalnum() else "-" for c in target.target_id),
+    )
     for minutes in range(5, 30, 5):
+        at = NOON - timedelta(minutes=minutes)
+        delivery.deliver(
+            at + timedelta(minutes=2),
+            [stream_line(metric.namespace or "", metric.name or "", metric.dimensions, at, [value])],
+        )
         aws.client("cloudwatch").put_metric_data(
             Namespace=metric.namespace,
             MetricData=[
@@ -666,7 +680,7 @@ def test_the_variable_names_this_test_checks_are_the_ones_the_settings_loader_re
     required = {var: "x" for name, var in DEPLOYMENT_SETTINGS.items() if name not in OPTIONAL_SETTINGS}
     defaults = Settings.from_env(required)
     samples = {"targets_key": "k/t.json", "discovery_tag": "k=v", "forecast_stale_seconds": "123",
-               "collect_every_seconds": "120"}  # fmt: skip
+               "collect_every_seconds": "120", "metric_stream_prefix": "stream/"}  # fmt: skip
     assert set(samples) == OPTIONAL_SETTINGS
     for name in OPTIONAL_SETTINGS:
         loaded = Settings.from_env({**required, DEPLOYMENT_SETTINGS[name]: samples[name]})
