@@ -16,6 +16,15 @@ bill it:
 - Lambda invocations and the handlers' own time per function (measured in this process: no network wait,
   and under contention on a shared machine), priced at each function's memory size.
 
+With ``stream=True`` the collector reads a CloudWatch metric stream (``functions.adapters.metric_stream``):
+each minute the simulated stream delivers one object, as Firehose with 60 s buffering would, holding every
+target's update of two minutes before (the minute closes, then the buffer), written through the counted
+store (Firehose's own S3 ``PUT``), and counted as metric updates and Firehose ingestion. Firehose bills
+each record rounded up to 5 KB and the stream's packing of updates into records is not documented: the
+count assumes the worst case, one update per record (5 KB each); the lines' real bytes are counted too.
+The collector's ``LIST``/``GET`` of the objects are counted like any other S3 request (one process keeps
+one warm container's parsed objects: each round reads only the newest object).
+
 The day is run twice, with ``--cost-targets`` and with ``--cost-small`` targets: the fixed part of a
 deployment is what the line through the two costs leaves at zero targets, and the rest is per target.
 Prices are public us-east-1 list prices (arm64 Lambda); see :data:`PRICES`.
@@ -44,6 +53,8 @@ PRICES: dict[str, float] = {
     "dynamodb_write_unit": 0.625 / 1e6,
     "dynamodb_read_unit": 0.125 / 1e6,
     "getmetricdata_metric": 0.01 / 1000,
+    "metric_stream_update": 0.003 / 1000,
+    "firehose_ingested_gb": 0.029,
     "putmetricdata_request": 0.01 / 1000,
     "custom_metric_month": 0.30,
     "eventbridge_event": 1.00 / 1e6,
@@ -53,6 +64,10 @@ PRICES: dict[str, float] = {
 }
 #: Bytes of one EMF line (one metric, its dimensions and the envelope), for the log ingestion line.
 EMF_LINE_BYTES = 350
+#: Firehose bills each record rounded up to this; the count assumes one stream update per record (worst case).
+FIREHOSE_RECORD_BYTES = 5 * 1024
+#: The stream's delay behind GetMetricData: a minute's update is delivered this long after the minute begins.
+STREAM_DELAY = timedelta(minutes=2)
 DAYS_PER_MONTH = 30
 QUIET = {"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "ERROR"}
 
@@ -297,11 +312,39 @@ def _targets(count: int) -> list[Any]:
     ]
 
 
+def stream_delivery(objects: Any, configured: list[Any], tally: Tally) -> Callable[[datetime], None]:
+    """``deliver(at)``: the object the metric stream's Firehose writes at ``at``, every target's update of
+    ``at - STREAM_DELAY``, counted as metric updates and Firehose ingestion."""
+    from forescale_tools.metric_stream import FirehoseDelivery, stream_line
+
+    firehose = FirehoseDelivery(objects)
+
+    def deliver(at: datetime) -> None:
+        minute = at - STREAM_DELAY
+        lines = []
+        for index, target in enumerate(configured):
+            metric = target.metric
+            load = synthetic_load(index, minute)
+            lines.append(stream_line(metric.namespace, metric.name, metric.dimensions, minute, [load]))
+        tally.add("metric_stream_updates", len(lines))
+        tally.add("firehose_billed_bytes", len(lines) * FIREHOSE_RECORD_BYTES)
+        tally.add("firehose_line_bytes", sum(len(line) + 1 for line in lines))
+        firehose.deliver(at, lines)
+
+    return deliver
+
+
 def simulate(
-    targets: int, hours: float, history_days: float, *, train: bool = True, warmup_minutes: int = 5
+    targets: int,
+    hours: float,
+    history_days: float,
+    *,
+    train: bool = True,
+    warmup_minutes: int = 5,
+    stream: bool = False,
 ) -> dict[str, Any]:
     """One run: seed, ``warmup_minutes`` of rounds not counted, then ``hours`` of counted 1-minute rounds and (with
-    ``train``) one trainer run; returns the counts."""
+    ``train``) one trainer run; returns the counts. ``stream``: the collector reads a metric stream."""
     import os
 
     import numpy as np
@@ -334,11 +377,20 @@ def simulate(
     cloudwatch = counting_cloudwatch(tally)
     from functions.adapters.cloudwatch import CloudWatchMetricsPublisher, CloudWatchMetricsSource
 
+    metrics_source: Any = CloudWatchMetricsSource(cloudwatch)
+    deliver: Callable[[datetime], None] | None = None
+    if stream:
+        from functions.adapters.metric_stream import StreamMetricsSource
+
+        metrics_source = StreamMetricsSource(objects, fallback=metrics_source)
+        deliver = stream_delivery(objects, configured, tally)
+        for minute in range(-15, 0):  # the stream was running before the measured rounds
+            deliver(START + timedelta(minutes=minute))
     world.components = world.components.replaced(
         objects=objects,
         archive=archive,
         tracker_records=CountingTrackerRecords(world.tracker_records, tally),
-        metrics_source=CloudWatchMetricsSource(cloudwatch),
+        metrics_source=metrics_source,
         metrics_publisher=CloudWatchMetricsPublisher(cloudwatch),
     )
     for target in configured:
@@ -399,6 +451,8 @@ def simulate(
                     events_before = len(bus_calls)
                     started = time.perf_counter()
                 clock.current = START + timedelta(minutes=minute, seconds=5)
+                if deliver is not None:
+                    deliver(START + timedelta(minutes=minute))
                 tally.add("scheduler_invocations")
                 world.router.invoke("collector", {})
                 world.router.pump()
@@ -420,6 +474,7 @@ def simulate(
     tally.add("eventbridge_events", sum(bus_calls[events_before:]))
     return {
         "targets": targets,
+        "stream": stream,
         "hours": hours,
         "wall_seconds": round(time.perf_counter() - started, 1),
         "counts": dict(tally.counts),
@@ -461,6 +516,8 @@ def monthly(run: Mapping[str, Any]) -> dict[str, float]:
         "dynamodb": month("dynamodb_write_units") * PRICES["dynamodb_write_unit"]
         + month("dynamodb_read_units") * PRICES["dynamodb_read_unit"],
         "getmetricdata": month("getmetricdata_metrics") * PRICES["getmetricdata_metric"],
+        "metric_stream": month("metric_stream_updates") * PRICES["metric_stream_update"]
+        + month("firehose_billed_bytes") / 1e9 * PRICES["firehose_ingested_gb"],
         "putmetricdata": month("putmetricdata_requests") * PRICES["putmetricdata_request"],
         "custom_metrics": run["custom_metrics"] * PRICES["custom_metric_month"],
         "emf_logs": month("emf_lines") * EMF_LINE_BYTES / 1e9 * PRICES["logs_ingested_gb"],
@@ -492,7 +549,8 @@ def per_target_month(run: Mapping[str, Any]) -> dict[str, float]:
 def report(large: Mapping[str, Any], small: Mapping[str, Any]) -> list[str]:
     fixed, per_target = split(large, small)
     lines = [
-        f"Cost of a month at 1-minute collection, measured on {large['targets']:,} and {small['targets']:,} targets "
+        f"Cost of a month at 1-minute collection ({'metric stream' if large.get('stream') else 'GetMetricData only'}), "
+        f"measured on {large['targets']:,} and {small['targets']:,} targets "
         f"over {large['hours']:g} simulated hours"
         + (" (+ one trainer run)" if large.get("trainer_counts") else " (no trainer run)")
         + ", us-east-1 list prices:",

@@ -557,6 +557,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cost-train", choices=("yes", "no"), default="yes", help="cost scenario: one trainer run (the daily one)"
     )
+    parser.add_argument(
+        "--cost-stream",
+        choices=("yes", "no", "both"),
+        default="both",
+        help="cost scenario: the collector reads a metric stream (yes), GetMetricData alone (no), or each in turn",
+    )
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--prefix", help=argparse.SUPPRESS)
@@ -576,12 +582,14 @@ def main(argv: list[str] | None = None) -> int:
     if "cost" in chosen:
         from benchmarks import cost
 
-        options = {"train": args.cost_train == "yes", "warmup_minutes": args.cost_warmup}
-        small = cost.simulate(args.cost_small, args.cost_hours, args.history_days, **options)
-        large = cost.simulate(args.cost_targets, args.cost_hours, args.history_days, **options)
-        print(json.dumps({"small": small, "large": large}), flush=True)
-        for line in cost.report(large, small):
-            print(line)
+        streams = {"yes": (True,), "no": (False,), "both": (True, False)}[args.cost_stream]
+        for stream in streams:
+            options = {"train": args.cost_train == "yes", "warmup_minutes": args.cost_warmup, "stream": stream}
+            small = cost.simulate(args.cost_small, args.cost_hours, args.history_days, **options)
+            large = cost.simulate(args.cost_targets, args.cost_hours, args.history_days, **options)
+            print(json.dumps({"small": small, "large": large}), flush=True)
+            for line in cost.report(large, small):
+                print(line, flush=True)
         chosen.discard("cost")
         if not chosen:
             return 0

@@ -47,3 +47,32 @@ def test_a_run_is_priced_per_month_and_split_into_fixed_and_per_target():
     assert fixed["custom_metrics"] == pytest.approx(3 * PRICES["custom_metric_month"])
     assert monthly(large)["s3"] == pytest.approx(1000 * per_target["s3"])
     assert per_target_month(large)["s3_put"] == pytest.approx(2 * 24 * 30)
+
+
+def test_a_metric_stream_is_priced_per_update_and_firehose_record():
+    # GIVEN an hour in which each of 1,000 targets' metric is streamed once a minute, one record per update
+    large = run(1000, puts=0, metrics=0, seconds=0.0)
+    small = run(10, puts=0, metrics=0, seconds=0.0)
+    for one in (large, small):
+        one["counts"]["metric_stream_updates"] = 60 * one["targets"]
+        one["counts"]["firehose_billed_bytes"] = 60 * one["targets"] * 5 * 1024
+    # WHEN priced THEN a target-month is 43,200 updates at $0.003 per 1,000 plus 43,200 records of 5 KB ingested
+    _, per_target = split(large, small)
+    updates = 60 * 24 * 30
+    assert per_target["metric_stream"] == pytest.approx(
+        updates * PRICES["metric_stream_update"] + updates * 5 * 1024 / 1e9 * PRICES["firehose_ingested_gb"]
+    )
+    assert per_target["metric_stream"] == pytest.approx(0.136, abs=0.001)
+
+
+def test_with_a_stream_the_collector_asks_getmetricdata_nothing_and_firehose_writes_once_a_minute():
+    from benchmarks.cost import simulate
+
+    # GIVEN a few targets whose load a metric stream carries, run for 6 counted minutes
+    counted = simulate(3, 0.1, 2, train=False, warmup_minutes=5, stream=True)["counts"]
+    # THEN no GetMetricData metric was requested; each minute streamed every target's update in one object
+    # (Firehose's PUT), and the collector listed and read the stream's objects
+    assert counted.get("getmetricdata_metrics", 0) == 0
+    assert counted["metric_stream_updates"] == 3 * 6
+    assert counted["by_prefix:s3_put:metric-stream"] == 6
+    assert counted["by_prefix:s3_list:metric-stream"] >= 6 and counted["by_prefix:s3_get:metric-stream"] >= 6
