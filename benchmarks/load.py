@@ -1,7 +1,7 @@
 """Load: a burst of MetricsCollected events through the local router in memory mode; every event handled,
 memory bounded.
 
-The whole pipeline runs in one process on the in-memory twins (``forescale_tools.local_router.configure_memory``)
+The whole pipeline runs in one process on the in-memory twins (``forescale_tools.local_router.memory_world``)
 with a cheap forecasting configuration (seasonal naive): ``--targets`` groups, each with two days of
 history, and a burst of ``--events`` ``MetricsCollected`` events (one target each, ``events / targets``
 rounds of every target) put on the bus at once, inside one cadence. The first event of each target is
@@ -89,7 +89,7 @@ def run_burst(targets: int = 1000, events: int = 10_000, *, trace_memory: bool =
     import pandas as pd
 
     from events.contracts import CollectedTarget, MetricsCollected
-    from forescale_tools.local_router import Delivery, configure_memory
+    from forescale_tools.local_router import Delivery, memory_world
     from functions import wiring
     from functions.domain.clock import FixedClock
     from models.config import ForecastConfig
@@ -97,8 +97,12 @@ def run_burst(targets: int = 1000, events: int = 10_000, *, trace_memory: bool =
     if events < targets:
         raise ValueError("events: at least one per target")
     configured = _targets(targets)
-    world = configure_memory(configured, clock=FixedClock(NOON + timedelta(seconds=10)))
-    wiring.configure(forecast_config=ForecastConfig(models=("SeasonalNaive",), backtest_every_minutes=360))
+    world = memory_world(
+        configured,
+        clock=FixedClock(NOON + timedelta(seconds=10)),
+        forecast_config=ForecastConfig(models=("SeasonalNaive",), backtest_every_minutes=360),
+    )
+    wiring.install(world.components)
     world.router.keep_history = False
     ds = pd.date_range((NOON - timedelta(days=2)).replace(tzinfo=None), NOON.replace(tzinfo=None), freq=f"{STEP}s")
     ds = ds[:-1]
@@ -166,7 +170,7 @@ def run_burst(targets: int = 1000, events: int = 10_000, *, trace_memory: bool =
     day = (NOON - timedelta(days=1), NOON + timedelta(days=1))
     result.decisions = sum(len(world.store.decisions(t.target_id, *day)) for t in configured)
     result.rss_peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    wiring.reset()
+    wiring.install(None)
     return result
 
 

@@ -181,12 +181,13 @@ def targets_for(prefix: str, count: int, *, step: int, mode: str = "direct", lea
 
 
 def wire(clock: Any) -> None:
+    """The handlers' container from the environment (moto's server), with the benchmark's clock and ids."""
     from functions import wiring
     from functions.domain.clock import SequentialIds
     from functions.services.common import NullSink
+    from functions.wiring import Components
 
-    wiring.reset()
-    wiring.configure(clock=clock, ids=SequentialIds(), sleep=lambda _s: None, sink=NullSink())
+    wiring.install(Components.from_env(clock=clock, ids=SequentialIds(), sleep=lambda _s: None, sink=NullSink()))
 
 
 def context(name: str) -> Any:

@@ -582,18 +582,3 @@ def memory_world(
         idempotency_store=memory_idempotency_store(),
     )
     return world
-
-
-def configure_memory(
-    targets: list[Any], *, clock: Any, ids: Any = None, sink: Any = None, **settings_changes: Any
-) -> MemoryWorld:
-    """:func:`memory_world` as the handlers' replacements (``wiring.configure``: later ``configure`` calls
-    add to them, and rebuild ``world.components``' services but not its twins)."""
-    from functions import wiring
-
-    world = memory_world(targets, clock=clock, ids=ids, sink=sink, **settings_changes)
-    built = world.components
-    wiring.reset()
-    wiring.configure(settings=built.settings, clock=built.clock, ids=built.ids, **built.overrides)
-    world.components = wiring.components()
-    return world

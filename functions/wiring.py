@@ -8,8 +8,8 @@ caches. Tests build their own, with a fixed clock and their settings, and pass r
 twins, a ``sleep`` that does not wait, a recording sink) to its constructor; one that runs handlers
 makes its container theirs with :func:`use`.
 
-:func:`configure` / :func:`reset` replace parts of the handlers' container by name, for the local
-command and the benchmarks, which build no container of their own.
+:func:`install` makes a container the handlers' for good (the local command, the benchmarks); there is
+no global reset: a caller that is done installs ``None`` or uses :func:`use`.
 """
 
 from __future__ import annotations
@@ -402,17 +402,12 @@ class Components:
 
 #: the handlers' container, once built (a one-element list: replaced in place, no ``global``)
 _current: list[Components] = []
-#: replacements :func:`configure` collected (the local command and the benchmarks; tests use :func:`use`)
-_overrides: dict[str, Any] = {}
-
-#: What :func:`configure` may replace: every component, and the settings, clock and id source.
-COMPONENTS = Components.names() | {"settings", "clock", "ids"}
 
 
 def components() -> Components:
     """The handlers' container: built from the environment on the first call of a cold start."""
     if not _current:
-        _current.append(Components.from_env(**_overrides))
+        _current.append(Components.from_env())
     return _current[0]
 
 
@@ -435,18 +430,3 @@ def use(container: Components) -> Iterator[Components]:
         yield container
     finally:
         install(previous)
-
-
-def configure(**replacements: Any) -> None:
-    """Replace components of the handlers' container by name (the local command, the benchmarks)."""
-    unknown = sorted(set(replacements) - COMPONENTS)
-    if unknown:
-        raise ValueError(f"configure: unknown component(s) {unknown}; known: {sorted(COMPONENTS)}")
-    _overrides.update(replacements)
-    _current.clear()
-
-
-def reset() -> None:
-    """Forget the handlers' container and every replacement (the next call builds from the environment)."""
-    _current.clear()
-    _overrides.clear()

@@ -165,8 +165,6 @@ def test_components_refuse_unknown_names_and_name_missing_settings(monkeypatch):
     # GIVEN a replacement that is not a component THEN the container refuses it, naming it
     with pytest.raises(ValueError, match=r"unknown component\(s\) \['colour'\]"):
         Components(SETTINGS, FixedClock(datetime(2026, 3, 10, tzinfo=UTC)), SequentialIds(), colour="blue")
-    with pytest.raises(ValueError, match=r"unknown component\(s\) \['colour'\]"):
-        wiring.configure(colour="blue")
     # GIVEN an environment without a required table THEN the production container names the variable
     monkeypatch.delenv("STATE_TABLE", raising=False)
     with pytest.raises(RuntimeError, match="STATE_TABLE: required environment variable is not set"):
