@@ -35,6 +35,12 @@ naive's. The confidence follows every new load scored, not the refits; until ``m
 steps are scored (a new record, or one day of history missing) there is none, and the forecast's own
 confidence (its fit's backtest) stands in.
 
+The same steps give the target's **recent forecast error** (:class:`RecentError`, what the decider's
+``ForecastDegraded`` alert compares with its threshold): the forecast's own median (before the bias
+correction, as the forecaster issued it) against the load, as a scaled percentage
+``100 x MAE / (mean load + offset)``, and seasonal naive's on the same steps. Idle steps add their
+absolute error and no load: no step is divided by its own load, so a load of 0 is never an infinite error.
+
 :class:`ForecastTracker` keeps that record; it is plain data so that the decider can store it between
 invocations and the replay can run it in memory.
 """
@@ -63,6 +69,15 @@ _DAY_NS = 86_400 * 1_000_000_000
 def confidence_from(error_ratio: float) -> float:
     """Confidence of a forecast whose recent error is ``error_ratio`` times seasonal naive's (module docstring)."""
     return float(np.clip(1.0 - error_ratio / 2.0, 0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class RecentError:
+    """Scaled error (percent) of the recent forecasts' median and of seasonal naive, over ``steps`` scored steps."""
+
+    forecast_pct: float
+    naive_pct: float
+    steps: int
 
 
 def sorted_quantile(values: np.ndarray, q: float) -> float:
@@ -249,8 +264,9 @@ class ForecastTracker:
     _filled: int = field(default=0, init=False)
     _next: int = field(default=0, init=False)
     _recent: deque[tuple[int, np.ndarray]] = field(default_factory=deque, init=False)
-    #: per scored forecast: (window end ns, sum |forecast error|, sum |seasonal naive error|, steps)
-    _scores: deque[tuple[int, float, float, int]] = field(default_factory=deque, init=False)
+    #: per scored forecast: (window end ns, sum |forecast error|, sum |seasonal naive error|, steps, and for the
+    #: recent error: sum of loads, sum |error of the median as issued|; None in records stored before them)
+    _scores: deque[tuple[int, float, float, int, float | None, float | None]] = field(default_factory=deque, init=False)
 
     def __post_init__(self) -> None:
         if self.max_samples < 1 or self.window_steps < 1 or self.step_seconds < 1:
@@ -311,6 +327,8 @@ class ForecastTracker:
                         float(np.abs(truth - median).sum()),
                         float(np.abs(truth - naive[both]).sum()),
                         int(both.sum()),
+                        float(truth.sum()),
+                        float(np.abs(truth - item.p50[both]).sum()),
                     )
                 )
         horizon = now_ns - self.confidence_seconds * 1_000_000_000
@@ -351,6 +369,23 @@ class ForecastTracker:
         floor = self.offset if self.offset > 0 else 1e-9
         ratio = (sum(s[1] for s in recent) / steps + floor) / (sum(s[2] for s in recent) / steps + floor)
         return confidence_from(ratio), ratio
+
+    def recent_error(self, *, now_ns: int) -> RecentError | None:
+        """The scaled error of the steps :meth:`confidence` weighs (module docstring); None below
+        ``min_confidence_steps`` of them."""
+        horizon = now_ns - self.confidence_seconds * 1_000_000_000
+        recent = [s for s in self._scores if s[0] >= horizon and s[4] is not None and s[5] is not None]
+        steps = sum(s[3] for s in recent)
+        if steps < self.min_confidence_steps:
+            return None
+        scale = sum(s[4] or 0.0 for s in recent) / steps + self.offset
+        if not scale > 0:
+            return None
+        return RecentError(
+            forecast_pct=100.0 * sum(s[5] or 0.0 for s in recent) / steps / scale,
+            naive_pct=100.0 * sum(s[2] for s in recent) / steps / scale,
+            steps=steps,
+        )
 
     def bias(self, *, now_ns: int) -> float:
         """Median ratio of the forecasts that ended within ``bias_seconds`` (1 without clear evidence)."""
@@ -403,7 +438,7 @@ class ForecastTracker:
             "ratios": self._ring_ratios[order].tolist(),
             "stamps": self._ring_stamps[order].tolist(),
             "recent": [[ends, ratios.tolist()] for ends, ratios in self._recent],
-            "scores": [list(score) for score in self._scores],
+            "scores": [list(score) if score[4] is not None else list(score[:4]) for score in self._scores],
         }
 
     @classmethod
@@ -418,8 +453,11 @@ class ForecastTracker:
             tracker._add_spread(np.asarray(state["stamps"], dtype=np.int64), np.asarray(state["ratios"], dtype=float))
             for ends, ratios in state["recent"]:
                 tracker._recent.append((int(ends), np.asarray(ratios, dtype=float)))
-            for ends, forecast_error, naive_error, steps in state.get("scores", []):
-                tracker._scores.append((int(ends), float(forecast_error), float(naive_error), int(steps)))
+            for ends, forecast_error, naive_error, steps, *issued in state.get("scores", []):
+                load, issued_error = (float(issued[0]), float(issued[1])) if issued else (None, None)
+                tracker._scores.append(
+                    (int(ends), float(forecast_error), float(naive_error), int(steps), load, issued_error)
+                )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"tracker state: malformed ({exc})") from exc
         return tracker

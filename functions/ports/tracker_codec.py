@@ -81,8 +81,14 @@ def encode(state: Mapping[str, Any]) -> bytes:
 
 
 def _scores(rows: Any) -> list[list[Any]]:
-    """``[window end ns, forecast error sum, seasonal naive error sum, steps]`` rows, typed."""
-    return [[int(ends), float(forecast), float(naive), int(steps)] for ends, forecast, naive, steps in rows]
+    """``[window end ns, forecast error sum, seasonal naive error sum, steps(, load sum, issued error sum)]``
+    rows, typed (records stored before the last two have four)."""
+    typed: list[list[Any]] = []
+    for ends, forecast, naive, steps, *issued in rows:
+        if len(issued) not in (0, 2):
+            raise ValueError(f"a scores row has {4 + len(issued)} values, not 4 or 6")
+        typed.append([int(ends), float(forecast), float(naive), int(steps), *(float(v) for v in issued)])
+    return typed
 
 
 def _take(header: Mapping[str, Any]) -> tuple[int, int]:
