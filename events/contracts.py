@@ -3,7 +3,7 @@
 Pipeline: collector → ``MetricsCollected`` → forecaster → ``ForecastReady`` → decider →
 ``ScalingDecided`` → executor → ``ScalingExecuted`` | ``ScalingFailed``. The trainer emits
 ``ModelTrained``, the forecaster ``AnomalyDetected``, the decider ``SloBreached`` (→ alarm responder and the
-notification topic); users send ``BusinessEvent``.
+notification topic) and ``ForecastDegraded`` (→ notification topic); users send ``BusinessEvent``.
 """
 
 from __future__ import annotations
@@ -235,6 +235,43 @@ class SloBreached(BusEvent):
         return self
 
 
+#: The highest forecast error a ``ForecastDegraded`` reports (percent); larger figures are reported as this.
+MAX_ERROR_PERCENT = 1e6
+
+
+class ForecastDegraded(BusEvent):
+    """A target's recent forecast error went above the deployment's threshold: sent once per episode, when it
+    crosses the threshold; the episode ends when the error falls below ``clear_below_percent``. The notification
+    topic names the target (the fleet alarm ``ForecastsDegraded`` counts such targets)."""
+
+    SOURCE = "forescale.decider"
+    DETAIL_TYPE = "ForecastDegraded"
+
+    degraded_id: EventId
+    target_id: TargetId
+    detected_at: Timestamp
+    error_percent: float = Field(
+        ge=0,
+        le=MAX_ERROR_PERCENT,
+        description="100 x the mean absolute error of the forecasts' medians (as issued) over the mean load plus "
+        "offset, on the scored steps of the forecasts whose windows ended in the last window_seconds.",
+    )
+    naive_error_percent: float = Field(
+        ge=0, le=MAX_ERROR_PERCENT, description="The same figure for seasonal naive (the load a day earlier)."
+    )
+    threshold_percent: float = Field(gt=0, le=1000)
+    clear_below_percent: float = Field(gt=0, le=1000, description="The episode ends when the error falls below.")
+    scored_steps: int = Field(ge=1, description="Steps the figures are over (a step once per forecast scoring it).")
+    window_seconds: int = Field(ge=1)
+    offset: float = Field(ge=0, le=MAX_LOAD, description="Load added to the mean: a tenth of one instance's load.")
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> Self:
+        if self.clear_below_percent >= self.threshold_percent:
+            raise ValueError("clear_below_percent: must be below threshold_percent")
+        return self
+
+
 class ScalingExecuted(BusEvent):
     SOURCE = "forescale.executor"
     DETAIL_TYPE = "ScalingExecuted"
@@ -313,4 +350,5 @@ ALL_CONTRACTS: tuple[type[BusEvent], ...] = (
     ScalingFailed,
     BusinessEvent,
     SloBreached,
+    ForecastDegraded,
 )

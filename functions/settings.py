@@ -47,6 +47,8 @@ class Settings:
     forecast_history_days: float = 8.0
     #: where the metric stream's Firehose writes in ``bucket`` (None: the collector asks GetMetricData alone)
     metric_stream_prefix: str | None = None
+    #: a target's recent forecast error above this (percent) begins a ``ForecastDegraded`` episode (the decider)
+    forecast_error_threshold_percent: float = 35.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -69,7 +71,21 @@ class Settings:
             shard_size=int(env.get("FORESCALE_SHARD_SIZE", "500")),
             forecast_history_days=float(env.get("FORESCALE_FORECAST_HISTORY_DAYS", "8")),
             metric_stream_prefix=_prefix(env, "FORESCALE_METRIC_STREAM_PREFIX"),
+            forecast_error_threshold_percent=_percent(env, "FORESCALE_FORECAST_ERROR_THRESHOLD_PERCENT", 35.0),
         )
+
+
+def _percent(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name}: {text!r} is not a number (a percentage in (0, 1000])") from None
+    if not 0 < value <= 1000:
+        raise ValueError(f"{name}: {text!r} must be a percentage in (0, 1000]")
+    return value
 
 
 def _prefix(env: Mapping[str, str], name: str) -> str | None:

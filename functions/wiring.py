@@ -331,6 +331,7 @@ class Components:
             ids=self.ids,
             sink=self.sink,
             policy=DecisionPolicy(stale_after_seconds=self.settings.forecast_stale_seconds),
+            forecast_error_threshold_pct=self.settings.forecast_error_threshold_percent,
         )
 
     @cached_property

@@ -60,6 +60,13 @@ SLO_BUDGET_OVERSPENT = MetricSpec(
     "decider",
     "targets decided this round whose SLO budget is overspent (spend above budget over the window)",
 )
+FORECASTS_DEGRADED = MetricSpec(
+    "ForecastsDegraded",
+    "Count",
+    "decider",
+    "targets whose recent forecast error is above the threshold (each episode also a ForecastDegraded event "
+    "naming its target), per invocation",
+)
 SCALING_FAILURES = MetricSpec("ScalingFailures", "Count", "executor", "ScalingFailed events published (after retries)")
 REJECTED_EVENTS = MetricSpec(
     "RejectedEvents",
@@ -91,6 +98,7 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     TARGETS_OVER_SLO,
     STALE_TARGETS,
     SLO_BUDGET_OVERSPENT,
+    FORECASTS_DEGRADED,
     SCALING_FAILURES,
     REJECTED_EVENTS,
     DECISIONS_UNRECORDED,

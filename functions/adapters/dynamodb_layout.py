@@ -139,6 +139,7 @@ def state_values(state: StoredTargetState) -> dict[str, Any]:
         "slo_recent": [None if math.isnan(v) else finite(v, "slo_recent") for v in state.slo_recent],
         "slo_breached": bool(state.slo_breached),
         "slo_fed_at": optional_iso(state.slo_fed_at, "slo_fed_at"),
+        "forecast_degraded": bool(state.forecast_degraded),
     }
 
 
@@ -171,6 +172,7 @@ def state_from_values(item: Mapping[str, Any]) -> StoredTargetState:
         slo_recent=tuple(math.nan if v is None else finite(v, "slo_recent") for v in item.get("slo_recent", [])),
         slo_breached=bool(item.get("slo_breached", False)),
         slo_fed_at=optional_time(item.get("slo_fed_at")),
+        forecast_degraded=bool(item.get("forecast_degraded", False)),
     )
 
 

@@ -72,6 +72,8 @@ class StoredTargetState:
     slo_recent: tuple[float, ...] = ()
     slo_breached: bool = False
     slo_fed_at: datetime | None = None
+    #: the decider's forecast error alert (:mod:`functions.services.decider_degraded`): whether an episode is on
+    forecast_degraded: bool = False
 
 
 @dataclass(frozen=True)

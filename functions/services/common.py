@@ -25,6 +25,8 @@ TARGETS_OVER_SLO = "TargetsOverSlo"
 #: targets without a fresh load in the round, and targets decided with their SLO budget overspent
 STALE_TARGETS = "StaleTargets"
 SLO_BUDGET_OVERSPENT = "SloBudgetOverspent"
+#: targets whose forecasts are degraded (functions/services/decider_degraded.py) after the round
+FORECASTS_DEGRADED = "ForecastsDegraded"
 SCALING_FAILURES = "ScalingFailures"
 REJECTED_EVENTS = "RejectedEvents"
 #: decisions the executor refused, by why (see functions/services/executor.py); unrecorded ones are forged

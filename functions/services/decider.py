@@ -13,7 +13,8 @@ Three parts of a decision have modules of their own, whose docstrings say how th
 tracking, fed every round and applied while the newest decision is reactive
 (:mod:`functions.services.decider_tracking`; the rounds between decisions are handled here, in
 ``_between``), the SLO budget kept in the target's stored state (:mod:`functions.services.decider_budget`),
-and the replay's forecast record kept between invocations (:mod:`functions.services.decider_record`).
+and the replay's forecast record kept between invocations (:mod:`functions.services.decider_record`), whose
+recent error raises the forecast error alert (:mod:`functions.services.decider_degraded`).
 
 A target whose ``capacity_per_instance`` is ``learn`` is decided with the value the trainer learned
 (:mod:`functions.domain.capacity_model`, stored per target); until one is learned it is skipped with
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from events.contracts import ForecastReady, ForecastSummary, ScalingDecided, SloBreached
+from events.contracts import ForecastDegraded, ForecastReady, ForecastSummary, ScalingDecided, SloBreached
 from functions.domain.capacity_model import MIN_SAMPLES, CapacityEstimate, capacity_of, instances_for, resolve_capacity
 from functions.domain.clock import Clock, IdSource
 from functions.domain.decision import (
@@ -58,6 +59,7 @@ from functions.ports.state import StateStore
 from functions.ports.tracker import TrackerRecords
 from functions.services.common import (
     FORECAST_AGE,
+    FORECASTS_DEGRADED,
     SLO_BREACHES,
     SLO_BUDGET_OVERSPENT,
     STALE_TARGETS,
@@ -70,6 +72,7 @@ from functions.services.common import (
     stale_data_after,
 )
 from functions.services.decider_budget import budget_of, daily_reference, observe_round, overspent, with_budget
+from functions.services.decider_degraded import degraded_after, degraded_event
 from functions.services.decider_record import ForecastRecordKeeper
 from functions.services.decider_slo import breach_event, feed_slo, with_slo
 from functions.services.decider_tracking import feed_tracking, tracking_clause
@@ -131,6 +134,9 @@ class DecisionOutcome:
     breach: SloBreached | None = None
     over_slo: bool = False
     budget_overspent: bool = False
+    #: the forecast error episode this decision began, and whether the target's forecasts are degraded after it
+    degraded: ForecastDegraded | None = None
+    forecast_degraded: bool = False
 
     def summary(self) -> dict[str, Any]:
         out = {
@@ -146,6 +152,8 @@ class DecisionOutcome:
             out["calibration_note"] = self.calibration_note
         if self.breach is not None:
             out["slo_breach"] = self.breach.breach_id
+        if self.degraded is not None:
+            out["forecast_degraded"] = self.degraded.degraded_id
         return out
 
 
@@ -161,6 +169,8 @@ class DeciderService:
     ids: IdSource
     sink: MetricSink = field(default_factory=NullSink)
     policy: DecisionPolicy = field(default_factory=DecisionPolicy)
+    #: a target's recent forecast error above this begins a ``ForecastDegraded`` episode (percent)
+    forecast_error_threshold_pct: float = 35.0
 
     def decide_batch(self, ready: ForecastReady) -> list[DecisionOutcome]:
         with self.archive.batch_reads():  # the batch's history reads share listings and objects
@@ -170,6 +180,7 @@ class DeciderService:
         outcomes: list[DecisionOutcome] = []
         to_publish: list[ScalingDecided] = []
         breaches: list[SloBreached] = []
+        degraded: list[ForecastDegraded] = []
         stale, ages = 0, [0.0]
         for summary in ready.forecasts:
             target = self.catalog.find(summary.target_id)
@@ -191,11 +202,13 @@ class DeciderService:
                 to_publish.append(event)
             if outcome.breach is not None:
                 breaches.append(outcome.breach)
+            if outcome.degraded is not None:
+                degraded.append(outcome.degraded)
             if outcome.decision_id is not None:
                 ages.append((self.clock.now() - summary.issued_at).total_seconds())
-        if to_publish or breaches:
+        if to_publish or breaches or degraded:
             # decisions first: a responder that runs after the executor sizes from the decided capacity
-            self.publisher.publish([*to_publish, *breaches])
+            self.publisher.publish([*to_publish, *breaches, *degraded])
         self._emit_fleet(outcomes, breaches=len(breaches), stale=stale, oldest=max(ages))
         return outcomes
 
@@ -209,6 +222,7 @@ class DeciderService:
         self.sink.emit(TARGETS_OVER_SLO, sum(1 for o in outcomes if o.over_slo), unit="Count")
         self.sink.emit(STALE_TARGETS, stale, unit="Count")
         self.sink.emit(SLO_BUDGET_OVERSPENT, sum(1 for o in outcomes if o.budget_overspent), unit="Count")
+        self.sink.emit(FORECASTS_DEGRADED, sum(1 for o in outcomes if o.forecast_degraded), unit="Count")
         if oldest > 0:
             self.sink.emit(FORECAST_AGE, oldest, unit="Seconds")
 
@@ -264,6 +278,7 @@ class DeciderService:
             return self._between(target, summary, now, aligned, first)
         forecast, recent = self._inputs(target, summary, aligned)
         tracker, tracker_version, note, calibration = self._forecast_records().calibrate(target, aligned)
+        error = tracker.recent_error(now_ns=epoch_ns(aligned))
         floors = self._floors(target, aligned)
         kill = self.store.kill_switch(tid) is not None
         for attempt in range(MAX_CONFLICT_RETRIES):
@@ -274,6 +289,7 @@ class DeciderService:
             )
             observed = observe_round(target, summary, aligned, stored)
             slo, slo_fed_at, breached = feed_slo(target, summary, stored, aligned=aligned)
+            degraded = degraded_after(stored.forecast_degraded, error, self.forecast_error_threshold_pct)
             budget = daily_reference(self.archive, target, aligned, observed)
             decision = decide(
                 forecast,
@@ -321,6 +337,7 @@ class DeciderService:
                         tracking_below=alarms.below,
                         tracking_fed_at=fed_at,
                         alarm_governs=False,
+                        forecast_degraded=degraded,
                     )
                 )
             except ConflictError:
@@ -334,6 +351,10 @@ class DeciderService:
             outcome.calibration_note = "; ".join(n for n in (note, stored_note) if n) or None
             if breached:
                 outcome.breach = breach_event(target, summary, slo, ids=self.ids, now=now)
+            outcome.forecast_degraded = degraded
+            if degraded and not stored.forecast_degraded and error is not None:
+                threshold = self.forecast_error_threshold_pct
+                outcome.degraded = degraded_event(target, tracker, error, threshold, ids=self.ids, now=now)
             return outcome, event
         raise ConflictError("target state", tid, f"still changing after {MAX_CONFLICT_RETRIES} attempts")
 
@@ -361,15 +382,18 @@ class DeciderService:
             slo, slo_fed_at, breached = feed_slo(target, summary, stored, aligned=aligned)
             breach = breach_event(target, summary, slo, ids=self.ids, now=now) if breached else None
             if not tracking:
+                flagged = stored.forecast_degraded
                 if observed == budget_of(stored) and slo_fed_at == stored.slo_fed_at:
-                    return replace(self._decided_already(tid), over_slo=slo.alarm), None
+                    return replace(self._decided_already(tid), over_slo=slo.alarm, forecast_degraded=flagged), None
                 try:
                     self.store.put_target_state(
                         replace(with_slo(with_budget(stored, observed), slo, slo_fed_at), updated_at=now)
                     )
                 except ConflictError:
                     continue
-                return replace(self._decided_already(tid), breach=breach, over_slo=slo.alarm), None
+                return replace(
+                    self._decided_already(tid), breach=breach, over_slo=slo.alarm, forecast_degraded=flagged
+                ), None
             desired_now = self._desired_now(target, summary, stored)
             tracked, alarms, fed_at = feed_tracking(
                 target, summary, stored, policy=self.policy, aligned=aligned, desired=desired_now
@@ -407,6 +431,7 @@ class DeciderService:
                     f"between decisions: {why}",
                     breach=breach,
                     over_slo=slo.alarm,
+                    forecast_degraded=stored.forecast_degraded,
                 ), None
             mode = f"reactive ({stored.reactive_why})" if reactive else "tracking floor in forecast mode"
             clauses = [tracking_clause(target, alarms, summary.recent_load, final), f"between decisions, {mode}"]
@@ -431,6 +456,7 @@ class DeciderService:
             )
             outcome, event = self._record(target, summary, decision, sequence, now)
             outcome.breach, outcome.over_slo = breach, slo.alarm
+            outcome.forecast_degraded = stored.forecast_degraded
             return outcome, event
         raise ConflictError("target state", tid, f"still changing after {MAX_CONFLICT_RETRIES} attempts")
 

@@ -140,6 +140,12 @@ def test_the_deciders_slo_rule_fields_round_trip_with_missing_periods(store):
     assert replace(back, slo_recent=()) == replace(state, slo_recent=(), version=1)
 
 
+def test_the_deciders_forecast_degraded_flag_round_trips(store):
+    # GIVEN a target whose forecast error episode is on WHEN stored and read back THEN it still is
+    store.put_target_state(StoredTargetState("web", forecast_degraded=True))
+    assert store.get_target_state("web").forecast_degraded
+
+
 def test_the_deciders_slo_budget_fields_round_trip_exactly(store):
     # GIVEN a state with the SLO budget controller's memory (functions/domain/slo_budget.py), integral and not
     state = StoredTargetState(

@@ -123,7 +123,7 @@ def test_metric_names_match_the_stacks_telemetry_contract():
         )
     names = {common.FORECAST_ERROR, common.FORECAST_AGE, common.SLO_BREACHES, common.TARGETS_OVER_SLO,
              common.STALE_TARGETS, common.SLO_BUDGET_OVERSPENT, common.SCALING_FAILURES, common.REJECTED_EVENTS,
-             common.LEVEL_SHIFT, common.DECISIONS_UNRECORDED}  # fmt: skip
+             common.LEVEL_SHIFT, common.DECISIONS_UNRECORDED, common.FORECASTS_DEGRADED}  # fmt: skip
     assert names == {spec.name for spec in telemetry.ALL_METRICS}
     assert common.METRICS_NAMESPACE == telemetry.NAMESPACE
 
