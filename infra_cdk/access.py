@@ -17,6 +17,7 @@ from events.base import BusEvent
 from events.contracts import (
     AnomalyDetected,
     BusinessEvent,
+    ForecastDegraded,
     ForecastReady,
     MetricsCollected,
     ModelTrained,
@@ -74,6 +75,7 @@ SETTING_VARIABLES: dict[str, str] = {
     "forecast_stale_seconds": "FORECAST_STALE_SECONDS",
     "collect_every_seconds": "FORESCALE_COLLECT_EVERY_SECONDS",
     "metric_stream_prefix": "FORESCALE_METRIC_STREAM_PREFIX",
+    "forecast_error_threshold_percent": "FORESCALE_FORECAST_ERROR_THRESHOLD_PERCENT",
 }
 #: How a function is invoked.
 #: ``bus`` means an EventBridge rule per entry of :data:`functions.routing.ROUTES` naming the function;
@@ -162,8 +164,8 @@ FUNCTION_ACCESS: dict[str, FunctionAccess] = {
         lists=(HISTORY, TRACKER),
         reads=(HISTORY, TRACKER),
         writes=(AUDIT_PREFIX, TRACKER),
-        publishes=(ScalingDecided, SloBreached),
-        settings=("forecast_stale_seconds",),
+        publishes=(ScalingDecided, SloBreached, ForecastDegraded),
+        settings=("forecast_stale_seconds", "forecast_error_threshold_percent"),
         max_event_age_minutes=10,
     ),
     "executor": FunctionAccess(

@@ -135,6 +135,7 @@ class Forescale(Construct):
             collect_every_seconds=60 * self.cadence.collect_every_minutes,
             tag_discovery=tag_discovery,
             metric_stream=self.metric_stream is not None,
+            forecast_error_threshold_percent=forecast_error_threshold_percent,
         )
         self.functions: dict[str, lambda_.Function] = {}
         self.dead_letter_queues: dict[str, sqs.Queue] = {}
@@ -180,6 +181,7 @@ class Forescale(Construct):
         )
         self.alarms = monitoring.pipeline_alarms(self, monitored, self.notification_topic)
         monitoring.breach_notifications(self, self.bus, self.notification_topic)
+        monitoring.degraded_notifications(self, self.bus, self.notification_topic)
         self.dashboard = monitoring.dashboard(self, monitored)
         CfnOutput(self, "DashboardName", value=self.dashboard.dashboard_name)
         CfnOutput(self, "NotificationTopicArn", value=self.notification_topic.topic_arn)

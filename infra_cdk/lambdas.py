@@ -60,6 +60,8 @@ class FunctionSettings:
     tag_discovery: bool
     #: the collector reads the metric stream's objects (``infra_cdk.metric_stream``)
     metric_stream: bool = False
+    #: the decider's per-target forecast error alert, the same threshold as the fleet's alarm
+    forecast_error_threshold_percent: float = 35.0
 
 
 def layers(scope: Construct, layers_dir: Path | None = None) -> dict[str, lambda_.ILayerVersion]:
@@ -169,6 +171,7 @@ def environment(spec: FunctionSpec, access: FunctionAccess, settings: FunctionSe
         "discovery_tag": f"{ENABLED_TAG_KEY}={ENABLED_TAG_VALUE}",
         "forecast_stale_seconds": str(settings.forecast_stale_seconds),
         "collect_every_seconds": str(settings.collect_every_seconds),
+        "forecast_error_threshold_percent": str(float(settings.forecast_error_threshold_percent)),
     }
     if settings.metric_stream:
         values["metric_stream_prefix"] = METRIC_STREAM

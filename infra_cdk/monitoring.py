@@ -2,7 +2,8 @@
 notification topic, the SLO breach notifications, and the dashboard.
 
 Nothing here is per target: the alarms read fleet aggregates (:mod:`infra_cdk.telemetry`), a target's SLO
-breach is a bus event naming it (:class:`~events.contracts.SloBreached`, sent to the topic by one rule), and
+breach and a target's degraded forecasts are bus events naming it (:class:`~events.contracts.SloBreached`,
+:class:`~events.contracts.ForecastDegraded`, each sent to the topic by one rule), and
 the dashboard shows each target through one custom widget that renders the records forescale stores
 (``functions/handlers/widget.py``). The resources are the same for 10 targets or 10,000.
 """
@@ -24,7 +25,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from events.contracts import SloBreached
+from events.contracts import ForecastDegraded, SloBreached
 from functions.catalog import FUNCTIONS
 from infra_cdk import telemetry
 from infra_cdk.names import pascal
@@ -116,6 +117,15 @@ def pipeline_alarms(scope: Construct, pipeline: Monitored, topic: sns.ITopic) ->
         metric=forescale_metric(telemetry.SLO_BREACHES, statistic="Sum", period=period),
     )
     threshold = pipeline.forecast_error_threshold_percent
+    alarms["ForecastsDegraded"] = _any_in_period(
+        scope,
+        "ForecastsDegraded",
+        description=(
+            f"forescale: targets' recent forecast error above {threshold:g}% (it clears below 80 % of that); "
+            "each target is also sent to this topic as a ForecastDegraded event naming it"
+        ),
+        metric=forescale_metric(telemetry.FORECASTS_DEGRADED, statistic="Maximum", period=period),
+    )
     alarms["ForecastError"] = cw.Alarm(
         scope,
         "ForecastError",
@@ -159,6 +169,26 @@ def breach_notifications(scope: Construct, bus: events.IEventBus, topic: sns.ITo
         description="SloBreached -> notification topic",
         event_bus=bus,
         event_pattern=events.EventPattern(source=[SloBreached.SOURCE], detail_type=[SloBreached.DETAIL_TYPE]),
+        targets=[events_targets.SnsTopic(topic, message=message)],
+    )
+
+
+def degraded_notifications(scope: Construct, bus: events.IEventBus, topic: sns.ITopic) -> events.Rule:
+    """One rule: every ``ForecastDegraded`` on the bus to ``topic``, as a message naming the target."""
+    field = events.EventField.from_path
+    message = events.RuleTargetInput.from_text(
+        f"forescale: the forecasts of target {field('$.detail.target_id')} are degraded: error "
+        f"{field('$.detail.error_percent')} % (seasonal naive {field('$.detail.naive_error_percent')} %) "
+        f"above {field('$.detail.threshold_percent')} % over {field('$.detail.scored_steps')} steps of the last "
+        f"{field('$.detail.window_seconds')} s; it clears below {field('$.detail.clear_below_percent')} % "
+        f"({field('$.detail.degraded_id')})"
+    )
+    return events.Rule(
+        scope,
+        "ForecastDegradedToNotificationsRule",
+        description="ForecastDegraded -> notification topic",
+        event_bus=bus,
+        event_pattern=events.EventPattern(source=[ForecastDegraded.SOURCE], detail_type=[ForecastDegraded.DETAIL_TYPE]),
         targets=[events_targets.SnsTopic(topic, message=message)],
     )
 
@@ -297,6 +327,11 @@ def dashboard(scope: Construct, pipeline: Monitored) -> cw.Dashboard:
             ],
             left_annotations=[
                 cw.HorizontalAnnotation(value=pipeline.forecast_error_threshold_percent, label="error alarm")
+            ],
+            right=[
+                forescale_metric(
+                    telemetry.FORECASTS_DEGRADED, statistic="Maximum", period=minute, label="targets degraded"
+                )
             ],
             width=8,
         ),

@@ -30,7 +30,7 @@ def test_example_embeds_the_whole_pipeline_in_one_stack(example: Synthesized):
     types = [r["Type"] for r in template["Resources"].values()]
     assert types.count("AWS::DynamoDB::Table") == 5
     assert types.count("AWS::Events::EventBus") == 1
-    assert types.count("AWS::Events::Rule") == len(ROUTES) + 1  # + the SLO alarm rule
+    assert types.count("AWS::Events::Rule") == len(ROUTES) + 2  # + the SloBreached and ForecastDegraded rules
     assert "Fn::ImportValue" not in json.dumps(template)  # storage lives in the same stack
 
 
