@@ -128,22 +128,18 @@ def test_the_deciders_tracking_fields_round_trip(store):
 
 
 def test_the_deciders_slo_rule_fields_round_trip_with_missing_periods(store):
-    # GIVEN the decider's SLO breach rule: a period without data (NaN), two breaching ones, breached
+    # GIVEN the decider's SLO breach rule: a period without data (NaN), two breaching ones, breached (and its
+    # forecast error episode on)
     state = StoredTargetState(
-        "web", slo_recent=(float("nan"), 0.95, 1.2), slo_breached=True, slo_fed_at=T0 - timedelta(seconds=60)
-    )
+        "web", slo_recent=(float("nan"), 0.95, 1.2), slo_breached=True, slo_fed_at=T0 - timedelta(seconds=60),
+        forecast_degraded=True,
+    )  # fmt: skip
     # WHEN it is stored and read back
     store.put_target_state(state)
     back = store.get_target_state("web")
     # THEN the missing period is still missing and the rest reads back as written
     assert np.isnan(back.slo_recent[0]) and back.slo_recent[1:] == (0.95, 1.2)
     assert replace(back, slo_recent=()) == replace(state, slo_recent=(), version=1)
-
-
-def test_the_deciders_forecast_degraded_flag_round_trips(store):
-    # GIVEN a target whose forecast error episode is on WHEN stored and read back THEN it still is
-    store.put_target_state(StoredTargetState("web", forecast_degraded=True))
-    assert store.get_target_state("web").forecast_degraded
 
 
 def test_the_deciders_slo_budget_fields_round_trip_exactly(store):
