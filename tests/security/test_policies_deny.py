@@ -466,6 +466,11 @@ ENCRYPTED = {
     ),
     "AWS::SNS::Topic": ("a KMS key", lambda p: "KmsMasterKeyId" in p),
     "AWS::KMS::Key": ("key rotation enabled", lambda p: p.get("EnableKeyRotation") is True),
+    # the records it buffers before writing them to the (encrypted) bucket
+    "AWS::KinesisFirehose::DeliveryStream": (
+        "server-side encryption of its buffer",
+        lambda p: bool(p.get("DeliveryStreamEncryptionConfigurationInput", {}).get("KeyType")),
+    ),
 }
 #: Types the service always encrypts at rest (CloudWatch Logs, EventBridge archives: AWS-owned keys by
 #: default). Only a customer key named in the template can be checked; without one there is nothing to judge
@@ -478,6 +483,7 @@ STATELESS_TYPES = {
     "AWS::Events::EventBus", "AWS::Events::EventBusPolicy", "AWS::Scheduler::Schedule", "AWS::CloudWatch::Alarm",
     "AWS::CloudWatch::Dashboard", "AWS::SNS::Subscription", "AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy",
     "AWS::S3::BucketPolicy", "Custom::AWS", "AWS::CDK::Metadata",
+    "AWS::CloudWatch::MetricStream",  # forwards CloudWatch's metrics to the delivery stream, keeps none
 }  # fmt: skip
 
 
