@@ -200,7 +200,7 @@ def budget_lines(result: ReplayResult) -> list[str]:
     source = "auto, target tracking's on the last " if setting == "auto" else "set, over "
     return [
         f"SLO budget: {budget} of minutes ({source}{window:g} days); spent: {spent:.2f} % of the scored minutes "
-        f"({'within' if spent <= high + 1e-9 else 'OVER'} budget); margin on the priced load: median "
+        f"({'within' if spent <= high + 1e-9 else 'OVER'} budget); margin (above 1 on the priced load, below 1 on the violation price): median "
         f"{float(np.median(margins)):.2f}, range {float(margins.min()):.2f} to {float(margins.max()):.2f}"
     ]
 

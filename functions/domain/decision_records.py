@@ -20,8 +20,9 @@ from functions.domain.target import ScalingTarget
 
 Action = Literal["scale_out", "scale_in", "hold"]
 MAX_REASON = 500
-#: bounds of :func:`functions.domain.decision.decide`'s ``margin`` (the SLO budget's: functions/domain/slo_budget.py)
-MIN_MARGIN = 1.0
+#: bounds of :func:`functions.domain.decision.decide`'s ``margin`` (the SLO budget's: functions/domain/slo_budget.py):
+#: above 1 it multiplies the priced load, below 1 the violation price
+MIN_MARGIN = 0.25
 MAX_MARGIN = 4.0
 NS = 1_000_000_000
 
@@ -148,7 +149,8 @@ class Decision:
     peak_at: datetime | None = None
     plan: tuple[PlanStep, ...] = ()
     state: TargetState = field(default_factory=TargetState)
-    #: the SLO budget's margin on the priced load (functions/domain/slo_budget.py); 1 when reactive (not applied)
+    #: the SLO budget's margin (functions/domain/slo_budget.py): above 1 on the priced load, below 1 on the
+    #: violation price; 1 when reactive (not applied)
     margin: float = 1.0
 
     def to_event(
@@ -187,10 +189,12 @@ class DecisionContext:
     window_end_ns: int
     scale_in_end_ns: int
     cap: float
-    #: load one instance serves at ``slo_utilization``; ``per_instance`` is it over the SLO budget's margin
+    #: load one instance serves at ``slo_utilization``; ``per_instance`` is it over the SLO budget's margin (above 1)
     actual_per_instance: float
     per_instance: float
     unit: str
+    #: the price of a violation minute the quantile is chosen with: the target's, times the margin below 1
+    violation_price: float
 
     @classmethod
     def of(cls, target: ScalingTarget, policy: DecisionPolicy, now: datetime, margin: float) -> DecisionContext:
@@ -211,8 +215,9 @@ class DecisionContext:
             scale_in_end_ns=window_end_ns + target.boot_seconds * NS,
             cap=cap,
             actual_per_instance=actual_per_instance,
-            per_instance=actual_per_instance / margin,
+            per_instance=actual_per_instance / max(1.0, margin),
             unit=target.metric.unit_label,
+            violation_price=target.cost.violation_minute_penalty * min(1.0, margin),
         )
 
 

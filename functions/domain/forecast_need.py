@@ -128,7 +128,12 @@ def forecast_need(
     # q for the plan and scale-in: the plain cost; q for adding capacity: with its commitment priced
     # (never above the plain one, so stabilisation can only make scale-in rarer, never likelier)
     plain_q, plain_need, _ = cost_optimal_quantile(
-        window, per_instance=ctx.per_instance, target=target, step_seconds=ctx.step, policy=policy
+        window,
+        per_instance=ctx.per_instance,
+        target=target,
+        step_seconds=ctx.step,
+        policy=policy,
+        violation_price=ctx.violation_price,
     )
     out_q, need_out, _ = cost_optimal_quantile(
         window,
@@ -137,6 +142,7 @@ def forecast_need(
         step_seconds=ctx.step,
         policy=policy,
         current=current.desired,
+        violation_price=ctx.violation_price,
     )
     adding = need_out > current.desired
     quantile = out_q if adding else plain_q
@@ -165,6 +171,7 @@ def forecast_need(
                 target=target,
                 step_seconds=ctx.step,
                 policy=policy,
+                violation_price=ctx.violation_price,
             )
         )
     clauses.append(f"boot takes {target.boot_seconds} s")

@@ -103,14 +103,17 @@ def cost_optimal_quantile(
     step_seconds: int,
     policy: DecisionPolicy,
     current: int | None = None,
+    violation_price: float | None = None,
 ) -> tuple[float, int, float]:
     """``(q, instances, expected cost)`` with the least expected cost (ties go to the higher q).
 
     Given the ``current`` capacity (and with ``price_commitment``), an instance added now is priced for
     the stabilisation window as well: once launched it cannot be removed before the plan has stayed
     lower that long. Without it, the plain cost of the window (what scale-in and the plan use).
+    ``violation_price`` replaces the target's ``violation_minute_penalty`` (the SLO budget's, when underspent).
     """
     price = target.cost.instance_hour_price
+    penalty = target.cost.violation_minute_penalty if violation_price is None else violation_price
     hours = len(window.p50) * step_seconds / 3600.0
     committed = policy.price_commitment and current is not None
     committed_hours = target.scale_in_stabilization_seconds / 3600.0 if committed else 0.0
@@ -121,9 +124,7 @@ def cost_optimal_quantile(
         need = target.clamp(int(instances_for_array(load, per_instance).max()))
         violation_minutes = float(window.exceedance(need * per_instance).sum()) * minutes
         cost = (
-            need * price * hours
-            + max(0, need - (current or 0)) * price * committed_hours
-            + target.cost.violation_minute_penalty * violation_minutes
+            need * price * hours + max(0, need - (current or 0)) * price * committed_hours + penalty * violation_minutes
         )
         if best is None or cost <= best[2] + 1e-12:
             best = (q, need, cost)
@@ -140,6 +141,7 @@ def why_not_more(
     target: ScalingTarget,
     step_seconds: int,
     policy: DecisionPolicy,
+    violation_price: float | None = None,
 ) -> str:
     """Why the cost-optimal choice keeps ``have`` below the need ``want`` just named: what the extra
     instances cost (the window, and the stabilisation they are then committed for) against the expected
@@ -154,12 +156,13 @@ def why_not_more(
         0.0,
         float(window.exceedance(have * per_instance).sum() - window.exceedance(want * per_instance).sum()) * minutes,
     )
-    saved = target.cost.violation_minute_penalty * avoided
+    penalty = target.cost.violation_minute_penalty if violation_price is None else violation_price
+    saved = penalty * avoided
     what = "one more instance" if extra == 1 else f"{extra:,} more instances"
     spans = f"{window_minutes:.0f} min" + (f" + {committed_minutes:.0f} min committed" if committed_minutes else "")
     verdict = "not worth it" if saved <= instance_cost else "a lower priced quantile costs less in all"
     return (
         f"{what} ({want:,} in all) {'costs' if extra == 1 else 'cost'} {instance_cost:.3g} for {spans}; "
         f"expected violation cost saved "
-        f"{saved:.3g} ({avoided:.2g} min at {target.cost.violation_minute_penalty:g}/min): {verdict}"
+        f"{saved:.3g} ({avoided:.2g} min at {penalty:.3g}/min): {verdict}"
     )

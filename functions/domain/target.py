@@ -98,7 +98,8 @@ class CostModel(_Strict):
         le=1_000_000,
         description=(
             "Advanced: the price of one minute with demand above in-service capacity, which chooses the load "
-            "quantile before the SLO budget's margin applies (a higher value buys fewer violations for more cost). "
+            "quantile (a higher value buys fewer violations for more cost); the SLO budget lowers it, down to a "
+            "quarter, while less than half the budget is spent. "
             "The default is 1.1 instance-hour prices; set slo_budget instead to say what you need."
         ),
     )

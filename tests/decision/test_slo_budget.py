@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from functions.domain.decision import MAX_MARGIN, CurrentCapacity, TargetState, decide
+from functions.domain.decision import MAX_MARGIN, MIN_MARGIN, CurrentCapacity, TargetState, decide
 from functions.domain.replay import Scenario, run_replay
 from functions.domain.slo_budget import (
     AUTO_BUDGET_FLOOR_PCT,
@@ -46,16 +46,18 @@ def test_under_provisioned_step_is_counted_as_the_replay_counts_it():
 
 def test_an_under_provisioned_step_tightens_at_once_when_overspent_and_good_steps_loosen_slowly():
     target = make_target(slo_budget={"under_provisioning_pct": 1.0})
-    # GIVEN a long record within budget (no minute under): the margin stays at its floor, 1
+    # GIVEN a long record within budget (no minute under): the violation price falls to its floor
     calm = _feed(BudgetState(), target, [100.0] * 2000, [4] * 2000)
-    assert calm.level == 0.0
-    # WHEN 25 steps of 5 minutes are under-provisioned one by one (each alone: no level shift), 1.2 % of the record
+    assert calm.margin == pytest.approx(MIN_MARGIN)
+    # WHEN 30 steps of 5 minutes are under-provisioned one by one (each alone: no level shift), 1.5 % of the record
     state = calm
-    for i in range(25):
+    for i in range(30):
         state = _feed(state, target, [1e6, 100.0], [4, 4], start_ns=(2000 + 2 * i) * STEP_NS)
-    # THEN the margin rose once the window was overspent (past 1 %), by gain * 5 min * (1 - budget) per step
+    # THEN the margin rose past 1 once the window was overspent (past 1 %), by gain * 5 min * (1 - budget) per step
     assert 0 < state.level < math.log(MAX_MARGIN)
-    assert state.level == pytest.approx(round(state.level / (GAIN * 5 * 0.99)) * GAIN * 5 * 0.99)
+    overspent = BudgetState(level=0.2, minutes=1000.0, under_minutes=20.0, observed_ns=0)
+    tightened = _feed(overspent, target, [1e6], [4], start_ns=STEP_NS)
+    assert tightened.level - overspent.level == pytest.approx(GAIN * 5 * 0.99)
     # AND within budget (0.1 % spent of 1 %), a good step gives back only gain * minutes * budget
     within = BudgetState(level=0.5, minutes=10_000.0, under_minutes=10.0, observed_ns=0)
     one_more = _feed(within, target, [100.0], [4], start_ns=STEP_NS)
@@ -68,12 +70,44 @@ def test_a_blip_within_budget_leaves_the_margin_but_a_level_shift_tightens_it():
     # WHEN one 5-minute step is short (a blip), within a 5 % budget
     blip = _feed(calm, target, [1e6], [4], start_ns=2000 * STEP_NS)
     # THEN the margin does not move
-    assert blip.level == 0.0
+    assert blip.level == calm.level
     # WHEN the load stays above the capacity for three steps in a row (15 minutes > boot + interval)
     shift = _feed(calm, target, [1e6] * 3, [4] * 3, start_ns=2000 * STEP_NS)
     # THEN the third step tightens at once
-    assert shift.level == pytest.approx(GAIN * 5 * 0.95)
+    assert shift.level == pytest.approx(calm.level + GAIN * 5 * 0.95)
     assert shift.under_run_minutes == 15.0
+
+
+def test_below_one_the_margin_aims_at_half_the_budget():
+    target = make_target(slo_budget={"under_provisioning_pct": 1.0})
+    # GIVEN a price lowered below 1 and a window that has spent 0.3 % of a 1 % budget (under half)
+    low = BudgetState(level=-0.5, minutes=10_000.0, under_minutes=30.0, observed_ns=0)
+    # WHEN a good step follows THEN the price falls further, by gain * minutes * budget
+    assert low.level - _feed(low, target, [100.0], [4], start_ns=STEP_NS).level == pytest.approx(GAIN * 5 * 0.01)
+    # GIVEN 0.7 % spent (over half, within budget) WHEN a good step follows THEN the price climbs back towards 1
+    spent = BudgetState(level=-0.5, minutes=10_000.0, under_minutes=70.0, observed_ns=0)
+    assert _feed(spent, target, [100.0], [4], start_ns=STEP_NS).level - spent.level == pytest.approx(GAIN * 5 * 0.01)
+    # AND it stops at 1 (level 0): never above it while the window is within budget
+    near = BudgetState(level=-1e-6, minutes=10_000.0, under_minutes=70.0, observed_ns=0)
+    assert _feed(near, target, [100.0] * 5, [4] * 5, start_ns=STEP_NS).level == 0.0
+
+
+def test_a_margin_below_one_lowers_the_violation_price_not_the_load():
+    target = make_target(slo_budget={"under_provisioning_pct": 5.0})
+    path = make_path(flat(4000.0), flat(5200.0), flat(6400.0))
+    current = CurrentCapacity(desired=2, in_service=2, recent_load=None)
+    full = decide(path, current=current, target=target, state=TargetState(), now=NOW, margin=1.0)
+    cheap = decide(
+        path, current=current, target=target, state=TargetState(), now=NOW, margin=MIN_MARGIN, margin_clause="x"
+    )
+    # THEN a lower quantile is priced and fewer instances asked for, but never fewer than the forecast's median
+    # needs at 1600 per instance and 0.9 SLO utilisation (the load itself is not scaled down)
+    assert cheap.quantile is not None and full.quantile is not None
+    assert cheap.quantile < full.quantile
+    assert math.ceil(4000.0 / (1600 * 0.9)) <= cheap.desired < full.desired
+    # AND the reason says what was applied
+    calm = BudgetState(level=math.log(MIN_MARGIN), minutes=1000.0, under_minutes=0.0, reference_pct=None)
+    assert "violation price x0.25" in (budget_clause(target, calm) or "")
 
 
 def test_no_loosening_while_the_window_is_overspent():
@@ -185,8 +219,8 @@ def test_decide_refuses_a_margin_outside_its_bounds():
     current = CurrentCapacity(desired=4, in_service=4, recent_load=3000.0)
     with pytest.raises(ValueError, match="margin"):
         decide(None, current=current, target=target, state=TargetState(), now=NOW, margin=MAX_MARGIN * 2)
-    with pytest.raises(ValueError, match="margin"):  # never below the cost-optimal quantile
-        decide(None, current=current, target=target, state=TargetState(), now=NOW, margin=0.9)
+    with pytest.raises(ValueError, match="margin"):  # the violation price is never cut below a quarter
+        decide(None, current=current, target=target, state=TargetState(), now=NOW, margin=MIN_MARGIN / 2)
 
 
 def test_minutes_the_reactive_rule_governed_count_in_the_spend_but_leave_the_margin():
