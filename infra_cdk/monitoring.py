@@ -163,14 +163,7 @@ def breach_notifications(scope: Construct, bus: events.IEventBus, topic: sns.ITo
         f"{field('$.detail.datapoint_at')} with {field('$.detail.in_service_capacity')} in service; "
         f"the alarm responder scales out (breach {field('$.detail.breach_id')})"
     )
-    return events.Rule(
-        scope,
-        "SloBreachedToNotificationsRule",
-        description="SloBreached -> notification topic",
-        event_bus=bus,
-        event_pattern=events.EventPattern(source=[SloBreached.SOURCE], detail_type=[SloBreached.DETAIL_TYPE]),
-        targets=[events_targets.SnsTopic(topic, message=message)],
-    )
+    return _to_topic(scope, bus, topic, SloBreached, message)
 
 
 def degraded_notifications(scope: Construct, bus: events.IEventBus, topic: sns.ITopic) -> events.Rule:
@@ -183,12 +176,24 @@ def degraded_notifications(scope: Construct, bus: events.IEventBus, topic: sns.I
         f"{field('$.detail.window_seconds')} s; it clears below {field('$.detail.clear_below_percent')} % "
         f"({field('$.detail.degraded_id')})"
     )
+    return _to_topic(scope, bus, topic, ForecastDegraded, message)
+
+
+def _to_topic(
+    scope: Construct,
+    bus: events.IEventBus,
+    topic: sns.ITopic,
+    contract: type[SloBreached] | type[ForecastDegraded],
+    message: events.RuleTargetInput,
+) -> events.Rule:
+    """The rule sending every event of ``contract`` on the bus to ``topic`` as ``message``."""
+    name = contract.DETAIL_TYPE
     return events.Rule(
         scope,
-        "ForecastDegradedToNotificationsRule",
-        description="ForecastDegraded -> notification topic",
+        f"{name}ToNotificationsRule",
+        description=f"{name} -> notification topic",
         event_bus=bus,
-        event_pattern=events.EventPattern(source=[ForecastDegraded.SOURCE], detail_type=[ForecastDegraded.DETAIL_TYPE]),
+        event_pattern=events.EventPattern(source=[contract.SOURCE], detail_type=[contract.DETAIL_TYPE]),
         targets=[events_targets.SnsTopic(topic, message=message)],
     )
 
