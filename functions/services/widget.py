@@ -149,6 +149,7 @@ class WidgetService:
             slo_breached=state.slo_breached,
             slo_recent=state.slo_recent,
             updated_at=state.updated_at,
+            forecast_degraded=state.forecast_degraded,
         )
 
     def render(self, request: WidgetRequest, *, endpoint: str) -> str:

@@ -109,6 +109,11 @@ def render_target(view: TargetView, endpoint: str, *, page: int = 1) -> str:
     error_line = (
         f'mean forecast error <span class="{"bad" if over else "ok"}">{_pct(mean)}</span> '
         f"(alarm threshold {view.error_threshold_pct:g} %)"
+        + (
+            '; <span class="bad">degraded</span>: ForecastDegraded sent, clears below 80 % of the threshold'
+            if view.forecast_degraded
+            else ""
+        )
     )
     overspent = view.budget_pct is not None and view.spend_pct is not None and view.spend_pct > view.budget_pct
     recent = ", ".join("-" if math.isnan(value) else f"{value:.0%}" for value in view.slo_recent) or "-"
@@ -116,7 +121,8 @@ def render_target(view: TargetView, endpoint: str, *, page: int = 1) -> str:
         f"SLO utilisation {target.slo_utilization:.0%}: "
         + ('<span class="bad">breached</span>' if view.slo_breached else '<span class="ok">ok</span>')
         + f" (last periods: {escape(recent)}); budget {_pct(view.budget_pct)}, spent "
-        f'<span class="{"bad" if overspent else "ok"}">{_pct(view.spend_pct)}</span>, margin x{view.margin:.2f}'
+        f'<span class="{"bad" if overspent else "ok"}">{_pct(view.spend_pct)}</span>, '
+        + (f"margin x{view.margin:.2f}" if view.margin >= 1 else f"violation price x{view.margin:.2f}")
     )
     return (
         f'{STYLE}<div class="fs"><p>{back}</p>{title}'

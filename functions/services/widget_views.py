@@ -33,6 +33,8 @@ class TargetView:
     slo_breached: bool = False
     slo_recent: tuple[float, ...] = ()
     updated_at: datetime | None = None
+    #: the decider's ForecastDegraded episode is open for this target
+    forecast_degraded: bool = False
 
     @property
     def mean_error_pct(self) -> float | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -83,6 +84,23 @@ def test_a_targets_view_draws_load_band_capacity_error_and_budget_from_the_store
     assert re.search(r"budget 1\.00 %, spent", html)
     # AND a link leads back to the fleet page
     assert {"page": 1} in actions(html)
+
+
+def test_a_targets_view_says_when_its_forecasts_are_degraded(memory, clock):
+    # GIVEN a target decided on for two rounds
+    web = target("web")
+    world = memory([web])
+    world.catalog_targets = [web]
+    world.capacity.add_asg("web-asg", desired=2, min_capacity=1, max_capacity=60)
+    flat_history(world, "web", 900.0)
+    run_rounds(world, clock, [900.0, 900.0])
+    # THEN its view does not call its forecasts degraded
+    assert "degraded" not in call(target="web")
+    # WHEN the decider has opened a ForecastDegraded episode for it
+    state = world.store.get_target_state("web")
+    world.store.put_target_state(replace(state, forecast_degraded=True))
+    # THEN the view says so, beside the forecast error
+    assert '<span class="bad">degraded</span>: ForecastDegraded sent' in call(target="web")
 
 
 def test_an_unknown_target_or_a_bad_parameter_is_named(memory):
