@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -127,7 +128,8 @@ def forecast_need(
     window, horizon, priced = _windows(forecast, calibration, ctx)
     # q for the plan and scale-in: the plain cost; q for adding capacity: with its commitment priced
     # (never above the plain one, so stabilisation can only make scale-in rarer, never likelier)
-    plain_q, plain_need, _ = cost_optimal_quantile(
+    priced_at = partial(
+        cost_optimal_quantile,
         window,
         per_instance=ctx.per_instance,
         target=target,
@@ -135,15 +137,8 @@ def forecast_need(
         policy=policy,
         violation_price=ctx.violation_price,
     )
-    out_q, need_out, _ = cost_optimal_quantile(
-        window,
-        per_instance=ctx.per_instance,
-        target=target,
-        step_seconds=ctx.step,
-        policy=policy,
-        current=current.desired,
-        violation_price=ctx.violation_price,
-    )
+    plain_q, plain_need, _ = priced_at()
+    out_q, need_out, _ = priced_at(current=current.desired)
     adding = need_out > current.desired
     quantile = out_q if adding else plain_q
     loads = finite_loads(horizon.load_at(plain_q))
