@@ -193,7 +193,7 @@ class StreamMetricsSource:
             for key, metric in metrics.items()
             if metric.expression is None and metric.statistic in STREAM_STATISTICS
         }
-        updates = self._updates(start_utc) if streamable else {}
+        updates = self._updates(start_utc, {metric_key(m) for m in streamable.values()}) if streamable else {}
         results: dict[str, MetricSeries] = {}
         rest = {key: metric for key, metric in metrics.items() if key not in streamable}
         for key, metric in streamable.items():
@@ -229,8 +229,9 @@ class StreamMetricsSource:
                 values.append(value)
         return MetricSeries(timestamps=tuple(stamps), values=tuple(values))
 
-    def _updates(self, start: datetime) -> dict[MetricKey, dict[datetime, StatisticSet]]:
-        """Every update of the objects delivered since ``start`` (less the slack), later objects winning."""
+    def _updates(self, start: datetime, wanted: set[MetricKey]) -> dict[MetricKey, dict[datetime, StatisticSet]]:
+        """The updates of the ``wanted`` metrics in the objects delivered since ``start`` (less the slack), later
+        objects winning (the stream carries every metric of its names in the account, not only the targets')."""
         since = start - DELIVERY_SLACK
         first_hour = f"{self._prefix}{since:%Y/%m/%d/%H}/"
         keys = []
@@ -247,8 +248,8 @@ class StreamMetricsSource:
             parsed = self._cache[key]
             self._cache.move_to_end(key)
             self.stats.malformed_lines += parsed.malformed
-            for metric, points in parsed.updates.items():
-                merged.setdefault(metric, {}).update(points)
+            for metric in wanted & parsed.updates.keys():
+                merged.setdefault(metric, {}).update(parsed.updates[metric])
         while len(self._cache) > max(self._cached_objects, len(keys)):
             self._cache.popitem(last=False)
         return merged
