@@ -361,21 +361,30 @@ class ForecastTracker:
 
     def confidence(self, *, now_ns: int) -> tuple[float, float] | None:
         """``(confidence, error ratio)`` of the forecasts that ended within ``confidence_seconds`` (module docstring)."""
-        horizon = now_ns - self.confidence_seconds * 1_000_000_000
-        recent = [score for score in self._scores if score[0] >= horizon]
-        steps = sum(score[3] for score in recent)
+        recent, steps = self._recent_scores(now_ns)
         if steps < self.min_confidence_steps:
             return None
         floor = self.offset if self.offset > 0 else 1e-9
         ratio = (sum(s[1] for s in recent) / steps + floor) / (sum(s[2] for s in recent) / steps + floor)
         return confidence_from(ratio), ratio
 
+    def _recent_scores(
+        self, now_ns: int, *, with_load: bool = False
+    ) -> tuple[list[tuple[int, float, float, int, float | None, float | None]], int]:
+        """The score rows of the forecasts that ended within ``confidence_seconds`` (only those that carry the
+        load and the issued median's error, ``with_load``), and the steps they score."""
+        horizon = now_ns - self.confidence_seconds * 1_000_000_000
+        recent = [
+            score
+            for score in self._scores
+            if score[0] >= horizon and (not with_load or (score[4] is not None and score[5] is not None))
+        ]
+        return recent, sum(score[3] for score in recent)
+
     def recent_error(self, *, now_ns: int) -> RecentError | None:
         """The scaled error of the steps :meth:`confidence` weighs (module docstring); None below
         ``min_confidence_steps`` of them."""
-        horizon = now_ns - self.confidence_seconds * 1_000_000_000
-        recent = [s for s in self._scores if s[0] >= horizon and s[4] is not None and s[5] is not None]
-        steps = sum(s[3] for s in recent)
+        recent, steps = self._recent_scores(now_ns, with_load=True)
         if steps < self.min_confidence_steps:
             return None
         scale = sum(s[4] or 0.0 for s in recent) / steps + self.offset
