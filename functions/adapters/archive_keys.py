@@ -1,7 +1,7 @@
 """The key layout of forescale's bucket: where a target's history, audit records and models live.
 
-A target id is percent-encoded in a key (:func:`encode_id`); batched history is sharded by a checksum of
-the id (:func:`history_shard`), so Athena finds a target's shard as ``crc32(to_utf8(target_id)) % 16``.
+A target id is percent-encoded in a key (:func:`encode_id`); batched history and audit records are sharded by a
+checksum of the id (:func:`history_shard`), so Athena finds a target's shard as ``crc32(to_utf8(target_id)) % 16``.
 
 Keys (``<id>`` is the target id percent-encoded, so ``/`` or ``:`` in an id cannot break the layout)::
 
@@ -10,7 +10,10 @@ Keys (``<id>`` is the target id percent-encoded, so ``/`` or ``:`` in an id cann
     history/shard=SS/date=YYYY-MM-DD/day.parquet                       the finished day (final compaction)
     history/layout.json                                                written once: until when per-target objects exist
     history/target=<id>/date=YYYY-MM-DD/...                            per-target objects of earlier versions (read only)
-    audit/target=<id>/date=YYYY-MM-DD/<record_id>.parquet              one audit batch (in the audit bucket)
+    audit/shard=SS/date=YYYY-MM-DD/<HHMMSS>-<batch_id>.parquet         one invocation's audit records of a shard's
+                                                                       targets, recorded at HH:MM:SS (audit bucket)
+    audit/target=<id>/date=YYYY-MM-DD/<record_id>.parquet              one audit record of one target (the executor,
+                                                                       the alarm responder, earlier versions)
     models/<id>/<version>/<relative path>                              artifact files, then
     models/<id>/<version>/metadata.json                                written last: files, sizes, sha256
 """
@@ -50,6 +53,10 @@ def shard_day_prefix(shard: str, day: date) -> str:
 
 def audit_prefix(target_id: str) -> str:
     return f"audit/target={encode_id(target_id)}/"
+
+
+def audit_shard_day_prefix(shard: str, day: date) -> str:
+    return f"audit/shard={shard}/date={day.isoformat()}/"
 
 
 def model_prefix(target_id: str, version: str) -> str:

@@ -24,6 +24,12 @@ Migration: objects of the per-target layout (``history/target=<id>/``) are read 
 the batched ones. ``history/layout.json``, written by the first batched write, says whether any existed and
 until which day, so reads of later windows never list the old prefixes.
 
+The audit trail is batched too: the records an invocation writes together (the forecaster's forecasts, the
+decider's decisions) are one object per shard (the history's) holding its targets' rows sorted by target, named
+by the second they were recorded at, so a read of a window lists the shard's day from the window's start and
+fetches only the objects of its seconds. Single records (an execution, an alarm) and those of earlier versions
+stay one object per target and are read alongside; a record found twice (a retried batch) is read once.
+
 The audit trail has a bucket of its own when deployed (S3 Object Lock in compliance mode, which would also
 lock every history and tracker version if it shared their bucket); without one it shares the data bucket.
 The twin is the same :class:`S3Store` over :class:`forescale_tools.memory.InMemoryObjects`.
@@ -46,6 +52,7 @@ from botocore.exceptions import ClientError
 from functions.adapters._timefmt import require_aware
 from functions.adapters.archive_keys import (
     audit_prefix,
+    audit_shard_day_prefix,
     check_part_id,
     days_between,
     history_prefix,
@@ -67,7 +74,7 @@ from functions.adapters.parquet_frames import (
     target_rows,
     to_parquet,
 )
-from functions.ports.archive import ObjectExistsError, ObjectStore
+from functions.ports.archive import AuditRecord, ObjectExistsError, ObjectStore
 from functions.ports.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -143,15 +150,23 @@ def put_once(objects: ObjectStore, key: str, body: bytes, *, content_type: str =
 READ_WORKERS = 16
 
 
-def get_many(objects: ObjectStore, keys: Sequence[str], *, workers: int = READ_WORKERS) -> list[bytes]:
-    """The bodies of ``keys``, in their order, fetched ``workers`` at a time: one GET at a time costs a
-    round trip each (a 6-hour view of a target reads about 150 audit records)."""
+def get_many(
+    objects: ObjectStore,
+    keys: Sequence[str],
+    *,
+    workers: int = READ_WORKERS,
+    fetch: Callable[[str], bytes] | None = None,
+) -> list[bytes]:
+    """The bodies of ``keys`` (through ``fetch``, e.g. a cache, else ``objects.get``), in their order, fetched
+    ``workers`` at a time: one GET at a time costs a round trip each (a 6-hour view of a target reads about 150
+    audit objects)."""
+    get = fetch or objects.get
     if len(keys) <= 1:
-        return [objects.get(key) for key in keys]
+        return [get(key) for key in keys]
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(workers, len(keys))) as pool:
-        return list(pool.map(objects.get, keys))
+        return list(pool.map(get, keys))
 
 
 # --------------------------------------------------------------------------- parquet
@@ -410,25 +425,27 @@ class S3Store:
     def write_audit(self, target_id: str, record_id: str, at: datetime, rows: Sequence[Mapping[str, Any]]) -> str:
         import pyarrow as pa
 
-        check_part_id(record_id, "record_id")
         recorded_at = require_aware(at, "at")
-        if not rows:
-            raise ValueError("rows: an audit record needs at least one row")
-        clean = [
-            {
-                **{
-                    k: json.dumps(v, sort_keys=True, default=str) if isinstance(v, dict | list | tuple) else v
-                    for k, v in row.items()
-                },
-                "target_id": target_id,
-                "record_id": record_id,
-                "recorded_at": recorded_at.replace(tzinfo=None),
-            }
-            for row in rows
-        ]
+        clean = _audit_rows(AuditRecord(target_id, record_id, rows), recorded_at, "")
         key = f"{audit_prefix(target_id)}date={recorded_at.date().isoformat()}/{record_id}.parquet"
         put_once(self.audit_objects, key, to_parquet(pa.Table.from_pylist(clean)))
         return key
+
+    def write_audit_batch(self, batch_id: str, at: datetime, records: Sequence[AuditRecord]) -> list[str]:
+        check_part_id(batch_id, "batch_id")
+        recorded_at = require_aware(at, "at")
+        shards: dict[str, list[dict[str, Any]]] = {}
+        for n, record in enumerate(records):
+            rows = _audit_rows(record, recorded_at, f"records[{n}].")
+            shards.setdefault(history_shard(record.target_id), []).extend(rows)
+        keys = []
+        for shard, rows in sorted(shards.items()):
+            # sorted by target (stable: a record's rows keep their order), so Parquet statistics let readers skip
+            rows.sort(key=lambda row: str(row["target_id"]))
+            key = f"{audit_shard_day_prefix(shard, recorded_at.date())}{recorded_at:%H%M%S}-{batch_id}.parquet"
+            put_once(self.audit_objects, key, to_parquet(_table(rows)))
+            keys.append(key)
+        return keys
 
     def read_audit(self, target_id: str, start: datetime, end: datetime) -> pd.DataFrame:
         import pandas as pd
@@ -440,7 +457,16 @@ class S3Store:
             for day in days
             for key in self.audit_objects.list_keys(f"{audit_prefix(target_id)}date={day.isoformat()}/")
         ]
-        frames = [read_parquet(body).to_pandas() for body in get_many(self.audit_objects, keys)]
+        shard = history_shard(target_id)
+        keys += [key for day in days for key in self._audit_shard_keys(shard, day, start_utc, end_utc)]
+        frames: list[pd.DataFrame] = []
+        seen: set[str] = set()
+        for body in get_many(self.audit_objects, keys, fetch=self._fetch_audit):
+            frame = _target_audit(body, target_id)
+            fresh = frame[~frame["record_id"].isin(list(seen))]  # a record of a retried batch again: the first stands
+            seen.update(frame["record_id"])
+            if len(fresh):
+                frames.append(fresh)
         if not frames:
             return pd.DataFrame(
                 {"target_id": [], "record_id": [], "recorded_at": pd.Series([], dtype="datetime64[us]")}
@@ -450,6 +476,22 @@ class S3Store:
         low, high = pd.Timestamp(start_utc.replace(tzinfo=None)), pd.Timestamp(end_utc.replace(tzinfo=None))
         audit = audit[(audit["recorded_at"] >= low) & (audit["recorded_at"] < high)]
         return audit.sort_values(["recorded_at", "record_id"], kind="stable").reset_index(drop=True)
+
+    def _audit_shard_keys(self, shard: str, day: date, start_utc: datetime, end_utc: datetime) -> list[str]:
+        """The shard's batch objects of ``day`` whose second (in their name) may hold ``[start, end)``."""
+        prefix = audit_shard_day_prefix(shard, day)
+        after = f"{prefix}{start_utc:%H%M%S}" if start_utc.date() == day else ""
+        last = f"{end_utc:%H%M%S}" if end_utc.date() == day else "999999"
+
+        def load() -> list[str]:
+            return list(self.audit_objects.list_keys(prefix, start_after=after))
+
+        listed: list[str] = self._shared(("audit-list", prefix, after), load)
+        return [key for key in listed if key[len(prefix) : len(prefix) + 6] <= last]
+
+    def _fetch_audit(self, key: str) -> bytes:
+        body: bytes = self._cache.get(("audit", key), lambda: self.audit_objects.get(key))
+        return body
 
     # ----------------------------------------------------------------- models
 
@@ -493,3 +535,45 @@ class S3Store:
             destination.parent.mkdir(parents=True, exist_ok=True)
             destination.write_bytes(body)
         return document
+
+
+# --------------------------------------------------------------------------- audit rows
+
+
+def _audit_rows(record: AuditRecord, recorded_at: datetime, field: str) -> list[dict[str, Any]]:
+    """A record's rows as stored: nested values as JSON text, then target_id, record_id, recorded_at."""
+    if not isinstance(record.target_id, str) or not record.target_id:
+        raise ValueError(f"{field}target_id: must be a non-empty string, not {record.target_id!r}")
+    check_part_id(record.record_id, f"{field}record_id")
+    if not record.rows:
+        raise ValueError(f"{field}rows: an audit record needs at least one row")
+    return [
+        {
+            **{
+                k: json.dumps(v, sort_keys=True, default=str) if isinstance(v, dict | list | tuple) else v
+                for k, v in row.items()
+            },
+            "target_id": record.target_id,
+            "record_id": record.record_id,
+            "recorded_at": recorded_at.replace(tzinfo=None),
+        }
+        for row in record.rows
+    ]
+
+
+def _table(rows: Sequence[Mapping[str, Any]]) -> Any:
+    """Rows of several shapes as one table (``from_pylist`` alone takes the columns of the first row only)."""
+    import pyarrow as pa
+
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    return pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows])
+
+
+def _target_audit(body: bytes, target_id: str) -> pd.DataFrame:
+    """One target's rows of an audit object (a per-target record, or a shard's batch)."""
+    import pyarrow.compute as pc
+
+    table = read_parquet(body)
+    if "target_id" in table.column_names:
+        table = table.filter(pc.equal(table["target_id"], target_id))
+    return table.to_pandas()

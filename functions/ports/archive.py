@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -42,6 +43,15 @@ class ObjectStore(Protocol):
     def uri(self, key: str) -> str: ...
 
 
+@dataclass(frozen=True)
+class AuditRecord:
+    """One record of the audit trail: rows (scalars; nested values become JSON text) of one target."""
+
+    target_id: str
+    record_id: str
+    rows: Sequence[Mapping[str, Any]]
+
+
 class Archive(Protocol):
     """Metric history, audit trail and model artifacts (the S3 buckets of forescale)."""
 
@@ -75,8 +85,14 @@ class Archive(Protocol):
         """Store audit rows (scalars; nested values become JSON text) as one object; returns its key."""
         ...
 
+    def write_audit_batch(self, batch_id: str, at: datetime, records: Sequence[AuditRecord]) -> list[str]:
+        """Store the records of one invocation (many targets) recorded at ``at`` in one object per shard, not
+        one per target; ``batch_id`` names the objects (unique per call). Returns the keys."""
+        ...
+
     def read_audit(self, target_id: str, start: datetime, end: datetime) -> pd.DataFrame:
-        """Audit rows with ``start <= recorded_at < end`` (columns: the rows' + target_id, record_id, recorded_at)."""
+        """Audit rows with ``start <= recorded_at < end`` (columns: the rows' + target_id, record_id, recorded_at);
+        a record written twice (a retried batch) is returned once."""
         ...
 
     def upload_model(self, target_id: str, version: str, directory: Path, metadata: Mapping[str, Any]) -> str:

@@ -26,6 +26,7 @@ from functions.adapters.s3 import (
     S3Store,
     put_once,
 )
+from functions.ports.archive import AuditRecord
 
 pytestmark = pytest.mark.integration
 
@@ -419,6 +420,68 @@ def test_audit_trail_round_trip(archive: S3Store):
     assert len(archive.read_audit("web", T0, T0 + timedelta(days=2))) == 3
     with pytest.raises(ObjectExistsError):
         archive.write_audit("web", "round-000001", T0 + timedelta(minutes=1), rows[:1])
+
+
+def audit_records(ids: list[str], n: int) -> list[AuditRecord]:
+    """Decision-like records of ``ids`` (the first with two rows), numbered ``n``."""
+    return [
+        AuditRecord(t, f"decision-{n}-{t}", [{"record": "decision", "desired": i, "plan": [[i, n]]}] * (1 + (i == 0)))
+        for i, t in enumerate(ids)
+    ]
+
+
+def test_an_audit_batch_is_one_object_per_shard_and_reads_as_records_written_one_by_one(
+    archive: S3Store, objects: ObjectStore, other_objects: ObjectStore
+):
+    # GIVEN one invocation's records of 40 targets, and the same records written one object each elsewhere
+    ids = fleet(40)
+    at = T0 + timedelta(minutes=1, seconds=5)
+    one_by_one = S3Store(other_objects)
+    for record in audit_records(ids, 1):
+        one_by_one.write_audit(record.target_id, record.record_id, at, record.rows)
+    # WHEN they are written as a batch
+    keys = archive.write_audit_batch("b-1", at, audit_records(ids, 1))
+    # THEN one object per shard touched, named by shard, day and second, its rows sorted by target
+    shards = sorted({history_shard(t) for t in ids})
+    assert keys == [f"audit/shard={s}/date=2026-11-20/100105-b-1.parquet" for s in shards]
+    assert len(keys) < len(ids) and sorted(objects.list_keys("audit/")) == keys
+    for key in keys:
+        stored = pq.read_table(io.BytesIO(objects.get(key))).column("target_id").to_pylist()
+        assert stored == sorted(stored)
+    # AND every target reads back exactly what the per-target objects give (columns, types, order)
+    window = (T0, T0 + timedelta(hours=1))
+    for tid in ids:
+        pd.testing.assert_frame_equal(archive.read_audit(tid, *window), one_by_one.read_audit(tid, *window))
+    # AND the same batch again is a no-op, other content under its name is refused
+    assert archive.write_audit_batch("b-1", at, audit_records(ids, 1)) == keys
+    with pytest.raises(ObjectExistsError):
+        archive.write_audit_batch("b-1", at, audit_records(ids, 2))
+
+
+def test_audit_reads_take_old_objects_and_batches_once_each_and_skip_other_times(objects: ObjectStore):
+    # GIVEN a target's record in the per-target layout, two batches, and a retried batch repeating a record
+    counting = CountingObjects(objects)
+    archive = S3Store(counting)
+    archive.write_audit("svc-000", "forecast-0", T0, [{"record": "forecast", "n": 0}])
+    archive.write_audit_batch("b-1", T0 + timedelta(minutes=5), audit_records(["svc-000", "svc-001"], 1))
+    archive.write_audit_batch("b-2", T0 + timedelta(minutes=10), audit_records(["svc-000"], 2))
+    archive.write_audit_batch("b-2-retry", T0 + timedelta(minutes=11), audit_records(["svc-000"], 2))
+    archive.write_audit_batch("b-3", T0 + timedelta(hours=3), audit_records(["svc-000"], 3))
+    counting.calls.clear()
+    # WHEN the target's first half hour is read
+    audit = S3Store(counting).read_audit("svc-000", T0, T0 + timedelta(minutes=30))
+    # THEN each record once (the first write of a repeated one), in time order, only this target's
+    assert list(audit["record_id"]) == ["forecast-0", *["decision-1-svc-000"] * 2, *["decision-2-svc-000"] * 2]
+    assert list(audit["recorded_at"]) == [
+        pd.Timestamp(T0.replace(tzinfo=None) + timedelta(minutes=m)) for m in (0, 5, 5, 10, 10)
+    ]
+    # AND the batch written hours later is not fetched
+    assert counting.count("get") == 4
+    # AND bad input names the record and field
+    with pytest.raises(ValueError, match=r"records\[1\]\.record_id: 'a/b' must be"):
+        archive.write_audit_batch("b-4", T0, [audit_records(["x"], 4)[0], AuditRecord("y", "a/b", [{"n": 1}])])
+    with pytest.raises(ValueError, match=r"records\[0\]\.rows: an audit record needs at least one row"):
+        archive.write_audit_batch("b-4", T0, [AuditRecord("x", "r", [])])
 
 
 # --------------------------------------------------------------------------- model artifacts
