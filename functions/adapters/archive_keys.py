@@ -10,8 +10,9 @@ Keys (``<id>`` is the target id percent-encoded, so ``/`` or ``:`` in an id cann
     history/shard=SS/date=YYYY-MM-DD/day.parquet                       the finished day (final compaction)
     history/layout.json                                                written once: until when per-target objects exist
     history/target=<id>/date=YYYY-MM-DD/...                            per-target objects of earlier versions (read only)
-    audit/shard=SS/date=YYYY-MM-DD/<HHMMSS>-<batch_id>.parquet         one invocation's audit records of a shard's
-                                                                       targets, recorded at HH:MM:SS (audit bucket)
+    audit/shard=SS/date=YYYY-MM-DD/<HHMMSS>-<batch_id>!<digest>.parquet  one invocation's audit records of a
+                                                                       shard's targets, recorded at HH:MM:SS (in the
+                                                                       audit bucket; <digest>: of the content)
     audit/target=<id>/date=YYYY-MM-DD/<record_id>.parquet              one audit record of one target (the executor,
                                                                        the alarm responder, earlier versions)
     models/<id>/<version>/<relative path>                              artifact files, then

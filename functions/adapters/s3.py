@@ -442,8 +442,12 @@ class S3Store:
         for shard, rows in sorted(shards.items()):
             # sorted by target (stable: a record's rows keep their order), so Parquet statistics let readers skip
             rows.sort(key=lambda row: str(row["target_id"]))
-            key = f"{audit_shard_day_prefix(shard, recorded_at.date())}{recorded_at:%H%M%S}-{batch_id}.parquet"
-            put_once(self.audit_objects, key, to_parquet(_table(rows)))
+            body = to_parquet(_table(rows))
+            # the body's digest: a retried batch holding other rows (or recorded at another time) is an object of
+            # its own, never refused; the same batch again is the same object
+            digest = hashlib.sha256(body).hexdigest()[:12]
+            key = f"{audit_shard_day_prefix(shard, recorded_at.date())}{recorded_at:%H%M%S}-{batch_id}!{digest}.parquet"
+            put_once(self.audit_objects, key, body)
             keys.append(key)
         return keys
 

@@ -87,7 +87,8 @@ class Archive(Protocol):
 
     def write_audit_batch(self, batch_id: str, at: datetime, records: Sequence[AuditRecord]) -> list[str]:
         """Store the records of one invocation (many targets) recorded at ``at`` in one object per shard, not
-        one per target; ``batch_id`` names the objects (unique per call). Returns the keys."""
+        one per target; ``batch_id`` and the content name the objects (the same batch again is a no-op, other
+        content a new object). Returns the keys."""
         ...
 
     def read_audit(self, target_id: str, start: datetime, end: datetime) -> pd.DataFrame:
