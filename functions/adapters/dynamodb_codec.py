@@ -8,6 +8,7 @@ Shared by the store and its in-memory twin (:class:`forescale_tools.memory.InMem
 from __future__ import annotations
 
 import math
+import zlib
 from array import array
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -76,6 +77,14 @@ def unpack_floats(blob: bytes) -> tuple[float, ...]:
     out = array("d")
     out.frombytes(blob)
     return tuple(out)
+
+
+def pack_text(text: str) -> bytes:
+    return zlib.compress(text.encode(), 6)
+
+
+def unpack_text(blob: bytes) -> str:
+    return zlib.decompress(bytes(blob)).decode()
 
 
 def pack_times(values: Sequence[datetime]) -> bytes:

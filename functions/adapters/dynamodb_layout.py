@@ -41,8 +41,10 @@ from functions.adapters.dynamodb_codec import (
     optional_iso,
     optional_time,
     pack_floats,
+    pack_text,
     pack_times,
     unpack_floats,
+    unpack_text,
     unpack_times,
 )
 from functions.ports.records import (
@@ -140,6 +142,9 @@ def state_values(state: StoredTargetState) -> dict[str, Any]:
         "slo_breached": bool(state.slo_breached),
         "slo_fed_at": optional_iso(state.slo_fed_at, "slo_fed_at"),
         "forecast_degraded": bool(state.forecast_degraded),
+        "audit_round": state.audit_round,
+        # compressed (a decision row with its plan is ~2.8 KB of JSON, ~0.7 KB so): write units go by the KB
+        "audit_row": None if state.audit_row is None else pack_text(state.audit_row),
     }
 
 
@@ -173,6 +178,8 @@ def state_from_values(item: Mapping[str, Any]) -> StoredTargetState:
         slo_breached=bool(item.get("slo_breached", False)),
         slo_fed_at=optional_time(item.get("slo_fed_at")),
         forecast_degraded=bool(item.get("forecast_degraded", False)),
+        audit_round=item.get("audit_round"),
+        audit_row=None if item.get("audit_row") is None else unpack_text(item["audit_row"]),
     )
 
 

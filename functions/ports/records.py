@@ -74,6 +74,11 @@ class StoredTargetState:
     slo_fed_at: datetime | None = None
     #: the decider's forecast error alert (:mod:`functions.services.decider_degraded`): whether an episode is on
     forecast_degraded: bool = False
+    #: the decider: the round (``ForecastReady.round_id``) of its newest decision and that decision's S3 audit row
+    #: (JSON text), kept until its next round: the row goes to S3 with the batch, after the state is stored, so a
+    #: retry of the round (finding the decision made) writes it again
+    audit_round: str | None = None
+    audit_row: str | None = None
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,17 @@ audit trail, and is published as ``ScalingDecided`` when it changes something (a
 not sent). A decision is valid for one decision interval and two minutes
 (:func:`functions.services.common.decision_validity`): the executor carries out only the newest recorded
 decision of a target, and only while it is valid.
+
+The S3 audit rows of a batch are written together at its end (one object per shard), before its events are
+published. Each decision's row is also kept in its target's state (stored with the decision) until the
+target's next round: a retry of a round that crashed before the write finds its decisions made, and writes
+their rows again.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,7 +58,7 @@ from functions.domain.decision import (
 )
 from functions.domain.slo_budget import budget_clause
 from functions.domain.target import ScalingTarget
-from functions.ports.archive import Archive
+from functions.ports.archive import Archive, AuditRecord
 from functions.ports.bus import EventPublisher
 from functions.ports.errors import ConflictError
 from functions.ports.records import StoredTargetState
@@ -137,6 +144,8 @@ class DecisionOutcome:
     #: the forecast error episode this decision began, and whether the target's forecasts are degraded after it
     degraded: ForecastDegraded | None = None
     forecast_degraded: bool = False
+    #: the S3 audit records the batch writes for this target (this round's decision; a retried round's again)
+    audit: list[AuditRecord] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         out = {
@@ -196,7 +205,7 @@ class DeciderService:
                 # Without a capacity per instance nothing can be sized: skip this target, not the batch.
                 outcomes.append(DecisionOutcome(summary.target_id, None, "skipped", None, None, False, why_not or ""))
                 continue
-            outcome, event = self._decide_one(resolved, summary)
+            outcome, event = self._decide_one(resolved, summary, ready.round_id)
             outcomes.append(outcome)
             if event is not None and outcome.published:
                 to_publish.append(event)
@@ -206,6 +215,10 @@ class DeciderService:
                 degraded.append(outcome.degraded)
             if outcome.decision_id is not None:
                 ages.append((self.clock.now() - summary.issued_at).total_seconds())
+        records = [record for outcome in outcomes for record in outcome.audit]
+        if records:
+            # before the events: whatever a crash loses here, the retry of the batch writes again
+            self.archive.write_audit_batch(_batch_name(ready.round_id), self.clock.now(), records)
         if to_publish or breaches or degraded:
             # decisions first: a responder that runs after the executor sizes from the decided capacity
             self.publisher.publish([*to_publish, *breaches, *degraded])
@@ -266,7 +279,7 @@ class DeciderService:
     # ----------------------------------------------------------------- one target
 
     def _decide_one(
-        self, target: ScalingTarget, summary: ForecastSummary
+        self, target: ScalingTarget, summary: ForecastSummary, round_id: str
     ) -> tuple[DecisionOutcome, ScalingDecided | None]:
         tid = target.target_id
         now = self.clock.now()
@@ -275,7 +288,9 @@ class DeciderService:
             return DecisionOutcome(tid, None, "skipped", None, None, False, "current capacity unknown this round"), None
         first = self.store.get_target_state(tid)  # re-read only after a conflicting write
         if first.decided_forecast_id == summary.forecast_id:
-            return self._between(target, summary, now, aligned, first)
+            outcome, found = self._between(target, summary, now, aligned, first, round_id=round_id)
+            outcome.audit = [*_recovered(first, round_id), *outcome.audit]
+            return outcome, found
         forecast, recent = self._inputs(target, summary, aligned)
         tracker, tracker_version, note, calibration = self._forecast_records().calibrate(target, aligned)
         error = tracker.recent_error(now_ns=epoch_ns(aligned))
@@ -322,6 +337,8 @@ class DeciderService:
                     reason=f"{decision.reason}; {clause}"[:MAX_REASON],
                 )
             sequence = stored.sequence + 1
+            event = self._event(target, decision, sequence, now)
+            row = decision_row(event, decision, summary)
             try:
                 self.store.put_target_state(
                     replace(
@@ -338,6 +355,8 @@ class DeciderService:
                         tracking_fed_at=fed_at,
                         alarm_governs=False,
                         forecast_degraded=degraded,
+                        audit_round=round_id,
+                        audit_row=json.dumps(row),
                     )
                 )
             except ConflictError:
@@ -345,7 +364,7 @@ class DeciderService:
             if isinstance(forecast, ForecastPath):
                 tracker.record(forecast, now_ns=epoch_ns(aligned), bias=calibration.bias)
             stored_note = self._forecast_records().store(target, tracker, tracker_version)
-            outcome, event = self._record(target, summary, decision, sequence, now)
+            outcome = self._record(target, decision, event, row)
             outcome.budget_overspent = overspent(target, budget)
             outcome.over_slo = slo.alarm
             outcome.calibration_note = "; ".join(n for n in (note, stored_note) if n) or None
@@ -370,6 +389,8 @@ class DeciderService:
         now: datetime,
         aligned: datetime,
         first: StoredTargetState,
+        *,
+        round_id: str,
     ) -> tuple[DecisionOutcome, ScalingDecided | None]:
         """A round between decisions (the forecast was decided on): the SLO budget observes the round's datapoint,
         and target tracking (``reactive_tracking``) is fed it, recorded as a decision if it moves capacity."""
@@ -387,7 +408,11 @@ class DeciderService:
                     return replace(self._decided_already(tid), over_slo=slo.alarm, forecast_degraded=flagged), None
                 try:
                     self.store.put_target_state(
-                        replace(with_slo(with_budget(stored, observed), slo, slo_fed_at), updated_at=now)
+                        replace(
+                            with_slo(with_budget(stored, observed), slo, slo_fed_at),
+                            updated_at=now,
+                            **_audit_kept(stored, round_id),
+                        )
                     )
                 except ConflictError:
                     continue
@@ -406,6 +431,16 @@ class DeciderService:
             )
             moved = final != desired_now
             sequence = stored.sequence + 1 if moved else stored.sequence
+            event: ScalingDecided | None = None
+            audit = _audit_kept(stored, round_id)
+            if moved:
+                clause = tracking_clause(target, alarms, summary.recent_load, final)
+                decision = _between_decision(
+                    target, summary, stored, aligned=aligned, desired_now=desired_now, final=final, clause=clause
+                )
+                event = self._event(target, decision, sequence, now)
+                row = decision_row(event, decision, summary)
+                audit = {"audit_round": round_id, "audit_row": json.dumps(row)}
             try:
                 self.store.put_target_state(
                     replace(
@@ -415,11 +450,12 @@ class DeciderService:
                         tracking_above=alarms.above,
                         tracking_below=alarms.below,
                         tracking_fed_at=fed_at,
+                        **audit,
                     )
                 )
             except ConflictError:
                 continue
-            if not moved:
+            if event is None:
                 why = "kill switch engaged" if kill else "target tracking holds"
                 return DecisionOutcome(
                     tid,
@@ -433,28 +469,7 @@ class DeciderService:
                     over_slo=slo.alarm,
                     forecast_degraded=stored.forecast_degraded,
                 ), None
-            mode = f"reactive ({stored.reactive_why})" if reactive else "tracking floor in forecast mode"
-            clauses = [tracking_clause(target, alarms, summary.recent_load, final), f"between decisions, {mode}"]
-            if target.mode == "forecast_only":
-                clauses.append("forecast_only: not executed")
-            decision = Decision(
-                target_id=tid,
-                decided_at=aligned,
-                mode=target.mode,
-                execute=target.mode != "forecast_only",
-                action=action_between(desired_now, final),
-                previous_desired=desired_now,
-                in_service=summary.in_service_capacity or 0,
-                desired=final,
-                min_capacity=target.min_capacity,
-                max_capacity=target.max_capacity,
-                confidence=0.0,
-                reactive=reactive,
-                reason="; ".join(clauses)[:MAX_REASON],
-                reactive_why=stored.reactive_why,
-                state=domain_state(stored),
-            )
-            outcome, event = self._record(target, summary, decision, sequence, now)
+            outcome = self._record(target, decision, event, row)
             outcome.breach, outcome.over_slo = breach, slo.alarm
             outcome.forecast_degraded = stored.forecast_degraded
             return outcome, event
@@ -464,28 +479,80 @@ class DeciderService:
     def _decided_already(tid: str) -> DecisionOutcome:
         return DecisionOutcome(tid, None, "skipped", None, None, False, "this forecast was decided on already")
 
-    def _record(
-        self, target: ScalingTarget, summary: ForecastSummary, decision: Decision, sequence: int, now: datetime
-    ) -> tuple[DecisionOutcome, ScalingDecided]:
-        decision_id = self.ids.new_id("decision")
-        event = decision.to_event(
-            decision_id=decision_id,
+    def _event(self, target: ScalingTarget, decision: Decision, sequence: int, now: datetime) -> ScalingDecided:
+        return decision.to_event(
+            decision_id=self.ids.new_id("decision"),
             sequence=sequence,
             kind=target.kind,
             valid_until=now + decision_validity(target.decision_interval_seconds),
         )
+
+    def _record(
+        self, target: ScalingTarget, decision: Decision, event: ScalingDecided, row: dict[str, Any]
+    ) -> DecisionOutcome:
+        """Record a decision whose state is stored; its audit row goes to S3 with the batch."""
         self.store.record_decision(event)
-        self.archive.write_audit(target.target_id, decision_id, now, [decision_row(event, decision, summary)])
-        publish = decision.action != "hold"
-        return (
-            DecisionOutcome(
-                target.target_id,
-                decision_id,
-                decision.action,
-                decision.previous_desired,
-                decision.desired,
-                publish,
-                decision.reason,
-            ),
-            event,
+        return DecisionOutcome(
+            target.target_id,
+            event.decision_id,
+            decision.action,
+            decision.previous_desired,
+            decision.desired,
+            decision.action != "hold",
+            decision.reason,
+            audit=[AuditRecord(target.target_id, event.decision_id, [row])],
         )
+
+
+def _between_decision(
+    target: ScalingTarget,
+    summary: ForecastSummary,
+    stored: StoredTargetState,
+    *,
+    aligned: datetime,
+    desired_now: int,
+    final: int,
+    clause: str,
+) -> Decision:
+    """Target tracking's decision between forecasts (``clause``: why it moves)."""
+    reactive = stored.reactive_why is not None
+    mode = f"reactive ({stored.reactive_why})" if reactive else "tracking floor in forecast mode"
+    clauses = [clause, f"between decisions, {mode}"]
+    if target.mode == "forecast_only":
+        clauses.append("forecast_only: not executed")
+    return Decision(
+        target_id=target.target_id,
+        decided_at=aligned,
+        mode=target.mode,
+        execute=target.mode != "forecast_only",
+        action=action_between(desired_now, final),
+        previous_desired=desired_now,
+        in_service=summary.in_service_capacity or 0,
+        desired=final,
+        min_capacity=target.min_capacity,
+        max_capacity=target.max_capacity,
+        confidence=0.0,
+        reactive=reactive,
+        reason="; ".join(clauses)[:MAX_REASON],
+        reactive_why=stored.reactive_why,
+        state=domain_state(stored),
+    )
+
+
+def _recovered(stored: StoredTargetState, round_id: str) -> list[AuditRecord]:
+    """The audit record of the decision this round made already: a retried round's batch may never have been
+    written (a duplicate is read once)."""
+    if stored.audit_round != round_id or stored.audit_row is None:
+        return []
+    row = json.loads(stored.audit_row)
+    return [AuditRecord(stored.target_id, str(row["decision_id"]), [row])]
+
+
+def _audit_kept(stored: StoredTargetState, round_id: str) -> dict[str, Any]:
+    """The audit row stays in the state through a retry of its round and goes at the next round's write."""
+    return {} if stored.audit_round == round_id else {"audit_round": None, "audit_row": None}
+
+
+def _batch_name(round_id: str) -> str:
+    """The audit batch's name: the round id made safe for an object name (the store adds a digest)."""
+    return "decisions-" + re.sub(r"[^A-Za-z0-9_.=-]", "_", round_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -120,6 +121,8 @@ def test_the_deciders_tracking_fields_round_trip(store):
         tracking_above=2,
         tracking_below=0,
         tracking_fed_at=T0 - timedelta(seconds=60),
+        audit_round="round-7",  # and its newest decision's audit row, kept for a retry of the round
+        audit_row=json.dumps({"decision_id": "d-3", "plan": [["2026-11-20T10:00:00+00:00", 4]] * 60}),
     )
     # WHEN it is stored and read back
     store.put_target_state(state)

@@ -1,0 +1,64 @@
+"""The decider's S3 audit rows: one batch per invocation, and none lost when the invocation crashes before it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from service_support import NOON, target
+from test_decider_executor import store_forecast
+
+from events.contracts import ForecastReady
+from functions.adapters.archive_keys import history_shard
+
+
+class CrashingOnce:
+    """The archive, whose first audit batch write fails: the invocation dies after storing its decisions."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.batches: list[list[str]] = []
+
+    def write_audit_batch(self, batch_id: str, at: Any, records: Any) -> list[str]:
+        self.batches.append([r.target_id for r in records])
+        if len(self.batches) == 1:
+            raise RuntimeError("the Lambda timed out before its audit batch")
+        return self.inner.write_audit_batch(batch_id, at, records)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_retried_round_writes_the_audit_rows_of_the_decisions_its_crashed_attempt_made(memory, clock):
+    # GIVEN three targets whose forecasts are ready, and an invocation that crashes at its audit batch
+    world = memory([target("web"), target("api"), target("db")])
+    clock.current = NOON + timedelta(seconds=5)
+    summaries = [store_forecast(world, tid, 900.0) for tid in ("web", "api", "db")]
+    archive = CrashingOnce(world.archive)
+    world.rewire(archive=archive)
+    ready = ForecastReady(round_id="round-1", forecasts=summaries)
+    with pytest.raises(RuntimeError, match="audit batch"):
+        world.components.decider.decide_batch(ready)
+    window = (NOON - timedelta(hours=1), NOON + timedelta(hours=1))
+    decided = {tid: world.store.decisions(tid, *window) for tid in ("web", "api", "db")}
+    assert all(len(d) == 1 for d in decided.values())  # the decisions were made and recorded
+    # WHEN the same ForecastReady is retried (a minute later), then the next round comes
+    clock.current += timedelta(minutes=1)
+    outcomes = world.components.decider.decide_batch(ready)
+    assert all(o.decision_id is None for o in outcomes)  # no new decision: this forecast was decided on
+    # THEN the retry wrote the decisions' audit rows, as made (with the plan), in one batch of one object per shard
+    for tid, (decision,) in decided.items():
+        audit = world.archive.read_audit(tid, *window)
+        assert list(audit["record_id"]) == [decision.decision_id], tid
+        assert audit["record"].iloc[0] == "decision" and audit["forecast_id"].iloc[0] == "f-1"
+        assert audit["desired_capacity"].iloc[0] == decision.desired_capacity and audit["plan"].iloc[0] != "[]"
+    assert archive.batches == [["web", "api", "db"]] * 2
+    objects = list(world.archive.audit_objects.list_keys("audit/"))
+    assert sorted(k.split("/")[1] for k in objects) == sorted({f"shard={history_shard(t)}" for t in decided})
+    # AND the next round (a new datapoint) writes nothing again: the kept row went with its round
+    clock.current = NOON + timedelta(minutes=5, seconds=5)
+    later = [s.model_copy(update={"history_end": NOON}) for s in summaries]
+    world.components.decider.decide_batch(ForecastReady(round_id="round-2", forecasts=later))
+    assert len(archive.batches) == 2
+    assert all(world.store.get_target_state(t).audit_row is None for t in decided)
