@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -51,6 +52,12 @@ def decision_validity(decision_interval_seconds: int) -> timedelta:
     :data:`VALIDITY_SLACK`. The stack lets an event wait up to 600 s at the rule and in Lambda's queue, and
     a dead-letter redrive has no age limit: the executor refuses a decision that arrives after this."""
     return timedelta(seconds=decision_interval_seconds) + VALIDITY_SLACK
+
+
+def audit_batch_name(kind: str, round_id: str) -> str:
+    """The name of a round's audit batch: ``kind`` and the round id as an object name may hold it (an id may hold
+    ``:``; the store adds a digest of the content, so names need not be unique)."""
+    return f"{kind}-{re.sub(r'[^A-Za-z0-9_.=-]', '_', round_id)}"
 
 
 def field_values(record: Any) -> dict[str, Any]:

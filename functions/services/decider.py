@@ -36,7 +36,6 @@ their rows again.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -73,6 +72,7 @@ from functions.services.common import (
     TARGETS_OVER_SLO,
     MetricSink,
     NullSink,
+    audit_batch_name,
     decision_validity,
     epoch_ns,
     floor_time,
@@ -218,7 +218,7 @@ class DeciderService:
         records = [record for outcome in outcomes for record in outcome.audit]
         if records:
             # before the events: whatever a crash loses here, the retry of the batch writes again
-            self.archive.write_audit_batch(_batch_name(ready.round_id), self.clock.now(), records)
+            self.archive.write_audit_batch(audit_batch_name("decisions", ready.round_id), self.clock.now(), records)
         if to_publish or breaches or degraded:
             # decisions first: a responder that runs after the executor sizes from the decided capacity
             self.publisher.publish([*to_publish, *breaches, *degraded])
@@ -551,8 +551,3 @@ def _recovered(stored: StoredTargetState, round_id: str) -> list[AuditRecord]:
 def _audit_kept(stored: StoredTargetState, round_id: str) -> dict[str, Any]:
     """The audit row stays in the state through a retry of its round and goes at the next round's write."""
     return {} if stored.audit_round == round_id else {"audit_round": None, "audit_row": None}
-
-
-def _batch_name(round_id: str) -> str:
-    """The audit batch's name: the round id made safe for an object name (the store adds a digest)."""
-    return "decisions-" + re.sub(r"[^A-Za-z0-9_.=-]", "_", round_id)

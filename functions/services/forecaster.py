@@ -10,9 +10,12 @@ the window it decides for.
 For each due target: the history of the last ``history_days`` (S3), the business events that overlap
 the history or the horizon (they lift the forecast inside their windows, and teach the models what
 past ones did), and the champion model (or the unfitted fallback). Targets sharing a model are
-forecast together in one call. The forecast is stored as the target's latest (DynamoDB), appended to
-the audit trail (S3), and summarised in one ``ForecastReady`` per batch, carrying the capacity and
-load the collector saw so that the decider needs no AWS call of its own to know the present.
+forecast together in one call. The batch's forecasts are appended to the audit trail (S3, one object per
+shard), then stored as the targets' latest (DynamoDB), and summarised in one ``ForecastReady`` per batch,
+carrying the capacity and load the collector saw so that the decider needs no AWS call of its own to know
+the present. Audit rows first: a stored forecast makes its target no longer due, so a retry after a crash
+forecasts again exactly the targets whose forecast was not stored (a row of a forecast never stored may
+remain; none of a stored one is missing).
 
 Anomalies: points of the last day that have just become judgeable (the robust detector needs half an
 hour after a point) and are flagged are published as ``AnomalyDetected``, one event per target.
@@ -38,7 +41,7 @@ from events.contracts import (
 from functions.domain.clock import Clock, IdSource
 from functions.domain.decision import is_surprise
 from functions.domain.target import ScalingTarget
-from functions.ports.archive import Archive
+from functions.ports.archive import Archive, AuditRecord
 from functions.ports.bus import EventPublisher
 from functions.ports.records import StoredBusinessEvent, StoredForecast
 from functions.ports.state import StateStore
@@ -47,6 +50,7 @@ from functions.services.common import (
     LEVEL_SHIFT,
     MetricSink,
     NullSink,
+    audit_batch_name,
     floor_time,
     stale_data_after,
 )
@@ -124,6 +128,14 @@ class ForecastOutcome:
 
 
 @dataclass
+class _Made:
+    outcome: ForecastOutcome
+    summary: ForecastSummary
+    forecast: StoredForecast
+    record: AuditRecord
+
+
+@dataclass
 class ForecasterService:
     catalog: TargetCatalog
     store: StateStore
@@ -156,21 +168,26 @@ class ForecasterService:
             if between:
                 self.publisher.publish([ForecastReady(round_id=collected.round_id, forecasts=between)])
             return []
-        stored: list[tuple[ForecastOutcome, ForecastSummary]] = []
+        made: list[_Made] = []
         anomalies: list[AnomalyDetected] = []
         for group in self._groups(jobs):
             results = self._run(group[0].service, group)
-            paths = [results.get(job.target.target_id) for job in group]
-            with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                stored += pool.map(self._store, group, paths)
-            for job, (outcome, _) in zip(group, stored[-len(group) :], strict=True):
+            for job in group:
+                made.append(self._made(job, results.get(job.target.target_id)))
                 anomaly = self._anomalies(job, now)
                 if anomaly is not None:
-                    outcome.anomalies = len(anomaly.points)
+                    made[-1].outcome.anomalies = len(anomaly.points)
                     anomalies.append(anomaly)
-        summaries = [summary for _, summary in stored] + between
+        batches: dict[datetime, list[AuditRecord]] = {}
+        for item in made:
+            batches.setdefault(item.summary.issued_at, []).append(item.record)
+        for at, records in batches.items():
+            self.archive.write_audit_batch(audit_batch_name("forecasts", collected.round_id), at, records)
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            list(pool.map(self.store.put_forecast, [item.forecast for item in made]))
+        summaries = [item.summary for item in made] + between
         self.publisher.publish([ForecastReady(round_id=collected.round_id, forecasts=summaries), *anomalies])
-        return [outcome for outcome, _ in stored]
+        return [item.outcome for item in made]
 
     # ----------------------------------------------------------------- steps
 
@@ -236,7 +253,8 @@ class ForecasterService:
             history, now=jobs[0].aligned_now, horizon_steps=horizon_steps(jobs[0].target), events=windows
         )
 
-    def _store(self, job: _Job, result: ForecastPath | NoForecast | None) -> tuple[ForecastOutcome, ForecastSummary]:
+    def _made(self, job: _Job, result: ForecastPath | NoForecast | None) -> _Made:
+        """The forecast of a job as stored, its audit record and summary (nothing written yet)."""
         from models.api import ForecastPath
 
         target, tid, version = job.target, job.target.target_id, job.version
@@ -269,11 +287,9 @@ class ForecasterService:
             )
             peak = None
         self._error_metric(job)
-        self.store.put_forecast(stored)
-        self.archive.write_audit(
+        record = AuditRecord(
             tid,
             f"forecast-{forecast_id}",
-            job.aligned_now,
             [
                 {
                     "record": "forecast",
@@ -305,7 +321,7 @@ class ForecasterService:
             in_service_capacity=item.in_service_capacity,
             recent_load=item.last_value if item.last_timestamp is not None else None,
         )
-        return ForecastOutcome(tid, forecast_id, model, reason, peak), summary
+        return _Made(ForecastOutcome(tid, forecast_id, model, reason, peak), summary, stored, record)
 
     def _error_metric(self, job: _Job) -> None:
         """Absolute % error of the previous forecast's median at the newest observed point: one value of the

@@ -1,4 +1,4 @@
-"""The decider's S3 audit rows: one batch per invocation, and none lost when the invocation crashes before it."""
+"""The decider's and the forecaster's S3 audit rows: one batch per invocation, none lost when it crashes before."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from service_support import NOON, target
+from service_support import NOON, flat_history, target
 from test_decider_executor import store_forecast
 
-from events.contracts import ForecastReady
+from events.contracts import CollectedTarget, ForecastReady, MetricsCollected
 from functions.adapters.archive_keys import history_shard
 
 
@@ -62,3 +62,34 @@ def test_a_retried_round_writes_the_audit_rows_of_the_decisions_its_crashed_atte
     world.components.decider.decide_batch(ForecastReady(round_id="round-2", forecasts=later))
     assert len(archive.batches) == 2
     assert all(world.store.get_target_state(t).audit_row is None for t in decided)
+
+
+def test_a_forecast_is_stored_only_once_its_audit_row_is_written_so_a_retry_loses_none(memory, clock):
+    # GIVEN three targets due for a forecast, and an invocation that crashes at its audit batch
+    ids = ("web", "api", "db")
+    world = memory([target(t) for t in ids])
+    for tid in ids:
+        flat_history(world, tid, 500.0)
+    clock.current = NOON + timedelta(seconds=4)
+    archive = CrashingOnce(world.archive)
+    world.rewire(archive=archive)
+    collected = MetricsCollected(
+        round_id="round-1", collected_at=clock.current, step_seconds=300,
+        targets=[CollectedTarget(
+            target_id=t, last_timestamp=NOON - timedelta(minutes=5), last_value=500.0, points_written=1,
+            desired_capacity=6, in_service_capacity=6,
+        ) for t in ids],
+    )  # fmt: skip
+    with pytest.raises(RuntimeError, match="audit batch"):
+        world.components.forecaster.forecast_batch(collected)
+    # WHEN the same round is retried
+    clock.current += timedelta(seconds=50)
+    outcomes = world.components.forecaster.forecast_batch(collected)
+    # THEN every target's stored forecast has its audit row (the crashed attempt stored none: all were due again)
+    assert sorted(o.target_id for o in outcomes) == sorted(ids)
+    window = (NOON - timedelta(hours=1), NOON + timedelta(hours=1))
+    for tid in ids:
+        stored = world.store.latest_forecast(tid)
+        audit = world.archive.read_audit(tid, *window)
+        assert f"forecast-{stored.forecast_id}" in list(audit["record_id"]), tid
+    assert archive.batches == [list(ids)] * 2
