@@ -214,6 +214,15 @@ def overspend(target: ScalingTarget, state: BudgetState) -> float:
     return min(MAX_OVERSPEND, spend / budget)
 
 
+def lever_words(margin: float, over: float) -> str:
+    """What the budget applies: the margin on the load (at or above 1), the violation price (below 1 or overspent)."""
+    price = min(1.0, margin) * over
+    return ", ".join(
+        ([f"margin x{margin:.2f}"] if margin >= 1 else [])
+        + ([f"violation price x{price:.2f}"] if margin < 1 or over > 1 else [])
+    )
+
+
 def budget_clause(target: ScalingTarget, state: BudgetState) -> str | None:
     """The reason's words on the budget: the margin applied and why (None when no budget is known yet)."""
     budget = budget_pct(target, state)
@@ -223,10 +232,5 @@ def budget_clause(target: ScalingTarget, state: BudgetState) -> str | None:
     spent = "nothing spent yet" if spend is None else f"{spend:.2f} % spent"
     source = " (auto)" if target.slo_budget.under_provisioning_pct == "auto" else ""
     window = target.slo_budget.window_days
-    over = overspend(target, state)
-    price = min(1.0, state.margin) * over
-    applied = ", ".join(
-        ([f"margin x{state.margin:.2f}"] if state.margin >= 1 else [])
-        + ([f"violation price x{price:.2f}"] if state.margin < 1 or over > 1 else [])
-    )
+    applied = lever_words(state.margin, overspend(target, state))
     return f"SLO budget {budget:.2f} %{source}, {spent} over {window:g} d: {applied}"
