@@ -22,13 +22,13 @@ Keys (``<id>`` is the target id percent-encoded, so ``/`` or ``:`` in an id cann
 from __future__ import annotations
 
 import re
-import zlib
 from datetime import date, datetime, timedelta
 from urllib.parse import quote, unquote
 
+# the shards are the archive's (callers group their batches by them), part of the key layout
+from functions.ports.archive import HISTORY_SHARDS, history_shard  # noqa: F401 (re-exported)
+
 _PART_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=-]{0,199}$")
-#: Shards of the batched history (fixed: a target's shard is part of its keys).
-HISTORY_SHARDS = 16
 
 
 def encode_id(value: str) -> str:
@@ -41,11 +41,6 @@ def history_prefix(target_id: str) -> str:
 
 def history_day_prefix(target_id: str, day: date) -> str:
     return f"{history_prefix(target_id)}date={day.isoformat()}/"
-
-
-def history_shard(target_id: str) -> str:
-    """The shard of a target's batched history, ``00`` to ``15``."""
-    return f"{zlib.crc32(target_id.encode()) % HISTORY_SHARDS:02d}"
 
 
 def shard_day_prefix(shard: str, day: date) -> str:

@@ -5,6 +5,7 @@ Implemented by :mod:`functions.adapters.s3` (S3, or in memory in the twin).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -16,6 +17,16 @@ from functions.ports.errors import AlreadyExistsError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+#: Shards of the batched history and audit trail (fixed: a target's shard is part of its keys).
+HISTORY_SHARDS = 16
+
+
+def history_shard(target_id: str) -> str:
+    """The shard of a target's batched history and audit records, ``00`` to ``15``: a writer whose batches of
+    targets follow the shards writes fewer objects (one per shard it touches)."""
+    return f"{zlib.crc32(target_id.encode()) % HISTORY_SHARDS:02d}"
 
 
 class ObjectExistsError(AlreadyExistsError):

@@ -13,7 +13,8 @@ boundary is compacted that round, the round its forecast is made (so the forecas
 day), and every shard's finished day once more after the longest lookback of the fleet has passed midnight.
 Then ``MetricsCollected`` is published
 per batch of at most ``batch_size`` targets of the same period: each batch is one forecaster
-invocation.
+invocation. Shards and batches take the targets in archive-shard order, so that each invocation, here and
+downstream, writes its history and audit rows to few shard objects.
 
 A throttled or failing CloudWatch fails the invocation (after botocore's retries) so that Lambda
 retries it and then keeps it in the dead-letter queue; nothing downstream runs on a round without
@@ -37,7 +38,7 @@ from events.contracts import MAX_LOAD, CollectedTarget, MetricsCollected
 from functions.domain.capacity_model import busy_series_id, utilization_metric
 from functions.domain.clock import Clock, IdSource
 from functions.domain.target import ScalingTarget
-from functions.ports.archive import Archive
+from functions.ports.archive import Archive, history_shard
 from functions.ports.bus import EventPublisher
 from functions.ports.capacity import CapacityApi, CapacityError, CapacitySnapshot
 from functions.ports.invoke import Invoker
@@ -97,6 +98,13 @@ class _Collected:
     rows: dict[str, pd.DataFrame]
 
 
+def by_shard(targets: Sequence[ScalingTarget]) -> list[ScalingTarget]:
+    """Targets in archive-shard then target-id order: an invocation's targets, and so the targets of each
+    forecaster and decider invocation its batches start, fill few history and audit shards, each written as
+    one object per invocation (``Archive.write_histories``, ``Archive.write_audit_batch``)."""
+    return sorted(targets, key=lambda t: (history_shard(t.target_id), t.target_id))
+
+
 def chunks(items: Sequence[Any], size: int) -> list[list[Any]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
@@ -140,8 +148,8 @@ class CollectorService:
     # ----------------------------------------------------------------- planning
 
     def plan(self, targets: Sequence[ScalingTarget]) -> list[list[ScalingTarget]]:
-        """Shards of at most ``shard_size`` targets, in target-id order."""
-        return chunks(sorted(targets, key=lambda t: t.target_id), self.shard_size) or [[]]
+        """Shards of at most ``shard_size`` targets, in archive-shard then target-id order (:func:`by_shard`)."""
+        return chunks(by_shard(targets), self.shard_size) or [[]]
 
     def collect(self, request: CollectRequest, *, function_name: str = "") -> CollectResult:
         now = self.clock.now()
@@ -232,7 +240,7 @@ class CollectorService:
         batches = [
             (period, batch)
             for period, group in sorted(by_period.items())
-            for batch in chunks(sorted(group, key=lambda t: t.target_id), self.batch_size)
+            for batch in chunks(by_shard(group), self.batch_size)
         ]
         for index, (period, batch) in enumerate(batches):
             events.append(
