@@ -64,7 +64,6 @@ from functions.domain.calibration import ForecastCalibration
 from functions.domain.capacity_model import capacity_of, instances_for
 from functions.domain.decision_records import (
     MAX_MARGIN,
-    MAX_OVERSPEND,
     MAX_REASON,
     MIN_MARGIN,
     NS,
@@ -92,7 +91,6 @@ from models.api import ForecastPath, NoForecast
 
 __all__ = [
     "MAX_MARGIN",
-    "MAX_OVERSPEND",
     "MAX_REASON",
     "MIN_MARGIN",
     "Action",
@@ -308,21 +306,16 @@ def decide(
     policy: DecisionPolicy | None = None,
     margin: float = 1.0,
     margin_clause: str | None = None,
-    overspend: float = 1.0,
 ) -> Decision:
     """Decide the desired capacity of ``target`` at ``now`` (see the module docstring for the rules).
 
-    The SLO budget's levers (:mod:`functions.domain.slo_budget`): ``margin`` above 1 multiplies the load forecast
-    mode prices, below 1 the violation price; ``overspend`` (the budget's spend over the budget, at least 1)
-    multiplies the violation price; ``margin_clause`` says why in the reason. The reactive rule and the
-    newest-load guard do without them.
+    ``margin`` multiplies the load forecast mode prices (the SLO budget's, :mod:`functions.domain.slo_budget`;
+    ``margin_clause`` says why in the reason); the reactive rule and the newest-load guard do without it.
     """
     policy = policy or DecisionPolicy()
     if not (MIN_MARGIN <= margin <= MAX_MARGIN):
         raise ValueError(f"margin: {margin!r} outside [{MIN_MARGIN}, {MAX_MARGIN}]")
-    if not (1.0 <= overspend <= MAX_OVERSPEND):
-        raise ValueError(f"overspend: {overspend!r} outside [1, {MAX_OVERSPEND}]")
-    ctx = DecisionContext.of(target, policy, now, margin, overspend)
+    ctx = DecisionContext.of(target, policy, now, margin)
     problem, stale = _forecast_problem(
         forecast,
         now_ns=ctx.now_ns,

@@ -24,8 +24,6 @@ MAX_REASON = 500
 #: above 1 it multiplies the priced load, below 1 the violation price
 MIN_MARGIN = 0.25
 MAX_MARGIN = 4.0
-#: bound of ``decide``'s ``overspend``: the violation price rises with the spend over the budget up to this factor
-MAX_OVERSPEND = 10.0
 NS = 1_000_000_000
 
 
@@ -195,14 +193,11 @@ class DecisionContext:
     actual_per_instance: float
     per_instance: float
     unit: str
-    #: the price of a violation minute the quantile is chosen with: the target's, times the margin below 1 and
-    #: the overspend of the SLO budget (spend over budget, at least 1)
+    #: the price of a violation minute the quantile is chosen with: the target's, times the margin below 1
     violation_price: float
 
     @classmethod
-    def of(
-        cls, target: ScalingTarget, policy: DecisionPolicy, now: datetime, margin: float, overspend: float = 1.0
-    ) -> DecisionContext:
+    def of(cls, target: ScalingTarget, policy: DecisionPolicy, now: datetime, margin: float) -> DecisionContext:
         """The window is ``[now, now + boot + decision interval)``; scale-in looks one more boot time past it."""
         cap = capacity_of(target)
         actual_per_instance = cap * target.slo_utilization
@@ -222,7 +217,7 @@ class DecisionContext:
             actual_per_instance=actual_per_instance,
             per_instance=actual_per_instance / max(1.0, margin),
             unit=target.metric.unit_label,
-            violation_price=target.cost.violation_minute_penalty * min(1.0, margin) * overspend,
+            violation_price=target.cost.violation_minute_penalty * min(1.0, margin),
         )
 
 

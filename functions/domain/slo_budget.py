@@ -21,9 +21,7 @@ the window's spend is over the budget, or when it is part of a run longer than b
 interval (a level shift or a step the forecast band missed, not a blip no margin could have caught); a
 minute within the SLO loosens by ``gain * b``, slowly, down to 1 while the window is within budget, and
 below 1 (down to :data:`MIN_MARGIN`) only while the spend is under :data:`SPEND_AIM` of the budget; above
-that share the price climbs back to 1 at the same pace. While the window is over the budget the violation
-price is also multiplied by the overspend (:func:`overspend`, spend over budget, at most ``MAX_OVERSPEND``): a
-proportional term beside the margin's integral, which a budget of a step or two a week outruns. The budget is target tracking's own under-time, so
+that share the price climbs back to 1 at the same pace. The budget is target tracking's own under-time, so
 spending all of it would leave forescale as often short as the policy it replaces: below 1 it aims at half.
 Measured on the tuning half (benchmarks/replay.py), a margin that scaled the *load* below 1 traded a 3 %
 cheaper fleet for seven times the under-time (bitbrains_407: 1.35 % to 9.93 %), and a margin moving on
@@ -44,7 +42,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from functions.domain.capacity_model import capacity_of, instances_for, instances_for_array
-from functions.domain.decision_records import MAX_MARGIN, MAX_OVERSPEND, MIN_MARGIN
+from functions.domain.decision_records import MAX_MARGIN, MIN_MARGIN
 from functions.domain.fleet import Fleet
 from functions.domain.reactive import AlarmState, target_tracking_step
 from functions.domain.target import ScalingTarget
@@ -201,28 +199,6 @@ def with_reference(state: BudgetState, *, load: np.ndarray, target: ScalingTarge
     return replace(state, reference_pct=reference, reference_ns=now_ns)
 
 
-def overspend(target: ScalingTarget, state: BudgetState) -> float:
-    """How many times the budget the window's spend is, when over it (1 within it), at most MAX_OVERSPEND.
-
-    The decision multiplies the violation price by it: the margin's integral moves a step per minute, too slowly
-    for a budget of a step or two a week (a recurring 5-minute spike spends it several times over before the
-    margin has risen), so the price of the next violation answers at once, in proportion to the overspend.
-    """
-    budget, spend = budget_pct(target, state), state.spend_pct
-    if budget is None or spend is None or budget <= 0 or spend <= budget:
-        return 1.0
-    return min(MAX_OVERSPEND, spend / budget)
-
-
-def lever_words(margin: float, over: float) -> str:
-    """What the budget applies: the margin on the load (at or above 1), the violation price (below 1 or overspent)."""
-    price = min(1.0, margin) * over
-    return ", ".join(
-        ([f"margin x{margin:.2f}"] if margin >= 1 else [])
-        + ([f"violation price x{price:.2f}"] if margin < 1 or over > 1 else [])
-    )
-
-
 def budget_clause(target: ScalingTarget, state: BudgetState) -> str | None:
     """The reason's words on the budget: the margin applied and why (None when no budget is known yet)."""
     budget = budget_pct(target, state)
@@ -232,5 +208,5 @@ def budget_clause(target: ScalingTarget, state: BudgetState) -> str | None:
     spent = "nothing spent yet" if spend is None else f"{spend:.2f} % spent"
     source = " (auto)" if target.slo_budget.under_provisioning_pct == "auto" else ""
     window = target.slo_budget.window_days
-    applied = lever_words(state.margin, overspend(target, state))
+    applied = f"margin x{state.margin:.2f}" if state.margin >= 1 else f"violation price x{state.margin:.2f}"
     return f"SLO budget {budget:.2f} %{source}, {spent} over {window:g} d: {applied}"

@@ -55,7 +55,7 @@ from functions.domain.decision import (
     never_scale_in,
     with_tracking,
 )
-from functions.domain.slo_budget import budget_clause, overspend
+from functions.domain.slo_budget import budget_clause
 from functions.domain.target import ScalingTarget
 from functions.ports.archive import Archive, AuditRecord
 from functions.ports.bus import EventPublisher
@@ -322,7 +322,6 @@ class DeciderService:
                 policy=self.policy,
                 margin=budget.margin,
                 margin_clause=budget_clause(target, budget),
-                overspend=overspend(target, budget),
             )
             if isinstance(forecast, NoForecast):
                 decision = never_scale_in(decision, state=domain_state(stored))

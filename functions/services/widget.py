@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from events.base import TargetId
 from functions.domain.clock import Clock
-from functions.domain.slo_budget import budget_pct, overspend
+from functions.domain.slo_budget import budget_pct
 from functions.ports.archive import Archive
 from functions.ports.state import StateStore
 from functions.services.decider_budget import budget_of
@@ -146,7 +146,6 @@ class WidgetService:
             budget_pct=budget_pct(target, budget),
             spend_pct=budget.spend_pct,
             margin=budget.margin,
-            overspend=overspend(target, budget),
             slo_breached=state.slo_breached,
             slo_recent=state.slo_recent,
             updated_at=state.updated_at,

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-from functions.domain.slo_budget import lever_words
 from functions.services.widget_views import FleetPage, Point, TargetView
 
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 760, 170, 48, 18, 8
@@ -123,7 +122,7 @@ def render_target(view: TargetView, endpoint: str, *, page: int = 1) -> str:
         + ('<span class="bad">breached</span>' if view.slo_breached else '<span class="ok">ok</span>')
         + f" (last periods: {escape(recent)}); budget {_pct(view.budget_pct)}, spent "
         f'<span class="{"bad" if overspent else "ok"}">{_pct(view.spend_pct)}</span>, '
-        + lever_words(view.margin, view.overspend)
+        + (f"margin x{view.margin:.2f}" if view.margin >= 1 else f"violation price x{view.margin:.2f}")
     )
     return (
         f'{STYLE}<div class="fs"><p>{back}</p>{title}'

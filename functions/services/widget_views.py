@@ -30,8 +30,6 @@ class TargetView:
     budget_pct: float | None = None
     spend_pct: float | None = None
     margin: float = 1.0
-    #: spend over budget while over it (it multiplies the violation price), else 1
-    overspend: float = 1.0
     slo_breached: bool = False
     slo_recent: tuple[float, ...] = ()
     updated_at: datetime | None = None

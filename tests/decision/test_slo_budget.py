@@ -10,14 +10,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from functions.domain.decision import (
-    MAX_MARGIN,
-    MAX_OVERSPEND,
-    MIN_MARGIN,
-    CurrentCapacity,
-    TargetState,
-    decide,
-)
+from functions.domain.decision import MAX_MARGIN, MIN_MARGIN, CurrentCapacity, TargetState, decide
 from functions.domain.replay import Scenario, run_replay
 from functions.domain.slo_budget import (
     AUTO_BUDGET_FLOOR_PCT,
@@ -26,7 +19,6 @@ from functions.domain.slo_budget import (
     budget_clause,
     budget_pct,
     observe,
-    overspend,
     tracking_under_share,
     with_reference,
 )
@@ -116,37 +108,6 @@ def test_a_margin_below_one_lowers_the_violation_price_not_the_load():
     # AND the reason says what was applied
     calm = BudgetState(level=math.log(MIN_MARGIN), minutes=1000.0, under_minutes=0.0, reference_pct=None)
     assert "violation price x0.25" in (budget_clause(target, calm) or "")
-
-
-def test_the_overspend_is_the_spend_over_the_budget_when_over_it():
-    target = make_target(slo_budget={"under_provisioning_pct": 0.5})
-    # GIVEN 2 % of the window's minutes spent against a 0.5 % budget THEN the overspend is 4
-    assert overspend(target, BudgetState(minutes=10_000.0, under_minutes=200.0)) == pytest.approx(4.0)
-    # AND it is 1 within the budget, before any minute and without a budget, and capped far over it
-    assert overspend(target, BudgetState(minutes=10_000.0, under_minutes=50.0)) == 1.0
-    assert overspend(target, BudgetState()) == 1.0
-    assert overspend(make_target(), BudgetState(minutes=10_000.0, under_minutes=200.0)) == 1.0
-    assert overspend(target, BudgetState(minutes=100.0, under_minutes=100.0)) == MAX_OVERSPEND
-    # AND the reason names the price it sets
-    clause = budget_clause(target, BudgetState(minutes=10_000.0, under_minutes=200.0))
-    assert clause is not None and "margin x1.00, violation price x4.00" in clause
-
-
-def test_an_overspent_budget_raises_the_violation_price_so_a_rare_spike_is_bought():
-    # GIVEN a forecast whose median needs 3 instances and whose p99 needs 5 (a spike one step in a hundred)
-    target = make_target(slo_budget={"under_provisioning_pct": 0.5})
-    path = make_path(flat(4000.0), flat(4300.0), flat(7000.0))
-    current = CurrentCapacity(desired=3, in_service=3, recent_load=4000.0)
-    plain = decide(path, current=current, target=target, state=TargetState(), now=NOW)
-    # WHEN the budget is spent four times over
-    dear = decide(path, current=current, target=target, state=TargetState(), now=NOW, overspend=4.0)
-    # THEN a higher quantile is priced and more instances asked for
-    assert plain.quantile is not None and dear.quantile is not None
-    assert dear.quantile > plain.quantile
-    assert dear.desired > plain.desired
-    # AND an overspend outside [1, MAX_OVERSPEND] is refused naming it
-    with pytest.raises(ValueError, match="overspend"):
-        decide(path, current=current, target=target, state=TargetState(), now=NOW, overspend=0.5)
 
 
 def test_no_loosening_while_the_window_is_overspent():

@@ -103,21 +103,6 @@ def test_a_targets_view_says_when_its_forecasts_are_degraded(memory, clock):
     assert '<span class="bad">degraded</span>: ForecastDegraded sent' in call(target="web")
 
 
-def test_a_targets_view_names_the_violation_price_an_overspent_budget_sets(memory, clock):
-    # GIVEN a target with a 1 % budget decided on for two rounds
-    web = target("web", slo_budget={"under_provisioning_pct": 1.0})
-    world = memory([web])
-    world.catalog_targets = [web]
-    world.capacity.add_asg("web-asg", desired=2, min_capacity=1, max_capacity=60)
-    flat_history(world, "web", 900.0)
-    run_rounds(world, clock, [900.0, 900.0])
-    # WHEN its window has spent 3 % (three times the budget) at a margin of 1
-    state = world.store.get_target_state("web")
-    world.store.put_target_state(replace(state, budget_level=0.0, budget_minutes=10_000.0, budget_under_minutes=300.0))
-    # THEN the view names the price the decider applies, beside the margin
-    assert "margin x1.00, violation price x3.00" in call(target="web")
-
-
 def test_an_unknown_target_or_a_bad_parameter_is_named(memory):
     # GIVEN a fleet of one
     memory([target("web")])

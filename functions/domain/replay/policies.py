@@ -43,14 +43,7 @@ from functions.domain.reactive import (
     utilization,
 )
 from functions.domain.replay.scenario import ResolvedScenario
-from functions.domain.slo_budget import (
-    BudgetState,
-    budget_clause,
-    budget_pct,
-    observe,
-    overspend,
-    with_reference,
-)
+from functions.domain.slo_budget import BudgetState, budget_clause, budget_pct, observe, with_reference
 from functions.domain.target import ScalingTarget
 from models.api import ForecastingService, ForecastPath, NoForecast
 
@@ -363,7 +356,6 @@ class PredictivePolicy:
             policy=self.decision_policy,
             margin=self.budget.margin,
             margin_clause=budget_clause(self.target, self.budget),
-            overspend=overspend(self.target, self.budget),
         )
         self.budget_log.append(
             (observation.step, budget_pct(self.target, self.budget), self.budget.spend_pct, self.budget.margin)
