@@ -38,6 +38,8 @@ The twin is the same :class:`S3Store` over :class:`forescale_tools.memory.InMemo
 from __future__ import annotations
 
 import hashlib
+import io
+import itertools
 import json
 import re
 import threading
@@ -68,7 +70,6 @@ from functions.adapters.parquet_frames import (
     history_frame,
     merge_last_wins,
     normalise_history,
-    read_parquet,
     relist_after,
     rows_parquet,
     target_rows,
@@ -440,9 +441,8 @@ class S3Store:
             shards.setdefault(history_shard(record.target_id), []).extend(rows)
         keys = []
         for shard, rows in sorted(shards.items()):
-            # sorted by target (stable: a record's rows keep their order), so Parquet statistics let readers skip
-            rows.sort(key=lambda row: str(row["target_id"]))
-            body = to_parquet(_table(rows))
+            rows.sort(key=lambda row: str(row["target_id"]))  # stable: a record's rows keep their order
+            body = _grouped_parquet(_table(rows))
             # the body's digest: a retried batch holding other rows (or recorded at another time) is an object of
             # its own, never refused; the same batch again is the same object
             digest = hashlib.sha256(body).hexdigest()[:12]
@@ -453,6 +453,7 @@ class S3Store:
 
     def read_audit(self, target_id: str, start: datetime, end: datetime) -> pd.DataFrame:
         import pandas as pd
+        import pyarrow as pa
 
         start_utc, end_utc = require_aware(start, "start"), require_aware(end, "end")
         days = days_between(start_utc, end_utc) if end_utc > start_utc else []
@@ -463,19 +464,21 @@ class S3Store:
         ]
         shard = history_shard(target_id)
         keys += [key for day in days for key in self._audit_shard_keys(shard, day, start_utc, end_utc)]
-        frames: list[pd.DataFrame] = []
+        tables = []
         seen: set[str] = set()
         for body in get_many(self.audit_objects, keys, fetch=self._fetch_audit):
-            frame = _target_audit(body, target_id)
-            fresh = frame[~frame["record_id"].isin(list(seen))]  # a record of a retried batch again: the first stands
-            seen.update(frame["record_id"])
-            if len(fresh):
-                frames.append(fresh)
-        if not frames:
+            table = _target_audit(body, target_id)
+            ids = table.column("record_id").to_pylist()
+            if seen.intersection(ids):  # a record of a retried batch again: the first stands
+                table = table.filter([i not in seen for i in ids])
+            seen.update(ids)
+            if len(table):
+                tables.append(table)
+        if not tables:
             return pd.DataFrame(
                 {"target_id": [], "record_id": [], "recorded_at": pd.Series([], dtype="datetime64[us]")}
             )
-        audit = pd.concat(frames, ignore_index=True)
+        audit = pa.concat_tables(tables, promote_options="permissive").to_pandas()
         audit["recorded_at"] = audit["recorded_at"].astype("datetime64[us]")
         low, high = pd.Timestamp(start_utc.replace(tzinfo=None)), pd.Timestamp(end_utc.replace(tzinfo=None))
         audit = audit[(audit["recorded_at"] >= low) & (audit["recorded_at"] < high)]
@@ -573,11 +576,34 @@ def _table(rows: Sequence[Mapping[str, Any]]) -> Any:
     return pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows])
 
 
-def _target_audit(body: bytes, target_id: str) -> pd.DataFrame:
-    """One target's rows of an audit object (a per-target record, or a shard's batch)."""
-    import pyarrow.compute as pc
+def _grouped_parquet(table: Any) -> bytes:
+    """Rows sorted by target as Parquet with one row group per target: a reader of one target decodes only its
+    group, chosen by the groups' statistics (a forecast row is kilobytes of paths)."""
+    import pyarrow.parquet as pq
 
-    table = read_parquet(body)
-    if "target_id" in table.column_names:
-        table = table.filter(pc.equal(table["target_id"], target_id))
-    return table.to_pandas()
+    ids = table.column("target_id").to_pylist()
+    starts = [0] + [i for i in range(1, len(ids)) if ids[i] != ids[i - 1]] + [len(ids)]
+    buffer = io.BytesIO()
+    with pq.ParquetWriter(buffer, table.schema, compression="zstd") as writer:
+        for start, stop in itertools.pairwise(starts):
+            writer.write_table(table.slice(start, stop - start))
+    return buffer.getvalue()
+
+
+def _target_audit(body: bytes, target_id: str) -> Any:
+    """One target's rows of an audit object (a per-target record, or a shard's batch: its row groups that may hold
+    the target)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(io.BytesIO(body))
+    column = parquet.schema_arrow.get_field_index("target_id")
+    if column < 0:
+        return parquet.read()
+    groups = []
+    for index in range(parquet.metadata.num_row_groups):
+        stats = parquet.metadata.row_group(index).column(column).statistics
+        if stats is None or not stats.has_min_max or stats.min <= target_id <= stats.max:
+            groups.append(index)
+    table = parquet.read_row_groups(groups)
+    return table.filter(pc.equal(table["target_id"], target_id))
