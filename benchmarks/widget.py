@@ -1,9 +1,11 @@
 """Render time of the dashboard's custom widget: one target's view, and a page of the fleet, on the in-memory twins.
 
-A fleet of ``--targets`` targets at 1-minute periods, each with the records a deployment stores over the
-dashboard's range: a day of load history, a forecast every 5 minutes (60-minute paths: a forecast row of the
-audit trail), a decision every 5 minutes (the decisions table and the audit trail's decision row, with the
-in-service count) and its state. Timed (median of ``--runs``, after one warm-up): the fleet page (25 rows,
+A fleet of ``--targets`` targets at 1-minute periods with the audit trail a deployment writes over the
+dashboard's range: every 5 minutes a forecast (60-minute paths: a forecast row) and a decision (the decision
+row, with the in-service count) of every target, written as the pipeline writes them (the collector's batches
+of 50 targets in shard order, each one forecaster and one decider invocation writing an audit batch: an
+object per shard it touches); the targets of the page also have a day of load history, their decisions in
+the decisions table and their state. Timed (median of ``--runs``, after one warm-up): the fleet page (25 rows,
 one state read each), one target's view over the last ``--hours``, and the views of a page of 25 targets
 one after another, as a viewer clicking through a page. The figures are the widget function's own work:
 the in-memory twins answer in microseconds where DynamoDB and S3 take milliseconds (a view makes one
@@ -25,39 +27,49 @@ STEP = 60
 PAGE = 25
 
 
-def seed(world: Any, target_ids: list[str], *, hours: int) -> None:
-    """The records of ``hours`` of operation (and a day of load before) for each target."""
+def seed(world: Any, target_ids: list[str], fleet: list[Any], *, hours: int) -> None:
+    """The audit trail of ``hours`` of operation of the ``fleet``; the other records (and a day of load before)
+    of ``target_ids``."""
     import numpy as np
     import pandas as pd
 
     from events.contracts import ScalingDecided
+    from functions.ports.archive import AuditRecord
     from functions.ports.records import StoredForecast, StoredTargetState
+    from functions.services.collector import by_shard, chunks
 
     start = NOON - timedelta(hours=hours)
     ds = pd.date_range((NOON - timedelta(days=1)).replace(tzinfo=None), NOON.replace(tzinfo=None), freq="60s",
                        inclusive="left")  # fmt: skip
     load = 900.0 + 300.0 * np.sin(np.arange(len(ds)) / 180.0)
+    shown = set(target_ids)
+    batches = [[t.target_id for t in batch] for batch in chunks(by_shard(fleet), 50)]
+    for k in range(hours * 12):
+        at = start + timedelta(minutes=5 * k)
+        path = [d.isoformat() for d in pd.date_range(at.replace(tzinfo=None), periods=60, freq="60s")]
+        p50 = 900.0 + 300.0 * np.sin((np.arange(60) + (at - NOON.replace(hour=0)).seconds / 60) / 180.0)
+        forecast = {"record": "forecast", "forecast_id": f"f-{k}", "model_version": "m", "confidence": 0.8,
+                    "history_end": at.isoformat(), "no_forecast_reason": "", "ds": path, "p50": list(p50),
+                    "p90": list(1.1 * p50), "p99": list(1.25 * p50)}  # fmt: skip
+        desired = int(np.ceil(p50.max() / 90.0))
+        for n, batch in enumerate(batches):
+            forecasts, decisions = [], []
+            for tid in batch:
+                forecasts.append(AuditRecord(tid, f"forecast-f-{k}", [forecast]))
+                decision = ScalingDecided(
+                    decision_id=f"d-{tid}-{k}", target_id=tid, kind="asg", mode="floor", decided_at=at,
+                    valid_until=at + timedelta(minutes=7), sequence=k + 1, previous_desired=desired,
+                    desired_capacity=desired, min_capacity=1, max_capacity=60, action="hold", confidence=0.8,
+                    reason="benchmark",
+                )  # fmt: skip
+                if tid in shown:
+                    world.store.record_decision(decision)
+                row = {**decision.model_dump(mode="json"), "record": "decision", "in_service": desired}
+                decisions.append(AuditRecord(tid, decision.decision_id, [row]))
+            world.archive.write_audit_batch(f"forecasts-{k}-{n}", at, forecasts)
+            world.archive.write_audit_batch(f"decisions-{k}-{n}", at + timedelta(seconds=20), decisions)
     for index, tid in enumerate(target_ids):
         world.archive.write_history(tid, pd.DataFrame({"ds": ds, "y": load}), part_id=f"seed-{index}")
-        for k in range(hours * 12):
-            at = start + timedelta(minutes=5 * k)
-            path = pd.date_range(at.replace(tzinfo=None), periods=60, freq="60s")
-            p50 = 900.0 + 300.0 * np.sin((np.arange(60) + (at - NOON.replace(hour=0)).seconds / 60) / 180.0)
-            forecast = {"record": "forecast", "forecast_id": f"f-{k}", "model_version": "m", "confidence": 0.8,
-                        "history_end": at.isoformat(), "no_forecast_reason": "",
-                        "ds": [d.isoformat() for d in path], "p50": list(p50), "p90": list(1.1 * p50),
-                        "p99": list(1.25 * p50)}  # fmt: skip
-            world.archive.write_audit(tid, f"forecast-f-{k}", at, [forecast])
-            desired = int(np.ceil(p50.max() / 90.0))
-            decision = ScalingDecided(
-                decision_id=f"d-{tid}-{k}", target_id=tid, kind="asg", mode="floor", decided_at=at,
-                valid_until=at + timedelta(minutes=7), sequence=k + 1, previous_desired=desired,
-                desired_capacity=desired, min_capacity=1, max_capacity=60, action="hold", confidence=0.8,
-                reason="benchmark",
-            )  # fmt: skip
-            world.store.record_decision(decision)
-            row = {**decision.model_dump(mode="json"), "record": "decision", "in_service": desired}
-            world.archive.write_audit(tid, decision.decision_id, at, [row])
         world.store.put_forecast(
             StoredForecast(
                 target_id=tid, forecast_id="latest", issued_at=NOON, model_version="m", confidence=0.8,
@@ -125,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     world = memory_world(targets, clock=clock)
     page_ids = [t.target_id for t in targets[:PAGE]]
     began = time.perf_counter()
-    seed(world, page_ids, hours=args.hours)
-    print(f"seeded {len(page_ids)} of {args.targets} targets with {args.hours} h of records in "
+    seed(world, page_ids, targets, hours=args.hours)
+    print(f"seeded {args.targets} targets with {args.hours} h of audit trail, {len(page_ids)} with their records, in "
           f"{time.perf_counter() - began:.1f} s")  # fmt: skip
     shown = {"timeRange": {"start": int((NOON - timedelta(hours=args.hours)).timestamp() * 1000),
                            "end": int(NOON.timestamp() * 1000)}}  # fmt: skip
