@@ -157,13 +157,14 @@ class Components:
 
     @cached_property
     def objects(self) -> ObjectStore:
-        from functions.adapters.s3 import S3Objects
+        from functions.adapters.s3_objects import S3Objects
 
         return S3Objects(self.client("s3"), self.settings.bucket)
 
     @cached_property
     def archive(self) -> Archive:
-        from functions.adapters.s3 import S3Objects, S3Store
+        from functions.adapters.s3 import S3Store
+        from functions.adapters.s3_objects import S3Objects
 
         audit_bucket = self.settings.audit_bucket
         audit = S3Objects(self.client("s3"), audit_bucket) if audit_bucket else None
@@ -201,7 +202,7 @@ class Components:
         if prefix is None:
             return get_metric_data
         from functions.adapters.metric_stream import StreamMetricsSource
-        from functions.adapters.s3 import S3Objects
+        from functions.adapters.s3_objects import S3Objects
 
         return StreamMetricsSource(
             S3Objects(self.client("s3"), self.settings.bucket), fallback=get_metric_data, prefix=prefix

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from functions.adapters.s3 import get_many
+from functions.adapters.s3_objects import get_many
 from functions.domain.target import LoadMetric
 from functions.ports.archive import ObjectStore
 from functions.ports.metrics import MetricSeries, MetricsSource

@@ -6,11 +6,16 @@ decides which objects to read and write."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from functions.adapters.archive_keys import check_part_id
+from functions.ports.archive import AuditRecord
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -218,3 +223,68 @@ class Memo:
 
 
 # --------------------------------------------------------------------------- store
+
+
+# --------------------------------------------------------------------------- audit objects
+
+
+def audit_rows(record: AuditRecord, recorded_at: datetime, field: str) -> list[dict[str, Any]]:
+    """A record's rows as stored: nested values as JSON text, then target_id, record_id, recorded_at."""
+    if not isinstance(record.target_id, str) or not record.target_id:
+        raise ValueError(f"{field}target_id: must be a non-empty string, not {record.target_id!r}")
+    check_part_id(record.record_id, f"{field}record_id")
+    if not record.rows:
+        raise ValueError(f"{field}rows: an audit record needs at least one row")
+    return [
+        {
+            **{
+                k: json.dumps(v, sort_keys=True, default=str) if isinstance(v, dict | list | tuple) else v
+                for k, v in row.items()
+            },
+            "target_id": record.target_id,
+            "record_id": record.record_id,
+            "recorded_at": recorded_at.replace(tzinfo=None),
+        }
+        for row in record.rows
+    ]
+
+
+def table_of_rows(rows: Sequence[Mapping[str, Any]]) -> Any:
+    """Rows of several shapes as one table (``from_pylist`` alone takes the columns of the first row only)."""
+    import pyarrow as pa
+
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    return pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows])
+
+
+def grouped_parquet(table: Any) -> bytes:
+    """Rows sorted by target as Parquet with one row group per target: a reader of one target decodes only its
+    group, chosen by the groups' statistics (a forecast row is kilobytes of paths)."""
+    import pyarrow.parquet as pq
+
+    ids = table.column("target_id").to_pylist()
+    starts = [0] + [i for i in range(1, len(ids)) if ids[i] != ids[i - 1]] + [len(ids)]
+    buffer = io.BytesIO()
+    with pq.ParquetWriter(buffer, table.schema, compression="zstd") as writer:
+        for start, stop in itertools.pairwise(starts):
+            writer.write_table(table.slice(start, stop - start))
+    return buffer.getvalue()
+
+
+def target_audit(body: bytes, target_id: str) -> Any:
+    """One target's rows of an audit object (a per-target record, or a shard's batch: its row groups that may hold
+    the target)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(io.BytesIO(body))
+    column = parquet.schema_arrow.get_field_index("target_id")
+    if column < 0:
+        return parquet.read()
+    groups = []
+    for index in range(parquet.metadata.num_row_groups):
+        stats = parquet.metadata.row_group(index).column(column).statistics
+        if stats is None or not stats.has_min_max or stats.min <= target_id <= stats.max:
+            groups.append(index)
+    table = parquet.read_row_groups(groups)
+    return table.filter(pc.equal(table["target_id"], target_id))

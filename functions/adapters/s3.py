@@ -38,8 +38,6 @@ The twin is the same :class:`S3Store` over :class:`forescale_tools.memory.InMemo
 from __future__ import annotations
 
 import hashlib
-import io
-import itertools
 import json
 import re
 import threading
@@ -48,8 +46,6 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from botocore.exceptions import ClientError
 
 from functions.adapters._timefmt import require_aware
 from functions.adapters.archive_keys import (
@@ -67,14 +63,19 @@ from functions.adapters.parquet_frames import (
     RELIST_METADATA_KEY,
     Memo,
     all_rows,
+    audit_rows,
+    grouped_parquet,
     history_frame,
     merge_last_wins,
     normalise_history,
     relist_after,
     rows_parquet,
+    table_of_rows,
+    target_audit,
     target_rows,
     to_parquet,
 )
+from functions.adapters.s3_objects import S3Objects, get_many, put_once
 from functions.ports.archive import AuditRecord, ObjectExistsError, ObjectStore
 from functions.ports.errors import NotFoundError
 
@@ -89,85 +90,6 @@ DEFAULT_CACHE_BYTES = 128 * 2**20
 METADATA_FILE = "metadata.json"
 #: Days each audit object version stays locked (S3 Object Lock, compliance mode) unless the deployment says otherwise.
 DEFAULT_AUDIT_RETENTION_DAYS = 365
-
-
-# --------------------------------------------------------------------------- object level
-
-
-class S3Objects:
-    """:class:`functions.ports.archive.ObjectStore` on one S3 bucket through an injected ``s3`` client."""
-
-    def __init__(self, client: S3Client, bucket: str) -> None:
-        self._client = client
-        self.bucket = bucket
-
-    def put_new(self, key: str, body: bytes, *, content_type: str = "application/octet-stream") -> None:
-        try:
-            self._client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*")
-        except ClientError as error:
-            # 412 PreconditionFailed: the key exists; 409 ConditionalRequestConflict: a concurrent writer.
-            if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
-                raise ObjectExistsError(key) from error
-            raise
-
-    def get(self, key: str) -> bytes:
-        try:
-            return self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise NotFoundError("object", key) from error
-            raise
-
-    def list_keys(self, prefix: str, *, start_after: str = "") -> Iterator[str]:
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
-        if start_after:
-            kwargs["StartAfter"] = start_after
-        for page in self._client.get_paginator("list_objects_v2").paginate(**kwargs):
-            for item in page.get("Contents", []):
-                yield item["Key"]
-
-    def uri(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
-
-
-def put_once(objects: ObjectStore, key: str, body: bytes, *, content_type: str = "application/octet-stream") -> bool:
-    """Write ``key`` once; True if written, False if it already held exactly ``body`` (a retry).
-
-    Raises :class:`ObjectExistsError` if it holds something else.
-    """
-    try:
-        objects.put_new(key, body, content_type=content_type)
-    except ObjectExistsError:
-        if objects.get(key) != body:
-            raise
-        return False
-    return True
-
-
-# --------------------------------------------------------------------------- keys
-
-
-#: concurrent GETs of one read of many small objects (a day of a target's audit records is up to 600)
-READ_WORKERS = 16
-
-
-def get_many(
-    objects: ObjectStore,
-    keys: Sequence[str],
-    *,
-    workers: int = READ_WORKERS,
-    fetch: Callable[[str], bytes] | None = None,
-) -> list[bytes]:
-    """The bodies of ``keys`` (through ``fetch``, e.g. a cache, else ``objects.get``), in their order, fetched
-    ``workers`` at a time: one GET at a time costs a round trip each (a 6-hour view of a target reads about 150
-    audit objects)."""
-    get = fetch or objects.get
-    if len(keys) <= 1:
-        return [get(key) for key in keys]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=min(workers, len(keys))) as pool:
-        return list(pool.map(get, keys))
 
 
 # --------------------------------------------------------------------------- parquet
@@ -427,7 +349,7 @@ class S3Store:
         import pyarrow as pa
 
         recorded_at = require_aware(at, "at")
-        clean = _audit_rows(AuditRecord(target_id, record_id, rows), recorded_at, "")
+        clean = audit_rows(AuditRecord(target_id, record_id, rows), recorded_at, "")
         key = f"{audit_prefix(target_id)}date={recorded_at.date().isoformat()}/{record_id}.parquet"
         put_once(self.audit_objects, key, to_parquet(pa.Table.from_pylist(clean)))
         return key
@@ -437,12 +359,12 @@ class S3Store:
         recorded_at = require_aware(at, "at")
         shards: dict[str, list[dict[str, Any]]] = {}
         for n, record in enumerate(records):
-            rows = _audit_rows(record, recorded_at, f"records[{n}].")
+            rows = audit_rows(record, recorded_at, f"records[{n}].")
             shards.setdefault(history_shard(record.target_id), []).extend(rows)
         keys = []
         for shard, rows in sorted(shards.items()):
             rows.sort(key=lambda row: str(row["target_id"]))  # stable: a record's rows keep their order
-            body = _grouped_parquet(_table(rows))
+            body = grouped_parquet(table_of_rows(rows))
             # the body's digest: a retried batch holding other rows (or recorded at another time) is an object of
             # its own, never refused; the same batch again is the same object
             digest = hashlib.sha256(body).hexdigest()[:12]
@@ -467,7 +389,7 @@ class S3Store:
         tables = []
         seen: set[str] = set()
         for body in get_many(self.audit_objects, keys, fetch=self._fetch_audit):
-            table = _target_audit(body, target_id)
+            table = target_audit(body, target_id)
             ids = table.column("record_id").to_pylist()
             if seen.intersection(ids):  # a record of a retried batch again: the first stands
                 table = table.filter([i not in seen for i in ids])
@@ -542,68 +464,3 @@ class S3Store:
             destination.parent.mkdir(parents=True, exist_ok=True)
             destination.write_bytes(body)
         return document
-
-
-# --------------------------------------------------------------------------- audit rows
-
-
-def _audit_rows(record: AuditRecord, recorded_at: datetime, field: str) -> list[dict[str, Any]]:
-    """A record's rows as stored: nested values as JSON text, then target_id, record_id, recorded_at."""
-    if not isinstance(record.target_id, str) or not record.target_id:
-        raise ValueError(f"{field}target_id: must be a non-empty string, not {record.target_id!r}")
-    check_part_id(record.record_id, f"{field}record_id")
-    if not record.rows:
-        raise ValueError(f"{field}rows: an audit record needs at least one row")
-    return [
-        {
-            **{
-                k: json.dumps(v, sort_keys=True, default=str) if isinstance(v, dict | list | tuple) else v
-                for k, v in row.items()
-            },
-            "target_id": record.target_id,
-            "record_id": record.record_id,
-            "recorded_at": recorded_at.replace(tzinfo=None),
-        }
-        for row in record.rows
-    ]
-
-
-def _table(rows: Sequence[Mapping[str, Any]]) -> Any:
-    """Rows of several shapes as one table (``from_pylist`` alone takes the columns of the first row only)."""
-    import pyarrow as pa
-
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    return pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows])
-
-
-def _grouped_parquet(table: Any) -> bytes:
-    """Rows sorted by target as Parquet with one row group per target: a reader of one target decodes only its
-    group, chosen by the groups' statistics (a forecast row is kilobytes of paths)."""
-    import pyarrow.parquet as pq
-
-    ids = table.column("target_id").to_pylist()
-    starts = [0] + [i for i in range(1, len(ids)) if ids[i] != ids[i - 1]] + [len(ids)]
-    buffer = io.BytesIO()
-    with pq.ParquetWriter(buffer, table.schema, compression="zstd") as writer:
-        for start, stop in itertools.pairwise(starts):
-            writer.write_table(table.slice(start, stop - start))
-    return buffer.getvalue()
-
-
-def _target_audit(body: bytes, target_id: str) -> Any:
-    """One target's rows of an audit object (a per-target record, or a shard's batch: its row groups that may hold
-    the target)."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    parquet = pq.ParquetFile(io.BytesIO(body))
-    column = parquet.schema_arrow.get_field_index("target_id")
-    if column < 0:
-        return parquet.read()
-    groups = []
-    for index in range(parquet.metadata.num_row_groups):
-        stats = parquet.metadata.row_group(index).column(column).statistics
-        if stats is None or not stats.has_min_max or stats.min <= target_id <= stats.max:
-            groups.append(index)
-    table = parquet.read_row_groups(groups)
-    return table.filter(pc.equal(table["target_id"], target_id))

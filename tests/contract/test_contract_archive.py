@@ -19,14 +19,9 @@ from contract_support import T0
 from forescale_tools.memory import InMemoryObjects
 from functions.adapters.archive_keys import HISTORY_SHARDS, history_shard
 from functions.adapters.errors import NotFoundError
-from functions.adapters.s3 import (
-    ObjectExistsError,
-    ObjectStore,
-    S3Objects,
-    S3Store,
-    put_once,
-)
-from functions.ports.archive import AuditRecord
+from functions.adapters.s3 import S3Store
+from functions.adapters.s3_objects import S3Objects, put_once
+from functions.ports.archive import AuditRecord, ObjectExistsError, ObjectStore
 
 pytestmark = pytest.mark.integration
 

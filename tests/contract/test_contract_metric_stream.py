@@ -18,7 +18,7 @@ from forescale_tools.memory import InMemoryCloudWatch, InMemoryObjects
 from forescale_tools.metric_stream import FirehoseDelivery, stream_line
 from functions.adapters.cloudwatch import CloudWatchMetricsPublisher, CloudWatchMetricsSource, MetricDatum
 from functions.adapters.metric_stream import StreamMetricsSource
-from functions.adapters.s3 import S3Objects
+from functions.adapters.s3_objects import S3Objects
 from functions.domain.target import LoadMetric
 from functions.ports.metrics import MetricSeries
 

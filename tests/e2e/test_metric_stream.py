@@ -13,7 +13,7 @@ from e2e_support import Pipeline, asg_target, five_minute_index, metric_for
 
 from forescale_tools.metric_stream import FirehoseDelivery, stream_line
 from functions.adapters.metric_stream import StreamMetricsSource
-from functions.adapters.s3 import S3Objects
+from functions.adapters.s3_objects import S3Objects
 
 pytestmark = pytest.mark.integration
 

@@ -44,7 +44,8 @@ from functions.adapters import tracker_codec
 from functions.adapters.capacity import ECS_DIMENSION
 from functions.adapters.discovery import ENABLED_TAG, target_from_tags
 from functions.adapters.dynamodb import DynamoStateStore
-from functions.adapters.s3 import S3Objects, S3Store
+from functions.adapters.s3 import S3Store
+from functions.adapters.s3_objects import S3Objects
 from functions.adapters.tracker_records import S3TrackerRecords
 from functions.catalog import FUNCTIONS
 from functions.domain.clock import FixedClock, SequentialIds
