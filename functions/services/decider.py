@@ -78,30 +78,16 @@ from functions.services.common import (
     floor_time,
     stale_data_after,
 )
+from functions.services.decider_audit import audit_kept, decision_row, recovered_audit
 from functions.services.decider_budget import budget_of, daily_reference, observe_round, overspent, with_budget
 from functions.services.decider_degraded import degraded_after, degraded_event
 from functions.services.decider_record import ForecastRecordKeeper
 from functions.services.decider_slo import breach_event, feed_slo, with_slo
-from functions.services.decider_tracking import feed_tracking, tracking_clause
+from functions.services.decider_tracking import between_decision, feed_tracking, tracking_clause
 from functions.services.targets import TargetCatalog
 from models.api import ForecastPath, NoForecast
 
 MAX_CONFLICT_RETRIES = 5
-
-
-def decision_row(event: ScalingDecided, decision: Decision, summary: ForecastSummary) -> dict[str, Any]:
-    """The S3 audit row of a decision: the event plus what only the engine knows (quantile, plan)."""
-    return {
-        **event.model_dump(mode="json"),
-        "record": "decision",
-        "forecast_id": summary.forecast_id,
-        "in_service": decision.in_service,
-        "quantile": decision.quantile,
-        "peak_load": decision.peak_load,
-        "peak_at": None if decision.peak_at is None else decision.peak_at.isoformat(),
-        "plan": [[step.at.isoformat(), step.capacity] for step in decision.plan],
-        "executed": decision.execute,
-    }
 
 
 def learned_target(target: ScalingTarget, store: StateStore) -> tuple[ScalingTarget | None, str | None]:
@@ -289,7 +275,7 @@ class DeciderService:
         first = self.store.get_target_state(tid)  # re-read only after a conflicting write
         if first.decided_forecast_id == summary.forecast_id:
             outcome, found = self._between(target, summary, now, aligned, first, round_id=round_id)
-            outcome.audit = [*_recovered(first, round_id), *outcome.audit]
+            outcome.audit = [*recovered_audit(first, round_id), *outcome.audit]
             return outcome, found
         forecast, recent = self._inputs(target, summary, aligned)
         tracker, tracker_version, note, calibration = self._forecast_records().calibrate(target, aligned)
@@ -411,7 +397,7 @@ class DeciderService:
                         replace(
                             with_slo(with_budget(stored, observed), slo, slo_fed_at),
                             updated_at=now,
-                            **_audit_kept(stored, round_id),
+                            **audit_kept(stored, round_id),
                         )
                     )
                 except ConflictError:
@@ -432,11 +418,18 @@ class DeciderService:
             moved = final != desired_now
             sequence = stored.sequence + 1 if moved else stored.sequence
             event: ScalingDecided | None = None
-            audit = _audit_kept(stored, round_id)
+            audit = audit_kept(stored, round_id)
             if moved:
                 clause = tracking_clause(target, alarms, summary.recent_load, final)
-                decision = _between_decision(
-                    target, summary, stored, aligned=aligned, desired_now=desired_now, final=final, clause=clause
+                decision = between_decision(
+                    target,
+                    summary,
+                    stored,
+                    domain_state(stored),
+                    aligned=aligned,
+                    desired_now=desired_now,
+                    final=final,
+                    clause=clause,
                 )
                 event = self._event(target, decision, sequence, now)
                 row = decision_row(event, decision, summary)
@@ -502,52 +495,3 @@ class DeciderService:
             decision.reason,
             audit=[AuditRecord(target.target_id, event.decision_id, [row])],
         )
-
-
-def _between_decision(
-    target: ScalingTarget,
-    summary: ForecastSummary,
-    stored: StoredTargetState,
-    *,
-    aligned: datetime,
-    desired_now: int,
-    final: int,
-    clause: str,
-) -> Decision:
-    """Target tracking's decision between forecasts (``clause``: why it moves)."""
-    reactive = stored.reactive_why is not None
-    mode = f"reactive ({stored.reactive_why})" if reactive else "tracking floor in forecast mode"
-    clauses = [clause, f"between decisions, {mode}"]
-    if target.mode == "forecast_only":
-        clauses.append("forecast_only: not executed")
-    return Decision(
-        target_id=target.target_id,
-        decided_at=aligned,
-        mode=target.mode,
-        execute=target.mode != "forecast_only",
-        action=action_between(desired_now, final),
-        previous_desired=desired_now,
-        in_service=summary.in_service_capacity or 0,
-        desired=final,
-        min_capacity=target.min_capacity,
-        max_capacity=target.max_capacity,
-        confidence=0.0,
-        reactive=reactive,
-        reason="; ".join(clauses)[:MAX_REASON],
-        reactive_why=stored.reactive_why,
-        state=domain_state(stored),
-    )
-
-
-def _recovered(stored: StoredTargetState, round_id: str) -> list[AuditRecord]:
-    """The audit record of the decision this round made already: a retried round's batch may never have been
-    written (a duplicate is read once)."""
-    if stored.audit_round != round_id or stored.audit_row is None:
-        return []
-    row = json.loads(stored.audit_row)
-    return [AuditRecord(stored.target_id, str(row["decision_id"]), [row])]
-
-
-def _audit_kept(stored: StoredTargetState, round_id: str) -> dict[str, Any]:
-    """The audit row stays in the state through a retry of its round and goes at the next round's write."""
-    return {} if stored.audit_round == round_id else {"audit_round": None, "audit_row": None}

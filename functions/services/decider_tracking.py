@@ -18,7 +18,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from events.contracts import ForecastSummary
-from functions.domain.decision import DecisionPolicy, format_load, tracking_rule
+from functions.domain.decision import (
+    MAX_REASON,
+    Decision,
+    DecisionPolicy,
+    TargetState,
+    action_between,
+    format_load,
+    tracking_rule,
+)
 from functions.domain.reactive import AlarmState, target_tracking_step
 from functions.domain.target import ScalingTarget
 from functions.ports.records import StoredTargetState
@@ -63,3 +71,39 @@ def tracking_clause(target: ScalingTarget, alarms: AlarmState, load: float | Non
         why = f"{alarms.below} datapoints below {rule.scale_in_ratio * rule.target_utilization:g} utilisation"
     shown = "" if load is None else f", load {format_load(load, target.metric.unit_label)}"
     return f"target tracking: {why}{shown} needs {capacity}"
+
+
+def between_decision(
+    target: ScalingTarget,
+    summary: ForecastSummary,
+    stored: StoredTargetState,
+    state: TargetState,
+    *,
+    aligned: datetime,
+    desired_now: int,
+    final: int,
+    clause: str,
+) -> Decision:
+    """Target tracking's decision between forecasts (``clause``: why it moves)."""
+    reactive = stored.reactive_why is not None
+    mode = f"reactive ({stored.reactive_why})" if reactive else "tracking floor in forecast mode"
+    clauses = [clause, f"between decisions, {mode}"]
+    if target.mode == "forecast_only":
+        clauses.append("forecast_only: not executed")
+    return Decision(
+        target_id=target.target_id,
+        decided_at=aligned,
+        mode=target.mode,
+        execute=target.mode != "forecast_only",
+        action=action_between(desired_now, final),
+        previous_desired=desired_now,
+        in_service=summary.in_service_capacity or 0,
+        desired=final,
+        min_capacity=target.min_capacity,
+        max_capacity=target.max_capacity,
+        confidence=0.0,
+        reactive=reactive,
+        reason="; ".join(clauses)[:MAX_REASON],
+        reactive_why=stored.reactive_why,
+        state=state,
+    )
