@@ -64,7 +64,6 @@ from functions.adapters.parquet_frames import (
     Memo,
     all_rows,
     audit_rows,
-    grouped_parquet,
     history_frame,
     merge_last_wins,
     normalise_history,
@@ -363,8 +362,9 @@ class S3Store:
             shards.setdefault(history_shard(record.target_id), []).extend(rows)
         keys = []
         for shard, rows in sorted(shards.items()):
-            rows.sort(key=lambda row: str(row["target_id"]))  # stable: a record's rows keep their order
-            body = grouped_parquet(table_of_rows(rows))
+            # sorted by target (stable: a record's rows keep their order), so Parquet statistics let readers skip
+            rows.sort(key=lambda row: str(row["target_id"]))
+            body = to_parquet(table_of_rows(rows))
             # the body's digest: a retried batch holding other rows (or recorded at another time) is an object of
             # its own, never refused; the same batch again is the same object
             digest = hashlib.sha256(body).hexdigest()[:12]
