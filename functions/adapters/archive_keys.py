@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 # the shards are the archive's (callers group their batches by them), part of the key layout
 from functions.ports.archive import HISTORY_SHARDS, history_shard  # noqa: F401 (re-exported)
@@ -69,9 +69,3 @@ def check_part_id(part_id: str, field: str) -> None:
 def days_between(start: datetime, end: datetime) -> list[date]:
     first, last = start.date(), (end - timedelta(microseconds=1)).date()
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
-
-
-def decode_target_from_key(key: str) -> str:
-    """Target id of a ``history/`` or ``audit/`` key (for listing tools)."""
-    segment = key.split("/", 2)[1]
-    return unquote(segment.removeprefix("target="))
