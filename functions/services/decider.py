@@ -41,7 +41,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from events.contracts import ForecastDegraded, ForecastReady, ForecastSummary, ScalingDecided, SloBreached
-from functions.domain.capacity_model import MIN_SAMPLES, CapacityEstimate, capacity_of, instances_for, resolve_capacity
+from functions.domain.capacity_model import capacity_of, instances_for
 from functions.domain.clock import Clock, IdSource
 from functions.domain.decision import (
     MAX_REASON,
@@ -78,33 +78,16 @@ from functions.services.common import (
     floor_time,
     stale_data_after,
 )
-from functions.services.decider_audit import audit_kept, decision_row, recovered_audit
+from functions.services.decider_audit import audit_kept, decision_row, recovered_audit, recovered_event
 from functions.services.decider_budget import budget_of, daily_reference, observe_round, overspent, with_budget
 from functions.services.decider_degraded import degraded_after, degraded_event
 from functions.services.decider_record import ForecastRecordKeeper
 from functions.services.decider_slo import breach_event, feed_slo, with_slo
 from functions.services.decider_tracking import between_decision, feed_tracking, tracking_clause
-from functions.services.targets import TargetCatalog
+from functions.services.targets import TargetCatalog, learned_target
 from models.api import ForecastPath, NoForecast
 
 MAX_CONFLICT_RETRIES = 5
-
-
-def learned_target(target: ScalingTarget, store: StateStore) -> tuple[ScalingTarget | None, str | None]:
-    """``target`` with a numeric ``capacity_per_instance`` (the learned one for ``learn``), or why not."""
-    if target.capacity_per_instance != "learn":
-        return target, None
-    learned = store.get_learned_capacity(target.target_id)
-    if learned is None or learned.capacity_per_instance is None:
-        has = 0 if learned is None else learned.samples
-        why = "" if learned is None or not learned.reason else f": {learned.reason}"
-        return None, f"capacity_per_instance 'learn': not learned yet (needs {MIN_SAMPLES} samples, has {has}){why}"[
-            :500
-        ]
-    estimate = CapacityEstimate(
-        learned.capacity_per_instance, learned.samples, learned.r2, learned.outliers, learned.method
-    )
-    return resolve_capacity(target, estimate), None
 
 
 def domain_state(stored: StoredTargetState) -> TargetState:
@@ -276,6 +259,11 @@ class DeciderService:
         if first.decided_forecast_id == summary.forecast_id:
             outcome, found = self._between(target, summary, now, aligned, first, round_id=round_id)
             outcome.audit = [*recovered_audit(first, round_id), *outcome.audit]
+            again = recovered_event(first, round_id) if found is None else None
+            if again is not None:  # a retried round: its crashed attempt may not have recorded or published it
+                self.store.record_decision(again)
+                outcome.published = again.action != "hold"
+                return outcome, again
             return outcome, found
         forecast, recent = self._inputs(target, summary, aligned)
         tracker, tracker_version, note, calibration = self._forecast_records().calibrate(target, aligned)

@@ -2,8 +2,9 @@
 
 An invocation writes its decisions' rows as one batch at its end (:meth:`functions.ports.archive.Archive.
 write_audit_batch`). Each decision's row is also kept in its target's state, written with the decision, until
-the target's next round: a round retried after a crash finds its forecasts decided on already, and adds the kept
-rows to its own batch (a record written twice is read once).
+the target's next round: a round retried after a crash finds its forecasts decided on already, adds the kept
+rows to its own batch (a record written twice is read once), and records and publishes the decisions again (the
+decisions table and the executor take the same decision twice as once).
 """
 
 from __future__ import annotations
@@ -39,6 +40,15 @@ def recovered_audit(stored: StoredTargetState, round_id: str) -> list[AuditRecor
         return []
     row = json.loads(stored.audit_row)
     return [AuditRecord(stored.target_id, str(row["decision_id"]), [row])]
+
+
+def recovered_event(stored: StoredTargetState, round_id: str) -> ScalingDecided | None:
+    """The decision this round made already, as recorded and published: a retried round's crashed attempt may
+    have stopped before recording it or before the bus (the executor is idempotent on the decision id)."""
+    if stored.audit_round != round_id or stored.audit_row is None:
+        return None
+    row = json.loads(stored.audit_row)
+    return ScalingDecided.model_validate({name: row[name] for name in ScalingDecided.model_fields if name in row})
 
 
 def audit_kept(stored: StoredTargetState, round_id: str) -> dict[str, Any]:

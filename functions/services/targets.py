@@ -36,12 +36,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from events.base import TargetId
 from events.contracts import Mode
 from events.errors import ContractError
+from functions.domain.capacity_model import MIN_SAMPLES, CapacityEstimate, resolve_capacity
 from functions.domain.clock import Clock
 from functions.domain.target import ScalingTarget, parse_targets
 from functions.ports.archive import ObjectStore
 from functions.ports.discovery import TargetDiscovery
 from functions.ports.errors import NotFoundError
 from functions.ports.operator_config import OperatorConfigStore
+from functions.ports.state import StateStore
 
 #: 10,000 targets of ~600 bytes each fit; a larger object is refused before it is parsed.
 MAX_TARGETS_BYTES = 16 * 1024 * 1024
@@ -263,3 +265,20 @@ class TargetCatalog:
         if target is None:
             raise UnknownTargetError(target_id)
         return target
+
+
+def learned_target(target: ScalingTarget, store: StateStore) -> tuple[ScalingTarget | None, str | None]:
+    """``target`` with a numeric ``capacity_per_instance`` (the learned one for ``learn``), or why not."""
+    if target.capacity_per_instance != "learn":
+        return target, None
+    learned = store.get_learned_capacity(target.target_id)
+    if learned is None or learned.capacity_per_instance is None:
+        has = 0 if learned is None else learned.samples
+        why = "" if learned is None or not learned.reason else f": {learned.reason}"
+        return None, f"capacity_per_instance 'learn': not learned yet (needs {MIN_SAMPLES} samples, has {has}){why}"[
+            :500
+        ]
+    estimate = CapacityEstimate(
+        learned.capacity_per_instance, learned.samples, learned.r2, learned.outliers, learned.method
+    )
+    return resolve_capacity(target, estimate), None

@@ -9,7 +9,7 @@ import pytest
 from service_support import NOON, flat_history, target
 from test_decider_executor import store_forecast
 
-from events.contracts import CollectedTarget, ForecastReady, MetricsCollected
+from events.contracts import CollectedTarget, ForecastReady, MetricsCollected, ScalingDecided
 from functions.adapters.archive_keys import history_shard
 
 
@@ -93,3 +93,54 @@ def test_a_forecast_is_stored_only_once_its_audit_row_is_written_so_a_retry_lose
         audit = world.archive.read_audit(tid, *window)
         assert f"forecast-{stored.forecast_id}" in list(audit["record_id"]), tid
     assert archive.batches == [list(ids)] * 2
+
+
+class PublishCrashingOnce:
+    """The bus publisher, whose first call fails: the invocation dies after storing and auditing its decisions."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls = 0
+        self.sent: list[Any] = []
+
+    def publish(self, events: Any) -> Any:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("the Lambda timed out before publishing")
+        self.sent.extend(events)
+        return self.inner.publish(events)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_retried_round_publishes_the_decisions_its_crashed_attempt_could_not(memory, clock):
+    # GIVEN two targets whose forecasts need more instances than they run, and an invocation that crashes
+    # after recording its decisions, before publishing them
+    world = memory([target("web"), target("api")])
+    clock.current = NOON + timedelta(seconds=5)
+    summaries = [store_forecast(world, tid, 9000.0) for tid in ("web", "api")]
+    publisher = PublishCrashingOnce(world.components.publisher)
+    world.rewire(publisher=publisher)
+    ready = ForecastReady(round_id="round-1", forecasts=summaries)
+    with pytest.raises(RuntimeError, match="publishing"):
+        world.components.decider.decide_batch(ready)
+    window = (NOON - timedelta(hours=1), NOON + timedelta(hours=1))
+    made = {tid: world.store.decisions(tid, *window)[0] for tid in ("web", "api")}
+    assert all(d.action == "scale_out" for d in made.values())
+    # WHEN the same ForecastReady is retried
+    clock.current += timedelta(minutes=1)
+    outcomes = world.components.decider.decide_batch(ready)
+    # THEN no new decision is made, and the decisions the crash kept from the bus are published as made
+    assert all(o.decision_id is None for o in outcomes)
+    assert sorted((e.target_id, e.decision_id) for e in publisher.sent if isinstance(e, ScalingDecided)) == sorted(
+        (tid, d.decision_id) for tid, d in made.items()
+    )
+    assert all(e == made[e.target_id] for e in publisher.sent if isinstance(e, ScalingDecided))
+    # AND a round after it publishes none of them again
+    clock.current = NOON + timedelta(minutes=5, seconds=5)
+    later = [s.model_copy(update={"history_end": NOON}) for s in summaries]
+    sent = len(publisher.sent)
+    world.components.decider.decide_batch(ForecastReady(round_id="round-2", forecasts=later))
+    again = [e for e in publisher.sent[sent:] if isinstance(e, ScalingDecided)]
+    assert not [e for e in again if e.decision_id in {d.decision_id for d in made.values()}]
