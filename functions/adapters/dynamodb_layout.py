@@ -145,6 +145,7 @@ def state_values(state: StoredTargetState) -> dict[str, Any]:
         "audit_round": state.audit_round,
         # compressed (a decision row with its plan is ~2.8 KB of JSON, ~0.7 KB so): write units go by the KB
         "audit_row": None if state.audit_row is None else pack_text(state.audit_row),
+        "round_events": None if state.round_events is None else pack_text(state.round_events),
     }
 
 
@@ -180,6 +181,7 @@ def state_from_values(item: Mapping[str, Any]) -> StoredTargetState:
         forecast_degraded=bool(item.get("forecast_degraded", False)),
         audit_round=item.get("audit_round"),
         audit_row=None if item.get("audit_row") is None else unpack_text(item["audit_row"]),
+        round_events=None if item.get("round_events") is None else unpack_text(item["round_events"]),
     )
 
 

@@ -79,6 +79,9 @@ class StoredTargetState:
     #: retry of the round (finding the decision made) writes it again
     audit_round: str | None = None
     audit_row: str | None = None
+    #: the round's other events (``SloBreached``, ``ForecastDegraded``) as JSON, kept as the row is: a retry of the
+    #: round finds its rules fed already and would not send them again
+    round_events: str | None = None
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,6 @@ their rows again.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -78,7 +77,13 @@ from functions.services.common import (
     floor_time,
     stale_data_after,
 )
-from functions.services.decider_audit import audit_kept, decision_row, recovered_audit, recovered_event
+from functions.services.decider_audit import (
+    decision_row,
+    recovered_audit,
+    recovered_event,
+    recovered_events,
+    round_kept,
+)
 from functions.services.decider_budget import budget_of, daily_reference, observe_round, overspent, with_budget
 from functions.services.decider_degraded import degraded_after, degraded_event
 from functions.services.decider_record import ForecastRecordKeeper
@@ -259,6 +264,11 @@ class DeciderService:
         if first.decided_forecast_id == summary.forecast_id:
             outcome, found = self._between(target, summary, now, aligned, first, round_id=round_id)
             outcome.audit = [*recovered_audit(first, round_id), *outcome.audit]
+            for kept in recovered_events(first, round_id):  # sent by the crashed attempt, or not
+                if isinstance(kept, SloBreached):
+                    outcome.breach = outcome.breach or kept
+                else:
+                    outcome.degraded = outcome.degraded or kept
             again = recovered_event(first, round_id) if found is None else None
             if again is not None:  # a retried round: its crashed attempt may not have recorded or published it
                 self.store.record_decision(again)
@@ -313,6 +323,11 @@ class DeciderService:
             sequence = stored.sequence + 1
             event = self._event(target, decision, sequence, now)
             row = decision_row(event, decision, summary)
+            breach = breach_event(target, summary, slo, ids=self.ids, now=now) if breached else None
+            newly = None  # a degraded episode that begins now
+            if degraded and not stored.forecast_degraded and error is not None:
+                threshold = self.forecast_error_threshold_pct
+                newly = degraded_event(target, tracker, error, threshold, ids=self.ids, now=now)
             try:
                 self.store.put_target_state(
                     replace(
@@ -329,8 +344,7 @@ class DeciderService:
                         tracking_fed_at=fed_at,
                         alarm_governs=False,
                         forecast_degraded=degraded,
-                        audit_round=round_id,
-                        audit_row=json.dumps(row),
+                        **round_kept(stored, round_id, row=row, events=[e for e in (breach, newly) if e is not None]),
                     )
                 )
             except ConflictError:
@@ -342,12 +356,7 @@ class DeciderService:
             outcome.budget_overspent = overspent(target, budget)
             outcome.over_slo = slo.alarm
             outcome.calibration_note = "; ".join(n for n in (note, stored_note) if n) or None
-            if breached:
-                outcome.breach = breach_event(target, summary, slo, ids=self.ids, now=now)
-            outcome.forecast_degraded = degraded
-            if degraded and not stored.forecast_degraded and error is not None:
-                threshold = self.forecast_error_threshold_pct
-                outcome.degraded = degraded_event(target, tracker, error, threshold, ids=self.ids, now=now)
+            outcome.breach, outcome.degraded, outcome.forecast_degraded = breach, newly, degraded
             return outcome, event
         raise ConflictError("target state", tid, f"still changing after {MAX_CONFLICT_RETRIES} attempts")
 
@@ -385,7 +394,7 @@ class DeciderService:
                         replace(
                             with_slo(with_budget(stored, observed), slo, slo_fed_at),
                             updated_at=now,
-                            **audit_kept(stored, round_id),
+                            **round_kept(stored, round_id, events=[breach] if breach else []),
                         )
                     )
                 except ConflictError:
@@ -406,7 +415,7 @@ class DeciderService:
             moved = final != desired_now
             sequence = stored.sequence + 1 if moved else stored.sequence
             event: ScalingDecided | None = None
-            audit = audit_kept(stored, round_id)
+            row = None
             if moved:
                 clause = tracking_clause(target, alarms, summary.recent_load, final)
                 decision = between_decision(
@@ -421,7 +430,7 @@ class DeciderService:
                 )
                 event = self._event(target, decision, sequence, now)
                 row = decision_row(event, decision, summary)
-                audit = {"audit_round": round_id, "audit_row": json.dumps(row)}
+            audit = round_kept(stored, round_id, row=row, events=[breach] if breach else [])
             try:
                 self.store.put_target_state(
                     replace(
@@ -436,7 +445,7 @@ class DeciderService:
                 )
             except ConflictError:
                 continue
-            if event is None:
+            if event is None or row is None:
                 why = "kill switch engaged" if kill else "target tracking holds"
                 return DecisionOutcome(
                     tid,

@@ -10,9 +10,10 @@ decisions table and the executor take the same decision twice as once).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from events.contracts import ForecastSummary, ScalingDecided
+from events.contracts import ForecastDegraded, ForecastSummary, ScalingDecided, SloBreached
 from functions.domain.decision import Decision
 from functions.ports.archive import AuditRecord
 from functions.ports.records import StoredTargetState
@@ -51,6 +52,38 @@ def recovered_event(stored: StoredTargetState, round_id: str) -> ScalingDecided 
     return ScalingDecided.model_validate({name: row[name] for name in ScalingDecided.model_fields if name in row})
 
 
+RoundEvent = SloBreached | ForecastDegraded
+_KEPT: dict[str, type[SloBreached] | type[ForecastDegraded]] = {
+    "SloBreached": SloBreached,
+    "ForecastDegraded": ForecastDegraded,
+}
+
+
+def recovered_events(stored: StoredTargetState, round_id: str) -> list[RoundEvent]:
+    """The breach and degraded events this round sent already: a crashed attempt may not have published them."""
+    if stored.audit_round != round_id or stored.round_events is None:
+        return []
+    return [_KEPT[name].model_validate(payload) for name, payload in json.loads(stored.round_events)]
+
+
 def audit_kept(stored: StoredTargetState, round_id: str) -> dict[str, Any]:
-    """The audit row stays in the state through a retry of its round and goes at the next round's write."""
-    return {} if stored.audit_round == round_id else {"audit_round": None, "audit_row": None}
+    """The audit row and events stay in the state through a retry of their round and go at the next round's write."""
+    return {} if stored.audit_round == round_id else {"audit_round": None, "audit_row": None, "round_events": None}
+
+
+def round_kept(
+    stored: StoredTargetState, round_id: str, *, row: dict[str, Any] | None = None, events: Sequence[RoundEvent] = ()
+) -> dict[str, Any]:
+    """The state fields that keep this round's decision row and events for a retry of the round."""
+    if row is None and not events:
+        return audit_kept(stored, round_id)
+    same = stored.audit_round == round_id
+    return {
+        "audit_round": round_id,
+        "audit_row": json.dumps(row) if row is not None else (stored.audit_row if same else None),
+        "round_events": (
+            json.dumps([[type(e).__name__, e.model_dump(mode="json")] for e in events])
+            if events
+            else (stored.round_events if same else None)
+        ),
+    }

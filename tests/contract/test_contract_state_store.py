@@ -123,6 +123,7 @@ def test_the_deciders_tracking_fields_round_trip(store):
         tracking_fed_at=T0 - timedelta(seconds=60),
         audit_round="round-7",  # and its newest decision's audit row, kept for a retry of the round
         audit_row=json.dumps({"decision_id": "d-3", "plan": [["2026-11-20T10:00:00+00:00", 4]] * 60}),
+        round_events=json.dumps([["SloBreached", {"breach_id": "b-1"}]]),  # and the round's other events
     )
     # WHEN it is stored and read back
     store.put_target_state(state)

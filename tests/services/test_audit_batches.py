@@ -9,7 +9,7 @@ import pytest
 from service_support import NOON, flat_history, target
 from test_decider_executor import store_forecast
 
-from events.contracts import CollectedTarget, ForecastReady, MetricsCollected, ScalingDecided
+from events.contracts import CollectedTarget, ForecastReady, MetricsCollected, ScalingDecided, SloBreached
 from functions.adapters.archive_keys import history_shard
 
 
@@ -144,3 +144,25 @@ def test_a_retried_round_publishes_the_decisions_its_crashed_attempt_could_not(m
     world.components.decider.decide_batch(ForecastReady(round_id="round-2", forecasts=later))
     again = [e for e in publisher.sent[sent:] if isinstance(e, ScalingDecided)]
     assert not [e for e in again if e.decision_id in {d.decision_id for d in made.values()}]
+
+
+def test_a_retried_round_sends_the_slo_breach_its_crashed_attempt_could_not(memory, clock):
+    # GIVEN a target five instances serve, whose load needs ten: the first round's datapoint is one period above
+    # its SLO utilisation (the rule needs two of three)
+    world = memory([target("web")])
+    clock.current = NOON + timedelta(seconds=5)
+    first = store_forecast(world, "web", 9000.0)
+    world.components.decider.decide_batch(ForecastReady(round_id="round-1", forecasts=[first]))
+    # WHEN the next round's datapoint breaches the SLO, and that invocation dies before publishing
+    publisher = PublishCrashingOnce(world.components.publisher)
+    world.rewire(publisher=publisher)
+    clock.current = NOON + timedelta(minutes=5, seconds=5)
+    ready = ForecastReady(round_id="round-2", forecasts=[first.model_copy(update={"history_end": NOON})])
+    with pytest.raises(RuntimeError, match="publishing"):
+        world.components.decider.decide_batch(ready)
+    assert world.store.get_target_state("web").slo_breached  # the rule's state went on without the event
+    # THEN the retry of the round sends the breach, once
+    clock.current += timedelta(seconds=30)
+    world.components.decider.decide_batch(ready)
+    breaches = [e for e in publisher.sent if isinstance(e, SloBreached)]
+    assert [(b.target_id, b.datapoint_at) for b in breaches] == [("web", NOON)]
