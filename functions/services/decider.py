@@ -77,13 +77,7 @@ from functions.services.common import (
     floor_time,
     stale_data_after,
 )
-from functions.services.decider_audit import (
-    decision_row,
-    recovered_audit,
-    recovered_event,
-    recovered_events,
-    round_kept,
-)
+from functions.services.decider_audit import decision_row, kept_round, round_kept
 from functions.services.decider_budget import budget_of, daily_reference, observe_round, overspent, with_budget
 from functions.services.decider_degraded import degraded_after, degraded_event
 from functions.services.decider_record import ForecastRecordKeeper
@@ -263,17 +257,17 @@ class DeciderService:
         first = self.store.get_target_state(tid)  # re-read only after a conflicting write
         if first.decided_forecast_id == summary.forecast_id:
             outcome, found = self._between(target, summary, now, aligned, first, round_id=round_id)
-            outcome.audit = [*recovered_audit(first, round_id), *outcome.audit]
-            for kept in recovered_events(first, round_id):  # sent by the crashed attempt, or not
-                if isinstance(kept, SloBreached):
-                    outcome.breach = outcome.breach or kept
+            kept = kept_round(first, round_id)  # a retried round: what its crashed attempt made, again
+            outcome.audit = [*kept.audit, *outcome.audit]
+            for sent in kept.events:
+                if isinstance(sent, SloBreached):
+                    outcome.breach = outcome.breach or sent
                 else:
-                    outcome.degraded = outcome.degraded or kept
-            again = recovered_event(first, round_id) if found is None else None
-            if again is not None:  # a retried round: its crashed attempt may not have recorded or published it
-                self.store.record_decision(again)
-                outcome.published = again.action != "hold"
-                return outcome, again
+                    outcome.degraded = outcome.degraded or sent
+            if found is None and kept.decision is not None:
+                self.store.record_decision(kept.decision)
+                outcome.published = kept.decision.action != "hold"
+                return outcome, kept.decision
             return outcome, found
         forecast, recent = self._inputs(target, summary, aligned)
         tracker, tracker_version, note, calibration = self._forecast_records().calibrate(target, aligned)

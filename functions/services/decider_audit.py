@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from events.contracts import ForecastDegraded, ForecastSummary, ScalingDecided, SloBreached
@@ -34,24 +35,6 @@ def decision_row(event: ScalingDecided, decision: Decision, summary: ForecastSum
     }
 
 
-def recovered_audit(stored: StoredTargetState, round_id: str) -> list[AuditRecord]:
-    """The audit record of the decision this round made already: a retried round's batch may never have been
-    written (a duplicate is read once)."""
-    if stored.audit_round != round_id or stored.audit_row is None:
-        return []
-    row = json.loads(stored.audit_row)
-    return [AuditRecord(stored.target_id, str(row["decision_id"]), [row])]
-
-
-def recovered_event(stored: StoredTargetState, round_id: str) -> ScalingDecided | None:
-    """The decision this round made already, as recorded and published: a retried round's crashed attempt may
-    have stopped before recording it or before the bus (the executor is idempotent on the decision id)."""
-    if stored.audit_round != round_id or stored.audit_row is None:
-        return None
-    row = json.loads(stored.audit_row)
-    return ScalingDecided.model_validate({name: row[name] for name in ScalingDecided.model_fields if name in row})
-
-
 RoundEvent = SloBreached | ForecastDegraded
 _KEPT: dict[str, type[SloBreached] | type[ForecastDegraded]] = {
     "SloBreached": SloBreached,
@@ -59,25 +42,36 @@ _KEPT: dict[str, type[SloBreached] | type[ForecastDegraded]] = {
 }
 
 
-def recovered_events(stored: StoredTargetState, round_id: str) -> list[RoundEvent]:
-    """The breach and degraded events this round sent already: a crashed attempt may not have published them."""
-    if stored.audit_round != round_id or stored.round_events is None:
-        return []
-    return [_KEPT[name].model_validate(payload) for name, payload in json.loads(stored.round_events)]
+@dataclass(frozen=True)
+class KeptRound:
+    """What a round kept in the target's state: its decision's audit record and event, and its other events."""
+
+    audit: list[AuditRecord] = field(default_factory=list)
+    decision: ScalingDecided | None = None
+    events: list[RoundEvent] = field(default_factory=list)
 
 
-def audit_kept(stored: StoredTargetState, round_id: str) -> dict[str, Any]:
-    """The audit row and events stay in the state through a retry of their round and go at the next round's write."""
-    return {} if stored.audit_round == round_id else {"audit_round": None, "audit_row": None, "round_events": None}
+def kept_round(stored: StoredTargetState, round_id: str) -> KeptRound:
+    """What round ``round_id`` made already, to write, record and publish again: a retried round's crashed attempt
+    may have stopped before its audit batch, ``record_decision`` or the bus (a record written twice is read once;
+    the executor is idempotent on the decision)."""
+    if stored.audit_round != round_id:
+        return KeptRound()
+    events = [_KEPT[name].model_validate(payload) for name, payload in json.loads(stored.round_events or "[]")]
+    if stored.audit_row is None:
+        return KeptRound(events=events)
+    row = json.loads(stored.audit_row)
+    decision = ScalingDecided.model_validate({name: row[name] for name in ScalingDecided.model_fields if name in row})
+    return KeptRound([AuditRecord(stored.target_id, decision.decision_id, [row])], decision, events)
 
 
 def round_kept(
     stored: StoredTargetState, round_id: str, *, row: dict[str, Any] | None = None, events: Sequence[RoundEvent] = ()
 ) -> dict[str, Any]:
     """The state fields that keep this round's decision row and events for a retry of the round."""
-    if row is None and not events:
-        return audit_kept(stored, round_id)
     same = stored.audit_round == round_id
+    if row is None and not events:  # kept through a retry of the round, dropped at the next round's write
+        return {} if same else {"audit_round": None, "audit_row": None, "round_events": None}
     return {
         "audit_round": round_id,
         "audit_row": json.dumps(row) if row is not None else (stored.audit_row if same else None),
